@@ -1,0 +1,282 @@
+//! The command line: every subcommand and flag. Scripts depend on these names;
+//! add to them, never rename.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Register returning families offline, and sync them when a link is there.
+#[derive(Debug, Parser)]
+#[command(name = "returnee", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The local store's folder [default: ~/.local/share/returnee].
+    #[arg(long, global = true, env = "RETURNEE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A PEM file of certificate authorities to trust for the server (a private CA).
+    #[arg(long, global = true, env = "RETURNEE_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the local store and this device's id (running it again changes nothing).
+    Init(InitArgs),
+    /// Record a family. On a terminal with none of the required flags, asks for each field.
+    Add(AddArgs),
+    /// List families.
+    List(ListArgs),
+    /// Show one family.
+    Show(ShowArgs),
+    /// Change some fields of a family.
+    Edit(EditArgs),
+    /// Delete a family (a tombstone is kept so that sync carries the deletion).
+    Delete(DeleteArgs),
+    /// Totals of families, individuals, men, women and children.
+    Report(ReportArgs),
+    /// Write families to CSV or JSON lines.
+    Export(ExportArgs),
+    /// Read families from CSV or JSON lines (same file twice adds nothing).
+    Import(ImportArgs),
+    /// Enroll this device with a server, using a one-time code.
+    Enroll(EnrollArgs),
+    /// Push local changes and pull everyone else's.
+    Sync(SyncArgs),
+    /// List open conflicts, or resolve one.
+    Conflicts(ConflictsArgs),
+    /// Server, last sync, pending changes, open conflicts.
+    Status(JsonFlag),
+    /// Administration: enrollment codes.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A name for this laptop, shown to supervisors.
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+}
+
+/// The fields of a family as flags; shared by `add` and `edit`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FieldFlags {
+    /// Crossing point: torkham, chaman, angoor-adda, ghulam-khan, kharlachi, badini, bahramcha.
+    #[arg(long, value_name = "C")]
+    pub crossing: Option<String>,
+    /// Date of crossing, YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+    /// spontaneous, deported or assisted.
+    #[arg(long, value_name = "T")]
+    pub return_type: Option<String>,
+    /// Province of departure in Pakistan (PK-KP, Punjab, …) or unknown.
+    #[arg(long = "from", value_name = "PK-XX")]
+    pub departure: Option<String>,
+    /// Province of destination in Afghanistan (AF-NAN, Kabul, …) or undecided.
+    #[arg(long = "to", value_name = "AF-XXX")]
+    pub destination: Option<String>,
+    /// Males by age band 0-4,5-11,12-17,18-59,60+.
+    #[arg(long, value_name = "A,B,C,D,E")]
+    pub males: Option<String>,
+    /// Females by age band 0-4,5-11,12-17,18-59,60+.
+    #[arg(long, value_name = "A,B,C,D,E")]
+    pub females: Option<String>,
+    /// Name of the head of household (needs --consent).
+    #[arg(long, value_name = "N")]
+    pub head_name: Option<String>,
+    /// Sex of the head of household: m or f.
+    #[arg(long, value_name = "m|f")]
+    pub head_sex: Option<String>,
+    /// por-card, acc, tazkira, passport or none.
+    #[arg(long, value_name = "T")]
+    pub doc_type: Option<String>,
+    /// Document number (needs --consent and --doc-type).
+    #[arg(long, value_name = "X")]
+    pub doc_number: Option<String>,
+    /// The family consented to their name and document number being stored.
+    #[arg(long)]
+    pub consent: bool,
+    /// A specific need; repeat for several (female-headed, disability, …).
+    #[arg(long = "vulnerability", value_name = "V")]
+    pub vulnerabilities: Vec<String>,
+    /// A document the family holds; repeat for several (por-card, acc, tazkira, passport-visa, undocumented).
+    #[arg(long = "documentation", value_name = "D")]
+    pub documentation: Vec<String>,
+    /// Protection referral: resettlement-case-pending, medical, child-protection, gbv, other.
+    #[arg(long, value_name = "R")]
+    pub referral: Option<String>,
+    /// Free notes, at most 500 characters.
+    #[arg(long, value_name = "TEXT")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub fields: FieldFlags,
+    /// Print the saved family as JSON instead of only its id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Filters shared by `list` and `report`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterFlags {
+    /// Only this crossing.
+    #[arg(long, value_name = "C")]
+    pub crossing: Option<String>,
+    /// Crossed on or after this date.
+    #[arg(long = "from", value_name = "DATE")]
+    pub from: Option<String>,
+    /// Crossed on or before this date.
+    #[arg(long = "to", value_name = "DATE")]
+    pub to: Option<String>,
+    /// Only this return type.
+    #[arg(long, value_name = "T")]
+    pub return_type: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filter: FilterFlags,
+    /// Include deleted families (tombstones).
+    #[arg(long)]
+    pub deleted: bool,
+    /// Print a JSON array of records.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The family's id (or a unique prefix of it).
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The family's id (or a unique prefix of it).
+    pub id: String,
+    #[command(flatten)]
+    pub fields: FieldFlags,
+    /// Withdraw consent (then the name and document number must be cleared too: --head-name "" --doc-number "").
+    #[arg(long, conflicts_with = "consent")]
+    pub no_consent: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The family's id (or a unique prefix of it).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub filter: FilterFlags,
+    /// Break the totals down: crossing, date, return-type, departure or destination.
+    #[arg(long, value_name = "KEY")]
+    pub by: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// csv or jsonl.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to read.
+    pub file: PathBuf,
+    /// csv or jsonl [default: from the file's extension, else csv].
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The server's address, e.g. https://returnee.example.org
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The one-time enrollment code from an admin.
+    #[arg(long, value_name = "CODE")]
+    pub code: String,
+    /// A name for this laptop, shown to supervisors.
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Operations per batch (smaller on a weak link).
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ConflictsArgs {
+    #[command(subcommand)]
+    pub action: Option<ConflictsAction>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsAction {
+    /// Decide a conflict (supervisor or admin).
+    Resolve {
+        /// The conflict's id, from `returnee conflicts`.
+        conflict_id: String,
+        /// The value to keep; for a delete conflict, `deleted` or `kept`.
+        #[arg(long)]
+        value: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Mint a one-time enrollment code (admin devices only).
+    Code {
+        /// field, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// The crossing the device works at; repeat for several (supervisors).
+        #[arg(long = "site", value_name = "CROSSING")]
+        sites: Vec<String>,
+        /// How many devices may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,240 @@
+//! The HTTP client of the sync protocol: one method per endpoint, the wire
+//! types of `returnee-shared` in and out, and errors that say what to do.
+
+use std::path::Path;
+use std::time::Duration;
+
+use returnee_shared::wire::{
+    CodeRequest, CodeResponse, EnrollRequest, EnrollResponse, ErrorBody, Health, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, PullQuery, PullResponse, PushRequest, PushResponse, SyncCursor,
+};
+use returnee_shared::{Conflict, Op, Report, ReportFilter};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Errors talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach the server at {url} ({detail}); check the connection and the address. Nothing was lost: run the command again when the link is back"
+    )]
+    Unreachable { url: String, detail: String },
+    #[error("the server refused the request ({status} {code}): {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "this device is not enrolled with a server; run `returnee enroll --server URL --code CODE` first"
+    )]
+    NotEnrolled,
+    #[error(
+        "the server's answer could not be understood ({0}); client and server versions may differ"
+    )]
+    Protocol(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl ClientError {
+    /// Whether the fault is in what the user asked (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ClientError::NotEnrolled | ClientError::Setup(_) => true,
+            ClientError::Refused { status, .. } => matches!(status, 400 | 404 | 409 | 422),
+            _ => false,
+        }
+    }
+
+    /// Whether the server said this device's credential is no longer valid.
+    pub fn is_revoked(&self) -> bool {
+        matches!(self, ClientError::Refused { code, .. } if code == "revoked")
+    }
+}
+
+/// A connection to one server, optionally with a device credential.
+#[derive(Clone)]
+pub struct ServerClient {
+    http: reqwest::blocking::Client,
+    base: String,
+    token: Option<String>,
+}
+
+fn install_crypto() {
+    // reqwest is built without a default rustls provider; ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl ServerClient {
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`), trusting the
+    /// certificates in `ca_file` in addition to the system's.
+    pub fn new(
+        base: &str,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, ClientError> {
+        install_crypto();
+        let base = base.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Setup(format!(
+                "'{base}' is not a server address; write it as https://HOST[:PORT] (or http:// on a test network)"
+            )));
+        }
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("returnee/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                ClientError::Setup(format!("cannot read the CA file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ClientError::Setup(format!(
+                    "{} is not a PEM certificate file: {e}",
+                    path.display()
+                ))
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Setup(format!("cannot set up HTTPS: {e}")))?;
+        Ok(ServerClient { http, base, token })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let mut req = req.header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            detail: describe(&e),
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            detail: describe(&e),
+        })?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+        } else {
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+                error: status.canonical_reason().unwrap_or("error").to_string(),
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            });
+            Err(ClientError::Refused {
+                status: status.as_u16(),
+                code: body.error,
+                message: body.message,
+            })
+        }
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes),
+        )
+    }
+
+    fn get<Q: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<T, ClientError> {
+        let q = serde_json::to_value(query).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let pairs: Vec<(String, String)> = q
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
+            .collect();
+        self.send(self.http.get(self.url(path)).query(&pairs))
+    }
+
+    pub fn health(&self) -> Result<Health, ClientError> {
+        self.get("/v1/health", &())
+    }
+
+    pub fn enroll(&self, code: &str, device_name: &str) -> Result<EnrollResponse, ClientError> {
+        self.post(
+            "/v1/enroll",
+            &EnrollRequest {
+                protocol: PROTOCOL_VERSION,
+                code: code.trim().to_string(),
+                device_name: device_name.to_string(),
+            },
+        )
+    }
+
+    pub fn push(&self, ops: &[Op]) -> Result<PushResponse, ClientError> {
+        self.post(
+            "/v1/sync/push",
+            &PushRequest {
+                ops: std::borrow::Cow::Borrowed(ops),
+            },
+        )
+    }
+
+    pub fn pull(&self, after: SyncCursor, limit: usize) -> Result<PullResponse, ClientError> {
+        self.get("/v1/sync/pull", &PullQuery { after, limit })
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<Conflict>, ClientError> {
+        self.get("/v1/conflicts", &())
+    }
+
+    pub fn report(&self, filter: &ReportFilter, by: Option<&str>) -> Result<Report, ClientError> {
+        #[derive(Serialize)]
+        struct Q<'a> {
+            #[serde(flatten)]
+            filter: &'a ReportFilter,
+            by: Option<&'a str>,
+        }
+        self.get("/v1/reports", &Q { filter, by })
+    }
+
+    pub fn mint_code(&self, req: &CodeRequest) -> Result<CodeResponse, ClientError> {
+        self.post("/v1/admin/codes", req)
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

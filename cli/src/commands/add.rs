@@ -1,0 +1,26 @@
+//! `returnee add`: record a family, from flags or an interactive form.
+
+use crate::cli::AddArgs;
+use crate::commands::{form, now, open_store, today};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output::print_json;
+
+pub fn run(args: AddArgs, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    let fields = if config.interactive && args.fields.lacks_all_required() {
+        form::ask(today())?
+    } else {
+        args.fields.to_draft().build(today())?
+    };
+    let id = store.add(fields, now())?;
+    if args.json {
+        let view = store
+            .get(id)?
+            .ok_or_else(|| CliError::Other("saved family not found".into()))?;
+        print_json(&view.family)?;
+    } else {
+        println!("{id}");
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `returnee conflicts`: open conflicts on this device, and their resolution
+//! by a supervisor or admin.
+
+use comfy_table::Cell;
+
+use crate::cli::{ConflictsAction, ConflictsArgs};
+use crate::commands::{now, open_store, today};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output::{print_json, table};
+
+pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    match args.action {
+        None => {
+            let conflicts = store.conflicts()?;
+            if args.json {
+                return print_json(&conflicts);
+            }
+            let mut t = table(
+                config,
+                &["conflict", "family", "field", "values (device, time)"],
+            );
+            for c in &conflicts {
+                let values: Vec<String> = c
+                    .values
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{}{} ({}, {})",
+                            v.value,
+                            if v.shown { " [shown]" } else { "" },
+                            &v.device.to_string()[..8],
+                            v.at.format("%Y-%m-%d %H:%M")
+                        )
+                    })
+                    .collect();
+                t.add_row(vec![
+                    Cell::new(&c.id),
+                    Cell::new(c.record_id),
+                    Cell::new(&c.field),
+                    Cell::new(values.join("\n")),
+                ]);
+            }
+            println!("{t}");
+            println!("{} open conflict(s)", conflicts.len());
+            Ok(())
+        }
+        Some(ConflictsAction::Resolve { conflict_id, value }) => {
+            let role = store.enrollment()?.map(|e| e.role);
+            if !role.is_some_and(|r| r.may_resolve()) {
+                return Err(CliError::Usage(format!(
+                    "only a supervisor or admin device may resolve conflicts; this device is {}. Ask your supervisor to decide it",
+                    role.map_or("not enrolled".to_string(), |r| format!("enrolled as {r}"))
+                )));
+            }
+            let c = store.resolve(&conflict_id, &value, today(), now())?;
+            println!(
+                "resolved conflict {} on {} of {}; sync to send the decision",
+                c.id, c.field, c.record_id
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `returnee enroll`: exchange a one-time code for this device's credential.
+
+use crate::cli::EnrollArgs;
+use crate::client::ServerClient;
+use crate::commands::open_store;
+use crate::config::Config;
+use crate::error::CliError;
+use crate::store::Enrollment;
+
+pub fn run(args: EnrollArgs, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    if let Some(e) = store.enrollment()? {
+        return Err(CliError::Usage(format!(
+            "this device is already enrolled with {} as {}; a store enrolls once (use a new --data-dir for another server)",
+            e.server, e.role
+        )));
+    }
+    let name = args
+        .device_name
+        .unwrap_or_else(|| store.device().map(|d| d.name).unwrap_or_default());
+    let client = ServerClient::new(&args.server, None, config.ca_file.as_deref())?;
+    let resp = client.enroll(&args.code, &name)?;
+    store.set_enrollment(&Enrollment {
+        server: client.base().to_string(),
+        device_id: resp.device_id,
+        token: resp.token,
+        role: resp.role,
+        sites: resp.sites.clone(),
+    })?;
+    let sites = if resp.sites.is_empty() {
+        "all sites".to_string()
+    } else {
+        resp.sites.join(", ")
+    };
+    println!(
+        "enrolled with {} as {} ({sites}); device id {}",
+        client.base(),
+        resp.role,
+        resp.device_id
+    );
+    Ok(())
+}

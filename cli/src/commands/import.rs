@@ -1,0 +1,274 @@
+//! `returnee import`: families from CSV or JSON lines.
+//!
+//! Rows with an id are upserted by that id; rows without one get an id
+//! derived from their content (and how many identical rows came before in the
+//! file), so importing the same file twice adds nothing. A bad row is
+//! reported with its line number and reason; the good rows are still saved,
+//! in flushed chunks, and each "saved N rows" line is a promise that survives
+//! `kill -9`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+
+use chrono::NaiveDate;
+use returnee_shared::merge::Origin;
+use returnee_shared::{FamilyFields, RecordId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::cli::ImportArgs;
+use crate::commands::{now, open_store, today};
+use crate::config::Config;
+use crate::csv_format::{CsvRow, Format};
+use crate::error::CliError;
+use crate::output::{print_json, progress};
+use crate::store::{LocalStore, Upsert, UpsertOutcome};
+
+/// Rows saved per atomic, flushed batch.
+const CHUNK: usize = 2000;
+
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    added: u64,
+    updated: u64,
+    unchanged: u64,
+    refused: Vec<RefusedRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct RefusedRow {
+    line: u64,
+    reason: String,
+}
+
+/// A UUID v7 whose time is the crossing date and whose other bits come from
+/// the row's content and its occurrence number: the same row always gets the
+/// same id, two identical rows in one file get two ids.
+pub fn derived_id(fields: &FamilyFields, occurrence: u32) -> RecordId {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(fields).expect("fields serialize"));
+    h.update(occurrence.to_be_bytes());
+    let digest = h.finalize();
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&digest[..10]);
+    let millis = fields
+        .crossed_on
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis().max(0) as u64)
+        .unwrap_or(0);
+    RecordId(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
+}
+
+struct Importer<'a> {
+    store: &'a LocalStore,
+    today: NaiveDate,
+    chunk: Vec<Upsert>,
+    seen: HashMap<[u8; 32], u32>,
+    summary: Summary,
+    saved: u64,
+    announce: bool,
+}
+
+impl Importer<'_> {
+    fn refuse(&mut self, line: u64, reason: String) {
+        eprintln!("line {line}: {reason}");
+        self.summary.refused.push(RefusedRow { line, reason });
+    }
+
+    fn accept(
+        &mut self,
+        id: Option<RecordId>,
+        fields: FamilyFields,
+        origin: Option<Origin>,
+    ) -> Result<(), CliError> {
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let key: [u8; 32] =
+                    Sha256::digest(serde_json::to_vec(&fields).expect("serialize")).into();
+                let n = self.seen.entry(key).or_insert(0);
+                *n += 1;
+                derived_id(&fields, *n)
+            }
+        };
+        self.chunk.push(Upsert { id, fields, origin });
+        if self.chunk.len() >= CHUNK {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self) -> Result<(), CliError> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(&mut self.chunk);
+        let n = items.len() as u64;
+        let UpsertOutcome {
+            added,
+            updated,
+            unchanged,
+        } = self.store.upsert_many(items, now())?;
+        self.summary.added += added;
+        self.summary.updated += updated;
+        self.summary.unchanged += unchanged;
+        self.saved += n;
+        if self.announce {
+            eprintln!("saved {} rows", self.saved);
+        }
+        Ok(())
+    }
+}
+
+fn import_csv(
+    imp: &mut Importer,
+    file: std::fs::File,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), CliError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::Headers)
+        .from_reader(file);
+    let headers = reader
+        .headers()
+        .map_err(|e| CliError::Usage(format!("cannot read the CSV header: {e}")))?
+        .clone();
+    if !headers.iter().any(|h| h == "crossing") {
+        return Err(CliError::Usage(
+            "the CSV has no 'crossing' column; the first line must name the columns (see `returnee export`)".into(),
+        ));
+    }
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                imp.refuse(line, format!("unreadable CSV: {e}"));
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        bar.inc(1);
+        let row: CsvRow = match record.deserialize(Some(&headers)) {
+            Ok(r) => r,
+            Err(e) => {
+                imp.refuse(line, format!("unreadable row: {e}"));
+                continue;
+            }
+        };
+        let id = match row.record_id() {
+            Ok(id) => id,
+            Err(m) => {
+                imp.refuse(line, m);
+                continue;
+            }
+        };
+        match row.to_draft().build(imp.today) {
+            Ok(fields) => imp.accept(id, fields, row.origin())?,
+            Err(e) => imp.refuse(line, e.one_line()),
+        }
+    }
+    Ok(())
+}
+
+fn import_jsonl(
+    imp: &mut Importer,
+    file: std::fs::File,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), CliError> {
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = line.map_err(|e| CliError::io("cannot read the file", e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        bar.inc(1);
+        let value: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                imp.refuse(n, format!("not a JSON object: {e}"));
+                continue;
+            }
+        };
+        let id = match value.get("id").and_then(|v| v.as_str()) {
+            None | Some("") => None,
+            Some(s) => match s.parse::<RecordId>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    imp.refuse(n, format!("id: '{s}' is not a record id (a UUID)"));
+                    continue;
+                }
+            },
+        };
+        let origin = serde_json::from_value::<Origin>(value.clone()).ok();
+        let fields: FamilyFields = match serde_json::from_value(value) {
+            Ok(f) => f,
+            Err(e) => {
+                imp.refuse(n, format!("not a family record: {e}"));
+                continue;
+            }
+        };
+        match fields.check(imp.today) {
+            Ok(()) => imp.accept(id, fields, origin)?,
+            Err(e) => imp.refuse(n, e.one_line()),
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
+    let format = match &args.format {
+        Some(f) => Format::parse(f).ok_or_else(|| {
+            CliError::Usage(format!(
+                "'{f}' is not an import format; use --format csv or --format jsonl"
+            ))
+        })?,
+        None => match args.file.extension().and_then(|e| e.to_str()) {
+            Some("jsonl" | "ndjson" | "json") => Format::Jsonl,
+            _ => Format::Csv,
+        },
+    };
+    let file = std::fs::File::open(&args.file)
+        .map_err(|e| CliError::io(format!("cannot open {}", args.file.display()), e))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let store = open_store(config)?;
+    let bar = progress(config, size / 200 + 1, "importing");
+    let mut imp = Importer {
+        store: &store,
+        today: today(),
+        chunk: Vec::with_capacity(CHUNK),
+        seen: HashMap::new(),
+        summary: Summary::default(),
+        saved: 0,
+        announce: !config.progress,
+    };
+    match format {
+        Format::Csv => import_csv(&mut imp, file, &bar)?,
+        Format::Jsonl => import_jsonl(&mut imp, file, &bar)?,
+    }
+    imp.save()?;
+    bar.finish_and_clear();
+    let s = &imp.summary;
+    if args.json {
+        print_json(s)?;
+    } else {
+        println!(
+            "imported {} rows: {} new, {} updated, {} unchanged; {} refused",
+            s.added + s.updated + s.unchanged,
+            s.added,
+            s.updated,
+            s.unchanged,
+            s.refused.len()
+        );
+    }
+    if s.refused.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Partial(format!(
+            "{} row(s) were refused (listed above with their line numbers); the other rows were saved. Fix those rows and import the file again: rows already saved will not be added twice",
+            s.refused.len()
+        )))
+    }
+}

@@ -1,0 +1,139 @@
+//! One module per subcommand, each a thin layer over the store or the client.
+
+use chrono::{DateTime, Local, NaiveDate, Utc};
+use returnee_shared::validate::{parse_crossing, parse_date_only};
+use returnee_shared::{FamilyDraft, ReportFilter, ReturnType};
+
+use crate::cli::{Command, FieldFlags, FilterFlags};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::store::LocalStore;
+
+pub mod add;
+pub mod admin;
+pub mod conflicts;
+pub mod delete;
+pub mod edit;
+pub mod enroll;
+pub mod export;
+pub mod form;
+pub mod import;
+pub mod init;
+pub mod list;
+pub mod report;
+pub mod show;
+pub mod status;
+pub mod sync;
+
+/// Dispatches a parsed subcommand.
+pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
+    match command {
+        Command::Init(a) => init::run(a, config),
+        Command::Add(a) => add::run(a, config),
+        Command::List(a) => list::run(a, config),
+        Command::Show(a) => show::run(a, config),
+        Command::Edit(a) => edit::run(a, config),
+        Command::Delete(a) => delete::run(a, config),
+        Command::Report(a) => report::run(a, config),
+        Command::Export(a) => export::run(a, config),
+        Command::Import(a) => import::run(a, config),
+        Command::Enroll(a) => enroll::run(a, config),
+        Command::Sync(a) => sync::run(a, config),
+        Command::Conflicts(a) => conflicts::run(a, config),
+        Command::Status(a) => status::run(a, config),
+        Command::Admin(a) => admin::run(a, config),
+    }
+}
+
+/// Opens the existing store named by the configuration.
+pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
+    Ok(LocalStore::open(&config.data_dir)?)
+}
+
+/// The laptop's date, for "not in the future" checks.
+pub fn today() -> NaiveDate {
+    Local::now().date_naive()
+}
+
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// Parses the list/report filters; every bad one is reported.
+pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
+    let mut problems = Vec::new();
+    let mut filter = ReportFilter::default();
+    if let Some(c) = &f.crossing {
+        match parse_crossing(c) {
+            Ok(c) => filter.crossing = Some(c),
+            Err(p) => problems.push(p),
+        }
+    }
+    for (text, slot, name) in [
+        (&f.from, &mut filter.from, "from"),
+        (&f.to, &mut filter.to, "to"),
+    ] {
+        if let Some(t) = text {
+            match parse_date_only(name, t) {
+                Ok(d) => *slot = Some(d),
+                Err(p) => problems.push(p),
+            }
+        }
+    }
+    if let Some(t) = &f.return_type {
+        match ReturnType::parse(t) {
+            Some(t) => filter.return_type = Some(t),
+            None => problems.push(returnee_shared::Problem::new(
+                "return_type",
+                format!(
+                    "'{t}' is not a return type; use one of {}",
+                    ReturnType::allowed()
+                ),
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(filter)
+    } else {
+        Err(returnee_shared::ValidationError { problems }.into())
+    }
+}
+
+impl FieldFlags {
+    /// The flags as a draft of a new family.
+    pub fn to_draft(&self) -> FamilyDraft {
+        FamilyDraft {
+            crossing: self.crossing.clone(),
+            crossed_on: self.date.clone(),
+            return_type: self.return_type.clone(),
+            departure_province: self.departure.clone(),
+            destination_province: self.destination.clone(),
+            males: self.males.clone(),
+            females: self.females.clone(),
+            head_name: self.head_name.clone(),
+            head_sex: self.head_sex.clone(),
+            doc_type: self.doc_type.clone(),
+            doc_number: self.doc_number.clone(),
+            consent: self.consent.then(|| "yes".to_string()),
+            vulnerabilities: self.vulnerabilities.clone(),
+            documentation: self.documentation.clone(),
+            protection_referral: self.referral.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Whether none of the fields `add` requires was given.
+    pub fn lacks_all_required(&self) -> bool {
+        [
+            &self.crossing,
+            &self.date,
+            &self.return_type,
+            &self.departure,
+            &self.destination,
+            &self.males,
+            &self.females,
+        ]
+        .iter()
+        .all(|f| f.is_none())
+    }
+}

@@ -1,0 +1,99 @@
+//! `returnee show`: one family, every field, its derived figures and conflicts.
+
+use comfy_table::Cell;
+use returnee_shared::merge::{Conflict, Lifecycle};
+use returnee_shared::{AGE_BANDS, Family, FieldName};
+use serde::Serialize;
+
+use crate::cli::ShowArgs;
+use crate::commands::open_store;
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output::{print_json, table};
+
+#[derive(Serialize)]
+struct ShowJson<'a> {
+    #[serde(flatten)]
+    family: &'a Family,
+    deleted: bool,
+    individuals: u64,
+    men: u64,
+    women: u64,
+    children: u64,
+    conflicts: &'a [Conflict],
+}
+
+pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    let id = store.resolve_id(&args.id)?;
+    let view = store
+        .get(id)?
+        .ok_or_else(|| crate::store::StoreError::NotFound(args.id.clone()))?;
+    let f = &view.family;
+    let m = &f.fields.members;
+    if args.json {
+        return print_json(&ShowJson {
+            family: f,
+            deleted: view.lifecycle == Lifecycle::Deleted,
+            individuals: m.individuals(),
+            men: m.men(),
+            women: m.women(),
+            children: m.children(),
+            conflicts: &view.conflicts,
+        });
+    }
+    let mut t = table(config, &["field", "value"]);
+    t.add_row(vec![Cell::new("id"), Cell::new(f.id)]);
+    if view.lifecycle == Lifecycle::Deleted {
+        t.add_row(vec!["state", "DELETED"]);
+    }
+    for name in FieldName::ALL {
+        if name == FieldName::Members {
+            continue;
+        }
+        t.add_row(vec![
+            Cell::new(name),
+            Cell::new(f.fields.get(name).display()),
+        ]);
+    }
+    for (who, counts) in [("males", m.males), ("females", m.females)] {
+        let parts: Vec<String> = AGE_BANDS
+            .iter()
+            .zip(counts)
+            .map(|(band, n)| format!("{band}: {n}"))
+            .collect();
+        t.add_row(vec![Cell::new(who), Cell::new(parts.join("  "))]);
+    }
+    t.add_row(vec![
+        Cell::new("household"),
+        Cell::new(format!(
+            "{} people: {} men, {} women, {} children",
+            m.individuals(),
+            m.men(),
+            m.women(),
+            m.children()
+        )),
+    ]);
+    t.add_row(vec![
+        Cell::new("recorded"),
+        Cell::new(format!(
+            "{} by device {}",
+            f.recorded_at.format("%Y-%m-%d %H:%M UTC"),
+            f.recorded_by
+        )),
+    ]);
+    println!("{t}");
+    for c in &view.conflicts {
+        println!("conflict {} on {}:", c.id, c.field);
+        for v in &c.values {
+            println!(
+                "  {}{}  (device {}, {})",
+                v.value,
+                if v.shown { " [shown]" } else { "" },
+                v.device,
+                v.at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+    }
+    Ok(())
+}

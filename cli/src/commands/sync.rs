@@ -1,0 +1,58 @@
+//! `returnee sync`: push local changes, pull everyone else's.
+
+use indicatif::ProgressBar;
+
+use crate::cli::SyncArgs;
+use crate::commands::open_store;
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output::{print_json, progress};
+use crate::sync::{SyncProgress, enrolled_client, sync};
+
+struct Bars {
+    push: ProgressBar,
+    pull: ProgressBar,
+}
+
+impl SyncProgress for Bars {
+    fn pushed(&self, done: u64, total: u64) {
+        self.push.set_length(total);
+        self.push.set_position(done);
+    }
+    fn pulled(&self, done: u64) {
+        self.pull.set_position(done);
+    }
+}
+
+pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    let client = enrolled_client(&store, config.ca_file.as_deref())?;
+    let pending = store.pending_count() as u64;
+    let bars = Bars {
+        push: progress(config, pending, "pushing"),
+        pull: progress(config, 0, "pulling"),
+    };
+    let summary = sync(&store, &client, args.batch_size, &bars);
+    bars.push.finish_and_clear();
+    bars.pull.finish_and_clear();
+    let summary = summary?;
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "pushed {}, pulled {}; {} open conflict(s){}",
+            summary.pushed,
+            summary.pulled,
+            summary.conflicts,
+            if summary.rejected > 0 {
+                format!(
+                    "; {} change(s) refused by the server, see `returnee status`",
+                    summary.rejected
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}

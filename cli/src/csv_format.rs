@@ -1,0 +1,233 @@
+//! The exchange formats: CSV with a fixed column order, and JSON lines of
+//! records. Scripts depend on the column names and order; columns may be
+//! added at the end, never renamed.
+
+use chrono::{DateTime, Utc};
+use returnee_shared::merge::Origin;
+use returnee_shared::{DeviceId, Family, FamilyDraft, RecordId};
+use serde::{Deserialize, Serialize};
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: [&str; 27] = [
+    "id",
+    "crossing",
+    "crossed_on",
+    "return_type",
+    "departure_province",
+    "destination_province",
+    "head_name",
+    "head_sex",
+    "doc_type",
+    "doc_number",
+    "consent",
+    "m_0_4",
+    "m_5_11",
+    "m_12_17",
+    "m_18_59",
+    "m_60_plus",
+    "f_0_4",
+    "f_5_11",
+    "f_12_17",
+    "f_18_59",
+    "f_60_plus",
+    "vulnerabilities",
+    "documentation",
+    "protection_referral",
+    "notes",
+    "recorded_by",
+    "recorded_at",
+];
+
+/// One CSV row as text; every column optional so that a bad row is reported,
+/// not rejected by the parser.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CsvRow {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub crossing: Option<String>,
+    #[serde(default)]
+    pub crossed_on: Option<String>,
+    #[serde(default)]
+    pub return_type: Option<String>,
+    #[serde(default)]
+    pub departure_province: Option<String>,
+    #[serde(default)]
+    pub destination_province: Option<String>,
+    #[serde(default)]
+    pub head_name: Option<String>,
+    #[serde(default)]
+    pub head_sex: Option<String>,
+    #[serde(default)]
+    pub doc_type: Option<String>,
+    #[serde(default)]
+    pub doc_number: Option<String>,
+    #[serde(default)]
+    pub consent: Option<String>,
+    #[serde(default)]
+    pub m_0_4: Option<String>,
+    #[serde(default)]
+    pub m_5_11: Option<String>,
+    #[serde(default)]
+    pub m_12_17: Option<String>,
+    #[serde(default)]
+    pub m_18_59: Option<String>,
+    #[serde(default)]
+    pub m_60_plus: Option<String>,
+    #[serde(default)]
+    pub f_0_4: Option<String>,
+    #[serde(default)]
+    pub f_5_11: Option<String>,
+    #[serde(default)]
+    pub f_12_17: Option<String>,
+    #[serde(default)]
+    pub f_18_59: Option<String>,
+    #[serde(default)]
+    pub f_60_plus: Option<String>,
+    #[serde(default)]
+    pub vulnerabilities: Option<String>,
+    #[serde(default)]
+    pub documentation: Option<String>,
+    #[serde(default)]
+    pub protection_referral: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub recorded_by: Option<String>,
+    #[serde(default)]
+    pub recorded_at: Option<String>,
+}
+
+fn counts(cells: [&Option<String>; 5]) -> Option<String> {
+    if cells
+        .iter()
+        .all(|c| c.as_deref().is_none_or(|s| s.trim().is_empty()))
+    {
+        return None;
+    }
+    Some(
+        cells
+            .iter()
+            .map(|c| match c.as_deref().map(str::trim) {
+                None | Some("") => "0",
+                Some(s) => s,
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+fn set(cell: &Option<String>) -> Vec<String> {
+    cell.as_deref()
+        .map(|s| s.split(';').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+impl CsvRow {
+    /// The row as a draft to validate.
+    pub fn to_draft(&self) -> FamilyDraft {
+        FamilyDraft {
+            crossing: self.crossing.clone(),
+            crossed_on: self.crossed_on.clone(),
+            return_type: self.return_type.clone(),
+            departure_province: self.departure_province.clone(),
+            destination_province: self.destination_province.clone(),
+            males: counts([
+                &self.m_0_4,
+                &self.m_5_11,
+                &self.m_12_17,
+                &self.m_18_59,
+                &self.m_60_plus,
+            ]),
+            females: counts([
+                &self.f_0_4,
+                &self.f_5_11,
+                &self.f_12_17,
+                &self.f_18_59,
+                &self.f_60_plus,
+            ]),
+            head_name: self.head_name.clone(),
+            head_sex: self.head_sex.clone(),
+            doc_type: self.doc_type.clone(),
+            doc_number: self.doc_number.clone(),
+            consent: self.consent.clone(),
+            vulnerabilities: set(&self.vulnerabilities),
+            documentation: set(&self.documentation),
+            protection_referral: self.protection_referral.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// The id column, if given; an error message if it is not an id.
+    pub fn record_id(&self) -> Result<Option<RecordId>, String> {
+        match self.id.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|_| {
+                format!("id: '{s}' is not a record id (a UUID); leave it empty for a new family")
+            }),
+        }
+    }
+
+    /// Provenance columns, when both are present and valid.
+    pub fn origin(&self) -> Option<Origin> {
+        let by: DeviceId = self.recorded_by.as_deref()?.parse().ok()?;
+        let at: DateTime<Utc> = self.recorded_at.as_deref()?.trim().parse().ok()?;
+        Some(Origin {
+            recorded_by: by,
+            recorded_at: at,
+        })
+    }
+
+    /// A family as a row.
+    pub fn from_family(f: &Family) -> CsvRow {
+        let x = &f.fields;
+        let c = |n: u32| Some(n.to_string());
+        let join = |items: Vec<String>| Some(items.join(";"));
+        CsvRow {
+            id: Some(f.id.to_string()),
+            crossing: Some(x.crossing.clone()),
+            crossed_on: Some(x.crossed_on.to_string()),
+            return_type: Some(x.return_type.to_string()),
+            departure_province: Some(x.departure_province.clone()),
+            destination_province: Some(x.destination_province.clone()),
+            head_name: x.head_name.clone(),
+            head_sex: x.head_sex.map(|s| s.to_string()),
+            doc_type: Some(x.doc_type.to_string()),
+            doc_number: x.doc_number.clone(),
+            consent: Some(x.consent.to_string()),
+            m_0_4: c(x.members.males[0]),
+            m_5_11: c(x.members.males[1]),
+            m_12_17: c(x.members.males[2]),
+            m_18_59: c(x.members.males[3]),
+            m_60_plus: c(x.members.males[4]),
+            f_0_4: c(x.members.females[0]),
+            f_5_11: c(x.members.females[1]),
+            f_12_17: c(x.members.females[2]),
+            f_18_59: c(x.members.females[3]),
+            f_60_plus: c(x.members.females[4]),
+            vulnerabilities: join(x.vulnerabilities.iter().map(|v| v.to_string()).collect()),
+            documentation: join(x.documentation.iter().map(|v| v.to_string()).collect()),
+            protection_referral: x.protection_referral.map(|r| r.to_string()),
+            notes: x.notes.clone(),
+            recorded_by: Some(f.recorded_by.to_string()),
+            recorded_at: Some(f.recorded_at.to_rfc3339()),
+        }
+    }
+}
+
+/// The file formats of export and import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" | "json" => Some(Format::Jsonl),
+            _ => None,
+        }
+    }
+}

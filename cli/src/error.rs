@@ -1,0 +1,56 @@
+//! The CLI's error type and how each error maps to an exit code:
+//! 0 success, 2 usage or validation errors, 1 anything else.
+
+use crate::client::ClientError;
+use crate::store::StoreError;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line or an input value is wrong; the message says how to fix it.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Invalid(#[from] returnee_shared::ValidationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Some rows or items were refused; the others were saved. The summary was printed.
+    #[error("{0}")]
+    Partial(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Invalid(_) | CliError::Partial(_) => 2,
+            CliError::Store(
+                StoreError::Invalid(_)
+                | StoreError::NotFound(_)
+                | StoreError::Ambiguous(_)
+                | StoreError::BadValue(_)
+                | StoreError::NoSuchConflict(_)
+                | StoreError::Deleted(_),
+            ) => 2,
+            CliError::Client(e) if e.is_usage() => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        CliError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! The laptop's local store: every family this device holds, the operations
+//! not yet pushed, and the device's identity and sync state, in one sled tree.
+//!
+//! Layout (one tree, so one `sled::Batch` changes several kinds atomically):
+//! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
+//! - `d/<record id>`: the record's operations ([`RecordDoc`]);
+//! - `v/<record id>`: what the device shows of it ([`StoredView`]);
+//! - `p/<seq>`: operations made here and not yet acknowledged by the server;
+//! - `h/<op id>`: operations the server refused, held with the reason.
+//!
+//! Every write that is reported to the user is one atomic batch followed by a
+//! flush, so it survives `kill -9` right after.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, Origin, RecordDoc};
+use returnee_shared::wire::{RejectedOp, Role, SyncCursor};
+use returnee_shared::{DeviceId, Family, FamilyFields, FieldName, FieldValue, OpId, RecordId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Errors of the local store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {0} is in use by another returnee process; wait for it to finish, or stop it, and try again"
+    )]
+    InUse(PathBuf),
+    #[error(
+        "there is no returnee store at {0}; run `returnee init` first (or pass the right --data-dir)"
+    )]
+    NotInitialized(PathBuf),
+    #[error(
+        "the store at {dir} could not be opened: {source}. Your data is still on disk; copy the folder somewhere safe before trying anything else, and ask for support"
+    )]
+    Corrupt {
+        dir: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored data could not be read ({0}); the store may come from a newer returnee")]
+    Decode(#[from] serde_json::Error),
+    #[error("no family with id {0}; `returnee list` shows the ids")]
+    NotFound(String),
+    #[error("'{0}' matches more than one family; give more characters of the id")]
+    Ambiguous(String),
+    #[error("family {0} is deleted; it cannot be edited")]
+    Deleted(RecordId),
+    #[error("no open conflict with id {0}; `returnee conflicts` lists them")]
+    NoSuchConflict(String),
+    #[error(transparent)]
+    Invalid(#[from] returnee_shared::ValidationError),
+    #[error("{0}")]
+    BadValue(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What the device shows of a record, kept beside its operations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredView {
+    pub family: Family,
+    pub lifecycle: Lifecycle,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+}
+
+impl StoredView {
+    /// The family if it counts (not deleted).
+    pub fn active(&self) -> Option<&Family> {
+        (self.lifecycle == Lifecycle::Active).then_some(&self.family)
+    }
+}
+
+/// This device as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: DeviceId,
+    pub name: String,
+}
+
+/// The server this device is enrolled with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub server: String,
+    pub device_id: DeviceId,
+    pub token: String,
+    pub role: Role,
+    pub sites: Vec<String>,
+}
+
+/// One family to add, or to bring in line with, by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upsert {
+    pub id: RecordId,
+    pub fields: FamilyFields,
+    /// Provenance carried over from an export.
+    pub origin: Option<Origin>,
+}
+
+/// Whether `init` made a store or found one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitOutcome {
+    Created,
+    AlreadyThere,
+}
+
+/// How an upsert of many families went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UpsertOutcome {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+const META_DEVICE: &str = "device";
+const META_ENROLLMENT: &str = "enrollment";
+const META_CURSOR: &str = "cursor";
+const META_LAST_SYNC: &str = "last_sync";
+const META_PENDING_SEQ: &str = "pending_seq";
+
+fn meta_key(name: &str) -> Vec<u8> {
+    [b"m/".as_slice(), name.as_bytes()].concat()
+}
+fn doc_key(id: RecordId) -> Vec<u8> {
+    [b"d/".as_slice(), id.0.as_bytes()].concat()
+}
+fn view_key(id: RecordId) -> Vec<u8> {
+    [b"v/".as_slice(), id.0.as_bytes()].concat()
+}
+fn pending_key(seq: u64) -> Vec<u8> {
+    [b"p/".as_slice(), &seq.to_be_bytes()].concat()
+}
+fn held_key(id: OpId) -> Vec<u8> {
+    [b"h/".as_slice(), id.0.as_bytes()].concat()
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("store values serialize")
+}
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// The device's local store. Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct LocalStore {
+    db: sled::Db,
+    dir: PathBuf,
+}
+
+fn open_db(dir: &Path) -> Result<sled::Db> {
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    loop {
+        let r = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .open();
+        match r {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::InUse(dir.to_path_buf()));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
+                return Err(StoreError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A batch of changes to the store, applied atomically.
+struct Writes {
+    batch: sled::Batch,
+}
+
+impl Writes {
+    fn new() -> Self {
+        Writes {
+            batch: sled::Batch::default(),
+        }
+    }
+    fn put<T: Serialize>(&mut self, key: Vec<u8>, v: &T) {
+        self.batch.insert(key, encode(v));
+    }
+    fn remove(&mut self, key: Vec<u8>) {
+        self.batch.remove(key);
+    }
+}
+
+impl LocalStore {
+    /// Creates the store (and a device id) or finds the one already there.
+    pub fn init(dir: &Path, device_name: &str) -> Result<(Self, InitOutcome)> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        let db = open_db(dir)?;
+        let store = LocalStore {
+            db,
+            dir: dir.to_path_buf(),
+        };
+        if store.meta::<DeviceInfo>(META_DEVICE)?.is_some() {
+            return Ok((store, InitOutcome::AlreadyThere));
+        }
+        let device = DeviceInfo {
+            id: DeviceId::new_v4(),
+            name: device_name.to_string(),
+        };
+        store.db.insert(meta_key(META_DEVICE), encode(&device))?;
+        store.db.flush()?;
+        Ok((store, InitOutcome::Created))
+    }
+
+    /// Opens an existing store.
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.join("conf").exists() && !dir.join("db").exists() {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        let store = LocalStore {
+            db: open_db(dir)?,
+            dir: dir.to_path_buf(),
+        };
+        if store.meta::<DeviceInfo>(META_DEVICE)?.is_none() {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        self.db.get(meta_key(name))?.map(|b| decode(&b)).transpose()
+    }
+
+    fn set_meta<T: Serialize>(&self, name: &str, v: &T) -> Result<()> {
+        self.db.insert(meta_key(name), encode(v))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn device(&self) -> Result<DeviceInfo> {
+        self.meta(META_DEVICE)?
+            .ok_or_else(|| StoreError::NotInitialized(self.dir.clone()))
+    }
+
+    pub fn enrollment(&self) -> Result<Option<Enrollment>> {
+        self.meta(META_ENROLLMENT)
+    }
+
+    /// Records the enrollment. The device takes the id the server gave it.
+    pub fn set_enrollment(&self, e: &Enrollment) -> Result<()> {
+        let mut device = self.device()?;
+        device.id = e.device_id;
+        let mut w = Writes::new();
+        w.put(meta_key(META_ENROLLMENT), e);
+        w.put(meta_key(META_DEVICE), &device);
+        self.commit(w)
+    }
+
+    pub fn cursor(&self) -> Result<SyncCursor> {
+        Ok(self.meta(META_CURSOR)?.unwrap_or_default())
+    }
+
+    pub fn last_sync(&self) -> Result<Option<DateTime<Utc>>> {
+        self.meta(META_LAST_SYNC)
+    }
+
+    pub fn set_last_sync(&self, at: DateTime<Utc>) -> Result<()> {
+        self.set_meta(META_LAST_SYNC, &at)
+    }
+
+    fn commit(&self, w: Writes) -> Result<()> {
+        self.db.apply_batch(w.batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn load_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
+        self.db.get(doc_key(id))?.map(|b| decode(&b)).transpose()
+    }
+
+    /// Stages a record's operations and its recomputed view.
+    fn stage_doc(w: &mut Writes, id: RecordId, doc: &RecordDoc) {
+        w.put(doc_key(id), doc);
+        let view = doc.view(id);
+        if let Some(family) = view.family {
+            w.put(
+                view_key(id),
+                &StoredView {
+                    family,
+                    lifecycle: view.lifecycle,
+                    conflicts: view.conflicts,
+                },
+            );
+        }
+    }
+
+    fn next_pending_seq(&self) -> Result<u64> {
+        Ok(self.meta::<u64>(META_PENDING_SEQ)?.unwrap_or(0) + 1)
+    }
+
+    /// Stages a local operation: into its record and the push queue.
+    fn stage_local(w: &mut Writes, seq: &mut u64, doc: &mut RecordDoc, op: Op) {
+        w.put(pending_key(*seq), &op);
+        *seq += 1;
+        doc.insert(op);
+    }
+
+    fn new_op(&self, device: DeviceId, record: RecordId, now: DateTime<Utc>, change: Change) -> Op {
+        Op {
+            id: OpId::new_v7(),
+            record,
+            device,
+            at: now,
+            base: Vec::new(),
+            resolution: false,
+            change,
+        }
+    }
+
+    /// Saves a new family and returns its id.
+    pub fn add(&self, fields: FamilyFields, now: DateTime<Utc>) -> Result<RecordId> {
+        let id = RecordId::new_v7();
+        self.upsert_many(
+            vec![Upsert {
+                id,
+                fields,
+                origin: None,
+            }],
+            now,
+        )?;
+        Ok(id)
+    }
+
+    /// Adds families, or edits those whose id is already here so they match
+    /// (fields that already match are left alone; nothing is added twice).
+    /// One atomic, flushed batch: when it returns, all of them are saved.
+    pub fn upsert_many(&self, items: Vec<Upsert>, now: DateTime<Utc>) -> Result<UpsertOutcome> {
+        let device = self.device()?.id;
+        let mut seq = self.next_pending_seq()?;
+        let mut w = Writes::new();
+        let mut out = UpsertOutcome::default();
+        let mut touched: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
+        for Upsert { id, fields, origin } in items {
+            let mut doc = match touched.remove(&id) {
+                Some(d) => d,
+                None => self.load_doc(id)?.unwrap_or_default(),
+            };
+            let view = doc.view(id);
+            match view.family {
+                None => {
+                    let op = self.new_op(device, id, now, Change::Create { fields, origin });
+                    Self::stage_local(&mut w, &mut seq, &mut doc, op);
+                    out.added += 1;
+                }
+                Some(current) => {
+                    let changes = current.fields.changes_to(&fields);
+                    if changes.is_empty() {
+                        out.unchanged += 1;
+                    } else {
+                        let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
+                        let mut op = self.new_op(device, id, now, Change::Edit { values: changes });
+                        op.base = doc.base_for_edit(&names, false);
+                        Self::stage_local(&mut w, &mut seq, &mut doc, op);
+                        out.updated += 1;
+                    }
+                }
+            }
+            Self::stage_doc(&mut w, id, &doc);
+            touched.insert(id, doc);
+        }
+        w.put(meta_key(META_PENDING_SEQ), &(seq - 1));
+        self.commit(w)?;
+        Ok(out)
+    }
+
+    /// Finds a record by its full id or a unique prefix of at least 4 characters.
+    pub fn resolve_id(&self, text: &str) -> Result<RecordId> {
+        let text = text.trim();
+        if let Ok(id) = text.parse::<RecordId>() {
+            return Ok(id);
+        }
+        let wanted = text.to_ascii_lowercase();
+        if wanted.len() < 4 {
+            return Err(StoreError::NotFound(text.to_string()));
+        }
+        let mut found = None;
+        for item in self.db.scan_prefix(b"v/") {
+            let (k, _) = item?;
+            let id = RecordId(uuid::Uuid::from_slice(&k[2..]).expect("16-byte key"));
+            if id.to_string().starts_with(&wanted) || id.0.simple().to_string().starts_with(&wanted)
+            {
+                if found.is_some() {
+                    return Err(StoreError::Ambiguous(text.to_string()));
+                }
+                found = Some(id);
+            }
+        }
+        found.ok_or_else(|| StoreError::NotFound(text.to_string()))
+    }
+
+    /// A record as this device shows it.
+    pub fn get(&self, id: RecordId) -> Result<Option<StoredView>> {
+        self.db.get(view_key(id))?.map(|b| decode(&b)).transpose()
+    }
+
+    /// Every record the device holds, deleted ones included, in id order.
+    pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
+        self.db
+            .scan_prefix(b"v/")
+            .map(|item| item.map_err(StoreError::from).and_then(|(_, v)| decode(&v)))
+    }
+
+    /// Every family that counts (not deleted), in id order.
+    pub fn families(&self) -> impl Iterator<Item = Result<Family>> + '_ {
+        self.views().filter_map(|v| match v {
+            Ok(v) => (v.lifecycle == Lifecycle::Active).then_some(Ok(v.family)),
+            Err(e) => Some(Err(e)),
+        })
+    }
+
+    /// Changes some fields of a family. Values equal to the current ones are
+    /// dropped; the result must still pass validation. Returns the fields changed.
+    pub fn edit(
+        &self,
+        id: RecordId,
+        values: Vec<FieldValue>,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FieldName>> {
+        let device = self.device()?.id;
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let view = doc.view(id);
+        let Some(current) = view.active() else {
+            return Err(match view.family {
+                Some(_) => StoreError::Deleted(id),
+                None => StoreError::NotFound(id.to_string()),
+            });
+        };
+        let mut fields = current.fields.clone();
+        for v in &values {
+            fields.set(v.clone());
+        }
+        fields.check(today)?;
+        let changes = current.fields.changes_to(&fields);
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
+        let mut op = self.new_op(device, id, now, Change::Edit { values: changes });
+        op.base = doc.base_for_edit(&names, false);
+        self.commit_local(id, &mut doc, vec![op])?;
+        Ok(names)
+    }
+
+    fn commit_local(&self, id: RecordId, doc: &mut RecordDoc, ops: Vec<Op>) -> Result<()> {
+        let mut seq = self.next_pending_seq()?;
+        let mut w = Writes::new();
+        for op in ops {
+            Self::stage_local(&mut w, &mut seq, doc, op);
+        }
+        Self::stage_doc(&mut w, id, doc);
+        w.put(meta_key(META_PENDING_SEQ), &(seq - 1));
+        self.commit(w)
+    }
+
+    /// Deletes a family, keeping a tombstone so that sync carries the deletion.
+    pub fn delete(&self, id: RecordId, now: DateTime<Utc>) -> Result<()> {
+        let device = self.device()?.id;
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let view = doc.view(id);
+        if view.family.is_none() {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        if view.lifecycle == Lifecycle::Deleted {
+            return Err(StoreError::Deleted(id));
+        }
+        let mut op = self.new_op(device, id, now, Change::Delete);
+        op.base = doc.base_for_lifecycle();
+        self.commit_local(id, &mut doc, vec![op])
+    }
+
+    /// Every open conflict on this device.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut out = Vec::new();
+        for v in self.views() {
+            out.extend(v?.conflicts);
+        }
+        Ok(out)
+    }
+
+    /// Decides a conflict: the chosen value becomes an operation that covers
+    /// every competing value, and syncs everywhere like any edit.
+    pub fn resolve(
+        &self,
+        conflict_id: &str,
+        value: &str,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Conflict> {
+        use returnee_shared::merge::{DECIDE_DELETED, DECIDE_KEPT, RECORD_CONFLICT_FIELD};
+        let conflict = self
+            .conflicts()?
+            .into_iter()
+            .find(|c| c.id == conflict_id.trim())
+            .ok_or_else(|| StoreError::NoSuchConflict(conflict_id.to_string()))?;
+        let id = conflict.record_id;
+        let device = self.device()?.id;
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let op = if conflict.field == RECORD_CONFLICT_FIELD {
+            let change = match value.trim().to_ascii_lowercase().as_str() {
+                DECIDE_DELETED | "delete" => Change::Delete,
+                DECIDE_KEPT | "keep" => Change::Restore,
+                other => {
+                    return Err(StoreError::BadValue(format!(
+                        "'{other}' does not decide a delete conflict; use --value deleted or --value kept"
+                    )));
+                }
+            };
+            let mut op = self.new_op(device, id, now, change);
+            op.base = doc.base_for_lifecycle();
+            op
+        } else {
+            let field = FieldName::parse(&conflict.field)
+                .ok_or_else(|| StoreError::BadValue(format!("unknown field {}", conflict.field)))?;
+            let parsed = FieldValue::parse(field, value)
+                .map_err(|p| returnee_shared::ValidationError { problems: vec![p] })?;
+            let view = doc.view(id);
+            if let Some(f) = view.family {
+                let mut fields = f.fields.clone();
+                fields.set(parsed.clone());
+                fields.check(today)?;
+            }
+            let mut op = self.new_op(
+                device,
+                id,
+                now,
+                Change::Edit {
+                    values: vec![parsed],
+                },
+            );
+            op.base = doc.base_for_edit(&[field], true);
+            op
+        };
+        let mut op = op;
+        op.resolution = true;
+        self.commit_local(id, &mut doc, vec![op])?;
+        Ok(conflict)
+    }
+
+    /// How many operations wait to be pushed.
+    pub fn pending_count(&self) -> usize {
+        self.db.scan_prefix(b"p/").count()
+    }
+
+    /// The oldest operations waiting to be pushed, with their queue keys.
+    pub fn pending(&self, limit: usize) -> Result<Vec<(u64, Op)>> {
+        self.db
+            .scan_prefix(b"p/")
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                let seq = u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
+                Ok((seq, decode(&v)?))
+            })
+            .collect()
+    }
+
+    /// The server acknowledged these queue entries: drop them from the queue,
+    /// holding the ones it refused with the reason.
+    pub fn acknowledge(&self, seqs: &[u64], ops: &[Op], rejected: &[RejectedOp]) -> Result<()> {
+        let mut w = Writes::new();
+        for seq in seqs {
+            w.remove(pending_key(*seq));
+        }
+        for r in rejected {
+            if let Some(op) = ops.iter().find(|o| o.id == r.op) {
+                w.put(held_key(r.op), &(op, r));
+            }
+        }
+        self.commit(w)
+    }
+
+    /// Operations the server refused, with the reason.
+    pub fn held(&self) -> Result<Vec<(Op, RejectedOp)>> {
+        self.db
+            .scan_prefix(b"h/")
+            .map(|item| decode(&item?.1))
+            .collect()
+    }
+
+    /// Applies operations pulled from the server and moves the cursor past
+    /// them, in one atomic batch: a crash leaves either both or neither.
+    pub fn apply_remote(&self, ops: Vec<Op>, cursor: SyncCursor) -> Result<usize> {
+        let mut docs: std::collections::BTreeMap<RecordId, RecordDoc> = Default::default();
+        let mut applied = 0;
+        for op in ops {
+            let id = op.record;
+            if !docs.contains_key(&id) {
+                let doc = self.load_doc(id)?.unwrap_or_default();
+                docs.insert(id, doc);
+            }
+            if docs.get_mut(&id).expect("loaded").insert(op) {
+                applied += 1;
+            }
+        }
+        let mut w = Writes::new();
+        for (id, doc) in &docs {
+            Self::stage_doc(&mut w, *id, doc);
+        }
+        w.put(meta_key(META_CURSOR), &cursor);
+        self.commit(w)?;
+        Ok(applied)
+    }
+
+    /// Forgets everything this device holds (after the server revoked it).
+    pub fn wipe(&self) -> Result<()> {
+        self.db.clear()?;
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! One sync: push every pending operation in batches, then pull everything
+//! after this device's cursor in batches.
+//!
+//! Each pushed batch is removed from the queue only once the server has
+//! acknowledged it (its operations are then durable there); each pulled batch
+//! is applied together with the cursor that follows it, atomically. A sync
+//! cut off anywhere resumes where it stopped and resends at most the one batch
+//! that was not acknowledged, which the server recognises by operation id.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::client::{ClientError, ServerClient};
+use crate::error::CliError;
+use crate::store::LocalStore;
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    /// Operations the server acknowledged (new there or already held).
+    pub pushed: u64,
+    /// Operations received from other devices and applied here.
+    pub pulled: u64,
+    /// Open conflicts on this device after the sync.
+    pub conflicts: usize,
+    /// Operations the server refused in this sync (kept here, see `status`).
+    pub rejected: usize,
+}
+
+/// Progress callbacks, so the command can draw bars and tests stay quiet.
+pub trait SyncProgress {
+    fn pushed(&self, _done: u64, _total: u64) {}
+    fn pulled(&self, _done: u64) {}
+}
+
+impl SyncProgress for () {}
+
+/// Runs one sync of `store` with `client`.
+pub fn sync(
+    store: &LocalStore,
+    client: &ServerClient,
+    batch_size: usize,
+    progress: &dyn SyncProgress,
+) -> Result<SyncSummary, CliError> {
+    let batch_size = batch_size.clamp(1, returnee_shared::wire::MAX_PUSH_OPS);
+    let mut summary = SyncSummary::default();
+    let total = store.pending_count() as u64;
+    loop {
+        let batch = store.pending(batch_size)?;
+        if batch.is_empty() {
+            break;
+        }
+        let (seqs, ops): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+        let ack = client.push(&ops)?;
+        store.acknowledge(&seqs, &ops, &ack.rejected)?;
+        summary.pushed += ops.len() as u64 - ack.rejected.len() as u64;
+        summary.rejected += ack.rejected.len();
+        progress.pushed(summary.pushed, total);
+    }
+    let mut cursor = store.cursor()?;
+    loop {
+        let page = client.pull(cursor, batch_size)?;
+        let more = page.more && page.cursor > cursor;
+        cursor = page.cursor;
+        summary.pulled += store.apply_remote(page.ops, page.cursor)? as u64;
+        progress.pulled(summary.pulled);
+        if !more {
+            break;
+        }
+    }
+    store.set_last_sync(Utc::now())?;
+    summary.conflicts = store.conflicts()?.len();
+    Ok(summary)
+}
+
+/// The client for the server this store is enrolled with.
+pub fn enrolled_client(
+    store: &LocalStore,
+    ca_file: Option<&std::path::Path>,
+) -> Result<ServerClient, CliError> {
+    let e = store.enrollment()?.ok_or(ClientError::NotEnrolled)?;
+    Ok(ServerClient::new(&e.server, Some(e.token), ca_file)?)
+}

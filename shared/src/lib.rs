@@ -1,0 +1,26 @@
+//! `returnee-shared`: what the laptop client and the server agree on.
+//!
+//! - [`family`]: the family record and its closed value sets;
+//! - [`reference`]: crossings and provinces, from the CSV lists in `reference/`;
+//! - [`validate`]: parsing typed input and the rules every record obeys;
+//! - [`merge`]: operations on records and the pure, order-independent merge;
+//! - [`report`]: the published figures;
+//! - [`wire`]: the sync protocol's messages.
+//!
+//! This crate does no I/O: no files, no network, no storage, no async runtime.
+//! The caller passes in the clock (`today`, timestamps) and fresh ids.
+
+pub mod family;
+pub mod merge;
+pub mod reference;
+pub mod report;
+pub mod validate;
+pub mod wire;
+
+pub use family::{
+    AGE_BANDS, DeviceId, DocType, Documentation, Family, FamilyFields, Members, OpId, RecordId,
+    Referral, ReturnType, Sex, Vulnerability,
+};
+pub use merge::{Change, Conflict, ConflictValue, Lifecycle, Op, RecordDoc, RecordView, Slot};
+pub use report::{GroupBy, Report, ReportBuilder, ReportFilter, Totals};
+pub use validate::{FamilyDraft, FieldName, FieldValue, Problem, ValidationError};

@@ -1,0 +1,395 @@
+//! The merge rules: operations on a record, and the record every replica
+//! derives from the set of operations it holds.
+//!
+//! A record is the set of its operations ([`RecordDoc`]). Every operation
+//! names the *heads* its author had seen (its `base`), so causality comes from
+//! what people saw, never from device clocks. For each field (and for the
+//! record's lifecycle) the heads are the operations touching it that no other
+//! operation touching it has in its base. One head, or several heads with the
+//! same value: the field is settled. Several values: the field is in conflict;
+//! every replica shows the same value (a clock-independent tie-break) and keeps
+//! all of them, with who made each and when, until a supervisor resolves it
+//! with an operation whose base covers them all.
+//!
+//! An edit that a delete did not see keeps the delete from settling: the
+//! record is in conflict until someone decides to delete it or keep it.
+//!
+//! [`RecordDoc::view`] depends only on the set of operations, not on the order
+//! they arrived in, so replicas that hold the same operations agree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::family::{DeviceId, Family, FamilyFields, OpId, RecordId};
+use crate::validate::{FieldName, FieldValue};
+
+/// What an operation does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A new family: sets every field and makes the record active.
+    Create {
+        fields: FamilyFields,
+        /// Who first recorded the family, when it came from another store
+        /// (an import of an export); otherwise the operation's own device.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
+    },
+    /// New values for some fields.
+    Edit { values: Vec<FieldValue> },
+    /// The record is deleted (kept as a tombstone).
+    Delete,
+    /// The record is kept (a decision on a delete conflict).
+    Restore,
+}
+
+/// Who first recorded a family, and when, by that device's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub recorded_by: DeviceId,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// One change to one record, made on one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    pub id: OpId,
+    pub record: RecordId,
+    pub device: DeviceId,
+    /// The device's clock when the change was made: shown to people, never used to order.
+    pub at: DateTime<Utc>,
+    /// The heads the author had seen of what this operation touches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base: Vec<OpId>,
+    /// A supervisor's decision on a conflict (refused from field devices).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolution: bool,
+    pub change: Change,
+}
+
+/// What an operation can touch: one field, or the record's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slot {
+    Field(FieldName),
+    Lifecycle,
+}
+
+/// Whether a record counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Active,
+    Deleted,
+}
+
+impl Op {
+    /// Whether this operation sets the value of `slot`.
+    pub fn touches(&self, slot: Slot) -> bool {
+        match (&self.change, slot) {
+            (Change::Create { .. }, _) => true,
+            (Change::Edit { values }, Slot::Field(f)) => values.iter().any(|v| v.name() == f),
+            (Change::Delete | Change::Restore, Slot::Lifecycle) => true,
+            _ => false,
+        }
+    }
+
+    fn lifecycle(&self) -> Option<Lifecycle> {
+        match self.change {
+            Change::Create { .. } | Change::Restore => Some(Lifecycle::Active),
+            Change::Delete => Some(Lifecycle::Deleted),
+            Change::Edit { .. } => None,
+        }
+    }
+
+    fn value(&self, field: FieldName) -> Option<FieldValue> {
+        match &self.change {
+            Change::Create { fields, .. } => Some(fields.get(field)),
+            Change::Edit { values } => values.iter().find(|v| v.name() == field).cloned(),
+            _ => None,
+        }
+    }
+
+    /// The fields this operation sets.
+    pub fn fields(&self) -> Vec<FieldName> {
+        FieldName::ALL
+            .into_iter()
+            .filter(|f| self.touches(Slot::Field(*f)))
+            .collect()
+    }
+}
+
+/// The name under which record-level (delete/keep) conflicts are listed.
+pub const RECORD_CONFLICT_FIELD: &str = "record";
+/// The value that decides a record conflict for deletion.
+pub const DECIDE_DELETED: &str = "deleted";
+/// The value that decides a record conflict for keeping the family.
+pub const DECIDE_KEPT: &str = "kept";
+
+/// One of the competing values of a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictValue {
+    /// The value as a person types it.
+    pub value: String,
+    /// The operation that set it.
+    pub op: OpId,
+    /// The device that made it.
+    pub device: DeviceId,
+    /// That device's clock when it was made.
+    pub at: DateTime<Utc>,
+    /// Whether this is the value every replica shows while the conflict is open.
+    pub shown: bool,
+}
+
+/// Concurrent values of one field of one record, kept until someone decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// Stable for a record and field on every replica.
+    pub id: String,
+    pub record_id: RecordId,
+    /// A field name, or `record` for delete-versus-edit.
+    pub field: String,
+    pub values: Vec<ConflictValue>,
+}
+
+/// The id of the conflict on `field` of `record`: the same on every replica.
+pub fn conflict_id(record: RecordId, field: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(record.0.as_bytes());
+    h.update(field.as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// A record as the set of its operations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDoc {
+    /// Sorted by id, without repeats.
+    pub ops: Vec<Op>,
+}
+
+/// What a replica shows of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView {
+    /// The shown value of every field; `None` until the record's creation arrives.
+    pub family: Option<Family>,
+    pub lifecycle: Lifecycle,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl RecordView {
+    /// The family if it counts (created and not deleted).
+    pub fn active(&self) -> Option<&Family> {
+        match self.lifecycle {
+            Lifecycle::Active => self.family.as_ref(),
+            Lifecycle::Deleted => None,
+        }
+    }
+}
+
+impl RecordDoc {
+    /// Adds an operation; false if it was already there (re-sends change nothing).
+    pub fn insert(&mut self, op: Op) -> bool {
+        match self.ops.binary_search_by(|o| o.id.cmp(&op.id)) {
+            Ok(_) => false,
+            Err(at) => {
+                self.ops.insert(at, op);
+                true
+            }
+        }
+    }
+
+    /// Whether the record holds this operation.
+    pub fn contains(&self, id: OpId) -> bool {
+        self.ops.binary_search_by(|o| o.id.cmp(&id)).is_ok()
+    }
+
+    /// The operations that set `slot` and that no later operation setting it has seen.
+    pub fn heads(&self, slot: Slot) -> Vec<&Op> {
+        let touching: Vec<&Op> = self.ops.iter().filter(|o| o.touches(slot)).collect();
+        let seen: BTreeSet<OpId> = touching
+            .iter()
+            .flat_map(|o| o.base.iter().copied())
+            .collect();
+        touching
+            .into_iter()
+            .filter(|o| !seen.contains(&o.id))
+            .collect()
+    }
+
+    /// Among heads, the one every replica shows: a clock-independent tie-break.
+    fn shown<'a>(heads: &[&'a Op]) -> Option<&'a Op> {
+        heads.iter().copied().max_by_key(|o| o.id.tiebreak_key())
+    }
+
+    /// Every head of every field and of the lifecycle.
+    pub fn all_heads(&self) -> BTreeSet<OpId> {
+        FieldName::ALL
+            .into_iter()
+            .map(Slot::Field)
+            .chain([Slot::Lifecycle])
+            .flat_map(|s| self.heads(s).into_iter().map(|o| o.id))
+            .collect()
+    }
+
+    /// The base of a new edit of `fields`. A field device's edit of a field in
+    /// conflict replaces only the shown value, so the conflict stays open for a
+    /// supervisor; a resolution (`resolving`) covers every competing value.
+    pub fn base_for_edit(&self, fields: &[FieldName], resolving: bool) -> Vec<OpId> {
+        let mut base = BTreeSet::new();
+        for f in fields {
+            let heads = self.heads(Slot::Field(*f));
+            let values: BTreeSet<String> = heads
+                .iter()
+                .filter_map(|o| o.value(*f).map(|v| v.display()))
+                .collect();
+            if resolving || values.len() <= 1 {
+                base.extend(heads.iter().map(|o| o.id));
+            } else if let Some(o) = Self::shown(&heads) {
+                base.insert(o.id);
+            }
+        }
+        base.into_iter().collect()
+    }
+
+    /// The base of a delete or a keep: everything the author sees.
+    pub fn base_for_lifecycle(&self) -> Vec<OpId> {
+        self.all_heads().into_iter().collect()
+    }
+
+    /// What every replica holding these operations shows.
+    pub fn view(&self, record: RecordId) -> RecordView {
+        let mut conflicts = Vec::new();
+        let creates: Vec<&Op> = self
+            .ops
+            .iter()
+            .filter(|o| matches!(o.change, Change::Create { .. }))
+            .collect();
+        let first_create = creates.iter().min_by_key(|o| o.id);
+
+        let family = first_create.map(|first| {
+            let Change::Create { fields, origin } = &first.change else {
+                unreachable!("filtered on Create")
+            };
+            let mut fields = fields.clone();
+            for f in FieldName::ALL {
+                let heads = self.heads(Slot::Field(f));
+                let Some(shown) = Self::shown(&heads) else {
+                    continue;
+                };
+                if let Some(v) = shown.value(f) {
+                    fields.set(v);
+                }
+                let mut values: Vec<(&Op, FieldValue)> = heads
+                    .iter()
+                    .filter_map(|o| o.value(f).map(|v| (*o, v)))
+                    .collect();
+                let distinct: BTreeSet<String> = values.iter().map(|(_, v)| v.display()).collect();
+                if distinct.len() > 1 {
+                    values.sort_by_key(|(o, _)| o.id);
+                    conflicts.push(Conflict {
+                        id: conflict_id(record, f.as_str()),
+                        record_id: record,
+                        field: f.as_str().to_string(),
+                        values: values
+                            .into_iter()
+                            .map(|(o, v)| ConflictValue {
+                                value: v.display(),
+                                op: o.id,
+                                device: o.device,
+                                at: o.at,
+                                shown: o.id == shown.id,
+                            })
+                            .collect(),
+                    });
+                }
+            }
+            Family {
+                id: record,
+                fields,
+                recorded_by: origin.map_or(first.device, |o| o.recorded_by),
+                recorded_at: origin.map_or(first.at, |o| o.recorded_at),
+            }
+        });
+
+        let life_heads = self.heads(Slot::Lifecycle);
+        let lifecycle = Self::shown(&life_heads)
+            .and_then(|o| o.lifecycle())
+            .unwrap_or(Lifecycle::Active);
+        if let Some(c) = self.record_conflict(record, &life_heads, lifecycle) {
+            conflicts.push(c);
+        }
+        RecordView {
+            family,
+            lifecycle,
+            conflicts,
+        }
+    }
+
+    /// Delete versus keep: lifecycle heads that disagree, or a delete that did
+    /// not see an edit.
+    fn record_conflict(
+        &self,
+        record: RecordId,
+        life_heads: &[&Op],
+        lifecycle: Lifecycle,
+    ) -> Option<Conflict> {
+        let shown = Self::shown(life_heads)?;
+        let describe = |l: Option<Lifecycle>| match l {
+            Some(Lifecycle::Deleted) => DECIDE_DELETED.to_string(),
+            _ => DECIDE_KEPT.to_string(),
+        };
+        let mut values: Vec<ConflictValue> = life_heads
+            .iter()
+            .map(|o| ConflictValue {
+                value: describe(o.lifecycle()),
+                op: o.id,
+                device: o.device,
+                at: o.at,
+                shown: o.id == shown.id,
+            })
+            .collect();
+        let mut disagree = values
+            .iter()
+            .map(|v| &v.value)
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1;
+        if lifecycle == Lifecycle::Deleted {
+            let covered: BTreeSet<OpId> = life_heads
+                .iter()
+                .filter(|o| o.lifecycle() == Some(Lifecycle::Deleted))
+                .flat_map(|o| o.base.iter().copied())
+                .collect();
+            let mut unseen: BTreeMap<OpId, &Op> = BTreeMap::new();
+            for f in FieldName::ALL {
+                for o in self.heads(Slot::Field(f)) {
+                    if !covered.contains(&o.id) && matches!(o.change, Change::Edit { .. }) {
+                        unseen.insert(o.id, o);
+                    }
+                }
+            }
+            for o in unseen.values() {
+                disagree = true;
+                let fields: Vec<&str> = o.fields().iter().map(|f| f.as_str()).collect();
+                values.push(ConflictValue {
+                    value: format!("{DECIDE_KEPT} (edited {})", fields.join(", ")),
+                    op: o.id,
+                    device: o.device,
+                    at: o.at,
+                    shown: false,
+                });
+            }
+        }
+        disagree.then(|| {
+            values.sort_by_key(|v| v.op);
+            Conflict {
+                id: conflict_id(record, RECORD_CONFLICT_FIELD),
+                record_id: record,
+                field: RECORD_CONFLICT_FIELD.to_string(),
+                values,
+            }
+        })
+    }
+}

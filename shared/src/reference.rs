@@ -1,0 +1,183 @@
+//! Reference lists: border crossings, Pakistani provinces (ISO 3166-2:PK) and
+//! Afghan provinces (ISO 3166-2:AF).
+//!
+//! The lists are data, kept as CSV files in `shared/reference/` and compiled
+//! into the binary. Lookups accept a code or a name in any case and give back
+//! the canonical code that is stored.
+
+use std::sync::OnceLock;
+
+/// One row of a reference list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The canonical code that is stored (`torkham`, `PK-KP`, `AF-NAN`).
+    pub code: String,
+    /// The human name (`Torkham`, `Khyber Pakhtunkhwa`, `Nangarhar`).
+    pub name: String,
+}
+
+/// A border crossing point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    pub entry: Entry,
+    /// ISO 3166-2:PK code of the province on the Pakistani side.
+    pub pk_province: String,
+    /// ISO 3166-2:AF code of the province on the Afghan side.
+    pub af_province: String,
+}
+
+/// The departure value used when the province in Pakistan is not known.
+pub const UNKNOWN_DEPARTURE: &str = "unknown";
+/// The destination value used when the family has not decided where to go.
+pub const UNDECIDED_DESTINATION: &str = "undecided";
+
+const CROSSINGS_CSV: &str = include_str!("../reference/crossings.csv");
+const PK_PROVINCES_CSV: &str = include_str!("../reference/pk-provinces.csv");
+const AF_PROVINCES_CSV: &str = include_str!("../reference/af-provinces.csv");
+
+fn rows(csv: &str) -> impl Iterator<Item = Vec<&str>> {
+    csv.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(str::trim).collect())
+}
+
+fn entries(csv: &str) -> Vec<Entry> {
+    rows(csv)
+        .map(|r| Entry {
+            code: r[0].to_string(),
+            name: r[1].to_string(),
+        })
+        .collect()
+}
+
+/// Every crossing of the reference list, in file order.
+pub fn crossings() -> &'static [Crossing] {
+    static LIST: OnceLock<Vec<Crossing>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        rows(CROSSINGS_CSV)
+            .map(|r| Crossing {
+                entry: Entry {
+                    code: r[0].to_string(),
+                    name: r[1].to_string(),
+                },
+                pk_province: r[2].to_string(),
+                af_province: r[3].to_string(),
+            })
+            .collect()
+    })
+}
+
+/// Every province of Pakistan.
+pub fn pk_provinces() -> &'static [Entry] {
+    static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
+    LIST.get_or_init(|| entries(PK_PROVINCES_CSV))
+}
+
+/// Every province of Afghanistan (34).
+pub fn af_provinces() -> &'static [Entry] {
+    static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
+    LIST.get_or_init(|| entries(AF_PROVINCES_CSV))
+}
+
+/// Folds a code or name for comparison: lower case, with spaces, dashes,
+/// underscores and slashes removed ("Sar-e Pul" and "sare pul" match).
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_' | '/' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn find<'a>(list: impl IntoIterator<Item = &'a Entry>, input: &str) -> Option<&'a Entry> {
+    let wanted = fold(input);
+    if wanted.is_empty() {
+        return None;
+    }
+    list.into_iter()
+        .find(|e| fold(&e.code) == wanted || fold(&e.name) == wanted)
+}
+
+/// The crossing with this code or name, in any case.
+pub fn crossing(input: &str) -> Option<&'static Crossing> {
+    let wanted = fold(input);
+    crossings().iter().find(|c| {
+        fold(&c.entry.code) == wanted
+            || fold(&c.entry.name) == wanted
+            || c.entry.name.split('/').any(|part| fold(part) == wanted)
+    })
+}
+
+/// The canonical departure value for a Pakistani province code or name, or `unknown`.
+pub fn departure(input: &str) -> Option<String> {
+    if fold(input) == UNKNOWN_DEPARTURE {
+        return Some(UNKNOWN_DEPARTURE.to_string());
+    }
+    find(pk_provinces(), input)
+        .or_else(|| {
+            // Accept a bare suffix such as "KP" for "PK-KP".
+            find(pk_provinces(), &format!("PK-{input}"))
+        })
+        .map(|e| e.code.clone())
+}
+
+/// The canonical destination value for an Afghan province code or name, or `undecided`.
+pub fn destination(input: &str) -> Option<String> {
+    if fold(input) == UNDECIDED_DESTINATION {
+        return Some(UNDECIDED_DESTINATION.to_string());
+    }
+    find(af_provinces(), input)
+        .or_else(|| find(af_provinces(), &format!("AF-{input}")))
+        .map(|e| e.code.clone())
+}
+
+/// The human name of a stored crossing, departure or destination code.
+pub fn display_name(code: &str) -> &str {
+    crossings()
+        .iter()
+        .map(|c| &c.entry)
+        .chain(pk_provinces())
+        .chain(af_provinces())
+        .find(|e| e.code == code)
+        .map(|e| e.name.as_str())
+        .unwrap_or(code)
+}
+
+/// The codes of the crossings, comma-separated, for error messages.
+pub fn crossing_codes() -> String {
+    crossings()
+        .iter()
+        .map(|c| c.entry.code.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_complete() {
+        assert_eq!(crossings().len(), 7);
+        assert_eq!(pk_provinces().len(), 7);
+        assert_eq!(af_provinces().len(), 34);
+    }
+
+    #[test]
+    fn lookups_accept_codes_and_names_in_any_case() {
+        assert_eq!(crossing("TORKHAM").unwrap().entry.code, "torkham");
+        assert_eq!(crossing("Spin Boldak").unwrap().entry.code, "chaman");
+        assert_eq!(crossing("angoor adda").unwrap().entry.code, "angoor-adda");
+        assert!(crossing("nowhere").is_none());
+        assert_eq!(departure("Khyber Pakhtunkhwa").unwrap(), "PK-KP");
+        assert_eq!(departure("pk-kp").unwrap(), "PK-KP");
+        assert_eq!(departure("Unknown").unwrap(), "unknown");
+        assert_eq!(destination("nangarhar").unwrap(), "AF-NAN");
+        assert_eq!(destination("af-nan").unwrap(), "AF-NAN");
+        assert_eq!(destination("Sar-e Pul").unwrap(), "AF-SAR");
+        assert_eq!(destination("UNDECIDED").unwrap(), "undecided");
+        assert!(destination("PK-KP").is_none());
+        assert!(departure("").is_none());
+        assert_eq!(display_name("AF-KAB"), "Kabul");
+    }
+}

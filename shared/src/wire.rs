@@ -1,0 +1,161 @@
+//! The sync protocol's messages: the only definition of what travels between
+//! a laptop and the server. `server` and `cli` convert to their own types at
+//! their edges. See PROTOCOL.md for the exchanges.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::family::{DeviceId, OpId};
+use crate::merge::Op;
+
+/// Bumped on any incompatible change; a mismatch is refused with a clear error.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The most operations one push may carry.
+pub const MAX_PUSH_OPS: usize = 10_000;
+/// The most operations one pull answer carries.
+pub const MAX_PULL_OPS: usize = 10_000;
+/// The header that carries the protocol version on every sync request.
+pub const PROTOCOL_HEADER: &str = "x-returnee-protocol";
+
+/// What an enrolled device may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Records and edits families at its own site.
+    Field,
+    /// Also resolves conflicts and duplicates and reads reports, for its sites.
+    Supervisor,
+    /// Everything, plus devices and enrollment codes.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Field => "field",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "field" => Some(Role::Field),
+            "supervisor" => Some(Role::Supervisor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether this role may decide conflicts (and later, duplicates).
+    pub fn may_resolve(self) -> bool {
+        matches!(self, Role::Supervisor | Role::Admin)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every error the server sends: `{"error": CODE, "message": TEXT}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable code (`unauthorized`, `bad_request`, …).
+    pub error: String,
+    /// What was wrong and how to fix it; never personal data.
+    pub message: String,
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub protocol: u32,
+}
+
+/// `POST /v1/enroll`: a one-time code for a device credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub protocol: u32,
+    pub code: String,
+    pub device_name: String,
+}
+
+/// The credential is shown once; the server keeps only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub device_id: DeviceId,
+    /// Sent as `Authorization: Bearer TOKEN` on every later request.
+    pub token: String,
+    pub role: Role,
+    /// Crossing codes the device works at; empty means every site.
+    pub sites: Vec<String>,
+}
+
+/// `POST /v1/admin/codes` (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRequest {
+    pub role: Role,
+    #[serde(default)]
+    pub sites: Vec<String>,
+    pub uses: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeResponse {
+    pub code: String,
+    pub role: Role,
+    pub sites: Vec<String>,
+    pub uses: u32,
+}
+
+/// `POST /v1/sync/push`: operations in the order the device made them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest<'a> {
+    pub ops: Cow<'a, [Op]>,
+}
+
+/// An operation the server would not apply, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedOp {
+    pub op: OpId,
+    pub error: String,
+    pub message: String,
+}
+
+/// The acknowledgement of a whole batch: once received, every operation in
+/// the batch is durable on the server (applied, already there, or rejected).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Newly applied.
+    pub applied: u64,
+    /// Already held (a re-send): nothing changed.
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedOp>,
+}
+
+/// A position in the server's log of operations. Opaque to clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SyncCursor(pub u64);
+
+/// `GET /v1/sync/pull?after=CURSOR&limit=N`: the operations after a cursor,
+/// leaving out the asking device's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub ops: Vec<Op>,
+    /// Where the next pull starts; store it once `ops` are applied.
+    pub cursor: SyncCursor,
+    /// Whether more operations wait after `cursor`.
+    pub more: bool,
+}
+
+/// The query of `GET /v1/sync/pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullQuery {
+    pub after: SyncCursor,
+    pub limit: usize,
+}
