@@ -8,7 +8,7 @@ use returnee_shared::wire::{
     CodeRequest, CodeResponse, EnrollRequest, EnrollResponse, ErrorBody, Health, PROTOCOL_HEADER,
     PROTOCOL_VERSION, PullQuery, PullResponse, PushRequest, PushResponse, SyncCursor,
 };
-use returnee_shared::{Conflict, Op, Report, ReportFilter};
+use returnee_shared::{Conflict, DeviceId, Op, Report, ReportFilter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -184,11 +184,17 @@ impl ServerClient {
         self.get("/v1/health", &())
     }
 
-    pub fn enroll(&self, code: &str, device_name: &str) -> Result<EnrollResponse, ClientError> {
+    pub fn enroll(
+        &self,
+        device_id: DeviceId,
+        code: &str,
+        device_name: &str,
+    ) -> Result<EnrollResponse, ClientError> {
         self.post(
             "/v1/enroll",
             &EnrollRequest {
                 protocol: PROTOCOL_VERSION,
+                device_id,
                 code: code.trim().to_string(),
                 device_name: device_name.to_string(),
             },

@@ -263,14 +263,9 @@ impl LocalStore {
         self.meta(META_ENROLLMENT)
     }
 
-    /// Records the enrollment. The device takes the id the server gave it.
+    /// Records the enrollment (the server registered this device's own id).
     pub fn set_enrollment(&self, e: &Enrollment) -> Result<()> {
-        let mut device = self.device()?;
-        device.id = e.device_id;
-        let mut w = Writes::new();
-        w.put(meta_key(META_ENROLLMENT), e);
-        w.put(meta_key(META_DEVICE), &device);
-        self.commit(w)
+        self.set_meta(META_ENROLLMENT, e)
     }
 
     pub fn cursor(&self) -> Result<SyncCursor> {

@@ -1,1 +1,21 @@
-//! placeholder
+//! `returnee-server`: the central sync server.
+//!
+//! Field laptops enroll with a one-time code ([`store::ServerStore::enroll`]),
+//! push the operations they made and pull everyone else's ([`routes`]). The
+//! server merges with the pure rules of `returnee-shared`, keeps conflicts for
+//! supervisors, and answers reports. actix-web over one sled store.
+//!
+//! The binary (`main.rs`) only parses arguments and calls [`app`].
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+pub use app::{Prepared, RunningServer, http_server, prepare, spawn};
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use store::{ServerStore, StoreError};

@@ -80,6 +80,8 @@ pub struct Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
     pub protocol: u32,
+    /// The id the device made for itself at `init`; its operations carry it.
+    pub device_id: DeviceId,
     pub code: String,
     pub device_name: String,
 }

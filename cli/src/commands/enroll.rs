@@ -15,11 +15,10 @@ pub fn run(args: EnrollArgs, config: &Config) -> Result<(), CliError> {
             e.server, e.role
         )));
     }
-    let name = args
-        .device_name
-        .unwrap_or_else(|| store.device().map(|d| d.name).unwrap_or_default());
+    let device = store.device()?;
+    let name = args.device_name.unwrap_or(device.name);
     let client = ServerClient::new(&args.server, None, config.ca_file.as_deref())?;
-    let resp = client.enroll(&args.code, &name)?;
+    let resp = client.enroll(device.id, &args.code, &name)?;
     store.set_enrollment(&Enrollment {
         server: client.base().to_string(),
         device_id: resp.device_id,

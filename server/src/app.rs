@@ -1,0 +1,175 @@
+//! Building and running the server: open the store once, mint the first
+//! admin code on an empty store, and serve on a listener the caller bound.
+
+use std::net::{SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+
+use actix_web::{App, HttpResponse, web};
+use returnee_shared::wire::ErrorBody;
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+use crate::store::{ServerStore, StoreError};
+
+/// A server ready to listen: its store is open.
+pub struct Prepared {
+    pub store: ServerStore,
+    pub config: ServerConfig,
+    /// On the very first start with an empty store, the code the first admin enrolls with.
+    pub initial_admin_code: Option<String>,
+}
+
+/// Opens the store and, if it is empty, mints the first admin code.
+pub fn prepare(config: ServerConfig) -> Result<Prepared, StoreError> {
+    let store = ServerStore::open(&config.data_dir)?;
+    let initial_admin_code = if store.is_empty()? {
+        Some(store.mint_code(
+            returnee_shared::wire::Role::Admin,
+            Vec::new(),
+            1,
+            None,
+            chrono::Utc::now(),
+        )?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        store,
+        config,
+        initial_admin_code,
+    })
+}
+
+fn json_error(err: ApiError) -> actix_web::Error {
+    err.into()
+}
+
+/// The actix server over `listener`; run it inside an actix system.
+pub fn http_server(
+    prepared: &Prepared,
+    listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let state = web::Data::new(AppState {
+        store: prepared.store.clone(),
+        config: prepared.config.clone(),
+    });
+    let max_body = prepared.config.max_body;
+    let mut server = actix_web::HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_body)
+                    .error_handler(|err, _| {
+                        use actix_web::error::JsonPayloadError;
+                        json_error(match err {
+                            JsonPayloadError::Overflow { limit }
+                            | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                                ApiError::TooLarge(format!(
+                                    "the request body is over {limit} bytes; send smaller batches"
+                                ))
+                            }
+                            JsonPayloadError::ContentType => ApiError::BadRequest(
+                                "send the body as JSON with Content-Type: application/json".into(),
+                            ),
+                            other => ApiError::BadRequest(format!(
+                                "the request body is not valid: {other}"
+                            )),
+                        })
+                    }),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                json_error(ApiError::BadRequest(format!(
+                    "the query is not valid: {err}"
+                )))
+            }))
+            .wrap(actix_web::middleware::Compress::default())
+            .configure(routes::configure)
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().json(ErrorBody {
+                    error: "not_found".into(),
+                    message: "no such endpoint; the API lives under /v1/ (GET /v1/health)".into(),
+                })
+            }))
+    })
+    .listen(listener)?;
+    if prepared.config.workers > 0 {
+        server = server.workers(prepared.config.workers);
+    }
+    Ok(server.run())
+}
+
+/// A server running on its own thread (for tests, benchmarks and embedding).
+pub struct RunningServer {
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    store: ServerStore,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The store, for inspection in tests.
+    pub fn store(&self) -> &ServerStore {
+        &self.store
+    }
+
+    /// Stops gracefully and flushes the store.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(t) = self.thread.take() {
+            actix_web::rt::System::new().block_on(self.handle.stop(true));
+            let _ = t.join();
+            let _ = self.store.flush();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts `prepared` on `listener` in a thread of its own.
+pub fn spawn(prepared: Prepared, listener: TcpListener) -> std::io::Result<RunningServer> {
+    let addr = listener.local_addr()?;
+    let store = prepared.store.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = match http_server(&prepared, listener) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return Ok(());
+                }
+            };
+            let _ = tx.send(Ok(server.handle()));
+            server.await
+        })
+    });
+    let handle = rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the server thread ended before starting"))??;
+    Ok(RunningServer {
+        addr,
+        handle,
+        thread: Some(thread),
+        store,
+    })
+}

@@ -1,0 +1,231 @@
+//! The HTTP API under `/v1/`: one handler per endpoint, each a thin layer
+//! that checks the caller, calls the store on a blocking thread, and answers
+//! with the wire types of `returnee-shared`.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use returnee_shared::validate::{parse_crossing, parse_date_only};
+use returnee_shared::wire::{
+    CodeRequest, CodeResponse, EnrollRequest, EnrollResponse, Health, MAX_PULL_OPS, MAX_PUSH_OPS,
+    PROTOCOL_VERSION, PushRequest, Role, SyncCursor,
+};
+use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::EnrollRefusal;
+
+type State = web::Data<AppState>;
+
+/// Runs store work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1")
+            .route("/health", web::get().to(health))
+            .route("/enroll", web::post().to(enroll))
+            .route("/admin/codes", web::post().to(mint_code))
+            .route("/sync/push", web::post().to(push))
+            .route("/sync/pull", web::get().to(pull))
+            .route("/conflicts", web::get().to(conflicts))
+            .route("/reports", web::get().to(reports)),
+    );
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        protocol: PROTOCOL_VERSION,
+    })
+}
+
+async fn enroll(state: State, body: web::Json<EnrollRequest>) -> Result<HttpResponse, ApiError> {
+    let req = body.into_inner();
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::ProtocolMismatch(format!(
+            "this server speaks sync protocol {PROTOCOL_VERSION}, the client {}; update returnee",
+            req.protocol
+        )));
+    }
+    let name = req.device_name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::BadRequest(
+            "device_name must be 1 to 100 characters; pass --device-name".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let outcome =
+        blocking(move || Ok(store.enroll(&req.code, req.device_id, &name, Utc::now())?)).await?;
+    match outcome {
+        Ok((device, token)) => {
+            tracing::info!(device = %device.id, role = %device.role, "device enrolled");
+            Ok(HttpResponse::Ok().json(EnrollResponse {
+                device_id: device.id,
+                token,
+                role: device.role,
+                sites: device.sites,
+            }))
+        }
+        Err(EnrollRefusal::UnknownCode) => Err(ApiError::Unauthorized(
+            "the enrollment code is not valid: it is mistyped, already used up, or was never issued; ask an admin for a new code".into(),
+        )),
+        Err(EnrollRefusal::AlreadyEnrolled) => Err(ApiError::Conflict(
+            "this device is already enrolled; its store keeps the credential".into(),
+        )),
+    }
+}
+
+async fn mint_code(
+    state: State,
+    who: Authenticated,
+    body: web::Json<CodeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = who.require(&[Role::Admin], "mint enrollment codes")?.id;
+    let req = body.into_inner();
+    if !(1..=1000).contains(&req.uses) {
+        return Err(ApiError::BadRequest("uses must be from 1 to 1000".into()));
+    }
+    let sites = req
+        .sites
+        .iter()
+        .map(|s| {
+            parse_crossing(s).map_err(|p| ApiError::BadRequest(format!("sites: {}", p.message)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = state.store.clone();
+    let (role, uses) = (req.role, req.uses);
+    let s2 = sites.clone();
+    let code =
+        blocking(move || Ok(store.mint_code(role, s2, uses, Some(admin), Utc::now())?)).await?;
+    tracing::info!(by = %admin, role = %role, uses, "enrollment code minted");
+    Ok(HttpResponse::Ok().json(CodeResponse {
+        code,
+        role,
+        sites,
+        uses,
+    }))
+}
+
+async fn push(
+    state: State,
+    who: Authenticated,
+    body: web::Json<PushRequest<'static>>,
+) -> Result<HttpResponse, ApiError> {
+    let ops = body.into_inner().ops.into_owned();
+    if ops.len() > MAX_PUSH_OPS {
+        return Err(ApiError::TooLarge(format!(
+            "a push carries at most {MAX_PUSH_OPS} operations; send smaller batches (--batch-size)"
+        )));
+    }
+    let store = state.store.clone();
+    let device = who.0;
+    let id = device.id;
+    let n = ops.len();
+    let ack = blocking(move || Ok(store.push(&device, ops, Utc::now().date_naive())?)).await?;
+    tracing::info!(
+        device = %id,
+        ops = n,
+        applied = ack.applied,
+        duplicates = ack.duplicates,
+        rejected = ack.rejected.len(),
+        "push"
+    );
+    Ok(HttpResponse::Ok().json(ack))
+}
+
+#[derive(Debug, Deserialize)]
+struct PullParams {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+async fn pull(
+    state: State,
+    who: Authenticated,
+    query: web::Query<PullParams>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(MAX_PULL_OPS).clamp(1, MAX_PULL_OPS);
+    let after = SyncCursor(query.after);
+    let store = state.store.clone();
+    let device = who.0.id;
+    let (ops, cursor, more) = blocking(move || Ok(store.pull(device, after, limit)?)).await?;
+    // The log holds each operation's JSON: the answer is assembled from it
+    // without decoding (the shape is returnee_shared::wire::PullResponse).
+    let mut body = Vec::with_capacity(ops.iter().map(|o| o.len() + 1).sum::<usize>() + 64);
+    body.extend_from_slice(b"{\"ops\":[");
+    for (i, op) in ops.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(op);
+    }
+    body.extend_from_slice(format!("],\"cursor\":{},\"more\":{more}}}", cursor.0).as_bytes());
+    tracing::debug!(device = %device, ops = ops.len(), cursor = cursor.0, "pull");
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+async fn conflicts(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    who.require(&[Role::Supervisor, Role::Admin], "list conflicts")?;
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.conflicts()?)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportParams {
+    crossing: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    return_type: Option<String>,
+    by: Option<String>,
+}
+
+async fn reports(
+    state: State,
+    who: Authenticated,
+    query: web::Query<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    who.require(&[Role::Supervisor, Role::Admin], "read reports")?;
+    let q = query.into_inner();
+    let bad = |m: String| ApiError::BadRequest(m);
+    let mut filter = ReportFilter::default();
+    if let Some(c) = &q.crossing {
+        filter.crossing = Some(parse_crossing(c).map_err(|p| bad(p.to_string()))?);
+    }
+    if let Some(d) = &q.from {
+        filter.from = Some(parse_date_only("from", d).map_err(|p| bad(p.to_string()))?);
+    }
+    if let Some(d) = &q.to {
+        filter.to = Some(parse_date_only("to", d).map_err(|p| bad(p.to_string()))?);
+    }
+    if let Some(t) = &q.return_type {
+        filter.return_type =
+            Some(ReturnType::parse(t).ok_or_else(|| {
+                bad(format!("return_type: use one of {}", ReturnType::allowed()))
+            })?);
+    }
+    let by = match &q.by {
+        None => None,
+        Some(b) => Some(GroupBy::parse(b).ok_or_else(|| {
+            bad(format!(
+                "by: use one of {}",
+                GroupBy::ALL.map(|g| g.as_str()).join(", ")
+            ))
+        })?),
+    };
+    let store = state.store.clone();
+    let report = blocking(move || Ok(store.report(ReportBuilder::new(filter, by))?)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -1,0 +1,482 @@
+//! The server's store: devices, enrollment codes, the log of every operation
+//! received, and each record's operations and view, in one sled tree.
+//!
+//! Layout (one tree, so one `sled::Batch` is atomic across kinds):
+//! - `m/seq`: the last log position handed out;
+//! - `l/<seq>`: the log: the sending device's id (16 bytes) then the operation's JSON;
+//! - `o/<op id>`: the log position of an operation (re-sends are recognised here);
+//! - `d/<record id>`: the record's operations; `v/<record id>`: its view;
+//! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
+//! - `code/<code hash>`: an enrollment code and the uses it has left.
+//!
+//! Secrets (credentials, codes) are stored only as SHA-256 hashes; both are
+//! long random strings, so a hash cannot be reversed by guessing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, RecordDoc};
+use returnee_shared::wire::{PushResponse, RejectedOp, Role, SyncCursor};
+use returnee_shared::{DeviceId, Family, FieldName, RecordId, ReportBuilder};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Errors of the server's store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another returnee-server process; stop it first")]
+    InUse(PathBuf),
+    #[error(
+        "the data directory {dir} could not be opened ({source}); keep a copy of it and restore from backup"
+    )]
+    Corrupt {
+        dir: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored data could not be read: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("cannot create the data directory {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: DeviceId,
+    pub name: String,
+    pub role: Role,
+    /// Crossing codes; empty means every site.
+    pub sites: Vec<String>,
+    pub enrolled_at: DateTime<Utc>,
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An enrollment code, stored under the hash of its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentCode {
+    pub role: Role,
+    pub sites: Vec<String>,
+    pub uses_left: u32,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<DeviceId>,
+}
+
+/// What the server shows of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredView {
+    pub family: Family,
+    pub lifecycle: Lifecycle,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Why enrollment failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollRefusal {
+    UnknownCode,
+    AlreadyEnrolled,
+}
+
+fn key(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
+    [prefix, rest].concat()
+}
+fn log_key(seq: u64) -> Vec<u8> {
+    key(b"l/", &seq.to_be_bytes())
+}
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("values serialize")
+}
+fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    Ok(serde_json::from_slice(b)?)
+}
+
+/// SHA-256 of a secret, hex-encoded.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Random bytes from the operating system.
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    b
+}
+
+/// A human-typeable enrollment code: 16 characters from an alphabet without
+/// look-alikes, in groups of four (80 bits).
+pub fn new_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let bytes = random::<16>();
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Codes are typed by people: case and dashes do not matter.
+pub fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The server's store. Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct ServerStore {
+    db: sled::Db,
+    /// Serialises pushes: each is a read-modify-write of records and the log.
+    writer: Arc<Mutex<()>>,
+}
+
+impl ServerStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(128 * 1024 * 1024)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::InUse(dir.to_path_buf()));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
+                    return Err(StoreError::Corrupt {
+                        dir: dir.to_path_buf(),
+                        source: e,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Ok(ServerStore {
+            db,
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Whether no device was ever enrolled and no code minted.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.db.scan_prefix(b"dev/").next().is_none()
+            && self.db.scan_prefix(b"code/").next().is_none())
+    }
+
+    /// Mints an enrollment code and returns its text (shown once).
+    pub fn mint_code(
+        &self,
+        role: Role,
+        sites: Vec<String>,
+        uses: u32,
+        by: Option<DeviceId>,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let code = new_code();
+        let entry = EnrollmentCode {
+            role,
+            sites,
+            uses_left: uses,
+            created_at: now,
+            created_by: by,
+        };
+        self.db.insert(
+            key(b"code/", hash_secret(&normalize_code(&code)).as_bytes()),
+            encode(&entry),
+        )?;
+        self.db.flush()?;
+        Ok(code)
+    }
+
+    /// Exchanges a code for a credential: registers the device and returns
+    /// the device and its token (shown once; only its hash is kept).
+    pub fn enroll(
+        &self,
+        code: &str,
+        device_id: DeviceId,
+        device_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<(Device, String), EnrollRefusal>> {
+        let _guard = self.writer.lock().expect("writer lock");
+        let code_key = key(b"code/", hash_secret(&normalize_code(code)).as_bytes());
+        let Some(mut entry) = self
+            .db
+            .get(&code_key)?
+            .map(|b| decode::<EnrollmentCode>(&b))
+            .transpose()?
+        else {
+            return Ok(Err(EnrollRefusal::UnknownCode));
+        };
+        if entry.uses_left == 0 {
+            return Ok(Err(EnrollRefusal::UnknownCode));
+        }
+        if self.db.contains_key(key(b"dev/", device_id.0.as_bytes()))? {
+            return Ok(Err(EnrollRefusal::AlreadyEnrolled));
+        }
+        let token = format!("rt_{}", hex::encode(random::<32>()));
+        let device = Device {
+            id: device_id,
+            name: device_name.chars().take(100).collect(),
+            role: entry.role,
+            sites: entry.sites.clone(),
+            enrolled_at: now,
+            revoked_at: None,
+        };
+        entry.uses_left -= 1;
+        let mut b = sled::Batch::default();
+        if entry.uses_left == 0 {
+            b.remove(code_key);
+        } else {
+            b.insert(code_key, encode(&entry));
+        }
+        b.insert(key(b"dev/", device_id.0.as_bytes()), encode(&device));
+        b.insert(
+            key(b"tok/", hash_secret(&token).as_bytes()),
+            device_id.0.as_bytes().to_vec(),
+        );
+        self.db.apply_batch(b)?;
+        self.db.flush()?;
+        Ok(Ok((device, token)))
+    }
+
+    /// The device a credential belongs to.
+    pub fn device_by_token(&self, token: &str) -> Result<Option<Device>> {
+        let Some(id) = self.db.get(key(b"tok/", hash_secret(token).as_bytes()))? else {
+            return Ok(None);
+        };
+        self.db
+            .get(key(b"dev/", &id))?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// Every enrolled device.
+    pub fn devices(&self) -> Result<Vec<Device>> {
+        self.db
+            .scan_prefix(b"dev/")
+            .map(|i| decode(&i?.1))
+            .collect()
+    }
+
+    fn last_seq(&self) -> Result<u64> {
+        Ok(self
+            .db
+            .get(b"m/seq")?
+            .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))
+            .unwrap_or(0))
+    }
+
+    /// Applies a batch of operations from `device`: new ones are logged and
+    /// merged, re-sent ones are recognised and skipped, invalid or forbidden
+    /// ones are refused with a reason. Durable when this returns.
+    pub fn push(&self, device: &Device, ops: Vec<Op>, today: NaiveDate) -> Result<PushResponse> {
+        let _guard = self.writer.lock().expect("writer lock");
+        let mut seq = self.last_seq()?;
+        let mut out = PushResponse::default();
+        let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
+        let mut batch = sled::Batch::default();
+        let mut in_batch = std::collections::HashSet::new();
+        for op in ops {
+            if !in_batch.insert(op.id) || self.db.contains_key(key(b"o/", op.id.0.as_bytes()))? {
+                out.duplicates += 1;
+                continue;
+            }
+            if !docs.contains_key(&op.record) {
+                let doc = self
+                    .db
+                    .get(key(b"d/", op.record.0.as_bytes()))?
+                    .map(|b| decode::<RecordDoc>(&b))
+                    .transpose()?
+                    .unwrap_or_default();
+                docs.insert(op.record, doc);
+            }
+            let doc = docs.get_mut(&op.record).expect("loaded above");
+            if let Err((error, message)) = admit(device, &op, doc, today) {
+                out.rejected.push(RejectedOp {
+                    op: op.id,
+                    error: error.to_string(),
+                    message,
+                });
+                in_batch.remove(&op.id);
+                continue;
+            }
+            seq += 1;
+            let mut logged = device.id.0.as_bytes().to_vec();
+            logged.extend(encode(&op));
+            batch.insert(log_key(seq), logged);
+            batch.insert(key(b"o/", op.id.0.as_bytes()), seq.to_be_bytes().to_vec());
+            doc.insert(op);
+            out.applied += 1;
+        }
+        for (id, doc) in &docs {
+            batch.insert(key(b"d/", id.0.as_bytes()), encode(doc));
+            let view = doc.view(*id);
+            if let Some(family) = view.family {
+                batch.insert(
+                    key(b"v/", id.0.as_bytes()),
+                    encode(&StoredView {
+                        family,
+                        lifecycle: view.lifecycle,
+                        conflicts: view.conflicts,
+                    }),
+                );
+            }
+        }
+        batch.insert(b"m/seq".to_vec(), seq.to_be_bytes().to_vec());
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(out)
+    }
+
+    /// The log after `after`, leaving out `device`'s own operations, at most
+    /// `limit` of them. Returns the operations' JSON, the next cursor and
+    /// whether more remain.
+    pub fn pull(
+        &self,
+        device: DeviceId,
+        after: SyncCursor,
+        limit: usize,
+    ) -> Result<(Vec<sled::IVec>, SyncCursor, bool)> {
+        let mut ops = Vec::new();
+        let mut cursor = after;
+        let mut more = false;
+        for item in self
+            .db
+            .range(log_key(after.0.saturating_add(1))..log_key(u64::MAX))
+        {
+            let (k, v) = item?;
+            if ops.len() >= limit {
+                more = true;
+                break;
+            }
+            cursor = SyncCursor(u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq")));
+            if v[..16] != *device.0.as_bytes() {
+                ops.push(v.subslice(16, v.len() - 16));
+            }
+        }
+        Ok((ops, cursor, more))
+    }
+
+    /// Every record's view.
+    pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
+        self.db
+            .scan_prefix(b"v/")
+            .map(|i| i.map_err(StoreError::from).and_then(|(_, v)| decode(&v)))
+    }
+
+    /// Every open conflict.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut out = Vec::new();
+        for v in self.views() {
+            out.extend(v?.conflicts);
+        }
+        Ok(out)
+    }
+
+    /// A report over every active family.
+    pub fn report(&self, mut builder: ReportBuilder) -> Result<returnee_shared::Report> {
+        for v in self.views() {
+            let v = v?;
+            if v.lifecycle == Lifecycle::Active {
+                builder.add(&v.family.fields);
+            }
+        }
+        Ok(builder.finish())
+    }
+}
+
+/// Whether `device` may apply `op` to `doc`; the error code and message if not.
+fn admit(
+    device: &Device,
+    op: &Op,
+    doc: &RecordDoc,
+    today: NaiveDate,
+) -> std::result::Result<(), (&'static str, String)> {
+    if op.device != device.id {
+        return Err((
+            "forbidden",
+            "the operation names another device; a device may only send its own changes".into(),
+        ));
+    }
+    if op.resolution && !device.role.may_resolve() {
+        return Err((
+            "forbidden",
+            format!(
+                "only supervisors and admins resolve conflicts; this device is {}",
+                device.role
+            ),
+        ));
+    }
+    if matches!(op.change, Change::Restore) && !op.resolution {
+        return Err((
+            "bad_request",
+            "keeping a deleted family is a conflict resolution".into(),
+        ));
+    }
+    // Devices' dates run up to a day ahead of the server's across time zones.
+    let tomorrow = today.succ_opt().unwrap_or(today);
+    match &op.change {
+        Change::Create { fields, .. } => {
+            fields
+                .check(tomorrow)
+                .map_err(|e| ("invalid", e.one_line()))?;
+        }
+        Change::Edit { values } => {
+            let view = doc.view(op.record);
+            if let Some(family) = view.family {
+                let mut fields = family.fields.clone();
+                let touched: Vec<FieldName> = values.iter().map(|v| v.name()).collect();
+                for v in values {
+                    fields.set(v.clone());
+                }
+                if let Err(e) = fields.check(tomorrow) {
+                    let own: Vec<_> = e
+                        .problems
+                        .into_iter()
+                        .filter(|p| touched.iter().any(|f| f.as_str() == p.field))
+                        .collect();
+                    if !own.is_empty() {
+                        return Err((
+                            "invalid",
+                            returnee_shared::ValidationError { problems: own }.one_line(),
+                        ));
+                    }
+                }
+            }
+        }
+        Change::Delete | Change::Restore => {}
+    }
+    Ok(())
+}
