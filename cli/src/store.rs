@@ -162,7 +162,7 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
             .open();
         match r {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
                 if Instant::now() >= deadline {
                     return Err(StoreError::InUse(dir.to_path_buf()));
                 }
@@ -177,6 +177,14 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Whether opening failed because another process holds the store's lock.
+/// sled 0.34 wraps the OS's `WouldBlock` in an I/O error of kind `Other`
+/// ("could not acquire lock on …"), so the kind alone does not tell.
+fn is_lock_conflict(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.to_string().starts_with("could not acquire lock")
 }
 
 /// A batch of changes to the store, applied atomically.
@@ -329,6 +337,31 @@ impl LocalStore {
         }
     }
 
+    /// The operations of an edit (usually one; see [`RecordDoc::plan_edit`]).
+    fn edit_ops(
+        &self,
+        device: DeviceId,
+        id: RecordId,
+        doc: &RecordDoc,
+        changes: Vec<FieldValue>,
+        now: DateTime<Utc>,
+    ) -> Vec<Op> {
+        let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
+        doc.plan_edit(&names, false)
+            .into_iter()
+            .map(|(fields, base)| {
+                let values = changes
+                    .iter()
+                    .filter(|v| fields.contains(&v.name()))
+                    .cloned()
+                    .collect();
+                let mut op = self.new_op(device, id, now, Change::Edit { values });
+                op.base = base;
+                op
+            })
+            .collect()
+    }
+
     /// Saves a new family and returns its id.
     pub fn add(&self, fields: FamilyFields, now: DateTime<Utc>) -> Result<RecordId> {
         let id = RecordId::new_v7();
@@ -369,10 +402,9 @@ impl LocalStore {
                     if changes.is_empty() {
                         out.unchanged += 1;
                     } else {
-                        let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
-                        let mut op = self.new_op(device, id, now, Change::Edit { values: changes });
-                        op.base = doc.base_for_edit(&names, false);
-                        Self::stage_local(&mut w, &mut seq, &mut doc, op);
+                        for op in self.edit_ops(device, id, &doc, changes, now) {
+                            Self::stage_local(&mut w, &mut seq, &mut doc, op);
+                        }
                         out.updated += 1;
                     }
                 }
@@ -460,9 +492,8 @@ impl LocalStore {
             return Ok(Vec::new());
         }
         let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
-        let mut op = self.new_op(device, id, now, Change::Edit { values: changes });
-        op.base = doc.base_for_edit(&names, false);
-        self.commit_local(id, &mut doc, vec![op])?;
+        let ops = self.edit_ops(device, id, &doc, changes, now);
+        self.commit_local(id, &mut doc, ops)?;
         Ok(names)
     }
 
@@ -556,7 +587,7 @@ impl LocalStore {
                     values: vec![parsed],
                 },
             );
-            op.base = doc.base_for_edit(&[field], true);
+            op.base = doc.base_for_edit(field, true);
             op
         };
         let mut op = op;

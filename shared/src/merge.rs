@@ -27,6 +27,7 @@ use crate::family::{DeviceId, Family, FamilyFields, OpId, RecordId};
 use crate::validate::{FieldName, FieldValue};
 
 /// What an operation does.
+#[allow(clippy::large_enum_variant)] // creations are the common case; boxing gains nothing
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
@@ -233,24 +234,63 @@ impl RecordDoc {
             .collect()
     }
 
-    /// The base of a new edit of `fields`. A field device's edit of a field in
-    /// conflict replaces only the shown value, so the conflict stays open for a
-    /// supervisor; a resolution (`resolving`) covers every competing value.
-    pub fn base_for_edit(&self, fields: &[FieldName], resolving: bool) -> Vec<OpId> {
-        let mut base = BTreeSet::new();
-        for f in fields {
-            let heads = self.heads(Slot::Field(*f));
-            let values: BTreeSet<String> = heads
-                .iter()
-                .filter_map(|o| o.value(*f).map(|v| v.display()))
-                .collect();
-            if resolving || values.len() <= 1 {
-                base.extend(heads.iter().map(|o| o.id));
-            } else if let Some(o) = Self::shown(&heads) {
-                base.insert(o.id);
-            }
+    /// The base of a new edit of one field. A field device's edit of a field
+    /// in conflict replaces only the shown value, so the conflict stays open
+    /// for a supervisor; a resolution (`resolving`) covers every competing value.
+    pub fn base_for_edit(&self, field: FieldName, resolving: bool) -> Vec<OpId> {
+        self.field_base(field, resolving).0.into_iter().collect()
+    }
+
+    /// The base of an edit of `field`, and the competing values it leaves open.
+    fn field_base(&self, field: FieldName, resolving: bool) -> (BTreeSet<OpId>, BTreeSet<OpId>) {
+        let heads = self.heads(Slot::Field(field));
+        let values: BTreeSet<String> = heads
+            .iter()
+            .filter_map(|o| o.value(field).map(|v| v.display()))
+            .collect();
+        let all: BTreeSet<OpId> = heads.iter().map(|o| o.id).collect();
+        if resolving || values.len() <= 1 {
+            (all, BTreeSet::new())
+        } else {
+            let shown: BTreeSet<OpId> = Self::shown(&heads).map(|o| o.id).into_iter().collect();
+            let left_open = all.difference(&shown).copied().collect();
+            (shown, left_open)
         }
-        base.into_iter().collect()
+    }
+
+    /// How to write an edit of `fields` as operations: the fields each
+    /// operation sets and its base. Usually one operation; but one base
+    /// cannot say "seen for this field, not for that one", so when an edit
+    /// would put a competing value of one field's open conflict into its base
+    /// (because it heads another edited field), each field gets its own
+    /// operation and the conflict stays open.
+    pub fn plan_edit(
+        &self,
+        fields: &[FieldName],
+        resolving: bool,
+    ) -> Vec<(Vec<FieldName>, Vec<OpId>)> {
+        let per_field: Vec<(FieldName, BTreeSet<OpId>, BTreeSet<OpId>)> = fields
+            .iter()
+            .map(|f| {
+                let (base, left_open) = self.field_base(*f, resolving);
+                (*f, base, left_open)
+            })
+            .collect();
+        let base: BTreeSet<OpId> = per_field
+            .iter()
+            .flat_map(|(_, b, _)| b.iter().copied())
+            .collect();
+        let clash = per_field
+            .iter()
+            .any(|(_, _, open)| open.iter().any(|o| base.contains(o)));
+        if clash {
+            per_field
+                .into_iter()
+                .map(|(f, b, _)| (vec![f], b.into_iter().collect()))
+                .collect()
+        } else {
+            vec![(fields.to_vec(), base.into_iter().collect())]
+        }
     }
 
     /// The base of a delete or a keep: everything the author sees.
@@ -317,8 +357,12 @@ impl RecordDoc {
         let lifecycle = Self::shown(&life_heads)
             .and_then(|o| o.lifecycle())
             .unwrap_or(Lifecycle::Active);
-        if let Some(c) = self.record_conflict(record, &life_heads, lifecycle) {
-            conflicts.push(c);
+        match self.record_conflict(record, &life_heads, lifecycle) {
+            Some(c) => conflicts.push(c),
+            // A settled deletion makes its field conflicts moot; they come
+            // back if the family is ever kept again.
+            None if lifecycle == Lifecycle::Deleted => conflicts.clear(),
+            None => {}
         }
         RecordView {
             family,
