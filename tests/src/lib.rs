@@ -12,6 +12,8 @@
 //! running `cargo test -p returnee-tests` alone, run
 //! `cargo build -p returnee-cli` before, or the binary may be stale.
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,0 +1,395 @@
+//! A test cluster: a real server on `127.0.0.1:0` (in-process, or the real
+//! binary as a child process that can be killed), several devices whose
+//! stores and sync run through the real client library over real HTTP, and a
+//! fault-injecting TCP proxy that cuts connections part-way.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use returnee_cli::client::ServerClient;
+use returnee_cli::store::{Enrollment, LocalStore, StoredView};
+use returnee_cli::sync::{SyncSummary, sync};
+use returnee_server::{RunningServer, ServerConfig, prepare, spawn};
+use returnee_shared::wire::{CodeRequest, Role};
+use returnee_shared::{FamilyFields, Members, Report, ReportBuilder, ReportFilter, ReturnType};
+
+use crate::Rng;
+
+/// A server running in this process on its own thread.
+pub struct TestServer {
+    pub running: RunningServer,
+    /// The code the first admin enrolls with.
+    pub admin_code: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let prepared = prepare(ServerConfig::new(dir.path().join("server"))).expect("server store");
+        let admin_code = prepared
+            .initial_admin_code
+            .clone()
+            .expect("an empty store mints the first admin code");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let running = spawn(prepared, listener).expect("server starts");
+        TestServer {
+            running,
+            admin_code,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.running.url()
+    }
+}
+
+/// A laptop: a local store in a temp folder and, once enrolled, a client.
+pub struct Device {
+    pub store: LocalStore,
+    pub name: String,
+    client: Option<ServerClient>,
+    _dir: tempfile::TempDir,
+}
+
+impl Device {
+    pub fn new(name: &str) -> Device {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) = LocalStore::init(&dir.path().join("store"), name).expect("store");
+        Device {
+            store,
+            name: name.to_string(),
+            client: None,
+            _dir: dir,
+        }
+    }
+
+    /// Enrolls with `url` using `code`.
+    pub fn enroll(&mut self, url: &str, code: &str) {
+        let device = self.store.device().expect("device");
+        let resp = ServerClient::new(url, None, None)
+            .expect("client")
+            .enroll(device.id, code, &self.name)
+            .expect("enrollment");
+        self.store
+            .set_enrollment(&Enrollment {
+                server: url.to_string(),
+                device_id: resp.device_id,
+                token: resp.token.clone(),
+                role: resp.role,
+                sites: resp.sites,
+            })
+            .expect("save enrollment");
+        self.client = Some(ServerClient::new(url, Some(resp.token), None).expect("client"));
+    }
+
+    /// The enrolled client (to the server's own address).
+    pub fn client(&self) -> &ServerClient {
+        self.client.as_ref().expect("device is enrolled")
+    }
+
+    /// The same credential, sent to another address (a proxy).
+    pub fn client_via(&self, url: &str) -> ServerClient {
+        let token = self.store.enrollment().unwrap().expect("enrolled").token;
+        ServerClient::new(url, Some(token), None).expect("client")
+    }
+
+    /// A full sync with the server.
+    pub fn sync(&self) -> SyncSummary {
+        self.try_sync(self.client(), 200).expect("sync succeeds")
+    }
+
+    pub fn try_sync(
+        &self,
+        client: &ServerClient,
+        batch: usize,
+    ) -> Result<SyncSummary, returnee_cli::CliError> {
+        sync(&self.store, client, batch, &())
+    }
+
+    /// Mints an enrollment code (this device must be an admin).
+    pub fn mint(&self, role: Role, sites: &[&str]) -> String {
+        self.client()
+            .mint_code(&CodeRequest {
+                role,
+                sites: sites.iter().map(|s| s.to_string()).collect(),
+                uses: 1,
+            })
+            .expect("mint code")
+            .code
+    }
+
+    /// Every record this device holds, deleted ones included, as it shows them.
+    pub fn views(&self) -> Vec<StoredView> {
+        self.store.views().map(|v| v.expect("view")).collect()
+    }
+
+    /// The report over the families this device holds.
+    pub fn report(&self) -> Report {
+        let mut b = ReportBuilder::new(ReportFilter::default(), None);
+        for f in self.store.families() {
+            b.add(&f.expect("family").fields);
+        }
+        b.finish()
+    }
+
+    pub fn add(&self, fields: FamilyFields) -> returnee_shared::RecordId {
+        self.store.add(fields, Utc::now()).expect("add")
+    }
+}
+
+/// An admin device enrolled with `server`, plus `n` devices of `role` enrolled by it.
+pub fn enrolled(server: &TestServer, role: Role, n: usize) -> (Device, Vec<Device>) {
+    let mut admin = Device::new("admin");
+    admin.enroll(&server.url(), &server.admin_code);
+    let devices = (0..n)
+        .map(|i| {
+            let mut d = Device::new(&format!("laptop-{i}"));
+            let code = admin.mint(role, &[]);
+            d.enroll(&server.url(), &code);
+            d
+        })
+        .collect();
+    (admin, devices)
+}
+
+/// A valid family, varied by `rng`.
+pub fn family(rng: &mut Rng) -> FamilyFields {
+    let crossings = ["torkham", "chaman", "angoor-adda", "ghulam-khan"];
+    let mut members = Members::default();
+    for i in 0..5 {
+        members.males[i] = rng.below(3) as u32;
+        members.females[i] = rng.below(3) as u32;
+    }
+    members.females[3] += 1;
+    FamilyFields {
+        crossing: rng.pick(&crossings).to_string(),
+        crossed_on: NaiveDate::from_ymd_opt(2026, 9, 17).unwrap()
+            + chrono::Days::new(rng.below(40)),
+        return_type: *rng.pick(ReturnType::ALL),
+        departure_province: "PK-KP".into(),
+        destination_province: rng.pick(&["AF-NAN", "AF-KAB", "AF-KAN"]).to_string(),
+        members,
+        head_name: None,
+        head_sex: None,
+        doc_type: returnee_shared::DocType::None,
+        doc_number: None,
+        consent: false,
+        vulnerabilities: Default::default(),
+        documentation: Default::default(),
+        protection_referral: None,
+        notes: Some(format!("note {}", rng.next_u64())),
+    }
+}
+
+/// `at` shifted by whole days (for skewed clocks).
+pub fn days_later(at: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    at + chrono::Duration::days(days)
+}
+
+/// How the proxy treats traffic.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Cut every connection once this many bytes went client → server.
+    pub cut_up_after: Option<usize>,
+    /// Cut every connection once this many bytes went server → client.
+    pub cut_down_after: Option<usize>,
+}
+
+/// A TCP proxy in front of the server that can cut connections part-way.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    faults: Arc<Mutex<Faults>>,
+    stop: Arc<AtomicBool>,
+    /// Connections cut so far.
+    pub cuts: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (f, s, c) = (faults.clone(), stop.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(upstream) else {
+                            continue;
+                        };
+                        let faults = *f.lock().unwrap();
+                        let cut = Arc::new(AtomicBool::new(false));
+                        pipe(
+                            client.try_clone().unwrap(),
+                            server.try_clone().unwrap(),
+                            faults.cut_up_after,
+                            cut.clone(),
+                            c.clone(),
+                        );
+                        pipe(server, client, faults.cut_down_after, cut, c.clone());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy {
+            addr,
+            faults,
+            stop,
+            cuts,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Applies to connections opened from now on.
+    pub fn set(&self, faults: Faults) {
+        *self.faults.lock().unwrap() = faults;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` → `to` until EOF, or until `limit` bytes, then cuts both.
+fn pipe(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    limit: Option<usize>,
+    cut: Arc<AtomicBool>,
+    cuts: Arc<AtomicUsize>,
+) {
+    std::thread::spawn(move || {
+        let mut sent = 0usize;
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if cut.load(Ordering::Relaxed) {
+                break;
+            }
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let allowed = limit.map_or(n, |l| n.min(l.saturating_sub(sent)));
+            if allowed > 0 && to.write_all(&buf[..allowed]).is_err() {
+                break;
+            }
+            sent += allowed;
+            if allowed < n {
+                cut.store(true, Ordering::Relaxed);
+                cuts.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+/// A binary of this build (`target/<profile>/NAME`), next to the test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let mut dir = exe.parent().expect("folder");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("profile folder");
+    }
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing; build it with `cargo build --workspace` (`cargo test --workspace` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The real `returnee-server` binary as a child process.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    pub addr: SocketAddr,
+    /// Printed on the first start with an empty data folder.
+    pub admin_code: Option<String>,
+}
+
+impl ServerProcess {
+    /// Starts `returnee-server serve` on `bind` (use port 0 the first time).
+    pub fn start(data_dir: &Path, bind: &str) -> ServerProcess {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = Command::new(binary("returnee-server"))
+                .args(["serve", "--bind", bind, "--data-dir"])
+                .arg(data_dir)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("server binary runs");
+            // Read stdout on a thread of its own (and keep draining it, so the
+            // server never blocks on a full pipe).
+            let (tx, rx) = std::sync::mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            let first = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+            if let Some(url) = first.strip_prefix("listening on ") {
+                let url = url.trim().to_string();
+                let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+                // Printed right after the first line, on a first start only.
+                let admin_code = rx
+                    .recv_timeout(Duration::from_millis(500))
+                    .ok()
+                    .and_then(|l| {
+                        l.strip_prefix("admin enrollment code: ")
+                            .map(|c| c.trim().to_string())
+                    });
+                return ServerProcess {
+                    child,
+                    url,
+                    addr,
+                    admin_code,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            // The store lock of a just-killed server can linger for a moment.
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start: {first}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

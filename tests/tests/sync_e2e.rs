@@ -1,0 +1,481 @@
+//! End-to-end sync: a real server on 127.0.0.1:0, several device stores, the
+//! real client code over real HTTP, and faults (cut connections, lost
+//! responses, a server killed mid-sync).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use returnee_cli::client::{ClientError, ServerClient};
+use returnee_cli::store::StoredView;
+use returnee_shared::merge::{DECIDE_DELETED, DECIDE_KEPT, Lifecycle, RECORD_CONFLICT_FIELD};
+use returnee_shared::wire::Role;
+use returnee_shared::{FieldValue, ReportFilter};
+use returnee_tests::Rng;
+use returnee_tests::cluster::{
+    Device, FaultProxy, Faults, ServerProcess, TestServer, days_later, enrolled, family,
+};
+
+fn today() -> chrono::NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Every device shows the same records, and the same report as the server.
+fn assert_converged(admin: &Device, devices: &[&Device]) {
+    let reference: Vec<StoredView> = admin.views();
+    for d in devices {
+        assert_eq!(
+            d.views(),
+            reference,
+            "{} differs from {}",
+            d.name,
+            admin.name
+        );
+        assert_eq!(d.report(), admin.report());
+    }
+    let server = admin
+        .client()
+        .report(&ReportFilter::default(), None)
+        .expect("server report");
+    assert_eq!(server, admin.report(), "the server's report differs");
+}
+
+#[test]
+fn two_devices_record_offline_and_converge_in_every_order() {
+    for order in [[0usize, 1, 0], [1, 0, 1]] {
+        let server = TestServer::start();
+        let (admin, devices) = enrolled(&server, Role::Field, 2);
+        let mut rng = Rng::new(7);
+        for _ in 0..25 {
+            devices[0].add(family(&mut rng));
+        }
+        for _ in 0..17 {
+            devices[1].add(family(&mut rng));
+        }
+        for i in order {
+            devices[i].sync();
+        }
+        admin.sync();
+        assert_eq!(devices[0].report().totals.families, 42);
+        assert_converged(&admin, &[&devices[0], &devices[1]]);
+        // A second sync moves nothing.
+        let again = devices[0].sync();
+        assert_eq!((again.pushed, again.pulled), (0, 0));
+    }
+}
+
+#[test]
+fn edits_merge_by_field_and_same_field_conflicts_until_resolved() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 2);
+    let (a, b) = (&devices[0], &devices[1]);
+    let mut rng = Rng::new(1);
+    let id = a.add(family(&mut rng));
+    a.sync();
+    b.sync();
+
+    // Different fields: both survive, no conflict.
+    a.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("seen at the gate".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    b.store
+        .edit(
+            id,
+            vec![FieldValue::DestinationProvince("AF-BAL".into())],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    a.sync();
+    b.sync();
+    a.sync();
+    admin.sync();
+    let f = a.store.get(id).unwrap().unwrap();
+    assert!(f.conflicts.is_empty(), "{:?}", f.conflicts);
+    assert_eq!(f.family.fields.notes.as_deref(), Some("seen at the gate"));
+    assert_eq!(f.family.fields.destination_province, "AF-BAL");
+    assert_converged(&admin, &[a, b]);
+
+    // The same field: exactly one conflict, on every replica.
+    a.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("from a".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    b.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("from b".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    a.sync();
+    b.sync();
+    a.sync();
+    admin.sync();
+    for d in [&admin, a, b] {
+        let c = d.store.conflicts().unwrap();
+        assert_eq!(c.len(), 1, "{}: {c:?}", d.name);
+        assert_eq!(c[0].field, "notes");
+        let values: BTreeSet<&str> = c[0].values.iter().map(|v| v.value.as_str()).collect();
+        assert_eq!(values, BTreeSet::from(["from a", "from b"]));
+    }
+    assert_eq!(admin.client().conflicts().unwrap().len(), 1);
+    assert_converged(&admin, &[a, b]);
+
+    // A field device may not resolve; the admin does, and it holds everywhere.
+    let conflict = a.store.conflicts().unwrap().remove(0);
+    admin
+        .store
+        .resolve(&conflict.id, "agreed note", today(), Utc::now())
+        .unwrap();
+    admin.sync();
+    a.sync();
+    b.sync();
+    for d in [&admin, a, b] {
+        assert!(d.store.conflicts().unwrap().is_empty(), "{}", d.name);
+        let f = d.store.get(id).unwrap().unwrap();
+        assert_eq!(f.family.fields.notes.as_deref(), Some("agreed note"));
+    }
+    assert!(admin.client().conflicts().unwrap().is_empty());
+    assert_converged(&admin, &[a, b]);
+}
+
+#[test]
+fn a_field_device_resolution_is_refused_by_the_server() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 2);
+    let (a, b) = (&devices[0], &devices[1]);
+    let id = a.add(family(&mut Rng::new(3)));
+    a.sync();
+    b.sync();
+    a.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("x".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    b.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("y".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    a.sync();
+    b.sync();
+    let conflict = b.store.conflicts().unwrap().remove(0);
+    // The store itself does not check roles (the CLI and the server do): a
+    // tampered client that resolves anyway is refused by the server, and the
+    // refused operation is kept on the device, not lost.
+    b.store
+        .resolve(&conflict.id, "z", today(), Utc::now())
+        .unwrap();
+    let summary = b.sync();
+    assert_eq!(summary.rejected, 1);
+    assert_eq!(b.store.held().unwrap().len(), 1);
+    admin.sync();
+    assert_eq!(
+        admin.store.conflicts().unwrap().len(),
+        1,
+        "the conflict stays open"
+    );
+}
+
+#[test]
+fn a_clock_a_year_ahead_does_not_override_a_later_edit() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 2);
+    let (fast, normal) = (&devices[0], &devices[1]);
+    let id = normal.add(family(&mut Rng::new(5)));
+    normal.sync();
+    fast.sync();
+    // The fast laptop edits first, with its clock a year ahead …
+    let future = days_later(Utc::now(), 365);
+    fast.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("fast clock".into()))],
+            today(),
+            future,
+        )
+        .unwrap();
+    fast.sync();
+    // … the other laptop sees it and edits after it, with a correct clock.
+    normal.sync();
+    normal
+        .store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("later edit".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    normal.sync();
+    fast.sync();
+    admin.sync();
+    for d in [&admin, fast, normal] {
+        let v = d.store.get(id).unwrap().unwrap();
+        assert_eq!(
+            v.family.fields.notes.as_deref(),
+            Some("later edit"),
+            "{}",
+            d.name
+        );
+        assert!(v.conflicts.is_empty());
+    }
+}
+
+#[test]
+fn a_delete_concurrent_with_an_edit_is_a_conflict() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 2);
+    let (a, b) = (&devices[0], &devices[1]);
+    let id = a.add(family(&mut Rng::new(9)));
+    a.sync();
+    b.sync();
+    a.store.delete(id, Utc::now()).unwrap();
+    b.store
+        .edit(
+            id,
+            vec![FieldValue::Notes(Some("still here".into()))],
+            today(),
+            Utc::now(),
+        )
+        .unwrap();
+    a.sync();
+    b.sync();
+    a.sync();
+    admin.sync();
+    for d in [&admin, a, b] {
+        let c = d.store.conflicts().unwrap();
+        assert_eq!(c.len(), 1, "{}", d.name);
+        assert_eq!(c[0].field, RECORD_CONFLICT_FIELD);
+        assert!(c[0].values.iter().any(|v| v.value == DECIDE_DELETED));
+        assert!(c[0].values.iter().any(|v| v.value.starts_with(DECIDE_KEPT)));
+    }
+    // The supervisor keeps the family: it counts again everywhere, with the edit.
+    let c = admin.store.conflicts().unwrap().remove(0);
+    admin
+        .store
+        .resolve(&c.id, "kept", today(), Utc::now())
+        .unwrap();
+    admin.sync();
+    a.sync();
+    b.sync();
+    for d in [&admin, a, b] {
+        let v = d.store.get(id).unwrap().unwrap();
+        assert_eq!(v.lifecycle, Lifecycle::Active, "{}", d.name);
+        assert_eq!(v.family.fields.notes.as_deref(), Some("still here"));
+        assert!(v.conflicts.is_empty());
+    }
+    assert_converged(&admin, &[a, b]);
+}
+
+/// Families on the server, counted by the admin's server report.
+fn server_families(admin: &Device) -> u64 {
+    admin
+        .client()
+        .report(&ReportFilter::default(), None)
+        .unwrap()
+        .totals
+        .families
+}
+
+#[test]
+fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    let mut rng = Rng::new(11);
+    for _ in 0..600 {
+        a.add(family(&mut rng));
+    }
+    let proxy = FaultProxy::start(server.running.addr());
+    // Requests are cut after ~150 kB: the first batches land, then the link drops.
+    proxy.set(Faults {
+        cut_up_after: Some(150_000),
+        cut_down_after: None,
+    });
+    let err = a.try_sync(&a.client_via(&proxy.url()), 100).unwrap_err();
+    assert!(err.to_string().contains("cannot reach the server"), "{err}");
+    let left = a.store.pending_count();
+    assert!(
+        left > 0 && left < 600,
+        "some batches were acknowledged: {left} left"
+    );
+    assert!(server_families(&admin) < 600);
+    // The link comes back: the next sync finishes the work.
+    proxy.set(Faults::default());
+    a.try_sync(&a.client_via(&proxy.url()), 100).unwrap();
+    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(server_families(&admin), 600);
+    admin.sync();
+    assert_converged(&admin, &[a]);
+}
+
+#[test]
+fn a_lost_push_response_is_resent_and_recognised() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    let mut rng = Rng::new(12);
+    for _ in 0..50 {
+        a.add(family(&mut rng));
+    }
+    let proxy = FaultProxy::start(server.running.addr());
+    // The server applies the batch, but its answer never arrives.
+    proxy.set(Faults {
+        cut_up_after: None,
+        cut_down_after: Some(0),
+    });
+    assert!(a.try_sync(&a.client_via(&proxy.url()), 100).is_err());
+    assert_eq!(
+        a.store.pending_count(),
+        50,
+        "nothing acknowledged, nothing dropped"
+    );
+    assert_eq!(server_families(&admin), 50, "the server applied it");
+    proxy.set(Faults::default());
+    let s = a.try_sync(&a.client_via(&proxy.url()), 100).unwrap();
+    assert_eq!(s.pushed, 50);
+    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(server_families(&admin), 50, "the re-send added nothing");
+}
+
+#[test]
+fn a_pull_cut_mid_way_resumes_without_loss_or_duplicates() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 2);
+    let (a, b) = (&devices[0], &devices[1]);
+    let mut rng = Rng::new(13);
+    for _ in 0..600 {
+        a.add(family(&mut rng));
+    }
+    a.sync();
+    let proxy = FaultProxy::start(server.running.addr());
+    proxy.set(Faults {
+        cut_up_after: None,
+        cut_down_after: Some(200_000),
+    });
+    assert!(b.try_sync(&b.client_via(&proxy.url()), 100).is_err());
+    let got = b.report().totals.families;
+    assert!(got > 0 && got < 600, "checkpointed per batch: {got}");
+    proxy.set(Faults::default());
+    b.try_sync(&b.client_via(&proxy.url()), 100).unwrap();
+    assert_eq!(b.report().totals.families, 600);
+    admin.sync();
+    assert_converged(&admin, &[a, b]);
+}
+
+#[test]
+fn a_server_killed_during_sync_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let first = ServerProcess::start(&data, "127.0.0.1:0");
+    let url = first.url.clone();
+    let bind = first.addr.to_string();
+    let mut admin = Device::new("admin");
+    admin.enroll(
+        &url,
+        first
+            .admin_code
+            .as_deref()
+            .expect("first start prints a code"),
+    );
+    let mut a = Device::new("a");
+    let code = admin.mint(Role::Field, &[]);
+    a.enroll(&url, &code);
+    let mut rng = Rng::new(21);
+    for _ in 0..3000 {
+        a.add(family(&mut rng));
+    }
+    // Sync in small batches on another thread and kill -9 the server mid-way.
+    let store = a.store.clone();
+    let client = a.client().clone();
+    let syncing = std::thread::spawn(move || returnee_cli::sync::sync(&store, &client, 50, &()));
+    while a.store.pending_count() > 2000 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill9();
+    assert!(
+        syncing.join().unwrap().is_err(),
+        "the sync saw the server go"
+    );
+    let acknowledged = 3000 - a.store.pending_count();
+    assert!(acknowledged >= 1000);
+
+    let _second = ServerProcess::start(&data, &bind);
+    // Every acknowledged batch survived the kill.
+    assert!(server_families(&admin) as usize >= acknowledged);
+    a.sync();
+    admin.sync();
+    assert_eq!(server_families(&admin), 3000);
+    assert_eq!(admin.report().totals.families, 3000);
+    assert_converged(&admin, &[&a]);
+}
+
+#[test]
+fn unenrolled_devices_used_codes_and_wrong_credentials_are_refused() {
+    let server = TestServer::start();
+    let (admin, _) = enrolled(&server, Role::Field, 0);
+
+    // No credential.
+    let anon = ServerClient::new(&server.url(), None, None).unwrap();
+    let err = anon.pull(Default::default(), 10).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Refused { status: 401, code, message } if code == "unauthorized" && message.contains("enroll")),
+        "{err}"
+    );
+    // A wrong credential.
+    let forged = ServerClient::new(&server.url(), Some("rt_0000".into()), None).unwrap();
+    let err = forged.push(&[]).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Refused { status: 401, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not valid"), "{err}");
+    // A used code (the admin code was spent by the admin).
+    let d = Device::new("late");
+    let err = ServerClient::new(&server.url(), None, None)
+        .unwrap()
+        .enroll(d.store.device().unwrap().id, &server.admin_code, "late")
+        .unwrap_err();
+    assert!(err.to_string().contains("already used"), "{err}");
+    // A field device may not mint codes, read reports or list server conflicts.
+    let mut field = Device::new("field");
+    field.enroll(&server.url(), &admin.mint(Role::Field, &["torkham"]));
+    for err in [
+        field
+            .client()
+            .mint_code(&returnee_shared::wire::CodeRequest {
+                role: Role::Admin,
+                sites: vec![],
+                uses: 1,
+            })
+            .unwrap_err(),
+        field
+            .client()
+            .report(&ReportFilter::default(), None)
+            .unwrap_err(),
+        field.client().conflicts().unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, ClientError::Refused { status: 403, .. }),
+            "{err}"
+        );
+    }
+}
