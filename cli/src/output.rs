@@ -19,7 +19,7 @@ pub fn table(config: &Config, header: &[&str]) -> Table {
         t.load_preset(NOTHING);
         t.force_no_tty();
     }
-    t.set_header(header.iter().map(|h| Cell::new(h)));
+    t.set_header(header.iter().map(Cell::new));
     t
 }
 

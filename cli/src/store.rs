@@ -644,11 +644,13 @@ impl LocalStore {
         let mut applied = 0;
         for op in ops {
             let id = op.record;
-            if !docs.contains_key(&id) {
-                let doc = self.load_doc(id)?.unwrap_or_default();
-                docs.insert(id, doc);
-            }
-            if docs.get_mut(&id).expect("loaded").insert(op) {
+            let doc = match docs.entry(id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.load_doc(id)?.unwrap_or_default())
+                }
+            };
+            if doc.insert(op) {
                 applied += 1;
             }
         }

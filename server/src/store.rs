@@ -313,16 +313,16 @@ impl ServerStore {
                 out.duplicates += 1;
                 continue;
             }
-            if !docs.contains_key(&op.record) {
-                let doc = self
-                    .db
-                    .get(key(b"d/", op.record.0.as_bytes()))?
-                    .map(|b| decode::<RecordDoc>(&b))
-                    .transpose()?
-                    .unwrap_or_default();
-                docs.insert(op.record, doc);
-            }
-            let doc = docs.get_mut(&op.record).expect("loaded above");
+            let doc = match docs.entry(op.record) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    self.db
+                        .get(key(b"d/", op.record.0.as_bytes()))?
+                        .map(|b| decode::<RecordDoc>(&b))
+                        .transpose()?
+                        .unwrap_or_default(),
+                ),
+            };
             if let Err((error, message)) = admit(device, &op, doc, today) {
                 out.rejected.push(RejectedOp {
                     op: op.id,

@@ -657,9 +657,10 @@ fn run(seed: u64, actions: &[Action]) -> Result<Stats, TestCaseError> {
                     // in conflict.
                     let deleted_after_seeing = view.lifecycle == Lifecycle::Deleted
                         && record_conflict.is_none()
-                        && doc.ops.iter().any(|o| {
-                            matches!(o.change, Change::Delete) && o.base.contains(&op.id)
-                        });
+                        && doc
+                            .ops
+                            .iter()
+                            .any(|o| matches!(o.change, Change::Delete) && o.base.contains(&op.id));
                     prop_assert!(
                         shown || replaced || competing || deleted_after_seeing,
                         "edit {} of {} to {:?} vanished: {:#?}",

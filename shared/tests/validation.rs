@@ -100,7 +100,8 @@ fn the_baseline_draft_is_valid_and_parsed() {
 
 #[test]
 fn each_required_field_is_reported_with_its_flag() {
-    let cases: [(&str, &str, fn(&mut FamilyDraft)); 7] = [
+    type Clear = fn(&mut FamilyDraft);
+    let cases: [(&str, &str, Clear); 7] = [
         ("crossing", "--crossing", |d| d.crossing = None),
         ("crossed_on", "--date", |d| d.crossed_on = None),
         ("return_type", "--return-type", |d| d.return_type = None),
