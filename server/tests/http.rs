@@ -137,7 +137,13 @@ fn the_binary_prints_its_address_and_the_first_admin_code_once() {
                 .expect(&second);
             assert_eq!(code.len(), 19);
         }
-        // SIGTERM: a graceful stop with exit code 0.
+        // Once it answers, SIGTERM stops it gracefully with exit code 0.
+        let health = format!("http://127.0.0.1:{port}/v1/health");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while client().get(&health).send().is_err() {
+            assert!(std::time::Instant::now() < deadline, "the server never answered");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         Command::new("kill")
             .arg(child.id().to_string())
             .status()
