@@ -4,7 +4,8 @@
 //! Layout (one tree, so one `sled::Batch` changes several kinds atomically):
 //! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
 //! - `d/<record id>`: the record's operations ([`RecordDoc`]);
-//! - `v/<record id>`: what the device shows of it ([`StoredView`]);
+//! - `s/<record id>`: what reports need of an active family ([`ReportRow`], 19 bytes);
+//! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `p/<seq>`: operations made here and not yet acknowledged by the server;
 //! - `h/<op id>`: operations the server refused, held with the reason.
 //!
@@ -17,7 +18,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, Origin, RecordDoc};
 use returnee_shared::wire::{RejectedOp, Role, SyncCursor};
-use returnee_shared::{DeviceId, Family, FamilyFields, FieldName, FieldValue, OpId, RecordId};
+use returnee_shared::{
+    DeviceId, Family, FamilyFields, FieldName, FieldValue, OpId, RecordId, ReportRow,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -129,8 +132,11 @@ fn meta_key(name: &str) -> Vec<u8> {
 fn doc_key(id: RecordId) -> Vec<u8> {
     [b"d/".as_slice(), id.0.as_bytes()].concat()
 }
-fn view_key(id: RecordId) -> Vec<u8> {
-    [b"v/".as_slice(), id.0.as_bytes()].concat()
+fn row_key(id: RecordId) -> Vec<u8> {
+    [b"s/".as_slice(), id.0.as_bytes()].concat()
+}
+fn conflicts_key(id: RecordId) -> Vec<u8> {
+    [b"c/".as_slice(), id.0.as_bytes()].concat()
 }
 fn pending_key(seq: u64) -> Vec<u8> {
     [b"p/".as_slice(), &seq.to_be_bytes()].concat()
@@ -302,15 +308,14 @@ impl LocalStore {
     fn stage_doc(w: &mut Writes, id: RecordId, doc: &RecordDoc) {
         w.put(doc_key(id), doc);
         let view = doc.view(id);
-        if let Some(family) = view.family {
-            w.put(
-                view_key(id),
-                &StoredView {
-                    family,
-                    lifecycle: view.lifecycle,
-                    conflicts: view.conflicts,
-                },
-            );
+        match view.active().and_then(|f| ReportRow::of(&f.fields)) {
+            Some(row) => w.batch.insert(row_key(id), row.to_bytes().to_vec()),
+            None => w.remove(row_key(id)),
+        }
+        if view.conflicts.is_empty() {
+            w.remove(conflicts_key(id));
+        } else {
+            w.put(conflicts_key(id), &view.conflicts);
         }
     }
 
@@ -428,7 +433,7 @@ impl LocalStore {
             return Err(StoreError::NotFound(text.to_string()));
         }
         let mut found = None;
-        for item in self.db.scan_prefix(b"v/") {
+        for item in self.db.scan_prefix(b"d/") {
             let (k, _) = item?;
             let id = RecordId(uuid::Uuid::from_slice(&k[2..]).expect("16-byte key"));
             if id.to_string().starts_with(&wanted) || id.0.simple().to_string().starts_with(&wanted)
@@ -444,14 +449,20 @@ impl LocalStore {
 
     /// A record as this device shows it.
     pub fn get(&self, id: RecordId) -> Result<Option<StoredView>> {
-        self.db.get(view_key(id))?.map(|b| decode(&b)).transpose()
+        Ok(self.load_doc(id)?.and_then(|doc| stored_view(id, &doc)))
     }
 
     /// Every record the device holds, deleted ones included, in id order.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
-        self.db
-            .scan_prefix(b"v/")
-            .map(|item| item.map_err(StoreError::from).and_then(|(_, v)| decode(&v)))
+        self.db.scan_prefix(b"d/").filter_map(|item| {
+            let doc = item
+                .map_err(StoreError::from)
+                .and_then(|(k, v)| Ok((record_id_of(&k), decode::<RecordDoc>(&v)?)));
+            match doc {
+                Ok((id, doc)) => stored_view(id, &doc).map(Ok),
+                Err(e) => Some(Err(e)),
+            }
+        })
     }
 
     /// Every family that counts (not deleted), in id order.
@@ -459,6 +470,15 @@ impl LocalStore {
         self.views().filter_map(|v| match v {
             Ok(v) => (v.lifecycle == Lifecycle::Active).then_some(Ok(v.family)),
             Err(e) => Some(Err(e)),
+        })
+    }
+
+    /// What reports need of every family that counts: a fast scan.
+    pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
+        self.db.scan_prefix(b"s/").map(|item| {
+            let (_, v) = item?;
+            ReportRow::from_bytes(&v)
+                .ok_or_else(|| StoreError::BadValue("a report row in the store is damaged".into()))
         })
     }
 
@@ -529,8 +549,8 @@ impl LocalStore {
     /// Every open conflict on this device.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
-        for v in self.views() {
-            out.extend(v?.conflicts);
+        for item in self.db.scan_prefix(b"c/") {
+            out.extend(decode::<Vec<Conflict>>(&item?.1)?);
         }
         Ok(out)
     }
@@ -669,4 +689,17 @@ impl LocalStore {
         self.db.flush()?;
         Ok(())
     }
+}
+
+fn record_id_of(key: &[u8]) -> RecordId {
+    RecordId(uuid::Uuid::from_slice(&key[2..18]).expect("16-byte record key"))
+}
+
+fn stored_view(id: RecordId, doc: &RecordDoc) -> Option<StoredView> {
+    let view = doc.view(id);
+    view.family.map(|family| StoredView {
+        family,
+        lifecycle: view.lifecycle,
+        conflicts: view.conflicts,
+    })
 }

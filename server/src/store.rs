@@ -5,7 +5,9 @@
 //! - `m/seq`: the last log position handed out;
 //! - `l/<seq>`: the log: the sending device's id (16 bytes) then the operation's JSON;
 //! - `o/<op id>`: the log position of an operation (re-sends are recognised here);
-//! - `d/<record id>`: the record's operations; `v/<record id>`: its view;
+//! - `d/<record id>`: the record's operations;
+//! - `s/<record id>`: what reports need of an active family (19 bytes);
+//! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
 //! - `code/<code hash>`: an enrollment code and the uses it has left.
 //!
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, RecordDoc};
 use returnee_shared::wire::{PushResponse, RejectedOp, Role, SyncCursor};
-use returnee_shared::{DeviceId, Family, FieldName, RecordId, ReportBuilder};
+use returnee_shared::{DeviceId, Family, FieldName, RecordId, ReportBuilder, ReportRow};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -341,18 +343,7 @@ impl ServerStore {
             out.applied += 1;
         }
         for (id, doc) in &docs {
-            batch.insert(key(b"d/", id.0.as_bytes()), encode(doc));
-            let view = doc.view(*id);
-            if let Some(family) = view.family {
-                batch.insert(
-                    key(b"v/", id.0.as_bytes()),
-                    encode(&StoredView {
-                        family,
-                        lifecycle: view.lifecycle,
-                        conflicts: view.conflicts,
-                    }),
-                );
-            }
+            stage_record(&mut batch, *id, doc);
         }
         batch.insert(b"m/seq".to_vec(), seq.to_be_bytes().to_vec());
         self.db.apply_batch(batch)?;
@@ -389,31 +380,63 @@ impl ServerStore {
         Ok((ops, cursor, more))
     }
 
-    /// Every record's view.
+    /// Every record's view, computed from its operations.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
-        self.db
-            .scan_prefix(b"v/")
-            .map(|i| i.map_err(StoreError::from).and_then(|(_, v)| decode(&v)))
+        self.db.scan_prefix(b"d/").filter_map(|item| {
+            let doc = item.map_err(StoreError::from).and_then(|(k, v)| {
+                let id = RecordId(uuid::Uuid::from_slice(&k[2..18]).expect("16-byte key"));
+                Ok((id, decode::<RecordDoc>(&v)?))
+            });
+            match doc {
+                Ok((id, doc)) => {
+                    let view = doc.view(id);
+                    view.family.map(|family| {
+                        Ok(StoredView {
+                            family,
+                            lifecycle: view.lifecycle,
+                            conflicts: view.conflicts,
+                        })
+                    })
+                }
+                Err(e) => Some(Err(e)),
+            }
+        })
     }
 
     /// Every open conflict.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
-        for v in self.views() {
-            out.extend(v?.conflicts);
+        for item in self.db.scan_prefix(b"c/") {
+            out.extend(decode::<Vec<Conflict>>(&item?.1)?);
         }
         Ok(out)
     }
 
-    /// A report over every active family.
+    /// A report over every active family (a scan of the compact report rows).
     pub fn report(&self, mut builder: ReportBuilder) -> Result<returnee_shared::Report> {
-        for v in self.views() {
-            let v = v?;
-            if v.lifecycle == Lifecycle::Active {
-                builder.add(&v.family.fields);
+        for item in self.db.scan_prefix(b"s/") {
+            let (_, v) = item?;
+            if let Some(row) = ReportRow::from_bytes(&v) {
+                builder.add_row(&row);
             }
         }
         Ok(builder.finish())
+    }
+}
+
+/// Stages a record's operations and what is derived from them: its report
+/// row (while it counts) and its open conflicts (while there are some).
+fn stage_record(batch: &mut sled::Batch, id: RecordId, doc: &RecordDoc) {
+    batch.insert(key(b"d/", id.0.as_bytes()), encode(doc));
+    let view = doc.view(id);
+    match view.active().and_then(|f| ReportRow::of(&f.fields)) {
+        Some(row) => batch.insert(key(b"s/", id.0.as_bytes()), row.to_bytes().to_vec()),
+        None => batch.remove(key(b"s/", id.0.as_bytes())),
+    }
+    if view.conflicts.is_empty() {
+        batch.remove(key(b"c/", id.0.as_bytes()));
+    } else {
+        batch.insert(key(b"c/", id.0.as_bytes()), encode(&view.conflicts));
     }
 }
 

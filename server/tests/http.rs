@@ -126,10 +126,10 @@ fn the_binary_prints_its_address_and_the_first_admin_code_once() {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
-        let url = first
+        let port = first
             .strip_prefix("listening on http://127.0.0.1:")
             .expect(&first);
-        assert!(url.parse::<u16>().unwrap() > 0, "the real port: {first}");
+        assert!(port.parse::<u16>().unwrap() > 0, "the real port: {first}");
         if expect_code {
             let second = lines.next().unwrap().unwrap();
             let code = second
@@ -141,7 +141,10 @@ fn the_binary_prints_its_address_and_the_first_admin_code_once() {
         let health = format!("http://127.0.0.1:{port}/v1/health");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while client().get(&health).send().is_err() {
-            assert!(std::time::Instant::now() < deadline, "the server never answered");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never answered"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Command::new("kill")

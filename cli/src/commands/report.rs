@@ -33,8 +33,8 @@ pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
     let by = parse_group(args.by.as_deref())?;
     let store = open_store(config)?;
     let mut builder = ReportBuilder::new(filter, by);
-    for f in store.families() {
-        builder.add(&f?.fields);
+    for row in store.report_rows() {
+        builder.add_row(&row?);
     }
     let report = builder.finish();
     if args.json {

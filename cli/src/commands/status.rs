@@ -26,13 +26,8 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
     let store = open_store(config)?;
     let device = store.device()?;
     let enrollment = store.enrollment()?;
-    let mut families = 0;
-    let mut conflicts = 0;
-    for v in store.views() {
-        let v = v?;
-        families += usize::from(v.active().is_some());
-        conflicts += v.conflicts.len();
-    }
+    let families = store.report_rows().count();
+    let conflicts = store.conflicts()?.len();
     let held = store.held()?;
     let s = Status {
         device_id: device.id.to_string(),
