@@ -53,6 +53,11 @@ impl ClientError {
     }
 }
 
+/// Request bodies larger than this are sent zstd-compressed.
+const COMPRESS_ABOVE: usize = 1024;
+/// zstd's level for request bodies: fast, and most of the gain.
+const ZSTD_LEVEL: i32 = 3;
+
 /// A connection to one server, optionally with a device credential.
 #[derive(Clone)]
 pub struct ServerClient {
@@ -151,12 +156,22 @@ impl ServerClient {
         body: &B,
     ) -> Result<T, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.send(
-            self.http
-                .post(self.url(path))
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes),
-        )
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        // Batches of similar records compress well: zstd, as Content-Encoding
+        // (the server decompresses; answers come back zstd-compressed too).
+        if bytes.len() > COMPRESS_ABOVE {
+            let packed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)
+                .map_err(|e| ClientError::Protocol(format!("cannot compress: {e}")))?;
+            req = req
+                .header(reqwest::header::CONTENT_ENCODING, "zstd")
+                .body(packed);
+        } else {
+            req = req.body(bytes);
+        }
+        self.send(req)
     }
 
     fn get<Q: Serialize, T: DeserializeOwned>(
@@ -216,6 +231,11 @@ impl ServerClient {
 
     pub fn conflicts(&self) -> Result<Vec<Conflict>, ClientError> {
         self.get("/v1/conflicts", &())
+    }
+
+    /// Open duplicate candidates on the server (supervisor or admin).
+    pub fn duplicates(&self) -> Result<Vec<returnee_shared::duplicates::Candidate>, ClientError> {
+        self.get("/v1/duplicates", &())
     }
 
     pub fn report(&self, filter: &ReportFilter, by: Option<&str>) -> Result<Report, ClientError> {

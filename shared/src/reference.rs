@@ -89,46 +89,90 @@ fn fold(s: &str) -> String {
         .collect()
 }
 
-fn find<'a>(list: impl IntoIterator<Item = &'a Entry>, input: &str) -> Option<&'a Entry> {
-    let wanted = fold(input);
-    if wanted.is_empty() {
-        return None;
+/// Every spelling a list accepts (folded code and name), with the canonical
+/// code it stands for; built once.
+struct Spellings(Vec<(String, &'static str)>);
+
+impl Spellings {
+    fn of(entries: &'static [Entry]) -> Spellings {
+        Spellings(
+            entries
+                .iter()
+                .flat_map(|e| {
+                    [
+                        (fold(&e.code), e.code.as_str()),
+                        (fold(&e.name), e.code.as_str()),
+                    ]
+                })
+                .collect(),
+        )
     }
-    list.into_iter()
-        .find(|e| fold(&e.code) == wanted || fold(&e.name) == wanted)
+
+    fn find(&self, input: &str) -> Option<&'static str> {
+        let wanted = fold(input);
+        if wanted.is_empty() {
+            return None;
+        }
+        self.0
+            .iter()
+            .find(|(s, _)| *s == wanted)
+            .map(|(_, code)| *code)
+    }
 }
 
 /// The crossing with this code or name, in any case.
 pub fn crossing(input: &str) -> Option<&'static Crossing> {
+    if let Some(c) = crossings().iter().find(|c| c.entry.code == input) {
+        return Some(c);
+    }
+    static SPELLINGS: OnceLock<Vec<(String, usize)>> = OnceLock::new();
+    let spellings = SPELLINGS.get_or_init(|| {
+        let mut v = Vec::new();
+        for (i, c) in crossings().iter().enumerate() {
+            v.push((fold(&c.entry.code), i));
+            v.push((fold(&c.entry.name), i));
+            v.extend(c.entry.name.split('/').map(|part| (fold(part), i)));
+        }
+        v
+    });
     let wanted = fold(input);
-    crossings().iter().find(|c| {
-        fold(&c.entry.code) == wanted
-            || fold(&c.entry.name) == wanted
-            || c.entry.name.split('/').any(|part| fold(part) == wanted)
-    })
+    spellings
+        .iter()
+        .find(|(s, _)| *s == wanted)
+        .map(|(_, i)| &crossings()[*i])
 }
 
 /// The canonical departure value for a Pakistani province code or name, or `unknown`.
 pub fn departure(input: &str) -> Option<String> {
+    static SPELLINGS: OnceLock<Spellings> = OnceLock::new();
+    if input == UNKNOWN_DEPARTURE || pk_provinces().iter().any(|e| e.code == input) {
+        return Some(input.to_string());
+    }
     if fold(input) == UNKNOWN_DEPARTURE {
         return Some(UNKNOWN_DEPARTURE.to_string());
     }
-    find(pk_provinces(), input)
-        .or_else(|| {
-            // Accept a bare suffix such as "KP" for "PK-KP".
-            find(pk_provinces(), &format!("PK-{input}"))
-        })
-        .map(|e| e.code.clone())
+    let spellings = SPELLINGS.get_or_init(|| Spellings::of(pk_provinces()));
+    spellings
+        .find(input)
+        // Accept a bare suffix such as "KP" for "PK-KP".
+        .or_else(|| spellings.find(&format!("PK-{input}")))
+        .map(str::to_string)
 }
 
 /// The canonical destination value for an Afghan province code or name, or `undecided`.
 pub fn destination(input: &str) -> Option<String> {
+    static SPELLINGS: OnceLock<Spellings> = OnceLock::new();
+    if input == UNDECIDED_DESTINATION || af_provinces().iter().any(|e| e.code == input) {
+        return Some(input.to_string());
+    }
     if fold(input) == UNDECIDED_DESTINATION {
         return Some(UNDECIDED_DESTINATION.to_string());
     }
-    find(af_provinces(), input)
-        .or_else(|| find(af_provinces(), &format!("AF-{input}")))
-        .map(|e| e.code.clone())
+    let spellings = SPELLINGS.get_or_init(|| Spellings::of(af_provinces()));
+    spellings
+        .find(input)
+        .or_else(|| spellings.find(&format!("AF-{input}")))
+        .map(str::to_string)
 }
 
 /// The human name of a stored crossing, departure or destination code.

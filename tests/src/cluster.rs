@@ -210,6 +210,27 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
     /// Connections cut so far.
     pub cuts: Arc<AtomicUsize>,
+    /// Traffic seen so far, HTTP headers included.
+    pub traffic: Arc<Traffic>,
+}
+
+/// Bytes and requests through a proxy, as on the socket.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub up: std::sync::atomic::AtomicU64,
+    pub down: std::sync::atomic::AtomicU64,
+    pub requests: std::sync::atomic::AtomicU64,
+}
+
+impl Traffic {
+    /// (bytes up, bytes down, requests) so far.
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.up.load(Ordering::Relaxed),
+            self.down.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl FaultProxy {
@@ -220,7 +241,8 @@ impl FaultProxy {
         let faults = Arc::new(Mutex::new(Faults::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let cuts = Arc::new(AtomicUsize::new(0));
-        let (f, s, c) = (faults.clone(), stop.clone(), cuts.clone());
+        let traffic = Arc::new(Traffic::default());
+        let (f, s, c, t) = (faults.clone(), stop.clone(), cuts.clone(), traffic.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -229,6 +251,8 @@ impl FaultProxy {
                         let Ok(server) = TcpStream::connect(upstream) else {
                             continue;
                         };
+                        let _ = client.set_nodelay(true);
+                        let _ = server.set_nodelay(true);
                         let faults = *f.lock().unwrap();
                         let cut = Arc::new(AtomicBool::new(false));
                         pipe(
@@ -237,8 +261,16 @@ impl FaultProxy {
                             faults.cut_up_after,
                             cut.clone(),
                             c.clone(),
+                            (t.clone(), true),
                         );
-                        pipe(server, client, faults.cut_down_after, cut, c.clone());
+                        pipe(
+                            server,
+                            client,
+                            faults.cut_down_after,
+                            cut,
+                            c.clone(),
+                            (t.clone(), false),
+                        );
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -249,6 +281,7 @@ impl FaultProxy {
             faults,
             stop,
             cuts,
+            traffic,
         }
     }
 
@@ -275,6 +308,7 @@ fn pipe(
     limit: Option<usize>,
     cut: Arc<AtomicBool>,
     cuts: Arc<AtomicUsize>,
+    (traffic, upstream): (Arc<Traffic>, bool),
 ) {
     std::thread::spawn(move || {
         let mut sent = 0usize;
@@ -292,6 +326,18 @@ fn pipe(
                 break;
             }
             sent += allowed;
+            if upstream {
+                traffic.up.fetch_add(allowed as u64, Ordering::Relaxed);
+                let requests = buf[..allowed]
+                    .windows(11)
+                    .filter(|w| w == b" HTTP/1.1\r\n")
+                    .count();
+                traffic
+                    .requests
+                    .fetch_add(requests as u64, Ordering::Relaxed);
+            } else {
+                traffic.down.fetch_add(allowed as u64, Ordering::Relaxed);
+            }
             if allowed < n {
                 cut.store(true, Ordering::Relaxed);
                 cuts.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,304 @@
+//! The sync benchmark: a real server on 127.0.0.1:0 behind a byte-counting
+//! TCP proxy, real device stores, the real client code. Prints one JSON line
+//! per phase and run, then one line per phase with the medians.
+//!
+//! `cargo run --release -p returnee-tests --bin bench -- --families 100000 --runs 3`
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use returnee_cli::store::Upsert;
+use returnee_cli::sync::{SyncProgress, sync};
+use returnee_shared::wire::Role;
+use returnee_shared::{FamilyFields, FieldValue, RecordId};
+use returnee_tests::Rng;
+use returnee_tests::cluster::{Device, FaultProxy, TestServer, enrolled, family};
+use serde_json::{Value, json};
+
+struct Args {
+    families: usize,
+    runs: usize,
+    phases: Vec<String>,
+    batch: usize,
+    devices: usize,
+    per_device: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        families: 100_000,
+        runs: 3,
+        phases: ["push", "pull", "incremental", "conflicts", "many-devices"]
+            .map(String::from)
+            .to_vec(),
+        batch: 5000,
+        devices: 50,
+        per_device: 2000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--families" => a.families = value().parse().expect("--families N"),
+            "--runs" => a.runs = value().parse().expect("--runs N"),
+            "--batch" => a.batch = value().parse().expect("--batch N"),
+            "--devices" => a.devices = value().parse().expect("--devices N"),
+            "--per-device" => a.per_device = value().parse().expect("--per-device N"),
+            "--phases" => a.phases = value().split(',').map(String::from).collect(),
+            other => panic!(
+                "unknown flag {other}; use --families N --runs N --batch N --devices N --per-device N --phases push,pull,incremental,conflicts,many-devices"
+            ),
+        }
+    }
+    a
+}
+
+/// Fills a store with `n` families in large atomic batches (not timed).
+fn fill(device: &Device, n: usize, seed: u64) -> Vec<(RecordId, FamilyFields)> {
+    let mut rng = Rng::new(seed);
+    let all: Vec<(RecordId, FamilyFields)> = (0..n)
+        .map(|_| (RecordId::new_v7(), family(&mut rng)))
+        .collect();
+    for chunk in all.chunks(10_000) {
+        device
+            .store
+            .upsert_many(
+                chunk
+                    .iter()
+                    .map(|(id, f)| Upsert {
+                        id: *id,
+                        fields: f.clone(),
+                        origin: None,
+                    })
+                    .collect(),
+                Utc::now(),
+            )
+            .expect("fill");
+    }
+    all
+}
+
+/// Runs `f` and measures it on the proxy's counters.
+fn measure<T>(proxy: &FaultProxy, phase: &str, n: usize, f: impl FnOnce() -> T) -> (T, Value) {
+    let (u0, d0, r0) = proxy.traffic.snapshot();
+    let start = Instant::now();
+    let out = f();
+    let seconds = start.elapsed().as_secs_f64();
+    // Let the proxy threads account for the last bytes.
+    std::thread::sleep(Duration::from_millis(50));
+    let (u1, d1, r1) = proxy.traffic.snapshot();
+    let line = json!({
+        "system": "returnee",
+        "phase": phase,
+        "n": n,
+        "seconds": round(seconds),
+        "bytes_up": u1 - u0,
+        "bytes_down": d1 - d0,
+        "requests": r1 - r0,
+        "docs_per_s": (n as f64 / seconds).round(),
+        "bytes_per_doc": if n > 0 { round((u1 - u0 + d1 - d0) as f64 / n as f64) } else { 0.0 },
+    });
+    (out, line)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn emit(line: &Value, run: usize, results: &mut BTreeMap<String, Vec<Value>>) {
+    let mut line = line.clone();
+    line["run"] = json!(run);
+    println!("{line}");
+    results
+        .entry(line["phase"].as_str().unwrap().to_string())
+        .or_default()
+        .push(line);
+}
+
+/// Edits the notes of these families in one atomic batch.
+fn edit_notes(device: &Device, families: &[(RecordId, FamilyFields)], text: &str) {
+    device
+        .store
+        .upsert_many(
+            families
+                .iter()
+                .map(|(id, f)| {
+                    let mut f = f.clone();
+                    f.set(FieldValue::Notes(Some(format!("{text} {id}"))));
+                    Upsert {
+                        id: *id,
+                        fields: f,
+                        origin: None,
+                    }
+                })
+                .collect(),
+            Utc::now(),
+        )
+        .expect("edit");
+}
+
+fn main_phases(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>) {
+    let want = |p: &str| a.phases.iter().any(|x| x == p);
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.running.addr());
+    let (_admin, devices) = enrolled(&server, Role::Supervisor, 2);
+    let (pusher, puller) = (&devices[0], &devices[1]);
+    let all = fill(pusher, a.families, 1000 + run as u64);
+    let via = |d: &Device| d.client_via(&proxy.url());
+
+    let (summary, line) = measure(&proxy, "push", a.families, || {
+        sync(&pusher.store, &via(pusher), a.batch, &()).expect("push")
+    });
+    assert_eq!(summary.pushed as usize, a.families);
+    if want("push") {
+        emit(&line, run, results);
+    }
+    let (summary, line) = measure(&proxy, "pull", a.families, || {
+        sync(&puller.store, &via(puller), a.batch, &()).expect("pull")
+    });
+    assert_eq!(summary.pulled as usize, a.families);
+    if want("pull") {
+        emit(&line, run, results);
+    }
+    if want("incremental") {
+        let edits = (a.families / 100).max(1);
+        edit_notes(pusher, &all[..edits], "incremental");
+        let (summary, line) = measure(&proxy, "incremental", edits, || {
+            sync(&pusher.store, &via(pusher), a.batch, &()).expect("incremental")
+        });
+        assert_eq!(summary.pushed as usize, edits);
+        emit(&line, run, results);
+    }
+    if want("conflicts") {
+        let same = &all[a.families / 2..a.families / 2 + 100.min(a.families / 2)];
+        puller_catch_up(puller, &via(puller), a.batch);
+        edit_notes(pusher, same, "from pusher");
+        edit_notes(puller, same, "from puller");
+        let (conflicts, line) = measure(&proxy, "conflicts", same.len(), || {
+            sync(&pusher.store, &via(pusher), a.batch, &()).expect("conflicts a");
+            sync(&puller.store, &via(puller), a.batch, &()).expect("conflicts b");
+            sync(&pusher.store, &via(pusher), a.batch, &())
+                .expect("conflicts c")
+                .conflicts
+        });
+        assert_eq!(conflicts, same.len());
+        let mut line = line;
+        line["conflicts"] = json!(conflicts);
+        emit(&line, run, results);
+    }
+}
+
+fn puller_catch_up(d: &Device, client: &returnee_cli::client::ServerClient, batch: usize) {
+    sync(&d.store, client, batch, &()).expect("catch up");
+}
+
+/// Records the time between batch acknowledgements.
+struct Latencies {
+    last: Mutex<Instant>,
+    all: Arc<Mutex<Vec<f64>>>,
+}
+
+impl SyncProgress for Latencies {
+    fn pushed(&self, _done: u64, _total: u64) {
+        let mut last = self.last.lock().unwrap();
+        self.all
+            .lock()
+            .unwrap()
+            .push(last.elapsed().as_secs_f64() * 1000.0);
+        *last = Instant::now();
+    }
+}
+
+fn many_devices(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>) {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.running.addr());
+    let (admin, devices) = enrolled(&server, Role::Field, a.devices);
+    for (i, d) in devices.iter().enumerate() {
+        fill(d, a.per_device, 5000 + (run * 1000 + i) as u64);
+    }
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0u64));
+    let n = a.devices * a.per_device;
+    let batch = a.batch.min(500);
+    let ((), mut line) = measure(&proxy, "many-devices", n, || {
+        std::thread::scope(|s| {
+            for d in &devices {
+                let client = d.client_via(&proxy.url());
+                let latencies = latencies.clone();
+                let errors = errors.clone();
+                s.spawn(move || {
+                    let progress = Latencies {
+                        last: Mutex::new(Instant::now()),
+                        all: latencies,
+                    };
+                    if sync(&d.store, &client, batch, &progress).is_err() {
+                        *errors.lock().unwrap() += 1;
+                    }
+                });
+            }
+        });
+    });
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let landed = admin
+        .client()
+        .report(&Default::default(), None)
+        .expect("report")
+        .totals
+        .families;
+    line["devices"] = json!(a.devices);
+    line["batches"] = json!(l.len());
+    line["p50_batch_ms"] = json!(round(pct(0.5)));
+    line["p99_batch_ms"] = json!(round(pct(0.99)));
+    line["errors"] = json!(*errors.lock().unwrap());
+    line["landed"] = json!(landed);
+    emit(&line, run, results);
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn main() {
+    let a = args();
+    let mut results: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for run in 0..a.runs {
+        if a.phases.iter().any(|p| p != "many-devices") {
+            main_phases(&a, run, &mut results);
+        }
+        if a.phases.iter().any(|p| p == "many-devices") {
+            many_devices(&a, run, &mut results);
+        }
+    }
+    for (phase, lines) in &results {
+        let mut out =
+            json!({"system": "returnee", "phase": phase, "run": "median", "runs": lines.len()});
+        for key in [
+            "n",
+            "seconds",
+            "bytes_up",
+            "bytes_down",
+            "requests",
+            "docs_per_s",
+            "bytes_per_doc",
+            "p50_batch_ms",
+            "p99_batch_ms",
+            "errors",
+            "landed",
+        ] {
+            let mut v: Vec<f64> = lines.iter().filter_map(|l| l[key].as_f64()).collect();
+            if !v.is_empty() {
+                out[key] = json!(round(median(&mut v)));
+            }
+        }
+        println!("{out}");
+    }
+}
