@@ -35,8 +35,22 @@ pub trait SyncProgress {
 
 impl SyncProgress for () {}
 
-/// Runs one sync of `store` with `client`.
+/// Runs one sync of `store` with `client`: push everything, then pull everything.
 pub fn sync(
+    store: &LocalStore,
+    client: &ServerClient,
+    batch_size: usize,
+    progress: &dyn SyncProgress,
+) -> Result<SyncSummary, CliError> {
+    let mut summary = push_all(store, client, batch_size, progress)?;
+    summary.pulled = pull_all(store, client, batch_size, progress)?;
+    store.set_last_sync(Utc::now())?;
+    summary.conflicts = store.conflicts()?.len();
+    Ok(summary)
+}
+
+/// Pushes every pending operation, one acknowledged batch at a time.
+pub fn push_all(
     store: &LocalStore,
     client: &ServerClient,
     batch_size: usize,
@@ -57,20 +71,30 @@ pub fn sync(
         summary.rejected += ack.rejected.len();
         progress.pushed(summary.pushed, total);
     }
+    Ok(summary)
+}
+
+/// Pulls everything after this device's cursor, one applied batch at a
+/// time; returns how many operations were new here.
+pub fn pull_all(
+    store: &LocalStore,
+    client: &ServerClient,
+    batch_size: usize,
+    progress: &dyn SyncProgress,
+) -> Result<u64, CliError> {
+    let batch_size = batch_size.clamp(1, returnee_shared::wire::MAX_PULL_OPS);
+    let mut pulled = 0;
     let mut cursor = store.cursor()?;
     loop {
         let page = client.pull(cursor, batch_size)?;
         let more = page.more && page.cursor > cursor;
         cursor = page.cursor;
-        summary.pulled += store.apply_remote(page.ops, page.cursor)? as u64;
-        progress.pulled(summary.pulled);
+        pulled += store.apply_remote(page.ops, page.cursor)? as u64;
+        progress.pulled(pulled);
         if !more {
-            break;
+            return Ok(pulled);
         }
     }
-    store.set_last_sync(Utc::now())?;
-    summary.conflicts = store.conflicts()?.len();
-    Ok(summary)
 }
 
 /// The client for the server this store is enrolled with.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use returnee_cli::store::Upsert;
-use returnee_cli::sync::{SyncProgress, sync};
+use returnee_cli::sync::{SyncProgress, push_all, sync};
 use returnee_shared::wire::Role;
 use returnee_shared::{FamilyFields, FieldValue, RecordId};
 use returnee_tests::Rng;
@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 
 struct Args {
     families: usize,
+    /// With `--rss-families N`: push and pull N families between the real
+    /// binaries and report their peak resident memory.
+    rss_families: Option<usize>,
     runs: usize,
     phases: Vec<String>,
     batch: usize,
@@ -29,6 +32,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         families: 100_000,
+        rss_families: None,
         runs: 3,
         phases: ["push", "pull", "incremental", "conflicts", "many-devices"]
             .map(String::from)
@@ -42,6 +46,9 @@ fn args() -> Args {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--families" => a.families = value().parse().expect("--families N"),
+            "--rss-families" => {
+                a.rss_families = Some(value().parse().expect("--rss-families N"));
+            }
             "--runs" => a.runs = value().parse().expect("--runs N"),
             "--batch" => a.batch = value().parse().expect("--batch N"),
             "--devices" => a.devices = value().parse().expect("--devices N"),
@@ -233,7 +240,9 @@ fn many_devices(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>
                         last: Mutex::new(Instant::now()),
                         all: latencies,
                     };
-                    if sync(&d.store, &client, batch, &progress).is_err() {
+                    // Every device pushes at once; what each then pulls is
+                    // the pull phase's business.
+                    if push_all(&d.store, &client, batch, &progress).is_err() {
                         *errors.lock().unwrap() += 1;
                     }
                 });
@@ -262,6 +271,101 @@ fn many_devices(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>
     emit(&line, run, results);
 }
 
+/// Peak resident memory of a process so far, in MB (Linux: VmHWM).
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs `returnee` to completion, sampling its peak memory; returns (seconds, peak MB).
+fn run_client(args: &[&str]) -> (f64, f64) {
+    let start = Instant::now();
+    let mut child = std::process::Command::new(returnee_tests::returnee_bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("returnee runs");
+    let mut peak: f64 = 0.0;
+    loop {
+        if let Some(mb) = peak_rss_mb(child.id()) {
+            peak = peak.max(mb);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "returnee {args:?} failed: {status}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (start.elapsed().as_secs_f64(), peak)
+}
+
+/// Pushes and pulls `n` families between the real `returnee-server` and
+/// `returnee` binaries, reporting each one's peak resident memory.
+fn rss(n: usize) {
+    use returnee_tests::cluster::ServerProcess;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start(&dir.path().join("server"), "127.0.0.1:0");
+    let mut admin = Device::new("admin");
+    admin.enroll(
+        &server.url,
+        server.admin_code.as_deref().expect("admin code"),
+    );
+    let store_dir = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (pusher, puller) = (store_dir("pusher"), store_dir("puller"));
+    for d in [&pusher, &puller] {
+        let code = admin.mint(Role::Supervisor, &[]);
+        run_client(&["--data-dir", d, "init"]);
+        run_client(&[
+            "--data-dir",
+            d,
+            "enroll",
+            "--server",
+            &server.url,
+            "--code",
+            &code,
+        ]);
+    }
+    {
+        let (store, _) = returnee_cli::store::LocalStore::open(std::path::Path::new(&pusher))
+            .map(|s| (s, ()))
+            .expect("pusher store");
+        let mut rng = Rng::new(42);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(20_000);
+            let items = (0..k)
+                .map(|_| Upsert {
+                    id: RecordId::new_v7(),
+                    fields: family(&mut rng),
+                    origin: None,
+                })
+                .collect();
+            store.upsert_many(items, Utc::now()).expect("fill");
+            left -= k;
+        }
+    }
+    // Let sled release the store's lock before the client opens it.
+    std::thread::sleep(Duration::from_millis(500));
+    for (phase, d) in [("rss-push", &pusher), ("rss-pull", &puller)] {
+        let (seconds, client_mb) = run_client(&["--data-dir", d, "sync", "--json"]);
+        println!(
+            "{}",
+            json!({
+                "system": "returnee",
+                "phase": phase,
+                "n": n,
+                "seconds": round(seconds),
+                "docs_per_s": (n as f64 / seconds).round(),
+                "client_peak_rss_mb": round(client_mb),
+                "server_peak_rss_mb": peak_rss_mb(server.pid()).map(round),
+            })
+        );
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     values[values.len() / 2]
@@ -269,6 +373,10 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn main() {
     let a = args();
+    if let Some(n) = a.rss_families {
+        rss(n);
+        return;
+    }
     let mut results: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for run in 0..a.runs {
         if a.phases.iter().any(|p| p != "many-devices") {
