@@ -19,7 +19,12 @@ fn start() -> (returnee_server::RunningServer, tempfile::TempDir) {
 
 fn client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::new()
+    // No connection reuse: the server may close a connection after refusing
+    // an oversized body, and the next request must not inherit it.
+    reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
 }
 
 #[track_caller]
