@@ -45,6 +45,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// List open conflicts, or resolve one.
     Conflicts(ConflictsArgs),
+    /// List families that may be recorded twice, or merge, dismiss or unmerge them.
+    Duplicates(DuplicatesArgs),
     /// Server, last sync, pending changes, open conflicts.
     Status(JsonFlag),
     /// Administration: enrollment codes.
@@ -148,7 +150,7 @@ pub struct FilterFlags {
 pub struct ListArgs {
     #[command(flatten)]
     pub filter: FilterFlags,
-    /// Include deleted families (tombstones).
+    /// Include deleted families and merged duplicates (tombstones).
     #[arg(long)]
     pub deleted: bool,
     /// Print a JSON array of records.
@@ -254,6 +256,37 @@ pub enum ConflictsAction {
         /// The value to keep; for a delete conflict, `deleted` or `kept`.
         #[arg(long)]
         value: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DuplicatesArgs {
+    #[command(subcommand)]
+    pub action: Option<DuplicatesAction>,
+    /// Print a JSON array of candidate pairs (id, records, score, reasons).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DuplicatesAction {
+    /// The same family: one record survives, the other is merged into it (supervisor or admin).
+    Merge {
+        /// The pair's id, from `returnee duplicates`.
+        pair_id: String,
+        /// The record that survives (its id or a unique prefix) [default: the older one].
+        #[arg(long, value_name = "RECORD_ID")]
+        keep: Option<String>,
+    },
+    /// Not the same family: never suggest the pair again (supervisor or admin).
+    Dismiss {
+        /// The pair's id, from `returnee duplicates`.
+        pair_id: String,
+    },
+    /// Undo a merge: the merged family counts again (supervisor or admin).
+    Unmerge {
+        /// The merged family's id (or a unique prefix of it).
+        record_id: String,
     },
 }
 

@@ -40,7 +40,11 @@ impl CliError {
                 | StoreError::Ambiguous(_)
                 | StoreError::BadValue(_)
                 | StoreError::NoSuchConflict(_)
-                | StoreError::Deleted(_),
+                | StoreError::Deleted(_)
+                | StoreError::Merged { .. }
+                | StoreError::NotMerged(_)
+                | StoreError::NoSuchPair(_)
+                | StoreError::NotInPair { .. },
             ) => 2,
             CliError::Client(e) if e.is_usage() => 2,
             _ => 1,

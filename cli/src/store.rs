@@ -7,7 +7,9 @@
 //! - `s/<record id>`: what reports need of an active family ([`ReportRow`], 19 bytes);
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `p/<seq>`: operations made here and not yet acknowledged by the server;
-//! - `h/<op id>`: operations the server refused, held with the reason.
+//! - `h/<op id>`: operations the server refused, held with the reason;
+//! - `b/…`, `bf/…`, `x/…`: the duplicate index, kept in the same batch as
+//!   the records it indexes ([`duplicates`]).
 //!
 //! Every write that is reported to the user is one atomic batch followed by a
 //! flush, so it survives `kill -9` right after.
@@ -53,6 +55,16 @@ pub enum StoreError {
     Ambiguous(String),
     #[error("family {0} is deleted; it cannot be edited")]
     Deleted(RecordId),
+    #[error(
+        "family {id} was merged into {into} as a duplicate; change {into} instead, or undo the merge with `returnee duplicates unmerge {id}`"
+    )]
+    Merged { id: RecordId, into: RecordId },
+    #[error("family {0} is not merged into another family; there is nothing to unmerge")]
+    NotMerged(RecordId),
+    #[error("no open duplicate pair with id {0}; `returnee duplicates` lists them")]
+    NoSuchPair(String),
+    #[error("--keep {keep}: not one of the two families of pair {pair}; give one of them")]
+    NotInPair { keep: String, pair: String },
     #[error("no open conflict with id {0}; `returnee conflicts` lists them")]
     NoSuchConflict(String),
     #[error(transparent)]
@@ -62,6 +74,8 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+mod duplicates;
 
 /// What the device shows of a record, kept beside its operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +178,7 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
     loop {
         let r = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
             .open();
         match r {
             Ok(db) => return Ok(db),
@@ -196,12 +210,15 @@ fn is_lock_conflict(e: &std::io::Error) -> bool {
 /// A batch of changes to the store, applied atomically.
 struct Writes {
     batch: sled::Batch,
+    /// Records whose duplicate index entries `commit` stages.
+    dup: duplicates::Staged,
 }
 
 impl Writes {
     fn new() -> Self {
         Writes {
             batch: sled::Batch::default(),
+            dup: Default::default(),
         }
     }
     fn put<T: Serialize>(&mut self, key: Vec<u8>, v: &T) {
@@ -222,6 +239,7 @@ impl LocalStore {
             dir: dir.to_path_buf(),
         };
         if store.meta::<DeviceInfo>(META_DEVICE)?.is_some() {
+            store.ensure_duplicate_index()?;
             return Ok((store, InitOutcome::AlreadyThere));
         }
         let device = DeviceInfo {
@@ -229,6 +247,7 @@ impl LocalStore {
             name: device_name.to_string(),
         };
         store.db.insert(meta_key(META_DEVICE), encode(&device))?;
+        store.mark_duplicate_index_built()?;
         store.db.flush()?;
         Ok((store, InitOutcome::Created))
     }
@@ -245,6 +264,7 @@ impl LocalStore {
         if store.meta::<DeviceInfo>(META_DEVICE)?.is_none() {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
+        store.ensure_duplicate_index()?;
         Ok(store)
     }
 
@@ -294,7 +314,8 @@ impl LocalStore {
         self.set_meta(META_LAST_SYNC, &at)
     }
 
-    fn commit(&self, w: Writes) -> Result<()> {
+    fn commit(&self, mut w: Writes) -> Result<()> {
+        self.stage_duplicates(&mut w)?;
         self.db.apply_batch(w.batch)?;
         self.db.flush()?;
         Ok(())
@@ -308,6 +329,7 @@ impl LocalStore {
     fn stage_doc(w: &mut Writes, id: RecordId, doc: &RecordDoc) {
         w.put(doc_key(id), doc);
         let view = doc.view(id);
+        w.dup.note(id, doc, &view);
         match view.active().and_then(|f| ReportRow::of(&f.fields)) {
             Some(row) => w.batch.insert(row_key(id), row.to_bytes().to_vec()),
             None => w.remove(row_key(id)),
@@ -325,7 +347,9 @@ impl LocalStore {
 
     /// Stages a local operation: into its record and the push queue.
     fn stage_local(w: &mut Writes, seq: &mut u64, doc: &mut RecordDoc, op: Op) {
-        w.put(pending_key(*seq), &op);
+        // The queue names the operation; the operation itself lives in its record.
+        let entry = [op.record.0.as_bytes().as_slice(), op.id.0.as_bytes()].concat();
+        w.batch.insert(pending_key(*seq), entry);
         *seq += 1;
         doc.insert(op);
     }
@@ -497,9 +521,10 @@ impl LocalStore {
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let view = doc.view(id);
         let Some(current) = view.active() else {
-            return Err(match view.family {
-                Some(_) => StoreError::Deleted(id),
-                None => StoreError::NotFound(id.to_string()),
+            return Err(match (view.family, view.lifecycle) {
+                (Some(_), Lifecycle::Merged { into }) => StoreError::Merged { id, into },
+                (Some(_), _) => StoreError::Deleted(id),
+                (None, _) => StoreError::NotFound(id.to_string()),
             });
         };
         let mut fields = current.fields.clone();
@@ -541,6 +566,9 @@ impl LocalStore {
         if view.lifecycle == Lifecycle::Deleted {
             return Err(StoreError::Deleted(id));
         }
+        if let Lifecycle::Merged { into } = view.lifecycle {
+            return Err(StoreError::Merged { id, into });
+        }
         let mut op = self.new_op(device, id, now, Change::Delete);
         op.base = doc.base_for_lifecycle();
         self.commit_local(id, &mut doc, vec![op])
@@ -576,6 +604,9 @@ impl LocalStore {
             .load_doc(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let op = if conflict.field == RECORD_CONFLICT_FIELD {
+            if self.resolve_merge_conflict(id, &doc, value, now)?.is_some() {
+                return Ok(conflict);
+            }
             let change = match value.trim().to_ascii_lowercase().as_str() {
                 DECIDE_DELETED | "delete" => Change::Delete,
                 DECIDE_KEPT | "keep" => Change::Restore,
@@ -623,15 +654,32 @@ impl LocalStore {
 
     /// The oldest operations waiting to be pushed, with their queue keys.
     pub fn pending(&self, limit: usize) -> Result<Vec<(u64, Op)>> {
-        self.db
-            .scan_prefix(b"p/")
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                let seq = u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
-                Ok((seq, decode(&v)?))
-            })
-            .collect()
+        let mut out = Vec::new();
+        let mut docs: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
+        for item in self.db.scan_prefix(b"p/").take(limit) {
+            let (k, v) = item?;
+            let seq = u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
+            let record = RecordId(uuid::Uuid::from_slice(&v[..16]).expect("16-byte id"));
+            let op_id = OpId(uuid::Uuid::from_slice(&v[16..32]).expect("16-byte id"));
+            let doc = match docs.entry(record) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.load_doc(record)?.unwrap_or_default())
+                }
+            };
+            let op = doc
+                .ops
+                .iter()
+                .find(|o| o.id == op_id)
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::BadValue(format!(
+                        "the push queue names an operation missing from family {record}"
+                    ))
+                })?;
+            out.push((seq, op));
+        }
+        Ok(out)
     }
 
     /// The server acknowledged these queue entries: drop them from the queue,

@@ -8,6 +8,7 @@ use actix_web::{App, HttpResponse, web};
 use returnee_shared::wire::ErrorBody;
 
 use crate::config::ServerConfig;
+use crate::duplicates::DuplicateIndex;
 use crate::error::ApiError;
 use crate::routes;
 use crate::state::AppState;
@@ -17,13 +18,17 @@ use crate::store::{ServerStore, StoreError};
 pub struct Prepared {
     pub store: ServerStore,
     pub config: ServerConfig,
+    /// The store's duplicate index (rebuilt here if the last stop was not clean).
+    pub duplicates: DuplicateIndex,
     /// On the very first start with an empty store, the code the first admin enrolls with.
     pub initial_admin_code: Option<String>,
 }
 
-/// Opens the store and, if it is empty, mints the first admin code.
+/// Opens the store and its duplicate index and, if the store is empty,
+/// mints the first admin code.
 pub fn prepare(config: ServerConfig) -> Result<Prepared, StoreError> {
     let store = ServerStore::open(&config.data_dir)?;
+    let duplicates = DuplicateIndex::open(&store)?;
     let initial_admin_code = if store.is_empty()? {
         Some(store.mint_code(
             returnee_shared::wire::Role::Admin,
@@ -38,6 +43,7 @@ pub fn prepare(config: ServerConfig) -> Result<Prepared, StoreError> {
     Ok(Prepared {
         store,
         config,
+        duplicates,
         initial_admin_code,
     })
 }
@@ -54,6 +60,7 @@ pub fn http_server(
     let state = web::Data::new(AppState {
         store: prepared.store.clone(),
         config: prepared.config.clone(),
+        duplicates: prepared.duplicates.clone(),
     });
     let max_body = prepared.config.max_body;
     let mut server = actix_web::HttpServer::new(move || {
@@ -107,6 +114,7 @@ pub struct RunningServer {
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     store: ServerStore,
+    duplicates: DuplicateIndex,
 }
 
 impl RunningServer {
@@ -125,6 +133,11 @@ impl RunningServer {
         &self.store
     }
 
+    /// The duplicate index, for inspection in tests and benchmarks.
+    pub fn duplicates(&self) -> &DuplicateIndex {
+        &self.duplicates
+    }
+
     /// Stops gracefully and flushes the store.
     pub fn stop(mut self) {
         self.shutdown();
@@ -134,6 +147,7 @@ impl RunningServer {
         if let Some(t) = self.thread.take() {
             actix_web::rt::System::new().block_on(self.handle.stop(true));
             let _ = t.join();
+            let _ = self.duplicates.close();
             let _ = self.store.flush();
         }
     }
@@ -149,6 +163,7 @@ impl Drop for RunningServer {
 pub fn spawn(prepared: Prepared, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let store = prepared.store.clone();
+    let duplicates = prepared.duplicates.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -171,5 +186,6 @@ pub fn spawn(prepared: Prepared, listener: TcpListener) -> std::io::Result<Runni
         handle,
         thread: Some(thread),
         store,
+        duplicates,
     })
 }

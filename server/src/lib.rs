@@ -3,13 +3,15 @@
 //! Field laptops enroll with a one-time code ([`store::ServerStore::enroll`]),
 //! push the operations they made and pull everyone else's ([`routes`]). The
 //! server merges with the pure rules of `returnee-shared`, keeps conflicts for
-//! supervisors, and answers reports. actix-web over one sled store.
+//! supervisors, finds duplicate families ([`duplicates`]), and answers
+//! reports. actix-web over one sled store.
 //!
 //! The binary (`main.rs`) only parses arguments and calls [`app`].
 
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod duplicates;
 pub mod error;
 pub mod routes;
 pub mod state;
@@ -17,5 +19,6 @@ pub mod store;
 
 pub use app::{Prepared, RunningServer, http_server, prepare, spawn};
 pub use config::ServerConfig;
+pub use duplicates::DuplicateIndex;
 pub use error::ApiError;
 pub use store::{ServerStore, StoreError};

@@ -62,6 +62,7 @@ fn serve(data_dir: PathBuf, bind: &str) -> anyhow::Result<()> {
     }
     let store = prepared.store.clone();
     actix_web::rt::System::new().block_on(returnee_server::http_server(&prepared, listener)?)?;
+    prepared.duplicates.close()?;
     store.flush()?;
     tracing::info!("stopped; store flushed");
     Ok(())

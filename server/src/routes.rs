@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sync/push", web::post().to(push))
             .route("/sync/pull", web::get().to(pull))
             .route("/conflicts", web::get().to(conflicts))
+            .route("/duplicates", web::get().to(duplicates))
             .route("/reports", web::get().to(reports)),
     );
 }
@@ -130,7 +131,10 @@ async fn push(
     let device = who.0;
     let id = device.id;
     let n = ops.len();
+    let pushed_records: Vec<_> = ops.iter().map(|o| o.record).collect();
     let ack = blocking(move || Ok(store.push(&device, ops, Utc::now().date_naive())?)).await?;
+    // Committed: re-check those records for duplicates (off this request).
+    state.duplicates.after_push(pushed_records);
     tracing::info!(
         device = %id,
         ops = n,
@@ -180,6 +184,13 @@ async fn conflicts(state: State, who: Authenticated) -> Result<HttpResponse, Api
     who.require(&[Role::Supervisor, Role::Admin], "list conflicts")?;
     let store = state.store.clone();
     let list = blocking(move || Ok(store.conflicts()?)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn duplicates(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    who.require(&[Role::Supervisor, Role::Admin], "list duplicates")?;
+    let index = state.duplicates.clone();
+    let list = blocking(move || Ok(index.candidates()?)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 

@@ -4,8 +4,9 @@
 //! Layout (one tree, so one `sled::Batch` is atomic across kinds):
 //! - `m/seq`: the last log position handed out;
 //! - `l/<seq>`: the log: the sending device's id (16 bytes) then the operation's JSON;
-//! - `o/<op id>`: the log position of an operation (re-sends are recognised here);
-//! - `d/<record id>`: the record's operations;
+//! - `d/<record id>`: the log positions of the record's operations (8 bytes
+//!   each; each operation is stored once, in the log); re-sends are
+//!   recognised by operation id within their record;
 //! - `s/<record id>`: what reports need of an active family (19 bytes);
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
@@ -161,7 +162,7 @@ impl ServerStore {
         let db = loop {
             match sled::Config::new()
                 .path(dir)
-                .cache_capacity(128 * 1024 * 1024)
+                .cache_capacity(48 * 1024 * 1024)
                 .open()
             {
                 Ok(db) => break db,
@@ -307,43 +308,40 @@ impl ServerStore {
         let _guard = self.writer.lock().expect("writer lock");
         let mut seq = self.last_seq()?;
         let mut out = PushResponse::default();
-        let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
+        let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
         let mut batch = sled::Batch::default();
-        let mut in_batch = std::collections::HashSet::new();
         for op in ops {
-            if !in_batch.insert(op.id) || self.db.contains_key(key(b"o/", op.id.0.as_bytes()))? {
+            let record = match records.entry(op.record) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.load_record(op.record)?)
+                }
+            };
+            if record.doc.contains(op.id) {
                 out.duplicates += 1;
                 continue;
             }
-            let doc = match docs.entry(op.record) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => e.insert(
-                    self.db
-                        .get(key(b"d/", op.record.0.as_bytes()))?
-                        .map(|b| decode::<RecordDoc>(&b))
-                        .transpose()?
-                        .unwrap_or_default(),
-                ),
-            };
-            if let Err((error, message)) = admit(device, &op, doc, today) {
+            if let Err((error, message)) = admit(device, &op, &record.doc, today) {
                 out.rejected.push(RejectedOp {
                     op: op.id,
                     error: error.to_string(),
                     message,
                 });
-                in_batch.remove(&op.id);
                 continue;
             }
             seq += 1;
             let mut logged = device.id.0.as_bytes().to_vec();
             logged.extend(encode(&op));
             batch.insert(log_key(seq), logged);
-            batch.insert(key(b"o/", op.id.0.as_bytes()), seq.to_be_bytes().to_vec());
-            doc.insert(op);
+            record.seqs.push(seq);
+            record.doc.insert(op);
+            record.changed = true;
             out.applied += 1;
         }
-        for (id, doc) in &docs {
-            stage_record(&mut batch, *id, doc);
+        for (id, record) in &records {
+            if record.changed {
+                stage_record(&mut batch, *id, record);
+            }
         }
         batch.insert(b"m/seq".to_vec(), seq.to_be_bytes().to_vec());
         self.db.apply_batch(batch)?;
@@ -382,24 +380,18 @@ impl ServerStore {
 
     /// Every record's view, computed from its operations.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
-        self.db.scan_prefix(b"d/").filter_map(|item| {
-            let doc = item.map_err(StoreError::from).and_then(|(k, v)| {
-                let id = RecordId(uuid::Uuid::from_slice(&k[2..18]).expect("16-byte key"));
-                Ok((id, decode::<RecordDoc>(&v)?))
-            });
-            match doc {
-                Ok((id, doc)) => {
-                    let view = doc.view(id);
-                    view.family.map(|family| {
-                        Ok(StoredView {
-                            family,
-                            lifecycle: view.lifecycle,
-                            conflicts: view.conflicts,
-                        })
+        self.record_docs().filter_map(|doc| match doc {
+            Ok((id, doc)) => {
+                let view = doc.view(id);
+                view.family.map(|family| {
+                    Ok(StoredView {
+                        family,
+                        lifecycle: view.lifecycle,
+                        conflicts: view.conflicts,
                     })
-                }
-                Err(e) => Some(Err(e)),
+                })
             }
+            Err(e) => Some(Err(e)),
         })
     }
 
@@ -424,19 +416,31 @@ impl ServerStore {
     }
 }
 
-/// Stages a record's operations and what is derived from them: its report
-/// row (while it counts) and its open conflicts (while there are some).
-fn stage_record(batch: &mut sled::Batch, id: RecordId, doc: &RecordDoc) {
-    batch.insert(key(b"d/", id.0.as_bytes()), encode(doc));
-    let view = doc.view(id);
+/// A record as the push path holds it: its operations, their log positions,
+/// and whether it existed before this push.
+struct LoadedRecord {
+    doc: RecordDoc,
+    seqs: Vec<u64>,
+    existed: bool,
+    changed: bool,
+}
+
+/// Stages a record's log positions and what is derived from its operations:
+/// its report row (while it counts) and its open conflicts (while there are
+/// some). A record new in this push has nothing to remove.
+fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &LoadedRecord) {
+    let seqs: Vec<u8> = record.seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
+    batch.insert(key(b"d/", id.0.as_bytes()), seqs);
+    let view = record.doc.view(id);
     match view.active().and_then(|f| ReportRow::of(&f.fields)) {
         Some(row) => batch.insert(key(b"s/", id.0.as_bytes()), row.to_bytes().to_vec()),
-        None => batch.remove(key(b"s/", id.0.as_bytes())),
+        None if record.existed => batch.remove(key(b"s/", id.0.as_bytes())),
+        None => {}
     }
-    if view.conflicts.is_empty() {
-        batch.remove(key(b"c/", id.0.as_bytes()));
-    } else {
+    if !view.conflicts.is_empty() {
         batch.insert(key(b"c/", id.0.as_bytes()), encode(&view.conflicts));
+    } else if record.existed {
+        batch.remove(key(b"c/", id.0.as_bytes()));
     }
 }
 
@@ -453,6 +457,7 @@ fn admit(
             "the operation names another device; a device may only send its own changes".into(),
         ));
     }
+    crate::duplicates::admit_decision(device, op)?;
     if op.resolution && !device.role.may_resolve() {
         return Err((
             "forbidden",
@@ -476,7 +481,7 @@ fn admit(
                 .check(tomorrow)
                 .map_err(|e| ("invalid", e.one_line()))?;
         }
-        Change::Edit { values } => {
+        Change::Edit { values } | Change::MergedValues { values, .. } => {
             let view = doc.view(op.record);
             if let Some(family) = view.family {
                 let mut fields = family.fields.clone();
@@ -499,7 +504,66 @@ fn admit(
                 }
             }
         }
-        Change::Delete | Change::Restore => {}
+        Change::Delete | Change::Restore | Change::Merge { .. } | Change::Dismiss { .. } => {}
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Read access for the duplicate index (`crate::duplicates`), which keeps its
+// own tree and is updated after a push commits, outside the push path.
+
+impl ServerStore {
+    /// The sled database (the duplicate index opens its own tree in it).
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// A record's operations, if the server holds any.
+    pub fn record_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
+        let record = self.load_record(id)?;
+        Ok(record.existed.then_some(record.doc))
+    }
+
+    /// Every record the server holds, with its operations, in id order.
+    pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
+        self.db.scan_prefix(b"d/").map(|item| {
+            let (k, v) = item?;
+            let id = RecordId(uuid::Uuid::from_slice(&k[2..]).expect("16-byte record key"));
+            Ok((id, self.ops_at(&v)?))
+        })
+    }
+
+    /// The operations at the log positions listed in `seqs` (8 bytes each).
+    fn ops_at(&self, seqs: &[u8]) -> Result<RecordDoc> {
+        let mut doc = RecordDoc::default();
+        for seq in seqs.chunks_exact(8) {
+            let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
+            if let Some(logged) = self.db.get(log_key(seq))? {
+                doc.insert(decode(&logged[16..])?);
+            }
+        }
+        Ok(doc)
+    }
+
+    /// A record's operations and their log positions (empty if new).
+    fn load_record(&self, id: RecordId) -> Result<LoadedRecord> {
+        Ok(match self.db.get(key(b"d/", id.0.as_bytes()))? {
+            Some(seqs) => LoadedRecord {
+                doc: self.ops_at(&seqs)?,
+                seqs: seqs
+                    .chunks_exact(8)
+                    .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")))
+                    .collect(),
+                existed: true,
+                changed: false,
+            },
+            None => LoadedRecord {
+                doc: RecordDoc::default(),
+                seqs: Vec::new(),
+                existed: false,
+                changed: false,
+            },
+        })
+    }
 }

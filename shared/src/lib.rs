@@ -4,12 +4,14 @@
 //! - [`reference`]: crossings and provinces, from the CSV lists in `reference/`;
 //! - [`validate`]: parsing typed input and the rules every record obeys;
 //! - [`merge`]: operations on records and the pure, order-independent merge;
+//! - [`duplicates`]: which records look like the same family, and why;
 //! - [`report`]: the published figures;
 //! - [`wire`]: the sync protocol's messages.
 //!
 //! This crate does no I/O: no files, no network, no storage, no async runtime.
 //! The caller passes in the clock (`today`, timestamps) and fresh ids.
 
+pub mod duplicates;
 pub mod family;
 pub mod merge;
 pub mod reference;

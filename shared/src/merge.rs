@@ -14,6 +14,16 @@
 //! An edit that a delete did not see keeps the delete from settling: the
 //! record is in conflict until someone decides to delete it or keep it.
 //!
+//! Duplicates are decided with operations too. A **merge** makes one record
+//! a tombstone pointing at the family that survives ([`Change::Merge`], a
+//! lifecycle change like a delete, whose base covers every head), and carries
+//! each of its values that differ onto the survivor ([`Change::MergedValues`],
+//! with an empty base): each becomes a conflict on the survivor, which keeps
+//! showing its own value, until a supervisor decides. An **unmerge** keeps the
+//! merged record again (a `Restore`) and replaces the carried values it left
+//! on the survivor ([`plan_unmerge`]). A **dismissal** ([`Change::Dismiss`])
+//! says two records are not the same family; it changes no value.
+//!
 //! [`RecordDoc::view`] depends only on the set of operations, not on the order
 //! they arrived in, so replicas that hold the same operations agree.
 
@@ -43,8 +53,21 @@ pub enum Change {
     Edit { values: Vec<FieldValue> },
     /// The record is deleted (kept as a tombstone).
     Delete,
-    /// The record is kept (a decision on a delete conflict).
+    /// The record is kept (a decision on a delete or merge conflict, or an unmerge).
     Restore,
+    /// The record is a duplicate of `into`, which survives: this one no
+    /// longer counts (a supervisor's decision; the base covers every head).
+    Merge { into: RecordId },
+    /// Values of the duplicate `from`, merged into this record, that differ
+    /// from this record's: each competes with this record's own value (the
+    /// base is empty) and is never the value shown, until someone decides.
+    MergedValues {
+        from: RecordId,
+        values: Vec<FieldValue>,
+    },
+    /// This record and `other` are not the same family: the pair is never
+    /// suggested again. Recorded on the lower id of the two; changes no value.
+    Dismiss { other: RecordId },
 }
 
 /// Who first recorded a family, and when, by that device's clock.
@@ -78,12 +101,28 @@ pub enum Slot {
     Lifecycle,
 }
 
-/// Whether a record counts.
+/// Whether a record counts: only an active one does.
+///
+/// Stored and sent as `"active"`, `"deleted"` or `{"merged": {"into": ID}}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lifecycle {
     Active,
     Deleted,
+    /// A duplicate, merged into the record that counts instead.
+    Merged {
+        into: RecordId,
+    },
+}
+
+impl Lifecycle {
+    /// The surviving record, for a merged duplicate.
+    pub fn merged_into(self) -> Option<RecordId> {
+        match self {
+            Lifecycle::Merged { into } => Some(into),
+            _ => None,
+        }
+    }
 }
 
 impl Op {
@@ -91,26 +130,50 @@ impl Op {
     pub fn touches(&self, slot: Slot) -> bool {
         match (&self.change, slot) {
             (Change::Create { .. }, _) => true,
-            (Change::Edit { values }, Slot::Field(f)) => values.iter().any(|v| v.name() == f),
-            (Change::Delete | Change::Restore, Slot::Lifecycle) => true,
+            (Change::Edit { values } | Change::MergedValues { values, .. }, Slot::Field(f)) => {
+                values.iter().any(|v| v.name() == f)
+            }
+            (Change::Delete | Change::Restore | Change::Merge { .. }, Slot::Lifecycle) => true,
             _ => false,
         }
     }
 
-    fn lifecycle(&self) -> Option<Lifecycle> {
+    /// The lifecycle this operation sets, if it sets one.
+    pub fn lifecycle(&self) -> Option<Lifecycle> {
         match self.change {
             Change::Create { .. } | Change::Restore => Some(Lifecycle::Active),
             Change::Delete => Some(Lifecycle::Deleted),
-            Change::Edit { .. } => None,
+            Change::Merge { into } => Some(Lifecycle::Merged { into }),
+            Change::Edit { .. } | Change::MergedValues { .. } | Change::Dismiss { .. } => None,
         }
     }
 
-    fn value(&self, field: FieldName) -> Option<FieldValue> {
+    /// The value this operation gives `field`, if it sets it.
+    pub fn value(&self, field: FieldName) -> Option<FieldValue> {
         match &self.change {
             Change::Create { fields, .. } => Some(fields.get(field)),
-            Change::Edit { values } => values.iter().find(|v| v.name() == field).cloned(),
+            Change::Edit { values } | Change::MergedValues { values, .. } => {
+                values.iter().find(|v| v.name() == field).cloned()
+            }
             _ => None,
         }
+    }
+
+    /// The duplicate whose value this operation carries (a merge's carried values).
+    pub fn merged_from(&self) -> Option<RecordId> {
+        match self.change {
+            Change::MergedValues { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+
+    /// Whether this operation is a decision on duplicates (merge, carried
+    /// values, dismissal): supervisors' and admins' only.
+    pub fn decides_duplicates(&self) -> bool {
+        matches!(
+            self.change,
+            Change::Merge { .. } | Change::MergedValues { .. } | Change::Dismiss { .. }
+        )
     }
 
     /// The fields this operation sets.
@@ -128,6 +191,9 @@ pub const RECORD_CONFLICT_FIELD: &str = "record";
 pub const DECIDE_DELETED: &str = "deleted";
 /// The value that decides a record conflict for keeping the family.
 pub const DECIDE_KEPT: &str = "kept";
+/// How a merge shows in a record conflict (followed by ` into ID`); also
+/// the value that decides one for merging again.
+pub const DECIDE_MERGED: &str = "merged";
 
 /// One of the competing values of a conflict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +208,9 @@ pub struct ConflictValue {
     pub at: DateTime<Utc>,
     /// Whether this is the value every replica shows while the conflict is open.
     pub shown: bool,
+    /// For a value carried over by a merge: the duplicate it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<RecordId>,
 }
 
 /// Concurrent values of one field of one record, kept until someone decides.
@@ -180,11 +249,11 @@ pub struct RecordView {
 }
 
 impl RecordView {
-    /// The family if it counts (created and not deleted).
+    /// The family if it counts (created, not deleted, not merged into another).
     pub fn active(&self) -> Option<&Family> {
         match self.lifecycle {
             Lifecycle::Active => self.family.as_ref(),
-            Lifecycle::Deleted => None,
+            Lifecycle::Deleted | Lifecycle::Merged { .. } => None,
         }
     }
 }
@@ -219,9 +288,14 @@ impl RecordDoc {
             .collect()
     }
 
-    /// Among heads, the one every replica shows: a clock-independent tie-break.
+    /// Among heads, the one every replica shows: a clock-independent
+    /// tie-break; a value carried over by a merge is shown only when nothing
+    /// else is left (the surviving record keeps its own values).
     fn shown<'a>(heads: &[&'a Op]) -> Option<&'a Op> {
-        heads.iter().copied().max_by_key(|o| o.id.tiebreak_key())
+        heads
+            .iter()
+            .copied()
+            .max_by_key(|o| (o.merged_from().is_none(), o.id.tiebreak_key()))
     }
 
     /// Every head of every field and of the lifecycle.
@@ -298,6 +372,18 @@ impl RecordDoc {
         self.all_heads().into_iter().collect()
     }
 
+    /// The records this one was dismissed against: pairs decided not to be
+    /// the same family (recorded on the lower id of each pair).
+    pub fn dismissed(&self) -> BTreeSet<RecordId> {
+        self.ops
+            .iter()
+            .filter_map(|o| match o.change {
+                Change::Dismiss { other } => Some(other),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// What every replica holding these operations shows.
     pub fn view(&self, record: RecordId) -> RecordView {
         let mut conflicts = Vec::new();
@@ -318,8 +404,13 @@ impl RecordDoc {
                 let Some(shown) = Self::shown(&heads) else {
                     continue;
                 };
-                if let Some(v) = shown.value(f) {
+                if shown.id != first.id
+                    && let Some(v) = shown.value(f)
+                {
                     fields.set(v);
+                }
+                if heads.len() < 2 {
+                    continue;
                 }
                 let mut values: Vec<(&Op, FieldValue)> = heads
                     .iter()
@@ -340,6 +431,7 @@ impl RecordDoc {
                                 device: o.device,
                                 at: o.at,
                                 shown: o.id == shown.id,
+                                merged_from: o.merged_from(),
                             })
                             .collect(),
                     });
@@ -359,9 +451,9 @@ impl RecordDoc {
             .unwrap_or(Lifecycle::Active);
         match self.record_conflict(record, &life_heads, lifecycle) {
             Some(c) => conflicts.push(c),
-            // A settled deletion makes its field conflicts moot; they come
-            // back if the family is ever kept again.
-            None if lifecycle == Lifecycle::Deleted => conflicts.clear(),
+            // A settled deletion (or merge) makes its field conflicts moot;
+            // they come back if the family is ever kept again.
+            None if lifecycle != Lifecycle::Active => conflicts.clear(),
             None => {}
         }
         RecordView {
@@ -371,8 +463,8 @@ impl RecordDoc {
         }
     }
 
-    /// Delete versus keep: lifecycle heads that disagree, or a delete that did
-    /// not see an edit.
+    /// Delete (or merge) versus keep: lifecycle heads that disagree, or a
+    /// delete or merge that did not see an edit.
     fn record_conflict(
         &self,
         record: RecordId,
@@ -382,6 +474,7 @@ impl RecordDoc {
         let shown = Self::shown(life_heads)?;
         let describe = |l: Option<Lifecycle>| match l {
             Some(Lifecycle::Deleted) => DECIDE_DELETED.to_string(),
+            Some(Lifecycle::Merged { into }) => format!("{DECIDE_MERGED} into {into}"),
             _ => DECIDE_KEPT.to_string(),
         };
         let mut values: Vec<ConflictValue> = life_heads
@@ -392,6 +485,7 @@ impl RecordDoc {
                 device: o.device,
                 at: o.at,
                 shown: o.id == shown.id,
+                merged_from: None,
             })
             .collect();
         let mut disagree = values
@@ -400,16 +494,18 @@ impl RecordDoc {
             .collect::<BTreeSet<_>>()
             .len()
             > 1;
-        if lifecycle == Lifecycle::Deleted {
+        if lifecycle != Lifecycle::Active {
             let covered: BTreeSet<OpId> = life_heads
                 .iter()
-                .filter(|o| o.lifecycle() == Some(Lifecycle::Deleted))
+                .filter(|o| o.lifecycle().is_some_and(|l| l != Lifecycle::Active))
                 .flat_map(|o| o.base.iter().copied())
                 .collect();
             let mut unseen: BTreeMap<OpId, &Op> = BTreeMap::new();
             for f in FieldName::ALL {
                 for o in self.heads(Slot::Field(f)) {
-                    if !covered.contains(&o.id) && matches!(o.change, Change::Edit { .. }) {
+                    if !covered.contains(&o.id)
+                        && matches!(o.change, Change::Edit { .. } | Change::MergedValues { .. })
+                    {
                         unseen.insert(o.id, o);
                     }
                 }
@@ -423,6 +519,7 @@ impl RecordDoc {
                     device: o.device,
                     at: o.at,
                     shown: false,
+                    merged_from: o.merged_from(),
                 });
             }
         }
@@ -436,4 +533,116 @@ impl RecordDoc {
             }
         })
     }
+}
+
+/// The operations of merging the duplicate `lose` into `keep`, which survives.
+///
+/// `make(record, base, change)` builds each operation (fresh id, device,
+/// time, `resolution: true`). The result:
+///
+/// - on `lose`: a [`Change::Merge`] whose base covers every head, like a
+///   delete (an edit it did not see puts the record in a `record` conflict);
+/// - on `keep`, if some values differ: one [`Change::MergedValues`] with
+///   `lose`'s values of those fields and an empty base, so each competes
+///   with `keep`'s own value as a field conflict. A value already carried
+///   from `lose` before (a merge decided again) is not carried twice.
+///
+/// The caller checks that both records exist and are active.
+pub fn plan_merge(
+    keep: (RecordId, &RecordDoc),
+    lose: (RecordId, &RecordDoc),
+    mut make: impl FnMut(RecordId, Vec<OpId>, Change) -> Op,
+) -> Vec<Op> {
+    let ((keep_id, keep_doc), (lose_id, lose_doc)) = (keep, lose);
+    let mut ops = vec![make(
+        lose_id,
+        lose_doc.base_for_lifecycle(),
+        Change::Merge { into: keep_id },
+    )];
+    let (Some(kept), Some(lost)) = (keep_doc.view(keep_id).family, lose_doc.view(lose_id).family)
+    else {
+        return ops;
+    };
+    let carried_before = |v: &FieldValue| {
+        keep_doc
+            .ops
+            .iter()
+            .filter(|o| o.merged_from() == Some(lose_id))
+            .any(|o| o.value(v.name()).as_ref() == Some(v))
+    };
+    let values: Vec<FieldValue> = kept
+        .fields
+        .changes_to(&lost.fields)
+        .into_iter()
+        .filter(|v| !carried_before(v))
+        .collect();
+    if !values.is_empty() {
+        ops.push(make(
+            keep_id,
+            Vec::new(),
+            Change::MergedValues {
+                from: lose_id,
+                values,
+            },
+        ));
+    }
+    ops
+}
+
+/// The operations of undoing the merge of `lose`: a `Restore` of `lose`
+/// whose base covers every head, and on the survivor `keep` (if held), for
+/// each field where a value carried from `lose` still competes, an edit
+/// that keeps the survivor's own shown value and covers the carried one
+/// (one operation per field; other competing values stay open).
+pub fn plan_unmerge(
+    lose: (RecordId, &RecordDoc),
+    keep: Option<(RecordId, &RecordDoc)>,
+    mut make: impl FnMut(RecordId, Vec<OpId>, Change) -> Op,
+) -> Vec<Op> {
+    let (lose_id, lose_doc) = lose;
+    let mut ops = vec![make(
+        lose_id,
+        lose_doc.base_for_lifecycle(),
+        Change::Restore,
+    )];
+    let Some((keep_id, keep_doc)) = keep else {
+        return ops;
+    };
+    for f in FieldName::ALL {
+        let heads = keep_doc.heads(Slot::Field(f));
+        let (carried, own): (Vec<&Op>, Vec<&Op>) = heads
+            .into_iter()
+            .partition(|o| o.merged_from() == Some(lose_id));
+        if carried.is_empty() {
+            continue;
+        }
+        let Some(shown) = RecordDoc::shown(&own) else {
+            continue;
+        };
+        let Some(value) = shown.value(f) else {
+            continue;
+        };
+        let mut base: Vec<OpId> = carried.iter().map(|o| o.id).collect();
+        base.push(shown.id);
+        base.sort();
+        ops.push(make(
+            keep_id,
+            base,
+            Change::Edit {
+                values: vec![value],
+            },
+        ));
+    }
+    ops
+}
+
+/// The operation that dismisses the pair of `a` and `b` (not the same
+/// family): a [`Change::Dismiss`] on the lower id, naming the other.
+pub fn plan_dismiss(
+    a: RecordId,
+    b: RecordId,
+    make: impl FnOnce(RecordId, Vec<OpId>, Change) -> Op,
+) -> Op {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    make(lo, Vec::new(), Change::Dismiss { other: hi })
 }

@@ -705,7 +705,11 @@ fn run(seed: u64, actions: &[Action]) -> Result<Stats, TestCaseError> {
                 );
             }
             Change::Restore => prop_assert!(op.resolution, "only a decision keeps a family"),
-            Change::Create { .. } => {}
+            // Duplicate decisions are not generated here (see shared/tests/duplicates.rs).
+            Change::Create { .. }
+            | Change::Merge { .. }
+            | Change::MergedValues { .. }
+            | Change::Dismiss { .. } => {}
         }
     }
 

@@ -305,9 +305,9 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
         a.add(family(&mut rng));
     }
     let proxy = FaultProxy::start(server.running.addr());
-    // Requests are cut after ~150 kB: the first batches land, then the link drops.
+    // Requests are cut after ~12 kB (batches are zstd-compressed): the first batches land, then the link drops.
     proxy.set(Faults {
-        cut_up_after: Some(150_000),
+        cut_up_after: Some(12_000),
         cut_down_after: None,
     });
     let err = a.try_sync(&a.client_via(&proxy.url()), 100).unwrap_err();
@@ -369,7 +369,7 @@ fn a_pull_cut_mid_way_resumes_without_loss_or_duplicates() {
     let proxy = FaultProxy::start(server.running.addr());
     proxy.set(Faults {
         cut_up_after: None,
-        cut_down_after: Some(200_000),
+        cut_down_after: Some(12_000),
     });
     assert!(b.try_sync(&b.client_via(&proxy.url()), 100).is_err());
     let got = b.report().totals.families;

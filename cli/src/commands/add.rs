@@ -14,6 +14,7 @@ pub fn run(args: AddArgs, config: &Config) -> Result<(), CliError> {
         args.fields.to_draft().build(today())?
     };
     let id = store.add(fields, now())?;
+    crate::commands::duplicates::warn_added(&store, id)?;
     if args.json {
         let view = store
             .get(id)?

@@ -27,9 +27,12 @@ pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
                     .iter()
                     .map(|v| {
                         format!(
-                            "{}{} ({}, {})",
+                            "{}{}{} ({}, {})",
                             v.value,
                             if v.shown { " [shown]" } else { "" },
+                            v.merged_from
+                                .map(|r| format!(" [from duplicate {r}]"))
+                                .unwrap_or_default(),
                             &v.device.to_string()[..8],
                             v.at.format("%Y-%m-%d %H:%M")
                         )

@@ -41,12 +41,17 @@ struct RefusedRow {
     reason: String,
 }
 
+/// What identifies a row's content.
+fn content_hash(fields: &FamilyFields) -> [u8; 32] {
+    Sha256::digest(serde_json::to_vec(fields).expect("fields serialize")).into()
+}
+
 /// A UUID v7 whose time is the crossing date and whose other bits come from
 /// the row's content and its occurrence number: the same row always gets the
 /// same id, two identical rows in one file get two ids.
-pub fn derived_id(fields: &FamilyFields, occurrence: u32) -> RecordId {
+fn derive_id(content: &[u8; 32], fields: &FamilyFields, occurrence: u32) -> RecordId {
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(fields).expect("fields serialize"));
+    h.update(content);
     h.update(occurrence.to_be_bytes());
     let digest = h.finalize();
     let mut rand = [0u8; 10];
@@ -59,17 +64,88 @@ pub fn derived_id(fields: &FamilyFields, occurrence: u32) -> RecordId {
     RecordId(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
 }
 
-struct Importer<'a> {
-    store: &'a LocalStore,
+/// Saves chunks on a thread of its own, so that reading and checking the
+/// next rows overlaps with writing the previous ones. Each "saved N rows" line
+/// is printed once that chunk is flushed.
+struct ChunkWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Upsert>>>,
+    thread: Option<std::thread::JoinHandle<Result<Written, CliError>>>,
+}
+
+/// What the writer did.
+#[derive(Default)]
+struct Written {
+    outcome: UpsertOutcome,
+    /// New families warned about as possible duplicates.
+    duplicate_warnings: u64,
+}
+
+impl ChunkWriter {
+    fn start(store: LocalStore, announce: bool) -> ChunkWriter {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Upsert>>(1);
+        let thread = std::thread::spawn(move || {
+            let mut w = Written::default();
+            let mut saved = 0u64;
+            for items in rx {
+                let n = items.len() as u64;
+                let mut new = Vec::new();
+                for item in &items {
+                    if !store.holds(item.id)? {
+                        new.push(item.id);
+                    }
+                }
+                let o = store.upsert_many(items, now())?;
+                w.outcome.added += o.added;
+                w.outcome.updated += o.updated;
+                w.outcome.unchanged += o.unchanged;
+                saved += n;
+                if announce {
+                    eprintln!("saved {saved} rows");
+                }
+                crate::commands::duplicates::warn_imported(
+                    &store,
+                    &new,
+                    &mut w.duplicate_warnings,
+                )?;
+            }
+            Ok(w)
+        });
+        ChunkWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&mut self, items: Vec<Upsert>) -> Result<(), CliError> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(items).is_ok());
+        if sent == Some(true) {
+            Ok(())
+        } else {
+            // The writer stopped: its error says why.
+            self.finish().map(|_| ())
+        }
+    }
+
+    fn finish(&mut self) -> Result<Written, CliError> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| CliError::Other("the import writer crashed".into()))?,
+            None => Err(CliError::Other("the import writer already stopped".into())),
+        }
+    }
+}
+
+struct Importer {
     today: NaiveDate,
     chunk: Vec<Upsert>,
     seen: HashMap<[u8; 32], u32>,
     summary: Summary,
-    saved: u64,
-    announce: bool,
+    writer: ChunkWriter,
 }
 
-impl Importer<'_> {
+impl Importer {
     fn refuse(&mut self, line: u64, reason: String) {
         eprintln!("line {line}: {reason}");
         self.summary.refused.push(RefusedRow { line, reason });
@@ -84,11 +160,10 @@ impl Importer<'_> {
         let id = match id {
             Some(id) => id,
             None => {
-                let key: [u8; 32] =
-                    Sha256::digest(serde_json::to_vec(&fields).expect("serialize")).into();
+                let key = content_hash(&fields);
                 let n = self.seen.entry(key).or_insert(0);
                 *n += 1;
-                derived_id(&fields, *n)
+                derive_id(&key, &fields, *n)
             }
         };
         self.chunk.push(Upsert { id, fields, origin });
@@ -102,21 +177,18 @@ impl Importer<'_> {
         if self.chunk.is_empty() {
             return Ok(());
         }
-        let items = std::mem::take(&mut self.chunk);
-        let n = items.len() as u64;
-        let UpsertOutcome {
-            added,
-            updated,
-            unchanged,
-        } = self.store.upsert_many(items, now())?;
-        self.summary.added += added;
-        self.summary.updated += updated;
-        self.summary.unchanged += unchanged;
-        self.saved += n;
-        if self.announce {
-            eprintln!("saved {} rows", self.saved);
-        }
-        Ok(())
+        let items = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.writer.send(items)
+    }
+
+    /// Saves what is left and waits for the writer; returns its duplicate warnings.
+    fn finish(&mut self) -> Result<u64, CliError> {
+        self.save()?;
+        let w = self.writer.finish()?;
+        self.summary.added += w.outcome.added;
+        self.summary.updated += w.outcome.updated;
+        self.summary.unchanged += w.outcome.unchanged;
+        Ok(w.duplicate_warnings)
     }
 }
 
@@ -236,20 +308,21 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
     let store = open_store(config)?;
     let bar = progress(config, size / 200 + 1, "importing");
     let mut imp = Importer {
-        store: &store,
         today: today(),
         chunk: Vec::with_capacity(CHUNK),
         seen: HashMap::new(),
         summary: Summary::default(),
-        saved: 0,
-        announce: !config.progress,
+        writer: ChunkWriter::start(store.clone(), !config.progress),
     };
-    match format {
-        Format::Csv => import_csv(&mut imp, file, &bar)?,
-        Format::Jsonl => import_jsonl(&mut imp, file, &bar)?,
-    }
-    imp.save()?;
+    let read = match format {
+        Format::Csv => import_csv(&mut imp, file, &bar),
+        Format::Jsonl => import_jsonl(&mut imp, file, &bar),
+    };
+    // Whatever happened while reading, what was accepted is saved.
+    let duplicate_warnings = imp.finish()?;
+    read?;
     bar.finish_and_clear();
+    crate::commands::duplicates::warn_import_summary(duplicate_warnings);
     let s = &imp.summary;
     if args.json {
         print_json(s)?;

@@ -27,6 +27,9 @@ pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
                 let mut j = serde_json::to_value(&v.family).expect("family serializes");
                 if args.deleted {
                     j["deleted"] = (v.lifecycle == Lifecycle::Deleted).into();
+                    if let Some(into) = v.lifecycle.merged_into() {
+                        j["merged_into"] = into.to_string().into();
+                    }
                 }
                 j
             })
@@ -45,6 +48,9 @@ pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
         let mut note = Vec::new();
         if v.lifecycle == Lifecycle::Deleted {
             note.push("deleted".to_string());
+        }
+        if let Some(into) = v.lifecycle.merged_into() {
+            note.push(format!("merged into {into}"));
         }
         if !v.conflicts.is_empty() {
             note.push(format!("{} conflict(s)", v.conflicts.len()));

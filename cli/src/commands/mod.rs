@@ -13,6 +13,7 @@ pub mod add;
 pub mod admin;
 pub mod conflicts;
 pub mod delete;
+pub mod duplicates;
 pub mod edit;
 pub mod enroll;
 pub mod export;
@@ -40,6 +41,7 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Enroll(a) => enroll::run(a, config),
         Command::Sync(a) => sync::run(a, config),
         Command::Conflicts(a) => conflicts::run(a, config),
+        Command::Duplicates(a) => duplicates::run(a, config),
         Command::Status(a) => status::run(a, config),
         Command::Admin(a) => admin::run(a, config),
     }

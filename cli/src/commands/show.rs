@@ -16,6 +16,8 @@ struct ShowJson<'a> {
     #[serde(flatten)]
     family: &'a Family,
     deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged_into: Option<returnee_shared::RecordId>,
     individuals: u64,
     men: u64,
     women: u64,
@@ -35,6 +37,7 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
         return print_json(&ShowJson {
             family: f,
             deleted: view.lifecycle == Lifecycle::Deleted,
+            merged_into: view.lifecycle.merged_into(),
             individuals: m.individuals(),
             men: m.men(),
             women: m.women(),
@@ -46,6 +49,12 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
     t.add_row(vec![Cell::new("id"), Cell::new(f.id)]);
     if view.lifecycle == Lifecycle::Deleted {
         t.add_row(vec!["state", "DELETED"]);
+    }
+    if let Some(into) = view.lifecycle.merged_into() {
+        t.add_row(vec![
+            Cell::new("state"),
+            Cell::new(format!("MERGED into {into} (a duplicate; not counted)")),
+        ]);
     }
     for name in FieldName::ALL {
         if name == FieldName::Members {
@@ -87,9 +96,12 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
         println!("conflict {} on {}:", c.id, c.field);
         for v in &c.values {
             println!(
-                "  {}{}  (device {}, {})",
+                "  {}{}{}  (device {}, {})",
                 v.value,
                 if v.shown { " [shown]" } else { "" },
+                v.merged_from
+                    .map(|r| format!(" [from duplicate {r}]"))
+                    .unwrap_or_default(),
                 v.device,
                 v.at.format("%Y-%m-%d %H:%M UTC")
             );

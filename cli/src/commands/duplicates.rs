@@ -1,0 +1,167 @@
+//! `returnee duplicates`: families that may be recorded twice on this
+//! device, and a supervisor's decisions on them (merge, dismiss, unmerge).
+//!
+//! Also the warning `add` and `import` print when a new family looks like
+//! one already held: on standard error, with ids and scores only (never a
+//! name or a document number), and never a refusal.
+
+use comfy_table::Cell;
+use returnee_shared::RecordId;
+use returnee_shared::duplicates::Candidate;
+
+use crate::cli::{DuplicatesAction, DuplicatesArgs};
+use crate::commands::{now, open_store};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output::{print_json, table};
+use crate::store::LocalStore;
+
+/// At most this many warnings are printed by one import.
+const IMPORT_WARNINGS: u64 = 20;
+
+pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    match args.action {
+        None => list(&store, config, args.json),
+        Some(DuplicatesAction::Merge { pair_id, keep }) => {
+            require_supervisor(&store, "merge duplicates")?;
+            let (keep, lose) = store.merge_pair(&pair_id, keep.as_deref(), now())?;
+            let open = store
+                .get(keep)?
+                .map(|v| {
+                    v.conflicts
+                        .iter()
+                        .filter(|c| c.values.iter().any(|x| x.merged_from == Some(lose)))
+                        .count()
+                })
+                .unwrap_or(0);
+            println!("merged {lose} into {keep}; {lose} no longer counts");
+            if open > 0 {
+                println!(
+                    "{open} field(s) differed: they are conflicts on {keep} now, for review with `returnee conflicts`"
+                );
+            }
+            println!("sync to send the decision; `returnee duplicates unmerge {lose}` undoes it");
+            Ok(())
+        }
+        Some(DuplicatesAction::Dismiss { pair_id }) => {
+            require_supervisor(&store, "dismiss duplicates")?;
+            let pair = store.dismiss_pair(&pair_id, now())?;
+            println!(
+                "dismissed pair {}: {} and {} are not the same family and will not be suggested again; sync to send the decision",
+                pair.id, pair.records[0], pair.records[1]
+            );
+            Ok(())
+        }
+        Some(DuplicatesAction::Unmerge { record_id }) => {
+            require_supervisor(&store, "unmerge duplicates")?;
+            let id = store.resolve_id(&record_id)?;
+            let into = store.unmerge(id, now())?;
+            println!(
+                "unmerged {id} from {into}: both families count again; sync to send the decision"
+            );
+            Ok(())
+        }
+    }
+}
+
+fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError> {
+    let candidates = store.duplicates()?;
+    if json {
+        return print_json(&candidates);
+    }
+    let mut t = table(config, &["pair", "families", "score", "why"]);
+    for c in &candidates {
+        let why: Vec<String> = c
+            .reasons
+            .iter()
+            .map(|r| format!("{:+.2} {}", r.points, r.detail))
+            .collect();
+        t.add_row(vec![
+            Cell::new(&c.id),
+            Cell::new(format!("{}\n{}", c.records[0], c.records[1])),
+            Cell::new(format!("{:.2}", c.score)),
+            Cell::new(why.join("\n")),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "{} possible duplicate pair(s); a supervisor decides with `returnee duplicates merge PAIR` or `returnee duplicates dismiss PAIR`",
+        candidates.len()
+    );
+    Ok(())
+}
+
+/// Refuses unless this device is enrolled as a supervisor or admin (the
+/// server refuses the decision otherwise, too).
+fn require_supervisor(store: &LocalStore, what: &str) -> Result<(), CliError> {
+    let role = store.enrollment()?.map(|e| e.role);
+    if role.is_some_and(|r| r.may_resolve()) {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "only a supervisor or admin device may {what}; this device is {}. Ask your supervisor to decide it",
+        role.map_or("not enrolled".to_string(), |r| format!("enrolled as {r}"))
+    )))
+}
+
+fn warning(id: RecordId, c: &Candidate) -> String {
+    format!(
+        "warning: family {id} may be a duplicate of family {} (score {:.2}, pair {}); it was saved. A supervisor reviews it with `returnee duplicates`",
+        c.other(id),
+        c.score,
+        c.id
+    )
+}
+
+/// Prints a warning on standard error for each candidate of the family
+/// just added. Returns how many.
+pub fn warn_added(store: &LocalStore, id: RecordId) -> Result<usize, CliError> {
+    let found = store.candidates_of(id)?;
+    for c in &found {
+        eprintln!("{}", warning(id, c));
+    }
+    Ok(found.len())
+}
+
+/// Warns about the candidates of newly imported families, up to a limit
+/// per import; `printed` counts the families warned about so far. A pair of
+/// two families new in the same chunk is reported once, by the later one.
+pub fn warn_imported(
+    store: &LocalStore,
+    new: &[RecordId],
+    printed: &mut u64,
+) -> Result<(), CliError> {
+    let later: std::collections::HashSet<RecordId> = new.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
+    for id in new {
+        seen.insert(*id);
+        let found: Vec<Candidate> = store
+            .candidates_of(*id)?
+            .into_iter()
+            .filter(|c| {
+                let other = c.other(*id);
+                !later.contains(&other) || seen.contains(&other)
+            })
+            .collect();
+        if found.is_empty() {
+            continue;
+        }
+        *printed += 1;
+        if *printed <= IMPORT_WARNINGS {
+            for c in &found {
+                eprintln!("{}", warning(*id, c));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After an import: how many new families may be duplicates, if more than were shown.
+pub fn warn_import_summary(printed: u64) {
+    if printed > IMPORT_WARNINGS {
+        eprintln!(
+            "warning: {printed} imported families may be duplicates ({IMPORT_WARNINGS} shown above); `returnee duplicates` lists them all"
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! Duplicate families in the local store: the blocking index, the candidate
+//! pairs, and a supervisor's decisions (merge, dismiss, unmerge).
+//!
+//! Keys (in the store's one tree):
+//! - `b/<block hash><date><record id>`: the blocking index
+//!   (`returnee_shared::duplicates::index_keys`), valued with the record's
+//!   `Features` (`Features::to_bytes`), for every family that counts;
+//! - `bf/<record id>`: the same features (the record's index keys are
+//!   derived from them, to remove them when it changes);
+//! - `x/<lower id><higher id>`: a pair dismissed as not the same family.
+//!
+//! `stage_doc` notes each record it stages ([`Staged::note`]) and `commit`
+//! turns the notes into index writes in the *same* batch as the record
+//! ([`LocalStore::stage_duplicates`]), so the index never drifts from the
+//! records. Candidates are found with `returnee_shared::duplicates` (the
+//! server runs the same code), reading only each record's block ranges.
+//!
+//! Decisions are operations built by `returnee_shared::merge::plan_merge`,
+//! `plan_unmerge` and `plan_dismiss`; they join the push queue like edits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use returnee_shared::duplicates::{
+    BlockIndex, Candidate, Features, find_candidates, index_keys, record_of_key, sort_candidates,
+};
+use returnee_shared::merge::{
+    Change, DECIDE_DELETED, DECIDE_KEPT, DECIDE_MERGED, Op, RecordDoc, RecordView, plan_dismiss,
+    plan_merge, plan_unmerge,
+};
+use returnee_shared::{DeviceId, OpId, RecordId, Slot};
+
+use super::{LocalStore, META_PENDING_SEQ, Result, StoreError, Writes, decode, encode, meta_key};
+
+/// The prefix of the blocking index.
+const INDEX_PREFIX: &[u8] = b"b/";
+const META_DUP_INDEX: &str = "dup_index";
+/// Bumped when the index's layout or the detection rules change: the
+/// index is rebuilt when the store is opened.
+const DUP_INDEX_VERSION: u32 = 1;
+/// Records per batch when the index is rebuilt.
+const REBUILD_CHUNK: usize = 2000;
+
+fn features_key(id: RecordId) -> Vec<u8> {
+    [b"bf/".as_slice(), id.0.as_bytes()].concat()
+}
+
+fn decode_features(bytes: &[u8]) -> Result<Features> {
+    Features::from_bytes(bytes).ok_or_else(|| {
+        StoreError::BadValue(
+            "an entry of the duplicate index is damaged; run `returnee init` on this store to rebuild it"
+                .into(),
+        )
+    })
+}
+
+fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    [b"x/".as_slice(), lo.0.as_bytes(), hi.0.as_bytes()].concat()
+}
+
+/// What a batch changes of the duplicate index: the records it stages, with
+/// their features if they count and the records they were dismissed against.
+#[derive(Default)]
+pub(super) struct Staged {
+    records: HashMap<RecordId, (Option<Features>, Vec<RecordId>)>,
+}
+
+impl Staged {
+    /// Notes a record staged with these operations and this view (the last
+    /// note of a record in a batch wins).
+    pub(super) fn note(&mut self, id: RecordId, doc: &RecordDoc, view: &RecordView) {
+        let features = view.active().map(|f| Features::of(&f.fields));
+        let dismissed = doc.dismissed().into_iter().collect();
+        self.records.insert(id, (features, dismissed));
+    }
+}
+
+/// The store's blocking index as a [`BlockIndex`].
+struct LocalIndex<'a>(&'a sled::Db);
+
+impl BlockIndex for LocalIndex<'_> {
+    type Error = StoreError;
+    type Entry = RecordId;
+    fn range(&self, from: &[u8], to: &[u8]) -> Result<Vec<(RecordId, RecordId)>> {
+        self.0
+            .range(from..to)
+            .map(|item| {
+                let (k, _) = item?;
+                let id = record_of_key(&k).expect("index keys end with a record id");
+                Ok((id, id))
+            })
+            .collect()
+    }
+    fn features(&self, id: RecordId) -> Result<Features> {
+        match self.0.get(features_key(id))? {
+            Some(b) => decode_features(&b),
+            None => Err(StoreError::BadValue(
+                "the duplicate index names a family it has no features of; run `returnee init` on this store to rebuild it".into(),
+            )),
+        }
+    }
+}
+
+/// Builds a supervisor's decision operation made on `device` at `now`.
+fn decision(device: DeviceId, now: DateTime<Utc>) -> impl FnMut(RecordId, Vec<OpId>, Change) -> Op {
+    move |record, base, change| Op {
+        id: OpId::new_v7(),
+        record,
+        device,
+        at: now,
+        base,
+        resolution: true,
+        change,
+    }
+}
+
+impl LocalStore {
+    /// Turns the batch's notes into index writes in the same batch.
+    pub(super) fn stage_duplicates(&self, w: &mut Writes) -> Result<()> {
+        let staged = std::mem::take(&mut w.dup.records);
+        for (id, (features, dismissed)) in staged {
+            let old = self
+                .db
+                .get(features_key(id))?
+                .map(|b| decode_features(&b))
+                .transpose()?;
+            if old != features {
+                let new = features
+                    .as_ref()
+                    .map(|f| index_keys(INDEX_PREFIX, id, f))
+                    .unwrap_or_default();
+                for k in old
+                    .map(|f| index_keys(INDEX_PREFIX, id, &f))
+                    .unwrap_or_default()
+                {
+                    if !new.contains(&k) {
+                        w.batch.remove(k);
+                    }
+                }
+                match &features {
+                    Some(f) => {
+                        for k in new {
+                            w.batch.insert(k, Vec::new());
+                        }
+                        w.batch.insert(features_key(id), f.to_bytes());
+                    }
+                    None => w.remove(features_key(id)),
+                }
+            }
+            for other in dismissed {
+                w.batch.insert(dismissed_key(id, other), Vec::new());
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the duplicate index of a store made before it existed (or
+    /// under another version of the rules), once.
+    pub(super) fn ensure_duplicate_index(&self) -> Result<()> {
+        if self.meta::<u32>(META_DUP_INDEX)? == Some(DUP_INDEX_VERSION) {
+            return Ok(());
+        }
+        let mut w = Writes::new();
+        for prefix in [INDEX_PREFIX, b"bf/", b"x/"] {
+            for item in self.db.scan_prefix(prefix) {
+                w.remove(item?.0.to_vec());
+            }
+        }
+        self.commit(w)?;
+        let mut w = Writes::new();
+        let mut n = 0;
+        for item in self.db.scan_prefix(b"d/") {
+            let (k, v) = item?;
+            let id = RecordId(uuid::Uuid::from_slice(&k[2..18]).expect("16-byte record key"));
+            let doc: RecordDoc = decode(&v)?;
+            w.dup.note(id, &doc, &doc.view(id));
+            n += 1;
+            if n % REBUILD_CHUNK == 0 {
+                self.commit(std::mem::replace(&mut w, Writes::new()))?;
+            }
+        }
+        w.put(meta_key(META_DUP_INDEX), &DUP_INDEX_VERSION);
+        self.commit(w)
+    }
+
+    /// Records a new store's index as built (it has no records yet).
+    pub(super) fn mark_duplicate_index_built(&self) -> Result<()> {
+        self.db
+            .insert(meta_key(META_DUP_INDEX), encode(&DUP_INDEX_VERSION))?;
+        Ok(())
+    }
+
+    /// Whether the store holds any operation of this record.
+    pub fn holds(&self, id: RecordId) -> Result<bool> {
+        Ok(self.db.contains_key(super::doc_key(id))?)
+    }
+
+    fn find_candidates(&self, id: RecordId, f: &Features) -> Result<Vec<Candidate>> {
+        find_candidates(&LocalIndex(&self.db), INDEX_PREFIX, id, f, |a, b| {
+            Ok(self.db.contains_key(dismissed_key(a, b))?)
+        })
+    }
+
+    /// The duplicate candidates of one family (none if it does not count).
+    pub fn candidates_of(&self, id: RecordId) -> Result<Vec<Candidate>> {
+        match self.db.get(features_key(id))? {
+            Some(b) => self.find_candidates(id, &decode_features(&b)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Every open duplicate candidate pair on this device, highest score first.
+    pub fn duplicates(&self) -> Result<Vec<Candidate>> {
+        let mut by_id: BTreeMap<String, Candidate> = BTreeMap::new();
+        // Every family that counts has its features indexed.
+        for item in self.db.scan_prefix(b"bf/") {
+            let (k, v) = item?;
+            let id = RecordId(uuid::Uuid::from_slice(&k[3..19]).expect("16-byte record key"));
+            let features = decode_features(&v)?;
+            for c in self.find_candidates(id, &features)? {
+                by_id.entry(c.id.clone()).or_insert(c);
+            }
+        }
+        let mut out: Vec<Candidate> = by_id.into_values().collect();
+        sort_candidates(&mut out);
+        Ok(out)
+    }
+
+    fn pair(&self, pair_id: &str) -> Result<Candidate> {
+        let wanted = pair_id.trim().to_ascii_lowercase();
+        self.duplicates()?
+            .into_iter()
+            .find(|c| c.id == wanted)
+            .ok_or_else(|| StoreError::NoSuchPair(pair_id.trim().to_string()))
+    }
+
+    /// Saves operations on several records: one atomic, flushed batch.
+    fn commit_ops(&self, ops: Vec<Op>) -> Result<()> {
+        let mut seq = self.next_pending_seq()?;
+        let mut w = Writes::new();
+        let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
+        for op in ops {
+            let id = op.record;
+            if let std::collections::btree_map::Entry::Vacant(e) = docs.entry(id) {
+                e.insert(self.load_doc(id)?.unwrap_or_default());
+            }
+            let doc = docs.get_mut(&id).expect("just inserted");
+            Self::stage_local(&mut w, &mut seq, doc, op);
+        }
+        for (id, doc) in &docs {
+            Self::stage_doc(&mut w, *id, doc);
+        }
+        w.put(meta_key(META_PENDING_SEQ), &(seq - 1));
+        self.commit(w)
+    }
+
+    /// Merges a candidate pair: `keep` (a unique prefix of one of its two
+    /// ids; by default the older record, whose id is the lower) survives,
+    /// the other becomes a merged tombstone pointing at it, and every value
+    /// where they differ becomes a conflict on the survivor. Returns
+    /// (survivor, merged).
+    pub fn merge_pair(
+        &self,
+        pair_id: &str,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(RecordId, RecordId)> {
+        let pair = self.pair(pair_id)?;
+        let keep = match keep {
+            None => pair.records[0],
+            Some(text) => {
+                let wanted = text.trim().to_ascii_lowercase();
+                let matching: Vec<RecordId> = pair
+                    .records
+                    .into_iter()
+                    .filter(|r| {
+                        wanted.len() >= 4
+                            && (r.to_string().starts_with(&wanted)
+                                || r.0.simple().to_string().starts_with(&wanted))
+                    })
+                    .collect();
+                match matching.as_slice() {
+                    [one] => *one,
+                    [] => {
+                        return Err(StoreError::NotInPair {
+                            keep: text.trim().to_string(),
+                            pair: pair.id.clone(),
+                        });
+                    }
+                    _ => return Err(StoreError::Ambiguous(text.trim().to_string())),
+                }
+            }
+        };
+        let lose = pair.other(keep);
+        let device = self.device()?.id;
+        let keep_doc = self.load_doc(keep)?.unwrap_or_default();
+        let lose_doc = self.load_doc(lose)?.unwrap_or_default();
+        let ops = plan_merge((keep, &keep_doc), (lose, &lose_doc), decision(device, now));
+        self.commit_ops(ops)?;
+        Ok((keep, lose))
+    }
+
+    /// Dismisses a candidate pair: not the same family, never suggested again.
+    pub fn dismiss_pair(&self, pair_id: &str, now: DateTime<Utc>) -> Result<Candidate> {
+        let pair = self.pair(pair_id)?;
+        let device = self.device()?.id;
+        let op = plan_dismiss(pair.records[0], pair.records[1], decision(device, now));
+        self.commit_ops(vec![op])?;
+        Ok(pair)
+    }
+
+    /// Undoes the merge of `id`: it counts again, and the values it carried
+    /// onto the survivor stop competing there. Returns the survivor.
+    pub fn unmerge(&self, id: RecordId, now: DateTime<Utc>) -> Result<RecordId> {
+        let doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let Some(into) = doc.view(id).lifecycle.merged_into() else {
+            return Err(StoreError::NotMerged(id));
+        };
+        let device = self.device()?.id;
+        let keep = self.load_doc(into)?;
+        let ops = plan_unmerge(
+            (id, &doc),
+            keep.as_ref().map(|d| (into, d)),
+            decision(device, now),
+        );
+        self.commit_ops(ops)?;
+        Ok(into)
+    }
+
+    /// Decides a `record` conflict that involves a merge (a merge that did
+    /// not see an edit, or met a delete): `merged` merges again (what it did
+    /// not see is carried onto the survivor), `kept` undoes the merge on both
+    /// records, `deleted` deletes. `None` when no merge is involved.
+    pub(super) fn resolve_merge_conflict(
+        &self,
+        id: RecordId,
+        doc: &RecordDoc,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<()>> {
+        let Some(into) = doc
+            .heads(Slot::Lifecycle)
+            .iter()
+            .find_map(|o| o.lifecycle().and_then(|l| l.merged_into()))
+        else {
+            return Ok(None);
+        };
+        let value = value.trim().to_ascii_lowercase();
+        let device = self.device()?.id;
+        let make = decision(device, now);
+        let ops = if value.starts_with(DECIDE_MERGED) || value == "merge" {
+            let keep = self.load_doc(into)?.unwrap_or_default();
+            plan_merge((into, &keep), (id, doc), make)
+        } else if value == DECIDE_KEPT || value == "keep" {
+            let keep = self.load_doc(into)?;
+            plan_unmerge((id, doc), keep.as_ref().map(|d| (into, d)), make)
+        } else if value == DECIDE_DELETED || value == "delete" {
+            let mut make = make;
+            vec![make(id, doc.base_for_lifecycle(), Change::Delete)]
+        } else {
+            return Err(StoreError::BadValue(format!(
+                "'{value}' does not decide this conflict; use --value merged, --value kept or --value deleted"
+            )));
+        };
+        self.commit_ops(ops)?;
+        Ok(Some(()))
+    }
+}

@@ -1,0 +1,408 @@
+//! The server's duplicate index: candidate pairs of records that may be the
+//! same family, found as batches arrive, for supervisors to decide.
+//!
+//! Detection is `returnee_shared::duplicates` (the same code the laptops
+//! run); this module keeps its index in a sled tree of its own
+//! (`duplicates`, next to the store's main tree) so that it never touches the
+//! push and pull paths:
+//!
+//! - `b/<block hash><date><record id>`: the blocking index
+//!   (`returnee_shared::duplicates::index_keys`), valued with the record's
+//!   `Features` (`Features::to_bytes`, a few dozen bytes), so a lookup
+//!   reads no other key;
+//! - `f/<record id>`: the same `Features`, for every family that counts
+//!   (its index keys are derived from them, to remove them when it changes);
+//! - `p/<pair id>`: an open candidate (`Candidate` as JSON);
+//! - `r/<record id><pair id>`: the pairs a record is in;
+//! - `x/<lower id><higher id>`: a dismissed pair, never suggested again;
+//! - `state`: the index version and whether it was closed cleanly.
+//!
+//! After a push commits, `routes` hands the pushed records to
+//! [`DuplicateIndex::after_push`], which updates the index on a blocking
+//! thread; [`DuplicateIndex::candidates`] first finishes any update still
+//! waiting, so a listing always reflects every acknowledged push. The index is
+//! derived data: when the server stopped without [`DuplicateIndex::close`]
+//! (a crash, `kill -9`), it is rebuilt from the records at the next start.
+//!
+//! Log lines carry counts only, never a name or a document number.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use returnee_shared::RecordId;
+use returnee_shared::duplicates::{
+    BlockIndex, Candidate, Features, find_candidates, index_keys, sort_candidates,
+};
+use returnee_shared::merge::{Change, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Device, Result, ServerStore, StoreError};
+
+/// Bumped when the index's layout or the detection rules change: the index
+/// is then rebuilt at start.
+const VERSION: u32 = 1;
+const INDEX: &[u8] = b"b/";
+const STATE: &[u8] = b"state";
+/// Records updated per batch during a rebuild.
+const REBUILD_CHUNK: usize = 2000;
+
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+fn features_key(id: RecordId) -> Vec<u8> {
+    key(b"f/", &[id.0.as_bytes()])
+}
+fn pair_key(pair: &str) -> Vec<u8> {
+    key(b"p/", &[pair.as_bytes()])
+}
+fn member_key(id: RecordId, pair: &str) -> Vec<u8> {
+    key(b"r/", &[id.0.as_bytes(), pair.as_bytes()])
+}
+fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    key(b"x/", &[lo.0.as_bytes(), hi.0.as_bytes()])
+}
+
+fn decode_features(bytes: &[u8]) -> Result<Features> {
+    Features::from_bytes(bytes).ok_or_else(|| {
+        StoreError::Decode(serde::de::Error::custom(
+            "a duplicate index entry is damaged; restart the server to rebuild the index",
+        ))
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    clean: bool,
+}
+
+#[derive(Default)]
+struct Pending {
+    records: BTreeSet<RecordId>,
+    /// Whether a blocking task is on its way to process `records`.
+    scheduled: bool,
+}
+
+struct Inner {
+    store: ServerStore,
+    tree: sled::Tree,
+    /// Held while the index is written.
+    lock: Mutex<()>,
+    pending: Mutex<Pending>,
+    /// An update failed: the index is stale until the next start rebuilds it.
+    failed: AtomicBool,
+}
+
+/// The duplicate index of one server store. Cheap to clone.
+#[derive(Clone)]
+pub struct DuplicateIndex {
+    inner: Arc<Inner>,
+}
+
+/// The tree as a [`BlockIndex`].
+struct TreeIndex<'a>(&'a sled::Tree);
+
+impl TreeIndex<'_> {
+    fn features(&self, id: RecordId) -> Result<Option<Features>> {
+        self.0
+            .get(features_key(id))?
+            .map(|b| decode_features(&b))
+            .transpose()
+    }
+}
+
+impl BlockIndex for TreeIndex<'_> {
+    type Error = StoreError;
+    type Entry = sled::IVec;
+    fn range(&self, from: &[u8], to: &[u8]) -> Result<Vec<(RecordId, sled::IVec)>> {
+        self.0
+            .range(from..to)
+            .map(|item| {
+                let (k, v) = item?;
+                let id = returnee_shared::duplicates::record_of_key(&k)
+                    .expect("index keys end with a record id");
+                Ok((id, v))
+            })
+            .collect()
+    }
+    fn features(&self, entry: sled::IVec) -> Result<Features> {
+        decode_features(&entry)
+    }
+}
+
+impl DuplicateIndex {
+    /// Opens the index of `store`, rebuilding it when it is missing, of
+    /// another version, or was not closed cleanly.
+    pub fn open(store: &ServerStore) -> Result<Self> {
+        let tree = store.db().open_tree("duplicates")?;
+        let index = DuplicateIndex {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                tree,
+                lock: Mutex::new(()),
+                pending: Mutex::new(Pending::default()),
+                failed: AtomicBool::new(false),
+            }),
+        };
+        let state: Option<State> = index
+            .inner
+            .tree
+            .get(STATE)?
+            .map(|b| serde_json::from_slice(&b))
+            .transpose()?;
+        if state
+            != Some(State {
+                version: VERSION,
+                clean: true,
+            })
+        {
+            index.rebuild()?;
+        }
+        index.set_state(false)?;
+        Ok(index)
+    }
+
+    fn set_state(&self, clean: bool) -> Result<()> {
+        let state = State {
+            version: VERSION,
+            clean,
+        };
+        self.inner
+            .tree
+            .insert(STATE, serde_json::to_vec(&state).expect("state serializes"))?;
+        self.inner.tree.flush()?;
+        Ok(())
+    }
+
+    /// Finishes waiting updates and records a clean stop (no rebuild at the next start).
+    pub fn close(&self) -> Result<()> {
+        let _guard = self.inner.lock.lock().expect("index lock");
+        self.process_locked()?;
+        if !self.inner.failed.load(Ordering::Relaxed) {
+            self.set_state(true)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the whole index from the store's records.
+    pub fn rebuild(&self) -> Result<()> {
+        let _guard = self.inner.lock.lock().expect("index lock");
+        let started = std::time::Instant::now();
+        self.inner.tree.clear()?;
+        let ids: Vec<RecordId> = self
+            .inner
+            .store
+            .record_docs()
+            .map(|r| r.map(|(id, _)| id))
+            .collect::<Result<_>>()?;
+        for chunk in ids.chunks(REBUILD_CHUNK) {
+            self.update_locked(chunk)?;
+        }
+        self.inner.failed.store(false, Ordering::Relaxed);
+        tracing::info!(
+            records = ids.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "duplicate index rebuilt"
+        );
+        Ok(())
+    }
+
+    /// Called once a push committed: the pushed records are (re)checked on
+    /// a blocking thread; the push's answer does not wait for it.
+    pub fn after_push(&self, records: impl IntoIterator<Item = RecordId>) {
+        let spawn = {
+            let mut p = self.inner.pending.lock().expect("pending lock");
+            p.records.extend(records);
+            !std::mem::replace(&mut p.scheduled, true)
+        };
+        if spawn {
+            let me = self.clone();
+            actix_web::rt::task::spawn_blocking(move || me.drain());
+        }
+    }
+
+    /// Processes waiting records until none are left.
+    fn drain(&self) {
+        loop {
+            let _guard = self.inner.lock.lock().expect("index lock");
+            {
+                let mut p = self.inner.pending.lock().expect("pending lock");
+                if p.records.is_empty() {
+                    p.scheduled = false;
+                    return;
+                }
+            }
+            if let Err(e) = self.process_locked() {
+                tracing::error!(error = %e, "duplicate index update failed; it is rebuilt at the next start");
+                let mut p = self.inner.pending.lock().expect("pending lock");
+                p.scheduled = false;
+                return;
+            }
+        }
+    }
+
+    /// Updates the index for the waiting records; the caller holds the lock.
+    fn process_locked(&self) -> Result<()> {
+        let records: Vec<RecordId> = {
+            let mut p = self.inner.pending.lock().expect("pending lock");
+            std::mem::take(&mut p.records).into_iter().collect()
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let result = self.update_locked(&records);
+        if result.is_err() {
+            self.inner.failed.store(true, Ordering::Relaxed);
+        }
+        tracing::debug!(
+            records = records.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "duplicate index updated"
+        );
+        result
+    }
+
+    /// Updates the index for `records` now (their current operations in the
+    /// store), then their candidate pairs. Used after pushes, by rebuilds,
+    /// and by the benchmark.
+    pub fn update(&self, records: &[RecordId]) -> Result<()> {
+        let _guard = self.inner.lock.lock().expect("index lock");
+        self.update_locked(records)
+    }
+
+    fn update_locked(&self, records: &[RecordId]) -> Result<()> {
+        let tree = &self.inner.tree;
+        // 1. The records' index entries and dismissals.
+        let mut batch = sled::Batch::default();
+        let mut active: Vec<(RecordId, Features)> = Vec::with_capacity(records.len());
+        // Records that were in the index before: only they can be in pairs.
+        let mut indexed: Vec<RecordId> = Vec::new();
+        let index = TreeIndex(tree);
+        for &id in records {
+            let doc = self.inner.store.record_doc(id)?.unwrap_or_default();
+            let features = doc.view(id).active().map(|f| Features::of(&f.fields));
+            let old = index.features(id)?;
+            if old.is_some() {
+                indexed.push(id);
+            }
+            if old != features {
+                let new = features
+                    .as_ref()
+                    .map(|f| index_keys(INDEX, id, f))
+                    .unwrap_or_default();
+                for k in old.map(|f| index_keys(INDEX, id, &f)).unwrap_or_default() {
+                    if !new.contains(&k) {
+                        batch.remove(k);
+                    }
+                }
+                match &features {
+                    Some(f) => {
+                        let value = sled::IVec::from(f.to_bytes());
+                        for k in new {
+                            batch.insert(k, value.clone());
+                        }
+                        batch.insert(features_key(id), value);
+                    }
+                    None => batch.remove(features_key(id)),
+                }
+            }
+            for other in doc.dismissed() {
+                batch.insert(dismissed_key(id, other), Vec::new());
+            }
+            if let Some(f) = features {
+                active.push((id, f));
+            }
+        }
+        tree.apply_batch(batch)?;
+
+        // 2. Their pairs: forget the old ones, find the current ones.
+        let mut batch = sled::Batch::default();
+        for id in indexed {
+            for item in tree.scan_prefix(key(b"r/", &[id.0.as_bytes()])) {
+                let (k, _) = item?;
+                let pair = String::from_utf8_lossy(&k[2 + 16..]).into_owned();
+                if let Some(b) = tree.get(pair_key(&pair))? {
+                    let c: Candidate = serde_json::from_slice(&b)?;
+                    for r in c.records {
+                        batch.remove(member_key(r, &pair));
+                    }
+                }
+                batch.remove(pair_key(&pair));
+                batch.remove(k);
+            }
+        }
+        for (id, f) in &active {
+            let found = find_candidates(&index, INDEX, *id, f, |a, b| {
+                Ok(tree.contains_key(dismissed_key(a, b))?)
+            })?;
+            for c in found {
+                for r in c.records {
+                    batch.insert(member_key(r, &c.id), Vec::new());
+                }
+                batch.insert(
+                    pair_key(&c.id),
+                    serde_json::to_vec(&c).expect("candidate serializes"),
+                );
+            }
+        }
+        // Not flushed here: the index is derived data, flushed with the
+        // store's next flush or at `close`, and rebuilt after a crash.
+        tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Every open candidate pair, highest score first (after finishing any
+    /// update still waiting).
+    pub fn candidates(&self) -> Result<Vec<Candidate>> {
+        {
+            let _guard = self.inner.lock.lock().expect("index lock");
+            self.process_locked()?;
+        }
+        let mut out: Vec<Candidate> = self
+            .inner
+            .tree
+            .scan_prefix(b"p/")
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect::<Result<_>>()?;
+        sort_candidates(&mut out);
+        Ok(out)
+    }
+}
+
+/// Whether `device` may send `op`, as far as duplicates go: merges,
+/// carried values and dismissals are supervisors' and admins' decisions.
+/// The error code and message if not (see `store::admit`).
+pub(crate) fn admit_decision(
+    device: &Device,
+    op: &Op,
+) -> std::result::Result<(), (&'static str, String)> {
+    if op.decides_duplicates() && !device.role.may_resolve() {
+        return Err((
+            "forbidden",
+            format!(
+                "only supervisors and admins decide duplicates (merge, dismiss, unmerge); this device is {}",
+                device.role
+            ),
+        ));
+    }
+    let names_itself = match op.change {
+        Change::Merge { into } => into == op.record,
+        Change::MergedValues { from, .. } => from == op.record,
+        Change::Dismiss { other } => other == op.record,
+        _ => false,
+    };
+    if names_itself {
+        return Err((
+            "bad_request",
+            "a duplicate decision names the family itself as its other record".into(),
+        ));
+    }
+    Ok(())
+}
