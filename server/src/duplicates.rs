@@ -39,6 +39,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Device, Result, ServerStore, StoreError};
 
+
+/// Records re-checked per index batch after pushes.
+const DRAIN_CHUNK: usize = 2000;
 /// Bumped when the index's layout or the detection rules change: the index
 /// is then rebuilt at start.
 const VERSION: u32 = 1;
@@ -228,6 +231,7 @@ impl DuplicateIndex {
     }
 
     /// Processes waiting records until none are left.
+    /// (At most [`DRAIN_CHUNK`] per index batch.)
     fn drain(&self) {
         loop {
             let _guard = self.inner.lock.lock().expect("index lock");
@@ -249,9 +253,15 @@ impl DuplicateIndex {
 
     /// Updates the index for the waiting records; the caller holds the lock.
     fn process_locked(&self) -> Result<()> {
+        // A bounded chunk at a time: a burst of pushes must not become one
+        // huge batch held in memory (the rest stays queued as ids).
         let records: Vec<RecordId> = {
             let mut p = self.inner.pending.lock().expect("pending lock");
-            std::mem::take(&mut p.records).into_iter().collect()
+            let take: Vec<RecordId> = p.records.iter().take(DRAIN_CHUNK).copied().collect();
+            for id in &take {
+                p.records.remove(id);
+            }
+            take
         };
         if records.is_empty() {
             return Ok(());
