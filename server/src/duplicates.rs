@@ -39,7 +39,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Device, Result, ServerStore, StoreError};
 
-
 /// Records re-checked per index batch after pushes.
 const DRAIN_CHUNK: usize = 2000;
 /// Bumped when the index's layout or the detection rules change: the index
@@ -186,7 +185,7 @@ impl DuplicateIndex {
     /// Finishes waiting updates and records a clean stop (no rebuild at the next start).
     pub fn close(&self) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
-        self.process_locked()?;
+        self.process_all_locked()?;
         if !self.inner.failed.load(Ordering::Relaxed) {
             self.set_state(true)?;
         }
@@ -219,19 +218,22 @@ impl DuplicateIndex {
     /// Called once a push committed: the pushed records are (re)checked on
     /// a blocking thread; the push's answer does not wait for it.
     pub fn after_push(&self, records: impl IntoIterator<Item = RecordId>) {
-        let spawn = {
-            let mut p = self.inner.pending.lock().expect("pending lock");
-            p.records.extend(records);
-            !std::mem::replace(&mut p.scheduled, true)
-        };
-        if spawn {
+        if self.enqueue(records) {
             let me = self.clone();
             actix_web::rt::task::spawn_blocking(move || me.drain());
         }
     }
 
-    /// Processes waiting records until none are left.
-    /// (At most [`DRAIN_CHUNK`] per index batch.)
+    /// Queues records to re-check (without starting a task). Whether no task
+    /// was on its way to process them yet (the caller then starts one).
+    pub fn enqueue(&self, records: impl IntoIterator<Item = RecordId>) -> bool {
+        let mut p = self.inner.pending.lock().expect("pending lock");
+        p.records.extend(records);
+        !std::mem::replace(&mut p.scheduled, true)
+    }
+
+    /// Processes waiting records until none are left, [`DRAIN_CHUNK`] at a
+    /// time, taking the lock for each chunk (a listing may come in between).
     fn drain(&self) {
         loop {
             let _guard = self.inner.lock.lock().expect("index lock");
@@ -251,8 +253,15 @@ impl DuplicateIndex {
         }
     }
 
-    /// Updates the index for the waiting records; the caller holds the lock.
-    fn process_locked(&self) -> Result<()> {
+    /// Updates the index for every waiting record; the caller holds the lock.
+    fn process_all_locked(&self) -> Result<()> {
+        while self.process_locked()? {}
+        Ok(())
+    }
+
+    /// Updates the index for a chunk of the waiting records; the caller
+    /// holds the lock. Whether there were any.
+    fn process_locked(&self) -> Result<bool> {
         // A bounded chunk at a time: a burst of pushes must not become one
         // huge batch held in memory (the rest stays queued as ids).
         let records: Vec<RecordId> = {
@@ -264,7 +273,7 @@ impl DuplicateIndex {
             take
         };
         if records.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let started = std::time::Instant::now();
         let result = self.update_locked(&records);
@@ -276,7 +285,7 @@ impl DuplicateIndex {
             ms = started.elapsed().as_millis() as u64,
             "duplicate index updated"
         );
-        result
+        result.map(|()| true)
     }
 
     /// Updates the index for `records` now (their current operations in the
@@ -373,7 +382,7 @@ impl DuplicateIndex {
     pub fn candidates(&self) -> Result<Vec<Candidate>> {
         {
             let _guard = self.inner.lock.lock().expect("index lock");
-            self.process_locked()?;
+            self.process_all_locked()?;
         }
         let mut out: Vec<Candidate> = self
             .inner
