@@ -83,31 +83,49 @@ struct Written {
 impl ChunkWriter {
     fn start(store: LocalStore, announce: bool) -> ChunkWriter {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Upsert>>(1);
+        // Duplicate checks of saved families run on a third thread: they
+        // only read, so they overlap with the writes of the next chunk.
+        let (check_tx, check_rx) = std::sync::mpsc::sync_channel::<Vec<RecordId>>(4);
+        let checker_store = store.clone();
+        let checker = std::thread::spawn(move || -> Result<u64, CliError> {
+            let mut warned = 0;
+            for new in check_rx {
+                crate::commands::duplicates::warn_imported(&checker_store, &new, &mut warned)?;
+            }
+            Ok(warned)
+        });
         let thread = std::thread::spawn(move || {
             let mut w = Written::default();
             let mut saved = 0u64;
-            for items in rx {
-                let n = items.len() as u64;
-                let mut new = Vec::new();
-                for item in &items {
-                    if !store.holds(item.id)? {
-                        new.push(item.id);
+            let written = (|| -> Result<(), CliError> {
+                for items in rx {
+                    let n = items.len() as u64;
+                    let mut new = Vec::new();
+                    for item in &items {
+                        if !store.holds(item.id)? {
+                            new.push(item.id);
+                        }
+                    }
+                    let o = store.upsert_many(items, now())?;
+                    w.outcome.added += o.added;
+                    w.outcome.updated += o.updated;
+                    w.outcome.unchanged += o.unchanged;
+                    saved += n;
+                    if announce {
+                        eprintln!("saved {saved} rows");
+                    }
+                    if check_tx.send(new).is_err() {
+                        break;
                     }
                 }
-                let o = store.upsert_many(items, now())?;
-                w.outcome.added += o.added;
-                w.outcome.updated += o.updated;
-                w.outcome.unchanged += o.unchanged;
-                saved += n;
-                if announce {
-                    eprintln!("saved {saved} rows");
-                }
-                crate::commands::duplicates::warn_imported(
-                    &store,
-                    &new,
-                    &mut w.duplicate_warnings,
-                )?;
-            }
+                Ok(())
+            })();
+            drop(check_tx);
+            let warned = checker
+                .join()
+                .map_err(|_| CliError::Other("the duplicate check crashed".into()))?;
+            written?;
+            w.duplicate_warnings = warned?;
             Ok(w)
         });
         ChunkWriter {
