@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, Utc};
 use returnee_cli::store::StoredView;
-use returnee_shared::duplicates::Candidate;
+use returnee_shared::duplicates::{Candidate, THRESHOLD};
 use returnee_shared::merge::{DECIDE_KEPT, DECIDE_MERGED, Lifecycle, RECORD_CONFLICT_FIELD};
 use returnee_shared::wire::Role;
 use returnee_shared::{
@@ -504,7 +504,7 @@ fn add_warns_about_a_likely_duplicate_and_duplicates_json_lists_it() {
     want.sort();
     assert_eq!(c["records"], serde_json::json!(want));
     let score = c["score"].as_f64().unwrap();
-    assert!((0.6..=1.0).contains(&score), "{score}");
+    assert!((THRESHOLD..=1.0).contains(&score), "{score}");
     let reasons = c["reasons"].as_array().unwrap();
     let sum: f64 = reasons.iter().map(|r| r["points"].as_f64().unwrap()).sum();
     assert!((sum.clamp(0.0, 1.0) - score).abs() < 1e-6, "{c:#}");
