@@ -16,7 +16,7 @@
 //! - blocking: a candidate shares the crossing, a crossing date within
 //!   [`WINDOW_DAYS`], and at least one *block key* (the document number, the
 //!   name's consonant skeleton, or the exact composition with the
-//!   destination). [`index_keys`] and [`index_ranges`] give the byte keys of
+//!   destination and the name's initial). [`index_keys`] and [`index_ranges`] give the byte keys of
 //!   an ordered index (a sled tree on the server and on the laptop, a
 //!   [`MemoryIndex`] in tests), and [`find_candidates`] looks one record up
 //!   in any [`BlockIndex`]. Each lookup reads a few short key ranges, so
