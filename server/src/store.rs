@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, RecordDoc};
+use returnee_shared::merge::{Change, Conflict, Op, RecordDoc};
 use returnee_shared::wire::{PushResponse, RejectedOp, Role, SyncCursor};
-use returnee_shared::{DeviceId, Family, FieldName, RecordId, ReportBuilder, ReportRow};
+use returnee_shared::{DeviceId, FieldName, RecordId, ReportBuilder, ReportRow};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -76,15 +76,6 @@ pub struct EnrollmentCode {
     pub uses_left: u32,
     pub created_at: DateTime<Utc>,
     pub created_by: Option<DeviceId>,
-}
-
-/// What the server shows of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredView {
-    pub family: Family,
-    pub lifecycle: Lifecycle,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflicts: Vec<Conflict>,
 }
 
 /// Why enrollment failed.
@@ -376,23 +367,6 @@ impl ServerStore {
             }
         }
         Ok((ops, cursor, more))
-    }
-
-    /// Every record's view, computed from its operations.
-    pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
-        self.record_docs().filter_map(|doc| match doc {
-            Ok((id, doc)) => {
-                let view = doc.view(id);
-                view.family.map(|family| {
-                    Ok(StoredView {
-                        family,
-                        lifecycle: view.lifecycle,
-                        conflicts: view.conflicts,
-                    })
-                })
-            }
-            Err(e) => Some(Err(e)),
-        })
     }
 
     /// Every open conflict.
