@@ -127,11 +127,14 @@ pub enum InitOutcome {
 }
 
 /// How an upsert of many families went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UpsertOutcome {
     pub added: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// The families this upsert created (for duplicate checks).
+    #[serde(skip)]
+    pub added_ids: Vec<RecordId>,
 }
 
 const META_DEVICE: &str = "device";
@@ -425,6 +428,7 @@ impl LocalStore {
                     let op = self.new_op(device, id, now, Change::Create { fields, origin });
                     Self::stage_local(&mut w, &mut seq, &mut doc, op);
                     out.added += 1;
+                    out.added_ids.push(id);
                 }
                 Some(current) => {
                     let changes = current.fields.changes_to(&fields);

@@ -100,12 +100,6 @@ impl ChunkWriter {
             let written = (|| -> Result<(), CliError> {
                 for items in rx {
                     let n = items.len() as u64;
-                    let mut new = Vec::new();
-                    for item in &items {
-                        if !store.holds(item.id)? {
-                            new.push(item.id);
-                        }
-                    }
                     let o = store.upsert_many(items, now())?;
                     w.outcome.added += o.added;
                     w.outcome.updated += o.updated;
@@ -114,7 +108,7 @@ impl ChunkWriter {
                     if announce {
                         eprintln!("saved {saved} rows");
                     }
-                    if check_tx.send(new).is_err() {
+                    if check_tx.send(o.added_ids).is_err() {
                         break;
                     }
                 }

@@ -191,11 +191,6 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Whether the store holds any operation of this record.
-    pub fn holds(&self, id: RecordId) -> Result<bool> {
-        Ok(self.db.contains_key(super::doc_key(id))?)
-    }
-
     fn find_candidates(&self, id: RecordId, f: &Features) -> Result<Vec<Candidate>> {
         find_candidates(&LocalIndex(&self.db), INDEX_PREFIX, id, f, |a, b| {
             Ok(self.db.contains_key(dismissed_key(a, b))?)
