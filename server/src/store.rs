@@ -134,6 +134,14 @@ pub fn normalize_code(code: &str) -> String {
         .collect()
 }
 
+/// Whether sled failed to open because another handle holds the store's lock
+/// (sled 0.34 reports it as kind `Other`, "could not acquire lock …", not
+/// `WouldBlock`). The laptop store has the same check.
+fn is_lock_conflict(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.to_string().starts_with("could not acquire lock")
+}
+
 /// The server's store. Cheap to clone; one per process.
 #[derive(Clone)]
 pub struct ServerStore {
@@ -157,7 +165,7 @@ impl ServerStore {
                 .open()
             {
                 Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
                     if Instant::now() >= deadline {
                         return Err(StoreError::InUse(dir.to_path_buf()));
                     }
@@ -539,5 +547,22 @@ impl ServerStore {
                 changed: false,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_open_of_a_store_in_use_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = ServerStore::open(dir.path()).unwrap();
+        let second = ServerStore::open(dir.path());
+        assert!(
+            matches!(second, Err(StoreError::InUse(_))),
+            "{:?}",
+            second.err()
+        );
     }
 }
