@@ -312,4 +312,27 @@ pub enum AdminAction {
         #[arg(long)]
         json: bool,
     },
+    /// List every enrolled device, revoked ones included.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device (a lost or stolen laptop): the server refuses it at
+    /// once, and on its next contact it erases its local copy.
+    Revoke {
+        /// The device's id, from `returnee admin devices`.
+        device_id: String,
+    },
+    /// Show the server's audit trail (every change, merge, resolution,
+    /// enrollment and revocation) and check its hash chain.
+    Audit {
+        /// Show entries after this one.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Show at most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use returnee_shared::wire::{
-    CodeRequest, CodeResponse, EnrollRequest, EnrollResponse, ErrorBody, Health, PROTOCOL_HEADER,
-    PROTOCOL_VERSION, PullQuery, PullResponse, PushRequest, PushResponse, SyncCursor,
+    AuditPage, AuditQuery, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse,
+    ErrorBody, Health, PROTOCOL_HEADER, PROTOCOL_VERSION, PullQuery, PullResponse, PushRequest,
+    PushResponse, REVOKED, SyncCursor,
 };
 use returnee_shared::{Conflict, DeviceId, Op, Report, ReportFilter};
 use serde::Serialize;
@@ -49,7 +50,7 @@ impl ClientError {
 
     /// Whether the server said this device's credential is no longer valid.
     pub fn is_revoked(&self) -> bool {
-        matches!(self, ClientError::Refused { code, .. } if code == "revoked")
+        matches!(self, ClientError::Refused { code, .. } if code == REVOKED)
     }
 }
 
@@ -250,6 +251,21 @@ impl ServerClient {
 
     pub fn mint_code(&self, req: &CodeRequest) -> Result<CodeResponse, ClientError> {
         self.post("/v1/admin/codes", req)
+    }
+
+    /// Every enrolled device (admin).
+    pub fn devices(&self) -> Result<Vec<DeviceSummary>, ClientError> {
+        self.get("/v1/admin/devices", &())
+    }
+
+    /// Revokes a device (admin).
+    pub fn revoke(&self, device: DeviceId) -> Result<DeviceSummary, ClientError> {
+        self.post(&format!("/v1/admin/devices/{}/revoke", device.0), &())
+    }
+
+    /// One page of the audit trail after entry `after` (admin).
+    pub fn audit(&self, after: u64, limit: usize) -> Result<AuditPage, ClientError> {
+        self.get("/v1/admin/audit", &AuditQuery { after, limit })
     }
 }
 

@@ -22,6 +22,24 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The server revoked this device; its local copy was erased (or the
+    /// erasure failed, with the reason).
+    #[error(
+        "{message}. {}",
+        match erased {
+            Ok(()) => format!(
+                "This laptop's copy has been erased ({unsent} change(s) not yet sent were erased with it). To work again, ask an admin for a new code, then run `returnee init` and `returnee enroll`"
+            ),
+            Err(e) => format!(
+                "Erasing this laptop's copy FAILED ({e}); delete the data folder by hand"
+            ),
+        }
+    )]
+    Revoked {
+        message: String,
+        unsent: usize,
+        erased: Result<(), String>,
+    },
     /// Some rows or items were refused; the others were saved. The summary was printed.
     #[error("{0}")]
     Partial(String),

@@ -105,3 +105,29 @@ pub fn enrolled_client(
     let e = store.enrollment()?.ok_or(ClientError::NotEnrolled)?;
     Ok(ServerClient::new(&e.server, Some(e.token), ca_file)?)
 }
+
+/// What a device does when the server says it was revoked: it erases its
+/// local copy, the changes it had not yet sent included, and removes the
+/// store's folder. A revoked laptop is presumed lost or in the wrong hands;
+/// the server would refuse its changes anyway (SECURITY.md). Any other
+/// result passes through unchanged.
+pub fn erase_if_revoked<T>(store: LocalStore, result: Result<T, CliError>) -> Result<T, CliError> {
+    let message = match &result {
+        Err(CliError::Client(e @ ClientError::Refused { message, .. })) if e.is_revoked() => {
+            message.clone()
+        }
+        _ => return result,
+    };
+    let unsent = store.pending_count();
+    let dir = store.dir().to_path_buf();
+    let wiped = store.wipe();
+    drop(store);
+    let removed = wiped
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::remove_dir_all(&dir).map_err(|e| e.to_string()));
+    Err(CliError::Revoked {
+        message,
+        unsent,
+        erased: removed,
+    })
+}

@@ -62,6 +62,12 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
                 .into(),
         )
     })?;
+    if let Some(at) = device.revoked_at {
+        return Err(ApiError::Revoked(format!(
+            "this device was revoked by an admin on {}; it must erase its local copy and may not sync again",
+            at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
     Ok(Authenticated(device))
 }
 

@@ -12,6 +12,9 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
+    /// The device was revoked by an admin: it must erase its local copy.
+    #[error("{0}")]
+    Revoked(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -34,6 +37,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Revoked(_) => returnee_shared::wire::REVOKED,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
@@ -48,7 +52,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Revoked(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) | ApiError::ProtocolMismatch(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

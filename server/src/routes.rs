@@ -4,10 +4,11 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use returnee_shared::DeviceId;
 use returnee_shared::validate::{parse_crossing, parse_date_only};
 use returnee_shared::wire::{
-    CodeRequest, CodeResponse, EnrollRequest, EnrollResponse, Health, MAX_PULL_OPS, MAX_PUSH_OPS,
-    PROTOCOL_VERSION, PushRequest, Role, SyncCursor,
+    AuditPage, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse, Health,
+    MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PROTOCOL_VERSION, PushRequest, Role, SyncCursor,
 };
 use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
 use serde::Deserialize;
@@ -34,6 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/health", web::get().to(health))
             .route("/enroll", web::post().to(enroll))
             .route("/admin/codes", web::post().to(mint_code))
+            .route("/admin/devices", web::get().to(devices))
+            .route("/admin/devices/{id}/revoke", web::post().to(revoke))
+            .route("/admin/audit", web::get().to(audit))
             .route("/sync/push", web::post().to(push))
             .route("/sync/pull", web::get().to(pull))
             .route("/conflicts", web::get().to(conflicts))
@@ -95,13 +99,29 @@ async fn mint_code(
     if !(1..=1000).contains(&req.uses) {
         return Err(ApiError::BadRequest("uses must be from 1 to 1000".into()));
     }
-    let sites = req
+    let mut sites = req
         .sites
         .iter()
         .map(|s| {
             parse_crossing(s).map_err(|p| ApiError::BadRequest(format!("sites: {}", p.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    sites.sort();
+    sites.dedup();
+    match req.role {
+        Role::Field if sites.is_empty() => {
+            return Err(ApiError::BadRequest(
+                "a field device works at its own site: give the code at least one site (--site CROSSING)".into(),
+            ));
+        }
+        // An admin sees everything; sites would mean nothing.
+        Role::Admin if !sites.is_empty() => {
+            return Err(ApiError::BadRequest(
+                "an admin works at every site: leave out --site for an admin code".into(),
+            ));
+        }
+        _ => {}
+    }
     let store = state.store.clone();
     let (role, uses) = (req.role, req.uses);
     let s2 = sites.clone();
@@ -132,7 +152,7 @@ async fn push(
     let id = device.id;
     let n = ops.len();
     let pushed_records: Vec<_> = ops.iter().map(|o| o.record).collect();
-    let ack = blocking(move || Ok(store.push(&device, ops, Utc::now().date_naive())?)).await?;
+    let ack = blocking(move || Ok(store.push(&device, ops, Utc::now())?)).await?;
     // Committed: re-check those records for duplicates (off this request).
     state.duplicates.after_push(pushed_records);
     tracing::info!(
@@ -161,8 +181,9 @@ async fn pull(
     let limit = query.limit.unwrap_or(MAX_PULL_OPS).clamp(1, MAX_PULL_OPS);
     let after = SyncCursor(query.after);
     let store = state.store.clone();
-    let device = who.0.id;
-    let (ops, cursor, more) = blocking(move || Ok(store.pull(device, after, limit)?)).await?;
+    let device = who.0;
+    let id = device.id;
+    let (ops, cursor, more) = blocking(move || Ok(store.pull(&device, after, limit)?)).await?;
     // The log holds each operation's JSON: the answer is assembled from it
     // without decoding (the shape is returnee_shared::wire::PullResponse).
     let mut body = Vec::with_capacity(ops.iter().map(|o| o.len() + 1).sum::<usize>() + 64);
@@ -174,23 +195,39 @@ async fn pull(
         body.extend_from_slice(op);
     }
     body.extend_from_slice(format!("],\"cursor\":{},\"more\":{more}}}", cursor.0).as_bytes());
-    tracing::debug!(device = %device, ops = ops.len(), cursor = cursor.0, "pull");
+    tracing::debug!(device = %id, ops = ops.len(), cursor = cursor.0, "pull");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
 }
 
 async fn conflicts(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    who.require(&[Role::Supervisor, Role::Admin], "list conflicts")?;
+    let device = who
+        .require(&[Role::Supervisor, Role::Admin], "list conflicts")?
+        .clone();
     let store = state.store.clone();
-    let list = blocking(move || Ok(store.conflicts()?)).await?;
+    let list = blocking(move || Ok(store.conflicts(&device)?)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 async fn duplicates(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    who.require(&[Role::Supervisor, Role::Admin], "list duplicates")?;
+    let device = who
+        .require(&[Role::Supervisor, Role::Admin], "list duplicates")?
+        .clone();
     let index = state.duplicates.clone();
-    let list = blocking(move || Ok(index.candidates()?)).await?;
+    let store = state.store.clone();
+    let list = blocking(move || {
+        let mut out = Vec::new();
+        for c in index.candidates()? {
+            if store.visible_to(&device, c.records[0])?
+                || store.visible_to(&device, c.records[1])?
+            {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -208,7 +245,9 @@ async fn reports(
     who: Authenticated,
     query: web::Query<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    who.require(&[Role::Supervisor, Role::Admin], "read reports")?;
+    let device = who
+        .require(&[Role::Supervisor, Role::Admin], "read reports")?
+        .clone();
     let q = query.into_inner();
     let bad = |m: String| ApiError::BadRequest(m);
     let mut filter = ReportFilter::default();
@@ -237,6 +276,68 @@ async fn reports(
         })?),
     };
     let store = state.store.clone();
-    let report = blocking(move || Ok(store.report(ReportBuilder::new(filter, by))?)).await?;
+    let report =
+        blocking(move || Ok(store.report(&device, ReportBuilder::new(filter, by))?)).await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+async fn devices(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    who.require(&[Role::Admin], "list devices")?;
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.devices()?)).await?;
+    let list: Vec<DeviceSummary> = list.iter().map(|d| d.summary()).collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn revoke(
+    state: State,
+    who: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = who.require(&[Role::Admin], "revoke devices")?.id;
+    let id = uuid::Uuid::parse_str(path.trim())
+        .map(DeviceId)
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "the device id is not a UUID; copy it from `returnee admin devices`".into(),
+            )
+        })?;
+    if id == admin {
+        return Err(ApiError::BadRequest(
+            "a device cannot revoke itself; revoke it from another admin device".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let device = blocking(move || Ok(store.revoke(id, admin, Utc::now())?))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(
+                "no device with this id is enrolled; see `returnee admin devices`".into(),
+            )
+        })?;
+    tracing::info!(device = %id, by = %admin, "device revoked");
+    Ok(HttpResponse::Ok().json(device.summary()))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditParams {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+async fn audit(
+    state: State,
+    who: Authenticated,
+    query: web::Query<AuditParams>,
+) -> Result<HttpResponse, ApiError> {
+    who.require(&[Role::Admin], "read the audit trail")?;
+    let limit = query
+        .limit
+        .unwrap_or(MAX_AUDIT_PAGE)
+        .clamp(1, MAX_AUDIT_PAGE);
+    let after = query.after;
+    let store = state.store.clone();
+    let (entries, more) = blocking(move || Ok(store.audit(after, limit)?)).await?;
+    Ok(HttpResponse::Ok().json(AuditPage { entries, more }))
 }

@@ -3,27 +3,42 @@
 //!
 //! Layout (one tree, so one `sled::Batch` is atomic across kinds):
 //! - `m/seq`: the last log position handed out;
-//! - `l/<seq>`: the log: the sending device's id (16 bytes) then the operation's JSON;
+//! - `l/<seq>`: the log: the sending device's id (16 bytes), a kind byte
+//!   (`o` an operation, `r` a re-send of a whole record), the record's site
+//!   tag (one length byte, then its crossing codes joined by `,`), then the
+//!   operation's JSON or the re-sent record's id (16 bytes);
+//! - `t/<record id>`: the record's site tag as above (the crossings it belongs to);
 //! - `d/<record id>`: the log positions of the record's operations (8 bytes
 //!   each; each operation is stored once, in the log); re-sends are
 //!   recognised by operation id within their record;
 //! - `s/<record id>`: what reports need of an active family (19 bytes);
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
-//! - `code/<code hash>`: an enrollment code and the uses it has left.
+//! - `code/<code hash>`: an enrollment code and the uses it has left;
+//! - `a/<seq>`: the audit trail (`returnee_shared::audit::AuditEntry` as
+//!   JSON), hash-chained; `m/audit`: its last sequence number and hash,
+//!   written in the same batch as the entry.
+//!
+//! Site scoping: every log entry carries the sites of its record, and a pull
+//! hands a device only the entries of its sites ([`Device::sees`]). When a
+//! record moves to a site (its crossing is edited), an `r` entry tagged with
+//! the new site makes devices there receive the record's whole history.
 //!
 //! Secrets (credentials, codes) are stored only as SHA-256 hashes; both are
 //! long random strings, so a hash cannot be reversed by guessing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use returnee_shared::audit::{
+    AuditEntry, AuditEvent, AuditedOp, ChainBreak, GENESIS, verify_chain,
+};
 use returnee_shared::merge::{Change, Conflict, Op, RecordDoc};
-use returnee_shared::wire::{PushResponse, RejectedOp, Role, SyncCursor};
-use returnee_shared::{DeviceId, FieldName, RecordId, ReportBuilder, ReportRow};
+use returnee_shared::wire::{DeviceSummary, PushResponse, RejectedOp, Role, SyncCursor};
+use returnee_shared::{DeviceId, FieldName, FieldValue, RecordId, ReportBuilder, ReportRow};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -68,6 +83,69 @@ pub struct Device {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl Device {
+    /// Whether this device works at every site (admins, and supervisors
+    /// given no site).
+    pub fn all_sites(&self) -> bool {
+        self.role == Role::Admin || self.sites.is_empty()
+    }
+
+    /// Whether a record with this site tag is this device's to see.
+    pub fn sees(&self, tag: &[u8]) -> bool {
+        self.all_sites()
+            || tag
+                .split(|b| *b == b',')
+                .any(|site| self.sites.iter().any(|mine| mine.as_bytes() == site))
+    }
+
+    /// Whether this device works at `site`.
+    pub fn works_at(&self, site: &str) -> bool {
+        self.all_sites() || self.sites.iter().any(|s| s == site)
+    }
+
+    pub fn summary(&self) -> DeviceSummary {
+        DeviceSummary {
+            id: self.id,
+            name: self.name.clone(),
+            role: self.role,
+            sites: self.sites.clone(),
+            enrolled_at: self.enrolled_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// A record's site tag: its crossings, sorted, joined by `,`.
+fn site_tag(sites: &BTreeSet<String>) -> Vec<u8> {
+    let tag = sites.iter().cloned().collect::<Vec<_>>().join(",");
+    tag.into_bytes()
+}
+
+const KIND_OP: u8 = b'o';
+const KIND_RESEND: u8 = b'r';
+
+/// A log entry: device, kind, site tag, payload.
+fn log_entry(device: DeviceId, kind: u8, tag: &[u8], payload: &[u8]) -> Vec<u8> {
+    let tag = &tag[..tag.len().min(255)];
+    let mut v = Vec::with_capacity(18 + tag.len() + payload.len());
+    v.extend_from_slice(device.0.as_bytes());
+    v.push(kind);
+    v.push(tag.len() as u8);
+    v.extend_from_slice(tag);
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The parts of a log entry: device bytes, kind, tag, payload offset.
+fn parse_log_entry(v: &[u8]) -> Option<(&[u8], u8, &[u8], usize)> {
+    if v.len() < 18 {
+        return None;
+    }
+    let tag_len = v[17] as usize;
+    let payload = 18 + tag_len;
+    (v.len() >= payload).then(|| (&v[..16], v[16], &v[18..payload], payload))
+}
+
 /// An enrollment code, stored under the hash of its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollmentCode {
@@ -90,6 +168,9 @@ fn key(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
 }
 fn log_key(seq: u64) -> Vec<u8> {
     key(b"l/", &seq.to_be_bytes())
+}
+fn audit_key(seq: u64) -> Vec<u8> {
+    key(b"a/", &seq.to_be_bytes())
 }
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("values serialize")
@@ -206,18 +287,27 @@ impl ServerStore {
         by: Option<DeviceId>,
         now: DateTime<Utc>,
     ) -> Result<String> {
+        let _guard = self.writer.lock().expect("writer lock");
         let code = new_code();
         let entry = EnrollmentCode {
             role,
-            sites,
+            sites: sites.clone(),
             uses_left: uses,
             created_at: now,
             created_by: by,
         };
-        self.db.insert(
+        let mut b = sled::Batch::default();
+        b.insert(
             key(b"code/", hash_secret(&normalize_code(&code)).as_bytes()),
             encode(&entry),
+        );
+        self.stage_audit(
+            &mut b,
+            now,
+            by,
+            AuditEvent::CodeMinted { role, sites, uses },
         )?;
+        self.db.apply_batch(b)?;
         self.db.flush()?;
         Ok(code)
     }
@@ -268,6 +358,16 @@ impl ServerStore {
             key(b"tok/", hash_secret(&token).as_bytes()),
             device_id.0.as_bytes().to_vec(),
         );
+        self.stage_audit(
+            &mut b,
+            now,
+            Some(device_id),
+            AuditEvent::Enrolled {
+                device: device_id,
+                role: device.role,
+                sites: device.sites.clone(),
+            },
+        )?;
         self.db.apply_batch(b)?;
         self.db.flush()?;
         Ok(Ok((device, token)))
@@ -292,6 +392,113 @@ impl ServerStore {
             .collect()
     }
 
+    /// Revokes a device: from now on its credential is refused, and the
+    /// device is told to erase its copy. Returns the device as it now is, or
+    /// `None` if there is no such device. Revoking twice changes nothing.
+    pub fn revoke(&self, id: DeviceId, by: DeviceId, now: DateTime<Utc>) -> Result<Option<Device>> {
+        let _guard = self.writer.lock().expect("writer lock");
+        let k = key(b"dev/", id.0.as_bytes());
+        let Some(mut device) = self.db.get(&k)?.map(|b| decode::<Device>(&b)).transpose()? else {
+            return Ok(None);
+        };
+        if device.revoked_at.is_some() {
+            return Ok(Some(device));
+        }
+        device.revoked_at = Some(now);
+        let mut b = sled::Batch::default();
+        b.insert(k, encode(&device));
+        self.stage_audit(&mut b, now, Some(by), AuditEvent::Revoked { device: id })?;
+        self.db.apply_batch(b)?;
+        self.db.flush()?;
+        Ok(Some(device))
+    }
+
+    /// The audit trail's last sequence number and hash.
+    fn audit_head(&self) -> Result<(u64, String)> {
+        Ok(match self.db.get(b"m/audit")? {
+            Some(v) if v.len() > 8 => (
+                u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+                String::from_utf8_lossy(&v[8..]).into_owned(),
+            ),
+            _ => (0, GENESIS.to_string()),
+        })
+    }
+
+    /// Adds the next audit entry to `batch` (the caller holds the writer
+    /// lock, so entries are numbered without gaps).
+    fn stage_audit(
+        &self,
+        batch: &mut sled::Batch,
+        at: DateTime<Utc>,
+        device: Option<DeviceId>,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let (seq, prev) = self.audit_head()?;
+        let entry = AuditEntry::new(seq + 1, at, device, event, &prev);
+        batch.insert(audit_key(entry.seq), encode(&entry));
+        let mut head = entry.seq.to_be_bytes().to_vec();
+        head.extend_from_slice(entry.hash.as_bytes());
+        batch.insert(b"m/audit".to_vec(), head);
+        Ok(())
+    }
+
+    /// Audit entries after `after`, at most `limit`, and whether more follow.
+    pub fn audit(&self, after: u64, limit: usize) -> Result<(Vec<AuditEntry>, bool)> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .range(audit_key(after.saturating_add(1))..audit_key(u64::MAX))
+        {
+            if out.len() >= limit {
+                return Ok((out, true));
+            }
+            out.push(decode(&item?.1)?);
+        }
+        Ok((out, false))
+    }
+
+    /// Checks the whole audit trail: every link, and that it ends where the
+    /// store's head says. Returns the number of entries.
+    pub fn verify_audit(&self) -> Result<std::result::Result<u64, ChainBreak>> {
+        let mut entries = Vec::new();
+        let mut broken = None;
+        for item in self.db.scan_prefix(b"a/") {
+            let (k, v) = item?;
+            match serde_json::from_slice::<AuditEntry>(&v) {
+                Ok(e) => entries.push(e),
+                Err(_) => {
+                    broken = Some(ChainBreak {
+                        seq: u64::from_be_bytes(k[2..10].try_into().expect("8 bytes")),
+                        reason: "it is not a readable entry (it was altered)".into(),
+                    });
+                    break;
+                }
+            }
+        }
+        let checked = verify_chain(entries, 0, GENESIS);
+        if let Some(b) = broken {
+            // An unreadable entry: report it unless the chain broke before it.
+            return Ok(Err(match checked {
+                Err(e) if e.seq < b.seq => e,
+                _ => b,
+            }));
+        }
+        let (last, hash) = match checked {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (head_seq, head_hash) = self.audit_head()?;
+        if (last, hash.as_str()) != (head_seq, head_hash.as_str()) {
+            return Ok(Err(ChainBreak {
+                seq: last + 1,
+                reason: format!(
+                    "the trail ends at entry {last} but the store recorded {head_seq} entries (entries were removed)"
+                ),
+            }));
+        }
+        Ok(Ok(last))
+    }
+
     fn last_seq(&self) -> Result<u64> {
         Ok(self
             .db
@@ -302,12 +509,18 @@ impl ServerStore {
 
     /// Applies a batch of operations from `device`: new ones are logged and
     /// merged, re-sent ones are recognised and skipped, invalid or forbidden
-    /// ones are refused with a reason. Durable when this returns.
-    pub fn push(&self, device: &Device, ops: Vec<Op>, today: NaiveDate) -> Result<PushResponse> {
+    /// ones are refused with a reason. Durable when this returns, together
+    /// with its audit entry.
+    pub fn push(&self, device: &Device, ops: Vec<Op>, now: DateTime<Utc>) -> Result<PushResponse> {
+        let today = now.date_naive();
         let _guard = self.writer.lock().expect("writer lock");
         let mut seq = self.last_seq()?;
         let mut out = PushResponse::default();
         let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
+        // New operations in arrival order, logged once their record's final
+        // site tag is known.
+        let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
+        let mut audited = Vec::new();
         let mut batch = sled::Batch::default();
         for op in ops {
             let record = match records.entry(op.record) {
@@ -328,38 +541,86 @@ impl ServerStore {
                 });
                 continue;
             }
-            seq += 1;
-            let mut logged = device.id.0.as_bytes().to_vec();
-            logged.extend(encode(&op));
-            batch.insert(log_key(seq), logged);
-            record.seqs.push(seq);
+            audited.push(AuditedOp::of(&op));
+            fresh.push((op.record, encode(&op)));
             record.doc.insert(op);
             record.changed = true;
             out.applied += 1;
         }
+        let mut tags: BTreeMap<RecordId, Vec<u8>> = BTreeMap::new();
+        for (id, record) in records.iter_mut() {
+            if !record.changed {
+                continue;
+            }
+            let sites = record.doc.sites();
+            let tag = site_tag(&sites);
+            if record.existed && tag != record.tag {
+                let before: BTreeSet<&str> = std::str::from_utf8(&record.tag)
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let arrived: BTreeSet<String> = sites
+                    .iter()
+                    .filter(|s| !before.contains(s.as_str()))
+                    .cloned()
+                    .collect();
+                if !arrived.is_empty() {
+                    // Devices at the new site have none of its history yet.
+                    seq += 1;
+                    batch.insert(
+                        log_key(seq),
+                        log_entry(device.id, KIND_RESEND, &site_tag(&arrived), id.0.as_bytes()),
+                    );
+                }
+            }
+            tags.insert(*id, tag);
+        }
+        for (id, json) in fresh {
+            seq += 1;
+            let record = records.get_mut(&id).expect("loaded");
+            batch.insert(
+                log_key(seq),
+                log_entry(device.id, KIND_OP, &tags[&id], &json),
+            );
+            record.seqs.push(seq);
+        }
         for (id, record) in &records {
             if record.changed {
-                stage_record(&mut batch, *id, record);
+                stage_record(&mut batch, *id, record, &tags[id]);
             }
         }
         batch.insert(b"m/seq".to_vec(), seq.to_be_bytes().to_vec());
+        if !audited.is_empty() || !out.rejected.is_empty() {
+            self.stage_audit(
+                &mut batch,
+                now,
+                Some(device.id),
+                AuditEvent::Push {
+                    applied: audited,
+                    rejected: out.rejected.len() as u32,
+                },
+            )?;
+        }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(out)
     }
 
-    /// The log after `after`, leaving out `device`'s own operations, at most
-    /// `limit` of them. Returns the operations' JSON, the next cursor and
-    /// whether more remain.
+    /// The log after `after` that `device` may see, leaving out its own
+    /// operations, at most `limit` entries. Returns the operations' JSON, the
+    /// next cursor and whether more remain.
     pub fn pull(
         &self,
-        device: DeviceId,
+        device: &Device,
         after: SyncCursor,
         limit: usize,
     ) -> Result<(Vec<sled::IVec>, SyncCursor, bool)> {
         let mut ops = Vec::new();
         let mut cursor = after;
         let mut more = false;
+        let own = device.id.0.as_bytes();
+        let all_sites = device.all_sites();
         for item in self
             .db
             .range(log_key(after.0.saturating_add(1))..log_key(u64::MAX))
@@ -370,27 +631,72 @@ impl ServerStore {
                 break;
             }
             cursor = SyncCursor(u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq")));
-            if v[..16] != *device.0.as_bytes() {
-                ops.push(v.subslice(16, v.len() - 16));
+            let Some((from, kind, tag, at)) = parse_log_entry(&v) else {
+                continue;
+            };
+            match kind {
+                KIND_OP if from != own && device.sees(tag) => {
+                    ops.push(v.subslice(at, v.len() - at));
+                }
+                // A device that sees every site already has the history.
+                KIND_RESEND if !all_sites && device.sees(tag) && v.len() >= at + 16 => {
+                    let record =
+                        RecordId(uuid::Uuid::from_slice(&v[at..at + 16]).expect("16 bytes"));
+                    if let Some(seqs) = self.db.get(key(b"d/", record.0.as_bytes()))? {
+                        for s in seqs.chunks_exact(8) {
+                            let s = u64::from_be_bytes(s.try_into().expect("8 bytes"));
+                            if let Some(logged) = self.db.get(log_key(s))?
+                                && let Some((_, KIND_OP, _, at)) = parse_log_entry(&logged)
+                            {
+                                ops.push(logged.subslice(at, logged.len() - at));
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         Ok((ops, cursor, more))
     }
 
-    /// Every open conflict.
-    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+    /// The site tag of a record (empty if unknown).
+    fn tag_of(&self, id: RecordId) -> Result<Vec<u8>> {
+        Ok(self
+            .db
+            .get(key(b"t/", id.0.as_bytes()))?
+            .map(|v| v.to_vec())
+            .unwrap_or_default())
+    }
+
+    /// Whether `device` may see record `id`.
+    pub fn visible_to(&self, device: &Device, id: RecordId) -> Result<bool> {
+        Ok(device.all_sites() || device.sees(&self.tag_of(id)?))
+    }
+
+    /// Every open conflict `device` may see.
+    pub fn conflicts(&self, device: &Device) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(b"c/") {
-            out.extend(decode::<Vec<Conflict>>(&item?.1)?);
+            let (k, v) = item?;
+            if self.visible_to(device, record_id_of(&k))? {
+                out.extend(decode::<Vec<Conflict>>(&v)?);
+            }
         }
         Ok(out)
     }
 
-    /// A report over every active family (a scan of the compact report rows).
-    pub fn report(&self, mut builder: ReportBuilder) -> Result<returnee_shared::Report> {
+    /// A report over every active family of `device`'s sites (a scan of
+    /// the compact report rows).
+    pub fn report(
+        &self,
+        device: &Device,
+        mut builder: ReportBuilder,
+    ) -> Result<returnee_shared::Report> {
         for item in self.db.scan_prefix(b"s/") {
             let (_, v) = item?;
-            if let Some(row) = ReportRow::from_bytes(&v) {
+            if let Some(row) = ReportRow::from_bytes(&v)
+                && device.works_at(row.crossing)
+            {
                 builder.add_row(&row);
             }
         }
@@ -398,11 +704,17 @@ impl ServerStore {
     }
 }
 
+fn record_id_of(key: &[u8]) -> RecordId {
+    RecordId(uuid::Uuid::from_slice(&key[2..18]).expect("16-byte record key"))
+}
+
 /// A record as the push path holds it: its operations, their log positions,
 /// and whether it existed before this push.
 struct LoadedRecord {
     doc: RecordDoc,
     seqs: Vec<u64>,
+    /// Its site tag as stored (empty if new).
+    tag: Vec<u8>,
     existed: bool,
     changed: bool,
 }
@@ -410,9 +722,12 @@ struct LoadedRecord {
 /// Stages a record's log positions and what is derived from its operations:
 /// its report row (while it counts) and its open conflicts (while there are
 /// some). A record new in this push has nothing to remove.
-fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &LoadedRecord) {
+fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &LoadedRecord, tag: &[u8]) {
     let seqs: Vec<u8> = record.seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
     batch.insert(key(b"d/", id.0.as_bytes()), seqs);
+    if tag != record.tag.as_slice() || !record.existed {
+        batch.insert(key(b"t/", id.0.as_bytes()), tag.to_vec());
+    }
     let view = record.doc.view(id);
     match view.active().and_then(|f| ReportRow::of(&f.fields)) {
         Some(row) => batch.insert(key(b"s/", id.0.as_bytes()), row.to_bytes().to_vec()),
@@ -438,6 +753,30 @@ fn admit(
             "forbidden",
             "the operation names another device; a device may only send its own changes".into(),
         ));
+    }
+    if !device.all_sites() {
+        let sites = doc.sites();
+        if !sites.is_empty() && !sites.iter().any(|s| device.works_at(s)) {
+            return Err((
+                "forbidden",
+                format!(
+                    "this family is recorded at {}; this device works at {} only",
+                    sites.iter().cloned().collect::<Vec<_>>().join(", "),
+                    device.sites.join(", ")
+                ),
+            ));
+        }
+        if let Some(FieldValue::Crossing(c)) = op.value(FieldName::Crossing)
+            && !device.works_at(&c)
+        {
+            return Err((
+                "forbidden",
+                format!(
+                    "this device records families for {} only, not {c}; a supervisor of both sites can move a family",
+                    device.sites.join(", ")
+                ),
+            ));
+        }
     }
     crate::duplicates::admit_decision(device, op)?;
     if op.resolution && !device.role.may_resolve() {
@@ -521,8 +860,10 @@ impl ServerStore {
         let mut doc = RecordDoc::default();
         for seq in seqs.chunks_exact(8) {
             let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
-            if let Some(logged) = self.db.get(log_key(seq))? {
-                doc.insert(decode(&logged[16..])?);
+            if let Some(logged) = self.db.get(log_key(seq))?
+                && let Some((_, KIND_OP, _, at)) = parse_log_entry(&logged)
+            {
+                doc.insert(decode(&logged[at..])?);
             }
         }
         Ok(doc)
@@ -533,6 +874,7 @@ impl ServerStore {
         Ok(match self.db.get(key(b"d/", id.0.as_bytes()))? {
             Some(seqs) => LoadedRecord {
                 doc: self.ops_at(&seqs)?,
+                tag: self.tag_of(id)?,
                 seqs: seqs
                     .chunks_exact(8)
                     .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")))
@@ -542,6 +884,7 @@ impl ServerStore {
             },
             None => LoadedRecord {
                 doc: RecordDoc::default(),
+                tag: Vec::new(),
                 seqs: Vec::new(),
                 existed: false,
                 changed: false,

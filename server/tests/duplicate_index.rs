@@ -67,9 +67,8 @@ fn a_listing_finishes_every_queued_record_and_a_rebuild_agrees() {
             },
         })
         .collect();
-    let today = Utc::now().date_naive();
     for chunk in ops.chunks(1000) {
-        let ack = store.push(&device, chunk.to_vec(), today).unwrap();
+        let ack = store.push(&device, chunk.to_vec(), Utc::now()).unwrap();
         assert!(ack.rejected.is_empty(), "{:?}", ack.rejected);
     }
     assert!(index.enqueue(ids.iter().copied()), "no task was on its way");

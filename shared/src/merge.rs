@@ -298,6 +298,19 @@ impl RecordDoc {
             .max_by_key(|o| (o.merged_from().is_none(), o.id.tiebreak_key()))
     }
 
+    /// The crossings this record belongs to: every value its crossing field
+    /// holds (more than one while the field is in conflict). Empty until the
+    /// record's creation arrives. Sync is scoped to sites by this set.
+    pub fn sites(&self) -> BTreeSet<String> {
+        self.heads(Slot::Field(FieldName::Crossing))
+            .into_iter()
+            .filter_map(|o| match o.value(FieldName::Crossing) {
+                Some(FieldValue::Crossing(c)) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every head of every field and of the lifecycle.
     pub fn all_heads(&self) -> BTreeSet<OpId> {
         FieldName::ALL

@@ -161,3 +161,40 @@ pub struct PullQuery {
     pub after: SyncCursor,
     pub limit: usize,
 }
+
+/// `GET /v1/admin/devices` (admin only): one enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    pub id: DeviceId,
+    pub name: String,
+    pub role: Role,
+    /// Crossing codes; empty means every site.
+    pub sites: Vec<String>,
+    pub enrolled_at: chrono::DateTime<chrono::Utc>,
+    /// Set once an admin revoked it: the server then refuses it, and tells
+    /// it to erase its local copy.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /v1/admin/audit?after=SEQ&limit=N` (admin only): entries of the
+/// hash-chained audit trail after `after`, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<crate::audit::AuditEntry>,
+    /// Whether more entries follow the last one.
+    pub more: bool,
+}
+
+/// The query of `GET /v1/admin/audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub after: u64,
+    pub limit: usize,
+}
+
+/// The most audit entries one page carries.
+pub const MAX_AUDIT_PAGE: usize = 1000;
+
+/// The error code of a request from a revoked device: the device must erase
+/// its local copy.
+pub const REVOKED: &str = "revoked";

@@ -114,12 +114,21 @@ impl Device {
         sync(&self.store, client, batch, &())
     }
 
-    /// Mints an enrollment code (this device must be an admin).
+    /// Mints an enrollment code (this device must be an admin). A field
+    /// code without sites is given every crossing (field codes need sites).
     pub fn mint(&self, role: Role, sites: &[&str]) -> String {
+        let sites: Vec<String> = if role == Role::Field && sites.is_empty() {
+            returnee_shared::reference::crossings()
+                .iter()
+                .map(|c| c.entry.code.to_string())
+                .collect()
+        } else {
+            sites.iter().map(|s| s.to_string()).collect()
+        };
         self.client()
             .mint_code(&CodeRequest {
                 role,
-                sites: sites.iter().map(|s| s.to_string()).collect(),
+                sites,
                 uses: 1,
             })
             .expect("mint code")

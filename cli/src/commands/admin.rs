@@ -1,14 +1,17 @@
-//! `returnee admin`: administration from an admin device.
+//! `returnee admin`: administration from an admin device: enrollment
+//! codes, devices and their revocation, and the audit trail.
 
+use returnee_shared::DeviceId;
+use returnee_shared::audit::{AuditEntry, AuditEvent, GENESIS, verify_chain};
 use returnee_shared::validate::parse_crossing;
-use returnee_shared::wire::{CodeRequest, Role};
+use returnee_shared::wire::{CodeRequest, MAX_AUDIT_PAGE, Role};
 
 use crate::cli::{AdminAction, AdminArgs};
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::print_json;
-use crate::sync::enrolled_client;
+use crate::output::{print_json, table};
+use crate::sync::{enrolled_client, erase_if_revoked};
 
 pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
     match args.action {
@@ -34,7 +37,12 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
             }
             let store = open_store(config)?;
             let client = enrolled_client(&store, config.ca_file.as_deref())?;
-            let code = client.mint_code(&CodeRequest { role, sites, uses })?;
+            let code = erase_if_revoked(
+                store,
+                client
+                    .mint_code(&CodeRequest { role, sites, uses })
+                    .map_err(CliError::from),
+            )?;
             if json {
                 print_json(&code)?;
             } else {
@@ -52,5 +60,153 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
             }
             Ok(())
         }
+        AdminAction::Devices { json } => {
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let devices = erase_if_revoked(store, client.devices().map_err(CliError::from))?;
+            if json {
+                return print_json(&devices);
+            }
+            let mut t = table(
+                config,
+                &["id", "name", "role", "sites", "enrolled", "revoked"],
+            );
+            for d in &devices {
+                t.add_row(vec![
+                    d.id.to_string(),
+                    d.name.clone(),
+                    d.role.to_string(),
+                    if d.sites.is_empty() {
+                        "all".into()
+                    } else {
+                        d.sites.join(", ")
+                    },
+                    d.enrolled_at.format("%Y-%m-%d %H:%M").to_string(),
+                    d.revoked_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        AdminAction::Revoke { device_id } => {
+            let id = uuid::Uuid::parse_str(device_id.trim())
+                .map(DeviceId)
+                .map_err(|_| {
+                    CliError::Usage(format!(
+                        "'{device_id}' is not a device id; copy the full id from `returnee admin devices`"
+                    ))
+                })?;
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let d = erase_if_revoked(store, client.revoke(id).map_err(CliError::from))?;
+            println!(
+                "revoked {} ({}, {}); the server refuses it from now on, and it erases its copy at its next contact",
+                d.id, d.name, d.role
+            );
+            Ok(())
+        }
+        AdminAction::Audit { after, limit, json } => {
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let fetched: Result<Vec<AuditEntry>, CliError> = (|| {
+                let mut entries = Vec::new();
+                let mut cursor = after;
+                while entries.len() < limit {
+                    let page = client.audit(cursor, (limit - entries.len()).min(MAX_AUDIT_PAGE))?;
+                    let Some(last) = page.entries.last() else {
+                        break;
+                    };
+                    cursor = last.seq;
+                    let more = page.more;
+                    entries.extend(page.entries);
+                    if !more {
+                        break;
+                    }
+                }
+                Ok(entries)
+            })();
+            let entries = erase_if_revoked(store, fetched)?;
+            // From the first entry the chain is checked from its start;
+            // otherwise from the first entry shown.
+            let checked = match entries.first() {
+                None => Ok((after, String::new())),
+                Some(first) if after == 0 => verify_chain(entries.clone(), 0, GENESIS)
+                    .map(|_| (first.seq, first.hash.clone())),
+                Some(first) => verify_chain(entries.clone(), first.seq - 1, &first.prev)
+                    .map(|_| (first.seq, first.hash.clone())),
+            };
+            if json {
+                print_json(&entries)?;
+            } else {
+                let mut t = table(config, &["#", "time", "device", "event"]);
+                for e in &entries {
+                    t.add_row(vec![
+                        e.seq.to_string(),
+                        e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        e.device
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "server".into()),
+                        describe(&e.event),
+                    ]);
+                }
+                println!("{t}");
+            }
+            match checked {
+                Ok(_) => {
+                    if !json {
+                        eprintln!("hash chain intact over the {} entries shown", entries.len());
+                    }
+                    Ok(())
+                }
+                Err(b) => Err(CliError::Other(format!(
+                    "{b}; the server's audit trail was tampered with: tell the data protection focal point"
+                ))),
+            }
+        }
+    }
+}
+
+/// One line for an audit event: kinds and counts, never values.
+fn describe(event: &AuditEvent) -> String {
+    match event {
+        AuditEvent::Push { applied, rejected } => {
+            let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+            let mut resolutions = 0;
+            for op in applied {
+                *kinds.entry(op.change.clone()).or_default() += 1;
+                resolutions += usize::from(op.resolution);
+            }
+            let mut parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            if resolutions > 0 {
+                parts.push(format!("{resolutions} resolution(s)"));
+            }
+            if *rejected > 0 {
+                parts.push(format!("{rejected} refused"));
+            }
+            format!("push: {}", parts.join(", "))
+        }
+        AuditEvent::Enrolled {
+            device,
+            role,
+            sites,
+        } => format!(
+            "enrolled {device} as {role}{}",
+            if sites.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", sites.join(", "))
+            }
+        ),
+        AuditEvent::Revoked { device } => format!("revoked {device}"),
+        AuditEvent::CodeMinted { role, sites, uses } => format!(
+            "code minted: {role}{}, {uses} use(s)",
+            if sites.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", sites.join(", "))
+            }
+        ),
     }
 }

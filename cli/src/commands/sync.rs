@@ -7,7 +7,7 @@ use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, progress};
-use crate::sync::{SyncProgress, enrolled_client, sync};
+use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync};
 
 struct Bars {
     push: ProgressBar,
@@ -35,7 +35,7 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     let summary = sync(&store, &client, args.batch_size, &bars);
     bars.push.finish_and_clear();
     bars.pull.finish_and_clear();
-    let summary = summary?;
+    let summary = erase_if_revoked(store, summary)?;
     if args.json {
         print_json(&summary)?;
     } else {

@@ -533,7 +533,7 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         let t = Instant::now();
-        let ack = store.push(&device, ops, today)?;
+        let ack = store.push(&device, ops, Utc::now())?;
         push_seconds += t.elapsed().as_secs_f64();
         anyhow::ensure!(
             ack.rejected.is_empty(),
