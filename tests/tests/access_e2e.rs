@@ -341,3 +341,70 @@ fn a_revoked_laptop_is_refused_and_erases_its_copy() {
     admin.ok(&["sync"]);
     assert_eq!(admin.json(&["report", "--json"])["families"], 2);
 }
+
+#[test]
+fn a_field_laptop_refuses_families_of_other_sites_before_saving_them() {
+    let server = TestServer::start();
+    let mut admin = Device::new("admin");
+    admin.enroll(&server.url(), &server.admin_code);
+    let laptop = Store::init();
+    // Before enrollment, a laptop records any crossing.
+    let at = |crossing: &'static str| {
+        [
+            "add",
+            "--crossing",
+            crossing,
+            "--date",
+            "2026-10-01",
+            "--return-type",
+            "deported",
+            "--from",
+            "PK-KP",
+            "--to",
+            "AF-NAN",
+            "--males",
+            "0,1,0,1,0",
+            "--females",
+            "1,0,0,1,0",
+        ]
+    };
+    laptop.ok(&at("chaman"));
+    laptop.ok(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &admin.mint(Role::Field, &["torkham"]),
+    ]);
+    let run = laptop.run(&at("chaman"));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("enrolled for torkham only"),
+        "{}",
+        run.stderr
+    );
+    let id = laptop.ok(&at("torkham")).trim().to_string();
+    let run = laptop.run(&["edit", &id, "--crossing", "chaman"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let csv = laptop.path().join("rows.csv");
+    std::fs::write(
+        &csv,
+        "crossing,crossed_on,return_type,departure_province,destination_province,m_18_59,f_18_59\n\
+         torkham,2026-10-03,deported,PK-KP,AF-NAN,1,1\n\
+         chaman,2026-10-03,deported,PK-KP,AF-NAN,1,1\n",
+    )
+    .unwrap();
+    let run = laptop.run(&["import", csv.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("line 3: crossing: this device is enrolled for torkham only"),
+        "{}",
+        run.stderr
+    );
+    let report = laptop.json(&["report", "--json", "--by", "crossing"]);
+    assert_eq!(
+        report["families"], 3,
+        "the first chaman family, two of torkham"
+    );
+}

@@ -4,7 +4,7 @@
 use returnee_shared::{FieldName, FieldValue, Problem, ValidationError};
 
 use crate::cli::EditArgs;
-use crate::commands::{now, open_store, today};
+use crate::commands::{now, open_store, own_sites, site_problem, today};
 use crate::config::Config;
 use crate::error::CliError;
 
@@ -58,6 +58,14 @@ pub fn run(args: EditArgs, config: &Config) -> Result<(), CliError> {
         }
     }
     let store = open_store(config)?;
+    let sites = own_sites(&store)?;
+    for v in &values {
+        if let FieldValue::Crossing(c) = v
+            && let Some(p) = site_problem(&sites, c)
+        {
+            problems.push(p);
+        }
+    }
     let id = store.resolve_id(&args.id)?;
     if let Some((males, females)) = members {
         let current = store

@@ -151,6 +151,8 @@ impl ChunkWriter {
 
 struct Importer {
     today: NaiveDate,
+    /// The only crossings this device may record, if it is enrolled for some.
+    sites: Option<Vec<String>>,
     chunk: Vec<Upsert>,
     seen: HashMap<[u8; 32], u32>,
     summary: Summary,
@@ -165,10 +167,15 @@ impl Importer {
 
     fn accept(
         &mut self,
+        line: u64,
         id: Option<RecordId>,
         fields: FamilyFields,
         origin: Option<Origin>,
     ) -> Result<(), CliError> {
+        if let Some(p) = crate::commands::site_problem(&self.sites, &fields.crossing) {
+            self.refuse(line, p.to_string());
+            return Ok(());
+        }
         let id = match id {
             Some(id) => id,
             None => {
@@ -250,7 +257,7 @@ fn import_csv(
             }
         };
         match row.to_draft().build(imp.today) {
-            Ok(fields) => imp.accept(id, fields, row.origin())?,
+            Ok(fields) => imp.accept(line, id, fields, row.origin())?,
             Err(e) => imp.refuse(line, e.one_line()),
         }
     }
@@ -295,7 +302,7 @@ fn import_jsonl(
             }
         };
         match fields.check(imp.today) {
-            Ok(()) => imp.accept(id, fields, origin)?,
+            Ok(()) => imp.accept(n, id, fields, origin)?,
             Err(e) => imp.refuse(n, e.one_line()),
         }
     }
@@ -321,6 +328,7 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
     let bar = progress(config, size / 200 + 1, "importing");
     let mut imp = Importer {
         today: today(),
+        sites: crate::commands::own_sites(&store)?,
         chunk: Vec::with_capacity(CHUNK),
         seen: HashMap::new(),
         summary: Summary::default(),

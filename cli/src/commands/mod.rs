@@ -52,6 +52,32 @@ pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
     Ok(LocalStore::open(&config.data_dir)?)
 }
 
+/// The sites this device may record families for, when it is enrolled for
+/// some only (field devices, and supervisors given sites). The server
+/// refuses the others; refusing them here says so before anything is saved.
+pub fn own_sites(store: &LocalStore) -> Result<Option<Vec<String>>, CliError> {
+    Ok(store.enrollment()?.and_then(|e| {
+        (e.role != returnee_shared::wire::Role::Admin && !e.sites.is_empty()).then_some(e.sites)
+    }))
+}
+
+/// A problem if `crossing` is not one of `sites`.
+pub fn site_problem(
+    sites: &Option<Vec<String>>,
+    crossing: &str,
+) -> Option<returnee_shared::Problem> {
+    let sites = sites.as_ref()?;
+    (!sites.iter().any(|s| s == crossing)).then(|| {
+        returnee_shared::Problem::new(
+            "crossing",
+            format!(
+                "this device is enrolled for {} only; a family at {crossing} is recorded by a device of that site",
+                sites.join(", ")
+            ),
+        )
+    })
+}
+
 /// The laptop's date, for "not in the future" checks.
 pub fn today() -> NaiveDate {
     Local::now().date_naive()
