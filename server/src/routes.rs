@@ -183,9 +183,10 @@ async fn pull(
     let store = state.store.clone();
     let device = who.0;
     let id = device.id;
-    let (ops, cursor, more) = blocking(move || Ok(store.pull(&device, after, limit)?)).await?;
+    let page = blocking(move || Ok(store.pull(&device, after, limit)?)).await?;
     // The log holds each operation's JSON: the answer is assembled from it
     // without decoding (the shape is returnee_shared::wire::PullResponse).
+    let ops = &page.ops;
     let mut body = Vec::with_capacity(ops.iter().map(|o| o.len() + 1).sum::<usize>() + 64);
     body.extend_from_slice(b"{\"ops\":[");
     for (i, op) in ops.iter().enumerate() {
@@ -194,7 +195,15 @@ async fn pull(
         }
         body.extend_from_slice(op);
     }
-    body.extend_from_slice(format!("],\"cursor\":{},\"more\":{more}}}", cursor.0).as_bytes());
+    body.push(b']');
+    if !page.forget.is_empty() {
+        body.extend_from_slice(b",\"forget\":");
+        body.extend(
+            serde_json::to_vec(&page.forget).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    let (cursor, more) = (page.cursor, page.more);
+    body.extend_from_slice(format!(",\"cursor\":{},\"more\":{more}}}", cursor.0).as_bytes());
     tracing::debug!(device = %id, ops = ops.len(), cursor = cursor.0, "pull");
     Ok(HttpResponse::Ok()
         .content_type("application/json")

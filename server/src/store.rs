@@ -4,9 +4,10 @@
 //! Layout (one tree, so one `sled::Batch` is atomic across kinds):
 //! - `m/seq`: the last log position handed out;
 //! - `l/<seq>`: the log: the sending device's id (16 bytes), a kind byte
-//!   (`o` an operation, `r` a re-send of a whole record), the record's site
+//!   (`o` an operation, `r` a re-send of a whole record, `f` a record that
+//!   left a site), the record's site
 //!   tag (one length byte, then its crossing codes joined by `,`), then the
-//!   operation's JSON or the re-sent record's id (16 bytes);
+//!   operation's JSON or the record's id (16 bytes);
 //! - `t/<record id>`: the record's site tag as above (the crossings it belongs to);
 //! - `d/<record id>`: the log positions of the record's operations (8 bytes
 //!   each; each operation is stored once, in the log); re-sends are
@@ -22,7 +23,8 @@
 //! Site scoping: every log entry carries the sites of its record, and a pull
 //! hands a device only the entries of its sites ([`Device::sees`]). When a
 //! record moves to a site (its crossing is edited), an `r` entry tagged with
-//! the new site makes devices there receive the record's whole history.
+//! the new site makes devices there receive the record's whole history, and
+//! an `f` entry tagged with the site it left tells devices there to forget it.
 //!
 //! Secrets (credentials, codes) are stored only as SHA-256 hashes; both are
 //! long random strings, so a hash cannot be reversed by guessing.
@@ -115,6 +117,16 @@ impl Device {
     }
 }
 
+/// One page of the log for one device.
+pub struct Pulled {
+    /// The operations' JSON, as logged.
+    pub ops: Vec<sled::IVec>,
+    /// Records that left the device's sites.
+    pub forget: Vec<RecordId>,
+    pub cursor: SyncCursor,
+    pub more: bool,
+}
+
 /// A record's site tag: its crossings, sorted, joined by `,`.
 fn site_tag(sites: &BTreeSet<String>) -> Vec<u8> {
     let tag = sites.iter().cloned().collect::<Vec<_>>().join(",");
@@ -123,6 +135,7 @@ fn site_tag(sites: &BTreeSet<String>) -> Vec<u8> {
 
 const KIND_OP: u8 = b'o';
 const KIND_RESEND: u8 = b'r';
+const KIND_FORGET: u8 = b'f';
 
 /// A log entry: device, kind, site tag, payload.
 fn log_entry(device: DeviceId, kind: u8, tag: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -573,6 +586,24 @@ impl ServerStore {
                         log_entry(device.id, KIND_RESEND, &site_tag(&arrived), id.0.as_bytes()),
                     );
                 }
+                let departed: BTreeSet<String> = before
+                    .iter()
+                    .filter(|s| !sites.contains(**s))
+                    .map(|s| s.to_string())
+                    .collect();
+                if !departed.is_empty() {
+                    // Devices of the old site should no longer hold it.
+                    seq += 1;
+                    batch.insert(
+                        log_key(seq),
+                        log_entry(
+                            device.id,
+                            KIND_FORGET,
+                            &site_tag(&departed),
+                            id.0.as_bytes(),
+                        ),
+                    );
+                }
             }
             tags.insert(*id, tag);
         }
@@ -608,15 +639,11 @@ impl ServerStore {
     }
 
     /// The log after `after` that `device` may see, leaving out its own
-    /// operations, at most `limit` entries. Returns the operations' JSON, the
-    /// next cursor and whether more remain.
-    pub fn pull(
-        &self,
-        device: &Device,
-        after: SyncCursor,
-        limit: usize,
-    ) -> Result<(Vec<sled::IVec>, SyncCursor, bool)> {
+    /// operations, at most `limit` entries: the operations' JSON, the
+    /// records that left its sites, the next cursor and whether more remain.
+    pub fn pull(&self, device: &Device, after: SyncCursor, limit: usize) -> Result<Pulled> {
         let mut ops = Vec::new();
+        let mut forget = Vec::new();
         let mut cursor = after;
         let mut more = false;
         let own = device.id.0.as_bytes();
@@ -653,10 +680,24 @@ impl ServerStore {
                         }
                     }
                 }
+                // Moved out of some of this device's sites, and not into
+                // another of them (as it stands now).
+                KIND_FORGET if !all_sites && device.sees(tag) && v.len() >= at + 16 => {
+                    let record =
+                        RecordId(uuid::Uuid::from_slice(&v[at..at + 16]).expect("16 bytes"));
+                    if !device.sees(&self.tag_of(record)?) {
+                        forget.push(record);
+                    }
+                }
                 _ => {}
             }
         }
-        Ok((ops, cursor, more))
+        Ok(Pulled {
+            ops,
+            forget,
+            cursor,
+            more,
+        })
     }
 
     /// The site tag of a record (empty if unknown).

@@ -149,6 +149,10 @@ pub struct SyncCursor(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullResponse {
     pub ops: Vec<Op>,
+    /// Records that moved out of this device's sites: it should no longer
+    /// hold them (unless it has changes to them not yet accepted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<crate::family::RecordId>,
     /// Where the next pull starts; store it once `ops` are applied.
     pub cursor: SyncCursor,
     /// Whether more operations wait after `cursor`.
