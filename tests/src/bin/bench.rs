@@ -17,6 +17,10 @@ use returnee_tests::Rng;
 use returnee_tests::cluster::{Device, FaultProxy, TestServer, enrolled, family};
 use serde_json::{Value, json};
 
+// As in the real binaries (server and client run in this process here).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     families: usize,
     /// With `--rss-families N`: push and pull N families between the real

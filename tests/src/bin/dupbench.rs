@@ -46,6 +46,10 @@ use returnee_shared::wire::Role;
 use returnee_shared::{DeviceId, DocType, FamilyFields, Members, OpId, RecordId, ReturnType, Sex};
 use returnee_tests::Rng;
 
+// As in the real binaries (server and client run in this process here).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Name elements and their usual Latin spellings (the first is the most
 /// common). Elements that stand first in a compound name and are rarely a
 /// name on their own (Mohammad Nasir, Gul Ahmad, Noor Rahman …).
