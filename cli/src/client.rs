@@ -20,6 +20,14 @@ pub enum ClientError {
         "cannot reach the server at {url} ({detail}); check the connection and the address. Nothing was lost: run the command again when the link is back"
     )]
     Unreachable { url: String, detail: String },
+    #[error(
+        "the server at {url} presented a certificate that is not trusted ({detail}). If the deployment uses its own certificate authority, pass its CA certificate with `--ca FILE` (or RETURNEE_CA=FILE); otherwise check the address. Nothing was lost: run the command again"
+    )]
+    Untrusted { url: String, detail: String },
+    #[error(
+        "cannot open a secure (TLS) connection to {url} ({detail}); check that the address is right and that the server serves HTTPS there. Nothing was lost: run the command again"
+    )]
+    Tls { url: String, detail: String },
     #[error("the server refused the request ({status} {code}): {message}")]
     Refused {
         status: u16,
@@ -97,13 +105,19 @@ impl ServerClient {
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 ClientError::Setup(format!(
-                    "{} is not a PEM certificate file: {e}",
+                    "{} is not a PEM certificate file: {e}; pass the deployment's CA certificate with --ca",
                     path.display()
                 ))
             })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
+            if certs.is_empty() {
+                return Err(ClientError::Setup(format!(
+                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----); pass the deployment's CA certificate with --ca",
+                    path.display()
+                )));
             }
+            // Added to the system's roots; the server's certificate is
+            // always verified (name and chain), never accepted blindly.
+            builder = builder.tls_certs_merge(certs);
         }
         let http = builder
             .build()
@@ -119,6 +133,18 @@ impl ServerClient {
         format!("{}{path}", self.base)
     }
 
+    /// A request that got no answer: a certificate the client does not
+    /// trust, another TLS failure, or no connection at all.
+    fn failed(&self, e: &reqwest::Error) -> ClientError {
+        let url = self.base.clone();
+        let detail = describe(e);
+        match tls_error(e) {
+            Some(rustls::Error::InvalidCertificate(_)) => ClientError::Untrusted { url, detail },
+            Some(_) => ClientError::Tls { url, detail },
+            None => ClientError::Unreachable { url, detail },
+        }
+    }
+
     fn send<T: DeserializeOwned>(
         &self,
         req: reqwest::blocking::RequestBuilder,
@@ -127,15 +153,9 @@ impl ServerClient {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            detail: describe(&e),
-        })?;
+        let resp = req.send().map_err(|e| self.failed(&e))?;
         let status = resp.status();
-        let bytes = resp.bytes().map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            detail: describe(&e),
-        })?;
+        let bytes = resp.bytes().map_err(|e| self.failed(&e))?;
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
         } else {
@@ -267,6 +287,30 @@ impl ServerClient {
     pub fn audit(&self, after: u64, limit: usize) -> Result<AuditPage, ClientError> {
         self.get("/v1/admin/audit", &AuditQuery { after, limit })
     }
+}
+
+/// The rustls error somewhere in `e`'s chain of causes. The connector wraps
+/// it in `io::Error`s (even one in another), whose `source()` skips what they
+/// wrap, so look inside those too.
+fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        let mut inner = err;
+        loop {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            match inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(wrapped) => inner = wrapped,
+                None => break,
+            }
+        }
+        cause = err.source();
+    }
+    None
 }
 
 fn describe(e: &reqwest::Error) -> String {

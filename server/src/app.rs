@@ -1,5 +1,6 @@
 //! Building and running the server: open the store once, mint the first
-//! admin code on an empty store, and serve on a listener the caller bound.
+//! admin code on an empty store, and serve (HTTP, or HTTPS when the config
+//! carries TLS) on a listener the caller bound.
 
 use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
@@ -63,7 +64,7 @@ pub fn http_server(
         duplicates: prepared.duplicates.clone(),
     });
     let max_body = prepared.config.max_body;
-    let mut server = actix_web::HttpServer::new(move || {
+    let builder = actix_web::HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(
@@ -100,8 +101,11 @@ pub fn http_server(
                     message: "no such endpoint; the API lives under /v1/ (GET /v1/health)".into(),
                 })
             }))
-    })
-    .listen(listener)?;
+    });
+    let mut server = match &prepared.config.tls {
+        Some(tls) => builder.listen_rustls_0_23(listener, tls.server_config())?,
+        None => builder.listen(listener)?,
+    };
     if prepared.config.workers > 0 {
         server = server.workers(prepared.config.workers);
     }
@@ -111,6 +115,7 @@ pub fn http_server(
 /// A server running on its own thread (for tests, benchmarks and embedding).
 pub struct RunningServer {
     addr: SocketAddr,
+    scheme: &'static str,
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     store: ServerStore,
@@ -123,9 +128,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://HOST:PORT`.
+    /// `http://HOST:PORT`, or `https://HOST:PORT` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The store, for inspection in tests.
@@ -162,6 +167,7 @@ impl Drop for RunningServer {
 /// Starts `prepared` on `listener` in a thread of its own.
 pub fn spawn(prepared: Prepared, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
+    let scheme = prepared.config.scheme();
     let store = prepared.store.clone();
     let duplicates = prepared.duplicates.clone();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -183,6 +189,7 @@ pub fn spawn(prepared: Prepared, listener: TcpListener) -> std::io::Result<Runni
         .map_err(|_| std::io::Error::other("the server thread ended before starting"))??;
     Ok(RunningServer {
         addr,
+        scheme,
         handle,
         thread: Some(thread),
         store,

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-/// Where the server keeps its data and how much it accepts.
+use crate::tls::Tls;
+
+/// Where the server keeps its data, how much it accepts, and how it is reached.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The sled store's folder.
@@ -12,6 +14,9 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Worker threads (0: one per core).
     pub workers: usize,
+    /// The certificate and key to serve HTTPS with (`--tls-cert`/`--tls-key`);
+    /// `None` serves plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 impl ServerConfig {
@@ -20,7 +25,13 @@ impl ServerConfig {
             data_dir,
             max_body: 64 * 1024 * 1024,
             workers: 0,
+            tls: None,
         }
+    }
+
+    /// `https` when TLS is on, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 }
 

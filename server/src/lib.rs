@@ -4,7 +4,8 @@
 //! push the operations they made and pull everyone else's ([`routes`]). The
 //! server merges with the pure rules of `returnee-shared`, keeps conflicts for
 //! supervisors, finds duplicate families ([`duplicates`]), and answers
-//! reports. actix-web over one sled store.
+//! reports. actix-web over one sled store, over HTTPS when given a certificate
+//! ([`tls`]).
 //!
 //! The binary (`main.rs`) only parses arguments and calls [`app`].
 
@@ -16,9 +17,11 @@ pub mod error;
 pub mod routes;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use app::{Prepared, RunningServer, http_server, prepare, spawn};
 pub use config::ServerConfig;
 pub use duplicates::DuplicateIndex;
 pub use error::ApiError;
 pub use store::{ServerStore, StoreError};
+pub use tls::{Tls, TlsError};

@@ -1,4 +1,5 @@
-//! The `returnee-server` binary: parse, configure, run, map errors to exit codes.
+//! The `returnee-server` binary: parse, configure, run, map errors to exit
+//! codes (2 for usage errors and unusable TLS files, 1 for anything else).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use returnee_server::config::{DEFAULT_BIND, DEFAULT_DATA_DIR};
-use returnee_server::{ServerConfig, ServerStore, prepare};
+use returnee_server::{ServerConfig, ServerStore, Tls, TlsError, prepare};
 
 // sled copies and frees many small buffers per write; mimalloc serves that
 // markedly faster than the system allocator.
@@ -33,6 +34,22 @@ enum Command {
         /// The address to listen on; port 0 picks a free one.
         #[arg(long, env = "RETURNEE_SERVER_BIND", default_value = DEFAULT_BIND)]
         bind: String,
+        /// Serve HTTPS with this PEM certificate chain (the server's certificate first; needs --tls-key).
+        #[arg(
+            long,
+            env = "RETURNEE_SERVER_TLS_CERT",
+            value_name = "FILE",
+            requires = "tls_key"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of the --tls-cert certificate.
+        #[arg(
+            long,
+            env = "RETURNEE_SERVER_TLS_KEY",
+            value_name = "FILE",
+            requires = "tls_cert"
+        )]
+        tls_key: Option<PathBuf>,
     },
     /// Check the audit trail's hash chain (run it while the server is
     /// stopped); exits 1 and names the first broken entry if it was altered.
@@ -51,24 +68,32 @@ fn data_dir(d: Option<PathBuf>) -> PathBuf {
     d.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
-fn serve(data_dir: PathBuf, bind: &str) -> anyhow::Result<()> {
-    let prepared = prepare(ServerConfig::new(data_dir))?;
+fn serve(data_dir: PathBuf, bind: &str, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<()> {
+    let mut config = ServerConfig::new(data_dir);
+    // Read the certificate and key before anything else: a bad file stops
+    // the start before the store is opened.
+    if let Some((cert, key)) = tls {
+        config.tls = Some(Tls::load(&cert, &key)?);
+    }
+    let scheme = config.scheme();
+    let plain = config.tls.is_none();
+    let prepared = prepare(config)?;
     let listener = TcpListener::bind(bind)
         .with_context(|| format!("cannot listen on {bind}; is another server using it?"))?;
     let addr = listener.local_addr()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on http://{addr}")?;
+    writeln!(out, "listening on {scheme}://{addr}")?;
     if let Some(code) = &prepared.initial_admin_code {
         writeln!(out, "admin enrollment code: {code}")?;
     }
     out.flush()?;
     drop(out);
-    if !addr.ip().is_loopback() {
+    if plain && !addr.ip().is_loopback() {
         tracing::warn!(
-            "serving plain HTTP on {addr}, which is not loopback: anyone on the network can read the traffic; put TLS in front"
+            "serving plain HTTP on {addr}, which is not loopback: anyone on the network can read the traffic; serve TLS with --tls-cert and --tls-key"
         );
         eprintln!(
-            "WARNING: plain HTTP on {addr} (not loopback): traffic can be read on the network"
+            "WARNING: plain HTTP on {addr} (not loopback): traffic can be read on the network; serve TLS with --tls-cert FILE --tls-key FILE"
         );
     }
     let store = prepared.store.clone();
@@ -109,7 +134,12 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { data_dir: d, bind } => serve(data_dir(d), &bind),
+        Command::Serve {
+            data_dir: d,
+            bind,
+            tls_cert,
+            tls_key,
+        } => serve(data_dir(d), &bind, tls_cert.zip(tls_key)),
         Command::AdminCode { data_dir: d } => admin_code(data_dir(d)),
         Command::AuditVerify { data_dir: d } => audit_verify(data_dir(d)),
     };
@@ -117,7 +147,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // A certificate or key file that cannot be served is a usage
+            // error, as a wrong flag is (clap exits 2 for those).
+            if e.downcast_ref::<TlsError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

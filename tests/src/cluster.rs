@@ -1,8 +1,9 @@
 //! A test cluster: a real server on `127.0.0.1:0` (in-process, or the real
-//! binary as a child process that can be killed), several devices whose
-//! stores and sync run through the real client library over real HTTP, and a
-//! fault-injecting TCP proxy that cuts connections part-way.
+//! binary as a child process that can be killed; plain HTTP or HTTPS), several
+//! devices whose stores and sync run through the real client library over
+//! real HTTP(S), and a fault-injecting TCP proxy that cuts connections part-way.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use returnee_cli::client::ServerClient;
 use returnee_cli::store::{Enrollment, LocalStore, StoredView};
 use returnee_cli::sync::{SyncSummary, sync};
-use returnee_server::{RunningServer, ServerConfig, prepare, spawn};
+use returnee_server::{RunningServer, ServerConfig, Tls, prepare, spawn};
 use returnee_shared::wire::{CodeRequest, Role};
 use returnee_shared::{FamilyFields, Members, Report, ReportBuilder, ReportFilter, ReturnType};
 
@@ -30,9 +31,23 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Plain HTTP.
     pub fn start() -> TestServer {
+        Self::start_with(None)
+    }
+
+    /// HTTPS with the PEM certificate chain `cert` and its private key `key`.
+    pub fn start_tls(cert: &Path, key: &Path) -> TestServer {
+        Self::start_with(Some(
+            Tls::load(cert, key).expect("a usable certificate and key"),
+        ))
+    }
+
+    fn start_with(tls: Option<Tls>) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let prepared = prepare(ServerConfig::new(dir.path().join("server"))).expect("server store");
+        let mut config = ServerConfig::new(dir.path().join("server"));
+        config.tls = tls;
+        let prepared = prepare(config).expect("server store");
         let admin_code = prepared
             .initial_admin_code
             .clone()
@@ -56,6 +71,8 @@ pub struct Device {
     pub store: LocalStore,
     pub name: String,
     client: Option<ServerClient>,
+    /// The CA file its clients trust (`--ca`), for a server with a private CA.
+    ca: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -67,14 +84,22 @@ impl Device {
             store,
             name: name.to_string(),
             client: None,
+            ca: None,
             _dir: dir,
         }
+    }
+
+    /// Trusts the certificate authorities in the PEM file `ca` (as `--ca` does)
+    /// for every client made from now on.
+    pub fn trusting(mut self, ca: &Path) -> Device {
+        self.ca = Some(ca.to_path_buf());
+        self
     }
 
     /// Enrolls with `url` using `code`.
     pub fn enroll(&mut self, url: &str, code: &str) {
         let device = self.store.device().expect("device");
-        let resp = ServerClient::new(url, None, None)
+        let resp = ServerClient::new(url, None, self.ca.as_deref())
             .expect("client")
             .enroll(device.id, code, &self.name)
             .expect("enrollment");
@@ -87,7 +112,8 @@ impl Device {
                 sites: resp.sites,
             })
             .expect("save enrollment");
-        self.client = Some(ServerClient::new(url, Some(resp.token), None).expect("client"));
+        self.client =
+            Some(ServerClient::new(url, Some(resp.token), self.ca.as_deref()).expect("client"));
     }
 
     /// The enrolled client (to the server's own address).
@@ -98,7 +124,7 @@ impl Device {
     /// The same credential, sent to another address (a proxy).
     pub fn client_via(&self, url: &str) -> ServerClient {
         let token = self.store.enrollment().unwrap().expect("enrolled").token;
-        ServerClient::new(url, Some(token), None).expect("client")
+        ServerClient::new(url, Some(token), self.ca.as_deref()).expect("client")
     }
 
     /// A full sync with the server.
@@ -386,11 +412,32 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `returnee-server serve` on `bind` (use port 0 the first time).
     pub fn start(data_dir: &Path, bind: &str) -> ServerProcess {
+        Self::start_with(data_dir, bind, &[])
+    }
+
+    /// The same, serving HTTPS with the PEM certificate chain `cert` and its key `key`.
+    pub fn start_tls(data_dir: &Path, bind: &str, cert: &Path, key: &Path) -> ServerProcess {
+        Self::start_with(
+            data_dir,
+            bind,
+            &[
+                OsStr::new("--tls-cert"),
+                cert.as_os_str(),
+                OsStr::new("--tls-key"),
+                key.as_os_str(),
+            ],
+        )
+    }
+
+    fn start_with(data_dir: &Path, bind: &str, extra: &[&OsStr]) -> ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let mut child = Command::new(binary("returnee-server"))
                 .args(["serve", "--bind", bind, "--data-dir"])
                 .arg(data_dir)
+                .args(extra)
+                .env_remove("RETURNEE_SERVER_TLS_CERT")
+                .env_remove("RETURNEE_SERVER_TLS_KEY")
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -408,7 +455,11 @@ impl ServerProcess {
             let first = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
             if let Some(url) = first.strip_prefix("listening on ") {
                 let url = url.trim().to_string();
-                let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+                let addr: SocketAddr = url
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .parse()
+                    .unwrap();
                 // Printed right after the first line, on a first start only.
                 let admin_code = rx
                     .recv_timeout(Duration::from_millis(500))

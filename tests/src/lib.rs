@@ -86,6 +86,8 @@ impl Run {
 /// The folder is removed when this is dropped.
 pub struct Store {
     dir: tempfile::TempDir,
+    /// Passed as `--ca` to every command when set.
+    ca: Option<PathBuf>,
 }
 
 impl Default for Store {
@@ -102,7 +104,14 @@ impl Store {
                 .prefix("returnee-e2e-")
                 .tempdir()
                 .expect("a temporary folder"),
+            ca: None,
         }
+    }
+
+    /// Passes `--ca CA` (a PEM file of certificate authorities to trust) to
+    /// every command from now on; `None` stops passing it.
+    pub fn set_ca(&mut self, ca: Option<&Path>) {
+        self.ca = ca.map(Path::to_path_buf);
     }
 
     /// A fresh folder with an initialised store.
@@ -119,13 +128,15 @@ impl Store {
         self.dir.path()
     }
 
-    /// A `returnee` command on this store: `--data-dir` set, no terminal,
-    /// no inherited `RETURNEE_*` settings.
+    /// A `returnee` command on this store: `--data-dir` set (and `--ca`, if
+    /// [`Store::set_ca`] gave one), no terminal, no inherited `RETURNEE_*` settings.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(returnee_bin());
-        c.arg("--data-dir")
-            .arg(self.path())
-            .args(args)
+        c.arg("--data-dir").arg(self.path());
+        if let Some(ca) = &self.ca {
+            c.arg("--ca").arg(ca);
+        }
+        c.args(args)
             .env_remove("RETURNEE_DATA_DIR")
             .env_remove("RETURNEE_CA")
             .env("NO_COLOR", "1")
