@@ -120,7 +120,7 @@ impl Store {
     }
 
     /// A `returnee` command on this store: `--data-dir` set, no terminal,
-    /// no inherited `RETURNEE_*` settings.
+    /// no inherited `RETURNEE_*` settings (a passphrase included).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(returnee_bin());
         c.arg("--data-dir")
@@ -128,6 +128,7 @@ impl Store {
             .args(args)
             .env_remove("RETURNEE_DATA_DIR")
             .env_remove("RETURNEE_CA")
+            .env_remove("RETURNEE_PASSPHRASE")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         c
