@@ -112,3 +112,135 @@ impl LocalStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate, Utc};
+    use returnee_shared::wire::{RejectedOp, Role};
+    use returnee_shared::{DocType, FamilyFields, Members, ReturnType};
+
+    use super::super::sealing::Passphrase;
+    use super::super::{Enrollment, LocalStore};
+
+    fn fields(n: u32) -> FamilyFields {
+        FamilyFields {
+            crossing: "torkham".into(),
+            crossed_on: NaiveDate::from_ymd_opt(2026, 9, 20).unwrap(),
+            return_type: ReturnType::Deported,
+            departure_province: "PK-KP".into(),
+            destination_province: "AF-NAN".into(),
+            members: Members {
+                males: [n, 0, 0, 1, 0],
+                females: [0, 0, 0, 1, 0],
+            },
+            head_name: None,
+            head_sex: None,
+            doc_type: DocType::None,
+            doc_number: None,
+            consent: false,
+            vulnerabilities: Default::default(),
+            documentation: Default::default(),
+            protection_referral: None,
+            notes: None,
+        }
+    }
+
+    /// Pushes everything pending as if the server took it, refusing `refuse`.
+    fn fake_sync(store: &LocalStore, refuse: usize) {
+        let batch = store.pending(1000).unwrap();
+        let (seqs, ops): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+        let rejected: Vec<RejectedOp> = ops
+            .iter()
+            .take(refuse)
+            .map(|o| RejectedOp {
+                op: o.id,
+                error: "forbidden".into(),
+                message: "refused".into(),
+            })
+            .collect();
+        store.acknowledge(&seqs, &ops, &rejected).unwrap();
+        store.set_last_sync(Utc::now()).unwrap();
+    }
+
+    #[test]
+    fn held_and_pending_families_are_kept_and_a_purged_one_ignores_pulls_and_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = Passphrase::new("a long enough passphrase".into());
+        let (store, _) = LocalStore::init_with(dir.path(), "t", Some(&pass), &|| None).unwrap();
+        let at = Utc::now() - Duration::days(10);
+        let ids: Vec<_> = (0..4).map(|n| store.add(fields(n), at).unwrap()).collect();
+        // Never synced: nothing goes.
+        let out = store.purge_synced_before(Utc::now(), Utc::now()).unwrap();
+        assert!(out.never_synced && out.removed == 0 && out.kept_unsynced == 4);
+
+        let device = store.device().unwrap().id;
+        store
+            .set_enrollment(&Enrollment {
+                server: "http://127.0.0.1:9".into(),
+                device_id: device,
+                token: "t".into(),
+                role: Role::Field,
+                sites: vec![],
+            })
+            .unwrap();
+        // The first family's creation is refused (held), the rest taken.
+        fake_sync(&store, 1);
+        // A fourth family's edit waits in the queue.
+        store
+            .edit(
+                ids[3],
+                vec![returnee_shared::FieldValue::Notes(Some("x".into()))],
+                Utc::now().date_naive(),
+                at,
+            )
+            .unwrap();
+        let out = store.purge_synced_before(Utc::now(), Utc::now()).unwrap();
+        assert_eq!((out.removed, out.kept_unsynced, out.kept_recent), (2, 2, 0));
+        assert!(store.get(ids[0]).unwrap().is_some(), "held: kept");
+        assert!(store.get(ids[1]).unwrap().is_none());
+        assert!(store.get(ids[2]).unwrap().is_none());
+        assert!(store.get(ids[3]).unwrap().is_some(), "pending: kept");
+        assert_eq!(store.report_rows().count(), 2);
+
+        // A pulled operation of a purged family is dropped.
+        let op = returnee_shared::merge::Op {
+            id: returnee_shared::OpId::new_v7(),
+            record: ids[1],
+            device,
+            at: Utc::now(),
+            base: vec![],
+            resolution: false,
+            change: returnee_shared::merge::Change::Delete,
+        };
+        assert_eq!(
+            store
+                .apply_remote(vec![op], store.cursor().unwrap())
+                .unwrap(),
+            0
+        );
+        assert!(store.get(ids[1]).unwrap().is_none());
+        // An import of it leaves it alone.
+        let o = store
+            .upsert_many(
+                vec![super::super::Upsert {
+                    id: ids[2],
+                    fields: fields(2),
+                    origin: None,
+                }],
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!((o.added, o.unchanged), (0, 1));
+        assert!(store.get(ids[2]).unwrap().is_none());
+        drop(store);
+
+        // It all holds after reopening, with the passphrase only.
+        assert!(matches!(
+            LocalStore::open(dir.path()),
+            Err(super::StoreError::PassphraseNeeded(_))
+        ));
+        let store = LocalStore::open_with(dir.path(), &|| Some(pass.clone())).unwrap();
+        assert_eq!(store.report_rows().count(), 2);
+        assert_eq!(store.held().unwrap().len(), 1);
+    }
+}
