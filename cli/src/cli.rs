@@ -51,6 +51,8 @@ pub enum Command {
     Status(JsonFlag),
     /// Administration: enrollment codes.
     Admin(AdminArgs),
+    /// Remove synced families from this laptop (they stay on the server).
+    Purge(PurgeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +67,21 @@ pub struct InitArgs {
     /// A name for this laptop, shown to supervisors.
     #[arg(long, value_name = "NAME")]
     pub device_name: Option<String>,
+    /// Encrypt the store with a passphrase (asked twice on a terminal, or
+    /// from RETURNEE_PASSPHRASE). Every later command needs it; a forgotten
+    /// passphrase means the data on this laptop is lost.
+    #[arg(long)]
+    pub encrypt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Remove synced families whose last change is dated before this day (YYYY-MM-DD, 00:00 UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub synced_before: String,
+    /// Print the counts as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The fields of a family as flags; shared by `add` and `edit`.

@@ -4,6 +4,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use crate::store::sealing::Passphrase;
+
 /// Everything a command needs to know about where and how it runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,6 +21,9 @@ pub struct Config {
     pub default_device_name: String,
     /// A PEM file of extra certificate authorities to trust (a private CA).
     pub ca_file: Option<PathBuf>,
+    /// The passphrase of an encrypted store, from `RETURNEE_PASSPHRASE`
+    /// (without it, asked on a terminal when the store is encrypted).
+    pub passphrase: Option<Passphrase>,
 }
 
 /// The environment variables the client reads, once, at start-up.
@@ -26,6 +31,8 @@ pub struct Config {
 pub struct Environment {
     pub no_color: bool,
     pub hostname: Option<String>,
+    /// `RETURNEE_PASSPHRASE` (an empty value counts as unset).
+    pub passphrase: Option<Passphrase>,
 }
 
 impl Environment {
@@ -33,6 +40,10 @@ impl Environment {
         Environment {
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             hostname: std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()),
+            passphrase: std::env::var("RETURNEE_PASSPHRASE")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(Passphrase::new),
         }
     }
 }
@@ -49,6 +60,7 @@ impl Config {
             progress: std::io::stderr().is_terminal(),
             default_device_name: env.hostname.clone().unwrap_or_else(|| "laptop".into()),
             ca_file,
+            passphrase: env.passphrase.clone(),
         }
     }
 }

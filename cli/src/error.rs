@@ -62,7 +62,10 @@ impl CliError {
                 | StoreError::Merged { .. }
                 | StoreError::NotMerged(_)
                 | StoreError::NoSuchPair(_)
-                | StoreError::NotInPair { .. },
+                | StoreError::NotInPair { .. }
+                | StoreError::PassphraseNeeded(_)
+                | StoreError::WrongPassphrase(_)
+                | StoreError::AlreadyPlain(_),
             ) => 2,
             CliError::Client(e) if e.is_usage() => 2,
             _ => 1,

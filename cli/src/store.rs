@@ -8,8 +8,18 @@
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `p/<seq>`: operations made here and not yet acknowledged by the server;
 //! - `h/<op id>`: operations the server refused, held with the reason;
+//! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
+//!   operations pulled for it later are dropped, not applied to a stub;
 //! - `b/…`, `bf/…`, `x/…`: the duplicate index, kept in the same batch as
-//!   the records it indexes ([`duplicates`]).
+//!   the records it indexes ([`duplicates`]). Its block keys are keyed hashes
+//!   ([`sealing::IndexKey`]): no key in the store holds a name or a document
+//!   number, in a plain store as in an encrypted one.
+//!
+//! Every value goes through the store's [`StoreCipher`] ([`sealing`]): the
+//! identity in a plain store, an AEAD bound to the value's key in an
+//! encrypted one. Only `m/crypt` (the encryption header) is always plain.
+//! Empty marker values (index entries, dismissed pairs) carry nothing and
+//! are left empty.
 //!
 //! Every write that is reported to the user is one atomic batch followed by a
 //! flush, so it survives `kill -9` right after.
@@ -71,11 +81,32 @@ pub enum StoreError {
     Invalid(#[from] returnee_shared::ValidationError),
     #[error("{0}")]
     BadValue(String),
+    #[error(
+        "the store at {0} is encrypted: set RETURNEE_PASSPHRASE, or run returnee on a terminal to be asked for the passphrase"
+    )]
+    PassphraseNeeded(PathBuf),
+    #[error("wrong passphrase for the store at {0}; nothing was read or changed")]
+    WrongPassphrase(PathBuf),
+    #[error(
+        "a store already exists at {0} and is not encrypted; nothing changed. Encryption is chosen when a store is made: use `init --encrypt` with a new --data-dir"
+    )]
+    AlreadyPlain(PathBuf),
+    #[error("the store at {dir} could not be read: {source}")]
+    Sealing {
+        dir: PathBuf,
+        #[source]
+        source: SealError,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
+mod purge;
+pub mod sealing;
+
+pub use purge::PurgeOutcome;
+use sealing::{CryptHeader, IndexKey, Passphrase, SealError, StoreCipher};
 
 /// What the device shows of a record, kept beside its operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +173,10 @@ const META_ENROLLMENT: &str = "enrollment";
 const META_CURSOR: &str = "cursor";
 const META_LAST_SYNC: &str = "last_sync";
 const META_PENDING_SEQ: &str = "pending_seq";
+/// The encryption header ([`CryptHeader`]), plain; absent in a plain store.
+const META_CRYPT: &str = "crypt";
+/// The duplicate index's key (32 bytes; sealed in an encrypted store).
+const META_INDEX_KEY: &str = "index_key";
 
 fn meta_key(name: &str) -> Vec<u8> {
     [b"m/".as_slice(), name.as_bytes()].concat()
@@ -161,6 +196,9 @@ fn pending_key(seq: u64) -> Vec<u8> {
 fn held_key(id: OpId) -> Vec<u8> {
     [b"h/".as_slice(), id.0.as_bytes()].concat()
 }
+fn purged_key(id: RecordId) -> Vec<u8> {
+    [b"g/".as_slice(), id.0.as_bytes()].concat()
+}
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store values serialize")
@@ -174,7 +212,15 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 pub struct LocalStore {
     db: sled::Db,
     dir: PathBuf,
+    /// Seals and opens every value.
+    cipher: StoreCipher,
+    /// Hashes the duplicate index's block keys.
+    index: IndexKey,
 }
+
+/// Where the passphrase of an encrypted store comes from, asked only when
+/// the store turns out to be encrypted (`None`: there is none to be had).
+pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<Passphrase>;
 
 fn open_db(dir: &Path) -> Result<sled::Db> {
     let deadline = Instant::now() + Duration::from_millis(1500);
@@ -210,22 +256,26 @@ fn is_lock_conflict(e: &std::io::Error) -> bool {
         || e.to_string().starts_with("could not acquire lock")
 }
 
-/// A batch of changes to the store, applied atomically.
+/// A batch of changes to the store, applied atomically. Every value staged
+/// goes through the store's cipher.
 struct Writes {
     batch: sled::Batch,
     /// Records whose duplicate index entries `commit` stages.
     dup: duplicates::Staged,
+    cipher: StoreCipher,
 }
 
 impl Writes {
-    fn new() -> Self {
-        Writes {
-            batch: sled::Batch::default(),
-            dup: Default::default(),
-        }
-    }
     fn put<T: Serialize>(&mut self, key: Vec<u8>, v: &T) {
-        self.batch.insert(key, encode(v));
+        self.put_bytes(key, encode(v));
+    }
+    fn put_bytes(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let value = self.cipher.seal(&key, value);
+        self.batch.insert(key, value);
+    }
+    /// An entry whose key is all it says (an empty value: nothing to seal).
+    fn mark(&mut self, key: Vec<u8>) {
+        self.batch.insert(key, Vec::new());
     }
     fn remove(&mut self, key: Vec<u8>) {
         self.batch.remove(key);
@@ -233,42 +283,176 @@ impl Writes {
 }
 
 impl LocalStore {
-    /// Creates the store (and a device id) or finds the one already there.
+    /// Creates a plain store (and a device id) or finds the one already there.
     pub fn init(dir: &Path, device_name: &str) -> Result<(Self, InitOutcome)> {
+        Self::init_with(dir, device_name, None, &|| None)
+    }
+
+    /// Creates the store, encrypted under `encrypt` if given, or finds the
+    /// one already there (unlocked with `encrypt`, else with `passphrase`).
+    /// A new store is written in one flushed batch: its encryption header,
+    /// index key and device id land together or not at all.
+    pub fn init_with(
+        dir: &Path,
+        device_name: &str,
+        encrypt: Option<&Passphrase>,
+        passphrase: PassphraseSource<'_>,
+    ) -> Result<(Self, InitOutcome)> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let db = open_db(dir)?;
+        if Self::has_device(&db)? {
+            if encrypt.is_some() && db.get(meta_key(META_CRYPT))?.is_none() {
+                return Err(StoreError::AlreadyPlain(dir.to_path_buf()));
+            }
+            let given = encrypt.cloned();
+            let store = Self::unlock(db, dir, &|| given.clone().or_else(passphrase))?;
+            return Ok((store, InitOutcome::AlreadyThere));
+        }
+        let mut batch = sled::Batch::default();
+        let cipher = match encrypt {
+            Some(pass) => {
+                let (cipher, header) =
+                    StoreCipher::create(pass).map_err(|e| Self::sealing(dir, e))?;
+                batch.insert(meta_key(META_CRYPT), encode(&header));
+                cipher
+            }
+            None => StoreCipher::Plain,
+        };
+        let (index, index_bytes) = IndexKey::generate().map_err(|e| Self::sealing(dir, e))?;
         let store = LocalStore {
             db,
             dir: dir.to_path_buf(),
+            cipher,
+            index,
         };
-        if store.meta::<DeviceInfo>(META_DEVICE)?.is_some() {
-            store.ensure_duplicate_index()?;
-            return Ok((store, InitOutcome::AlreadyThere));
-        }
-        let device = DeviceInfo {
-            id: DeviceId::new_v4(),
-            name: device_name.to_string(),
-        };
-        store.db.insert(meta_key(META_DEVICE), encode(&device))?;
-        store.mark_duplicate_index_built()?;
+        let mut w = store.writes();
+        w.batch = batch;
+        w.put_bytes(meta_key(META_INDEX_KEY), index_bytes.to_vec());
+        w.put(
+            meta_key(META_DEVICE),
+            &DeviceInfo {
+                id: DeviceId::new_v4(),
+                name: device_name.to_string(),
+            },
+        );
+        store.mark_duplicate_index_built(&mut w);
+        store.db.apply_batch(w.batch)?;
         store.db.flush()?;
         Ok((store, InitOutcome::Created))
     }
 
-    /// Opens an existing store.
+    /// Opens an existing plain store (an encrypted one needs [`Self::open_with`]).
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, &|| None)
+    }
+
+    /// Opens an existing store, asking `passphrase` if it is encrypted.
+    pub fn open_with(dir: &Path, passphrase: PassphraseSource<'_>) -> Result<Self> {
         if !dir.join("conf").exists() && !dir.join("db").exists() {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
-        let store = LocalStore {
-            db: open_db(dir)?,
-            dir: dir.to_path_buf(),
-        };
-        if store.meta::<DeviceInfo>(META_DEVICE)?.is_none() {
+        let db = open_db(dir)?;
+        if !Self::has_device(&db)? {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        Self::unlock(db, dir, passphrase)
+    }
+
+    /// Whether the store is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.cipher.is_sealed()
+    }
+
+    fn has_device(db: &sled::Db) -> Result<bool> {
+        Ok(db.contains_key(meta_key(META_DEVICE))?)
+    }
+
+    fn sealing(dir: &Path, source: SealError) -> StoreError {
+        match source {
+            SealError::WrongPassphrase => StoreError::WrongPassphrase(dir.to_path_buf()),
+            source => StoreError::Sealing {
+                dir: dir.to_path_buf(),
+                source,
+            },
+        }
+    }
+
+    /// Unlocks an opened store (checking the passphrase before anything is
+    /// read or written), gives a store made before index keys one, and
+    /// brings its duplicate index up to date.
+    fn unlock(db: sled::Db, dir: &Path, passphrase: PassphraseSource<'_>) -> Result<Self> {
+        let cipher = match db.get(meta_key(META_CRYPT))? {
+            None => StoreCipher::Plain,
+            Some(raw) => {
+                let header: CryptHeader = decode(&raw)?;
+                let pass = passphrase().ok_or_else(|| StoreError::PassphraseNeeded(dir.into()))?;
+                StoreCipher::unlock(&header, &pass).map_err(|e| Self::sealing(dir, e))?
+            }
+        };
+        let key = meta_key(META_INDEX_KEY);
+        let (index, new) = match db.get(&key)? {
+            Some(v) => {
+                let bytes = cipher.open(&key, v).map_err(|e| Self::sealing(dir, e))?;
+                (
+                    IndexKey::from_bytes(&bytes).map_err(|e| Self::sealing(dir, e))?,
+                    None,
+                )
+            }
+            None => {
+                let (index, bytes) = IndexKey::generate().map_err(|e| Self::sealing(dir, e))?;
+                (index, Some(bytes))
+            }
+        };
+        let store = LocalStore {
+            db,
+            dir: dir.to_path_buf(),
+            cipher,
+            index,
+        };
+        if let Some(bytes) = new {
+            // A store made before index keys: its index is rebuilt under the new key.
+            let mut w = store.writes();
+            w.put_bytes(key, bytes.to_vec());
+            w.remove(meta_key(duplicates::META_DUP_INDEX));
+            store.db.apply_batch(w.batch)?;
+            store.db.flush()?;
         }
         store.ensure_duplicate_index()?;
         Ok(store)
+    }
+
+    fn writes(&self) -> Writes {
+        Writes {
+            batch: sled::Batch::default(),
+            dup: Default::default(),
+            cipher: self.cipher.clone(),
+        }
+    }
+
+    /// The value under `key`, opened.
+    fn get_value(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        match self.db.get(key)? {
+            Some(v) => Ok(Some(self.open_value(key, v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn open_value(&self, key: &[u8], v: sled::IVec) -> Result<sled::IVec> {
+        self.cipher
+            .open(key, v)
+            .map_err(|e| Self::sealing(&self.dir, e))
+    }
+
+    /// Every entry under `prefix`, values opened.
+    fn scan_values(
+        &self,
+        prefix: &'static [u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
+        self.db.scan_prefix(prefix).map(move |item| {
+            let (k, v) = item?;
+            let v = self.open_value(&k, v)?;
+            Ok((k, v))
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -282,11 +466,15 @@ impl LocalStore {
     }
 
     fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        self.db.get(meta_key(name))?.map(|b| decode(&b)).transpose()
+        self.get_value(&meta_key(name))?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     fn set_meta<T: Serialize>(&self, name: &str, v: &T) -> Result<()> {
-        self.db.insert(meta_key(name), encode(v))?;
+        let key = meta_key(name);
+        let value = self.cipher.seal(&key, encode(v));
+        self.db.insert(key, value)?;
         self.db.flush()?;
         Ok(())
     }
@@ -325,7 +513,9 @@ impl LocalStore {
     }
 
     fn load_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
-        self.db.get(doc_key(id))?.map(|b| decode(&b)).transpose()
+        self.get_value(&doc_key(id))?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// Stages a record's operations and its recomputed view.
@@ -334,7 +524,7 @@ impl LocalStore {
         let view = doc.view(id);
         w.dup.note(id, doc, &view);
         match view.active().and_then(|f| ReportRow::of(&f.fields)) {
-            Some(row) => w.batch.insert(row_key(id), row.to_bytes().to_vec()),
+            Some(row) => w.put_bytes(row_key(id), row.to_bytes().to_vec()),
             None => w.remove(row_key(id)),
         }
         if view.conflicts.is_empty() {
@@ -352,7 +542,7 @@ impl LocalStore {
     fn stage_local(w: &mut Writes, seq: &mut u64, doc: &mut RecordDoc, op: Op) {
         // The queue names the operation; the operation itself lives in its record.
         let entry = [op.record.0.as_bytes().as_slice(), op.id.0.as_bytes()].concat();
-        w.batch.insert(pending_key(*seq), entry);
+        w.put_bytes(pending_key(*seq), entry);
         *seq += 1;
         doc.insert(op);
     }
@@ -414,13 +604,23 @@ impl LocalStore {
     pub fn upsert_many(&self, items: Vec<Upsert>, now: DateTime<Utc>) -> Result<UpsertOutcome> {
         let device = self.device()?.id;
         let mut seq = self.next_pending_seq()?;
-        let mut w = Writes::new();
+        let mut w = self.writes();
         let mut out = UpsertOutcome::default();
         let mut touched: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
+        // Families purged here are on the server already: an upsert of one
+        // leaves it alone (one read per new family, only once anything was purged).
+        let any_purged = self.db.scan_prefix(b"g/").next().is_some();
         for Upsert { id, fields, origin } in items {
             let mut doc = match touched.remove(&id) {
                 Some(d) => d,
-                None => self.load_doc(id)?.unwrap_or_default(),
+                None => match self.load_doc(id)? {
+                    Some(d) => d,
+                    None if any_purged && self.db.contains_key(purged_key(id))? => {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                    None => RecordDoc::default(),
+                },
             };
             let view = doc.view(id);
             match view.family {
@@ -482,10 +682,8 @@ impl LocalStore {
 
     /// Every record the device holds, deleted ones included, in id order.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
-        self.db.scan_prefix(b"d/").filter_map(|item| {
-            let doc = item
-                .map_err(StoreError::from)
-                .and_then(|(k, v)| Ok((record_id_of(&k), decode::<RecordDoc>(&v)?)));
+        self.scan_values(b"d/").filter_map(|item| {
+            let doc = item.and_then(|(k, v)| Ok((record_id_of(&k), decode::<RecordDoc>(&v)?)));
             match doc {
                 Ok((id, doc)) => stored_view(id, &doc).map(Ok),
                 Err(e) => Some(Err(e)),
@@ -503,7 +701,7 @@ impl LocalStore {
 
     /// What reports need of every family that counts: a fast scan.
     pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
-        self.db.scan_prefix(b"s/").map(|item| {
+        self.scan_values(b"s/").map(|item| {
             let (_, v) = item?;
             ReportRow::from_bytes(&v)
                 .ok_or_else(|| StoreError::BadValue("a report row in the store is damaged".into()))
@@ -548,7 +746,7 @@ impl LocalStore {
 
     fn commit_local(&self, id: RecordId, doc: &mut RecordDoc, ops: Vec<Op>) -> Result<()> {
         let mut seq = self.next_pending_seq()?;
-        let mut w = Writes::new();
+        let mut w = self.writes();
         for op in ops {
             Self::stage_local(&mut w, &mut seq, doc, op);
         }
@@ -581,7 +779,7 @@ impl LocalStore {
     /// Every open conflict on this device.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(b"c/") {
+        for item in self.scan_values(b"c/") {
             out.extend(decode::<Vec<Conflict>>(&item?.1)?);
         }
         Ok(out)
@@ -660,7 +858,7 @@ impl LocalStore {
     pub fn pending(&self, limit: usize) -> Result<Vec<(u64, Op)>> {
         let mut out = Vec::new();
         let mut docs: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
-        for item in self.db.scan_prefix(b"p/").take(limit) {
+        for item in self.scan_values(b"p/").take(limit) {
             let (k, v) = item?;
             let seq = u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
             let record = RecordId(uuid::Uuid::from_slice(&v[..16]).expect("16-byte id"));
@@ -689,7 +887,7 @@ impl LocalStore {
     /// The server acknowledged these queue entries: drop them from the queue,
     /// holding the ones it refused with the reason.
     pub fn acknowledge(&self, seqs: &[u64], ops: &[Op], rejected: &[RejectedOp]) -> Result<()> {
-        let mut w = Writes::new();
+        let mut w = self.writes();
         for seq in seqs {
             w.remove(pending_key(*seq));
         }
@@ -703,8 +901,7 @@ impl LocalStore {
 
     /// Operations the server refused, with the reason.
     pub fn held(&self) -> Result<Vec<(Op, RejectedOp)>> {
-        self.db
-            .scan_prefix(b"h/")
+        self.scan_values(b"h/")
             .map(|item| decode(&item?.1))
             .collect()
     }
@@ -712,23 +909,33 @@ impl LocalStore {
     /// Applies operations pulled from the server and moves the cursor past
     /// them, in one atomic batch: a crash leaves either both or neither.
     pub fn apply_remote(&self, ops: Vec<Op>, cursor: SyncCursor) -> Result<usize> {
-        let mut docs: std::collections::BTreeMap<RecordId, RecordDoc> = Default::default();
+        // `None`: a family purged here; its operations are dropped.
+        let mut docs: std::collections::BTreeMap<RecordId, Option<RecordDoc>> = Default::default();
         let mut applied = 0;
         for op in ops {
             let id = op.record;
             let doc = match docs.entry(id) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(self.load_doc(id)?.unwrap_or_default())
+                    let doc = if self.db.contains_key(purged_key(id))? {
+                        None
+                    } else {
+                        Some(self.load_doc(id)?.unwrap_or_default())
+                    };
+                    e.insert(doc)
                 }
             };
-            if doc.insert(op) {
+            if let Some(doc) = doc
+                && doc.insert(op)
+            {
                 applied += 1;
             }
         }
-        let mut w = Writes::new();
+        let mut w = self.writes();
         for (id, doc) in &docs {
-            Self::stage_doc(&mut w, *id, doc);
+            if let Some(doc) = doc {
+                Self::stage_doc(&mut w, *id, doc);
+            }
         }
         w.put(meta_key(META_CURSOR), &cursor);
         self.commit(w)?;

@@ -17,7 +17,7 @@
 //!   [`WINDOW_DAYS`], and at least one *block key* (the document number, the
 //!   name's consonant skeleton, or the exact composition with the
 //!   destination and the name's initial). [`index_keys`] and [`index_ranges`] give the byte keys of
-//!   an ordered index (a sled tree on the server and on the laptop, a
+//!   an ordered index, its block keys hashed ([`BlockHasher`]) (a sled tree on the server and on the laptop, a
 //!   [`MemoryIndex`] in tests), and [`find_candidates`] looks one record up
 //!   in any [`BlockIndex`]. Each lookup reads a few short key ranges, so
 //!   checking every record costs in proportion to the number of records, never
@@ -797,18 +797,36 @@ pub fn compare(a: (RecordId, &Features), b: (RecordId, &Features)) -> Option<Can
 // ---------------------------------------------------------------------------
 // The blocking index
 
+/// How a block (a crossing and a block key) becomes the bytes of an index
+/// key, so that no name or document number appears in a key. The server
+/// uses [`Unkeyed`]; the laptop a keyed hash under a key of its own, so
+/// that its keys cannot be matched against a dictionary of hashed names.
+pub trait BlockHasher {
+    /// Appends the block's hash to `key`.
+    fn append_block_hash(&self, key: &mut Vec<u8>, crossing: &str, block: &str);
+}
+
+/// 8 bytes of the SHA-256 of the crossing and the block key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unkeyed;
+
+impl BlockHasher for Unkeyed {
+    fn append_block_hash(&self, key: &mut Vec<u8>, crossing: &str, block: &str) {
+        let mut h = Sha256::new();
+        h.update(crossing.as_bytes());
+        h.update([0]);
+        h.update(block.as_bytes());
+        key.extend_from_slice(&h.finalize()[..8]);
+    }
+}
+
 /// An ordered key-value index of records by block key, as both stores keep
-/// one: `prefix`, 8 bytes of the hash of the crossing and the block key, the
-/// crossing date (4 bytes, days, ordered), the record id (16 bytes). Block
-/// keys are hashed, so no name or document number appears in a key.
-fn block_prefix(prefix: &[u8], crossing: &str, block: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + 8 + 4 + 16);
+/// one: `prefix`, the block's hash ([`BlockHasher`]), the crossing date (4
+/// bytes, days, ordered), the record id (16 bytes).
+fn block_prefix(h: &impl BlockHasher, prefix: &[u8], crossing: &str, block: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 32 + 4 + 16);
     k.extend_from_slice(prefix);
-    let mut h = Sha256::new();
-    h.update(crossing.as_bytes());
-    h.update([0]);
-    h.update(block.as_bytes());
-    k.extend_from_slice(&h.finalize()[..8]);
+    h.append_block_hash(&mut k, crossing, block);
     k
 }
 
@@ -817,12 +835,22 @@ fn date_bytes(d: NaiveDate) -> [u8; 4] {
     ((d.to_epoch_days() as i64 + (1 << 31)) as u32).to_be_bytes()
 }
 
-/// The index keys of a record (one per block key).
+/// The index keys of a record (one per block key), block keys hashed with [`Unkeyed`].
 pub fn index_keys(prefix: &[u8], id: RecordId, f: &Features) -> Vec<Vec<u8>> {
+    index_keys_with(&Unkeyed, prefix, id, f)
+}
+
+/// The index keys of a record (one per block key), block keys hashed with `h`.
+pub fn index_keys_with(
+    h: &impl BlockHasher,
+    prefix: &[u8],
+    id: RecordId,
+    f: &Features,
+) -> Vec<Vec<u8>> {
     f.block_keys()
         .iter()
         .map(|b| {
-            let mut k = block_prefix(prefix, &f.crossing, b);
+            let mut k = block_prefix(h, prefix, &f.crossing, b);
             k.extend_from_slice(&date_bytes(f.crossed_on));
             k.extend_from_slice(id.0.as_bytes());
             k
@@ -832,6 +860,15 @@ pub fn index_keys(prefix: &[u8], id: RecordId, f: &Features) -> Vec<Vec<u8>> {
 
 /// The key ranges `[from, to)` that hold the records a record is compared with.
 pub fn index_ranges(prefix: &[u8], f: &Features) -> Vec<(Vec<u8>, Vec<u8>)> {
+    index_ranges_with(&Unkeyed, prefix, f)
+}
+
+/// [`index_ranges`] of an index whose block keys are hashed with `h`.
+pub fn index_ranges_with(
+    h: &impl BlockHasher,
+    prefix: &[u8],
+    f: &Features,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     let first = f
         .crossed_on
         .checked_sub_days(Days::new(WINDOW_DAYS))
@@ -843,7 +880,7 @@ pub fn index_ranges(prefix: &[u8], f: &Features) -> Vec<(Vec<u8>, Vec<u8>)> {
     f.block_keys()
         .iter()
         .map(|b| {
-            let p = block_prefix(prefix, &f.crossing, b);
+            let p = block_prefix(h, prefix, &f.crossing, b);
             let mut from = p.clone();
             from.extend_from_slice(&date_bytes(first));
             let mut to = p;
@@ -880,9 +917,21 @@ pub fn find_candidates<I: BlockIndex>(
     f: &Features,
     dismissed: impl Fn(RecordId, RecordId) -> Result<bool, I::Error>,
 ) -> Result<Vec<Candidate>, I::Error> {
+    find_candidates_with(&Unkeyed, index, prefix, id, f, dismissed)
+}
+
+/// [`find_candidates`] in an index whose block keys are hashed with `h`.
+pub fn find_candidates_with<I: BlockIndex>(
+    h: &impl BlockHasher,
+    index: &I,
+    prefix: &[u8],
+    id: RecordId,
+    f: &Features,
+    dismissed: impl Fn(RecordId, RecordId) -> Result<bool, I::Error>,
+) -> Result<Vec<Candidate>, I::Error> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for (from, to) in index_ranges(prefix, f) {
+    for (from, to) in index_ranges_with(h, prefix, f) {
         for (other, entry) in index.range(&from, &to)? {
             if other == id || !seen.insert(other) {
                 continue;

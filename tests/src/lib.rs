@@ -129,7 +129,8 @@ impl Store {
     }
 
     /// A `returnee` command on this store: `--data-dir` set (and `--ca`, if
-    /// [`Store::set_ca`] gave one), no terminal, no inherited `RETURNEE_*` settings.
+    /// [`Store::set_ca`] gave one), no terminal, no inherited `RETURNEE_*`
+    /// settings (a passphrase included).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(returnee_bin());
         c.arg("--data-dir").arg(self.path());
@@ -139,6 +140,7 @@ impl Store {
         c.args(args)
             .env_remove("RETURNEE_DATA_DIR")
             .env_remove("RETURNEE_CA")
+            .env_remove("RETURNEE_PASSPHRASE")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         c

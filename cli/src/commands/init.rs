@@ -1,29 +1,78 @@
-//! `returnee init`: create the local store and this device's id.
+//! `returnee init`: create the local store and this device's id, plain or
+//! encrypted with a passphrase (`--encrypt`).
 
 use crate::cli::InitArgs;
+use crate::commands::passphrase;
 use crate::config::Config;
 use crate::error::CliError;
+use crate::store::sealing::Passphrase;
 use crate::store::{InitOutcome, LocalStore};
+
+/// The shortest passphrase `init --encrypt` accepts.
+const MIN_PASSPHRASE_CHARS: usize = 8;
 
 pub fn run(args: InitArgs, config: &Config) -> Result<(), CliError> {
     let name = args
         .device_name
         .unwrap_or_else(|| config.default_device_name.clone());
-    let (store, outcome) = LocalStore::init(&config.data_dir, &name)?;
+    let encrypt = if args.encrypt {
+        Some(new_passphrase(config)?)
+    } else {
+        None
+    };
+    let (store, outcome) =
+        LocalStore::init_with(&config.data_dir, &name, encrypt.as_ref(), &|| {
+            passphrase(config)
+        })?;
     let device = store.device()?;
+    let kind = if store.is_encrypted() {
+        "an encrypted"
+    } else {
+        "a"
+    };
     match outcome {
         InitOutcome::Created => println!(
-            "created a store at {} for device {} ({})",
+            "created {kind} store at {} for device {} ({})",
             config.data_dir.display(),
             device.name,
             device.id
         ),
         InitOutcome::AlreadyThere => println!(
-            "a store already exists at {} (device {}, {}); nothing changed",
+            "{kind} store already exists at {} (device {}, {}); nothing changed",
             config.data_dir.display(),
             device.name,
             device.id
         ),
     }
+    if store.is_encrypted() && outcome == InitOutcome::Created {
+        println!(
+            "every command on this store needs the passphrase (RETURNEE_PASSPHRASE, or asked on a terminal); if it is forgotten, the data on this laptop cannot be read, changes not yet synced included"
+        );
+    }
     Ok(())
+}
+
+/// The passphrase of a new encrypted store: `RETURNEE_PASSPHRASE`, else
+/// asked twice on a terminal.
+fn new_passphrase(config: &Config) -> Result<Passphrase, CliError> {
+    let pass = match &config.passphrase {
+        Some(p) => p.clone(),
+        None if config.interactive => dialoguer::Password::new()
+            .with_prompt("Passphrase for the new store")
+            .with_confirmation("Repeat it", "the two passphrases differ; try again")
+            .interact()
+            .map(Passphrase::new)
+            .map_err(|e| CliError::Other(format!("could not read the passphrase: {e}")))?,
+        None => {
+            return Err(CliError::Usage(
+                "init --encrypt needs a passphrase: set RETURNEE_PASSPHRASE, or run returnee on a terminal to be asked".into(),
+            ));
+        }
+    };
+    if pass.chars() < MIN_PASSPHRASE_CHARS {
+        return Err(CliError::Usage(format!(
+            "the passphrase is too short; use at least {MIN_PASSPHRASE_CHARS} characters (a few words are easiest to remember)"
+        )));
+    }
+    Ok(pass)
 }

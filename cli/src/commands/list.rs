@@ -1,4 +1,8 @@
 //! `returnee list`: families as a table, or a JSON array of records.
+//!
+//! The table shows a document number masked ([`mask_doc`]: `…` and its
+//! last 4 characters), enough to tell families apart over a shoulder;
+//! `show` and `--json` give it in full, to check against the card.
 
 use comfy_table::Cell;
 use returnee_shared::merge::Lifecycle;
@@ -40,7 +44,7 @@ pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
         config,
         &[
             "id", "crossing", "date", "return", "from", "to", "size", "men", "women", "children",
-            "note",
+            "doc", "note",
         ],
     );
     for v in &views {
@@ -66,6 +70,7 @@ pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
             num(f.members.men()),
             num(f.members.women()),
             num(f.members.children()),
+            Cell::new(f.doc_number.as_deref().map(mask_doc).unwrap_or_default()),
             Cell::new(note.join(", ")),
         ]);
     }
@@ -76,4 +81,29 @@ pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
         if views.len() == 1 { "y" } else { "ies" }
     );
     Ok(())
+}
+
+/// A document number as human tables show it: `…` and its last 4
+/// characters (all of it hidden when it has 4 or fewer).
+pub fn mask_doc(number: &str) -> String {
+    let chars: Vec<char> = number.trim().chars().collect();
+    let shown = if chars.len() > 4 {
+        &chars[chars.len() - 4..]
+    } else {
+        &[][..]
+    };
+    format!("…{}", shown.iter().collect::<String>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_doc;
+
+    #[test]
+    fn a_masked_document_number_shows_only_its_last_four_characters() {
+        assert_eq!(mask_doc("PK-1234-567890"), "…7890");
+        assert_eq!(mask_doc("AB12345"), "…2345");
+        assert_eq!(mask_doc("1234"), "…");
+        assert_eq!(mask_doc("ذ٤٥٦٧٨٩"), "…٦٧٨٩");
+    }
 }

@@ -8,6 +8,7 @@ use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::store::LocalStore;
+use crate::store::sealing::Passphrase;
 
 pub mod add;
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod form;
 pub mod import;
 pub mod init;
 pub mod list;
+pub mod purge;
 pub mod report;
 pub mod show;
 pub mod status;
@@ -44,12 +46,33 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Duplicates(a) => duplicates::run(a, config),
         Command::Status(a) => status::run(a, config),
         Command::Admin(a) => admin::run(a, config),
+        Command::Purge(a) => purge::run(a, config),
     }
 }
 
-/// Opens the existing store named by the configuration.
+/// Opens the existing store named by the configuration (asking for the
+/// passphrase on a terminal if it is encrypted and none was given).
 pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
-    Ok(LocalStore::open(&config.data_dir)?)
+    Ok(LocalStore::open_with(&config.data_dir, &|| {
+        passphrase(config)
+    })?)
+}
+
+/// The passphrase of an encrypted store: `RETURNEE_PASSPHRASE`, else asked
+/// once on a terminal; `None` when neither is possible.
+pub fn passphrase(config: &Config) -> Option<Passphrase> {
+    if let Some(p) = &config.passphrase {
+        return Some(p.clone());
+    }
+    if !config.interactive {
+        return None;
+    }
+    dialoguer::Password::new()
+        .with_prompt("Passphrase of this store")
+        .allow_empty_password(false)
+        .interact()
+        .ok()
+        .map(Passphrase::new)
 }
 
 /// The sites this device may record families for, when it is enrolled for

@@ -3,8 +3,11 @@
 //!
 //! Keys (in the store's one tree):
 //! - `b/<block hash><date><record id>`: the blocking index
-//!   (`returnee_shared::duplicates::index_keys`), valued with the record's
-//!   `Features` (`Features::to_bytes`), for every family that counts;
+//!   (`returnee_shared::duplicates::index_keys_with`), an empty value, for
+//!   every family that counts. The block hash is HMAC-SHA256 under the
+//!   store's own index key ([`super::sealing::IndexKey`]), 16 bytes: a key
+//!   never shows a name or a document number, and the hashes of a list of
+//!   names do not find them without the key;
 //! - `bf/<record id>`: the same features (the record's index keys are
 //!   derived from them, to remove them when it changes);
 //! - `x/<lower id><higher id>`: a pair dismissed as not the same family.
@@ -22,7 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use returnee_shared::duplicates::{
-    BlockIndex, Candidate, Features, find_candidates, index_keys, record_of_key, sort_candidates,
+    BlockIndex, Candidate, Features, find_candidates_with, index_keys_with, record_of_key,
+    sort_candidates,
 };
 use returnee_shared::merge::{
     Change, DECIDE_DELETED, DECIDE_KEPT, DECIDE_MERGED, Op, RecordDoc, RecordView, plan_dismiss,
@@ -30,18 +34,18 @@ use returnee_shared::merge::{
 };
 use returnee_shared::{DeviceId, OpId, RecordId, Slot};
 
-use super::{LocalStore, META_PENDING_SEQ, Result, StoreError, Writes, decode, encode, meta_key};
+use super::{LocalStore, META_PENDING_SEQ, Result, StoreError, Writes, decode, meta_key};
 
 /// The prefix of the blocking index.
 const INDEX_PREFIX: &[u8] = b"b/";
-const META_DUP_INDEX: &str = "dup_index";
+pub(super) const META_DUP_INDEX: &str = "dup_index";
 /// Bumped when the index's layout or the detection rules change: the
-/// index is rebuilt when the store is opened.
-const DUP_INDEX_VERSION: u32 = 1;
+/// index is rebuilt when the store is opened. 2: keyed block hashes.
+const DUP_INDEX_VERSION: u32 = 2;
 /// Records per batch when the index is rebuilt.
 const REBUILD_CHUNK: usize = 2000;
 
-fn features_key(id: RecordId) -> Vec<u8> {
+pub(super) fn features_key(id: RecordId) -> Vec<u8> {
     [b"bf/".as_slice(), id.0.as_bytes()].concat()
 }
 
@@ -54,7 +58,7 @@ fn decode_features(bytes: &[u8]) -> Result<Features> {
     })
 }
 
-fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
+pub(super) fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     [b"x/".as_slice(), lo.0.as_bytes(), hi.0.as_bytes()].concat()
 }
@@ -77,13 +81,14 @@ impl Staged {
 }
 
 /// The store's blocking index as a [`BlockIndex`].
-struct LocalIndex<'a>(&'a sled::Db);
+struct LocalIndex<'a>(&'a LocalStore);
 
 impl BlockIndex for LocalIndex<'_> {
     type Error = StoreError;
     type Entry = RecordId;
     fn range(&self, from: &[u8], to: &[u8]) -> Result<Vec<(RecordId, RecordId)>> {
         self.0
+            .db
             .range(from..to)
             .map(|item| {
                 let (k, _) = item?;
@@ -93,7 +98,7 @@ impl BlockIndex for LocalIndex<'_> {
             .collect()
     }
     fn features(&self, id: RecordId) -> Result<Features> {
-        match self.0.get(features_key(id))? {
+        match self.0.get_value(&features_key(id))? {
             Some(b) => decode_features(&b),
             None => Err(StoreError::BadValue(
                 "the duplicate index names a family it has no features of; run `returnee init` on this store to rebuild it".into(),
@@ -120,39 +125,44 @@ impl LocalStore {
     pub(super) fn stage_duplicates(&self, w: &mut Writes) -> Result<()> {
         let staged = std::mem::take(&mut w.dup.records);
         for (id, (features, dismissed)) in staged {
-            let old = self
-                .db
-                .get(features_key(id))?
-                .map(|b| decode_features(&b))
-                .transpose()?;
+            let old = self.features_of(id)?;
             if old != features {
                 let new = features
                     .as_ref()
-                    .map(|f| index_keys(INDEX_PREFIX, id, f))
+                    .map(|f| self.index_keys(id, f))
                     .unwrap_or_default();
-                for k in old
-                    .map(|f| index_keys(INDEX_PREFIX, id, &f))
-                    .unwrap_or_default()
-                {
+                for k in old.map(|f| self.index_keys(id, &f)).unwrap_or_default() {
                     if !new.contains(&k) {
-                        w.batch.remove(k);
+                        w.remove(k);
                     }
                 }
                 match &features {
                     Some(f) => {
                         for k in new {
-                            w.batch.insert(k, Vec::new());
+                            w.mark(k);
                         }
-                        w.batch.insert(features_key(id), f.to_bytes());
+                        w.put_bytes(features_key(id), f.to_bytes());
                     }
                     None => w.remove(features_key(id)),
                 }
             }
             for other in dismissed {
-                w.batch.insert(dismissed_key(id, other), Vec::new());
+                w.mark(dismissed_key(id, other));
             }
         }
         Ok(())
+    }
+
+    /// A record's index keys under this store's index key.
+    pub(super) fn index_keys(&self, id: RecordId, f: &Features) -> Vec<Vec<u8>> {
+        index_keys_with(&self.index, INDEX_PREFIX, id, f)
+    }
+
+    /// The features a record is indexed with, if it is.
+    pub(super) fn features_of(&self, id: RecordId) -> Result<Option<Features>> {
+        self.get_value(&features_key(id))?
+            .map(|b| decode_features(&b))
+            .transpose()
     }
 
     /// Builds the duplicate index of a store made before it existed (or
@@ -161,23 +171,23 @@ impl LocalStore {
         if self.meta::<u32>(META_DUP_INDEX)? == Some(DUP_INDEX_VERSION) {
             return Ok(());
         }
-        let mut w = Writes::new();
+        let mut w = self.writes();
         for prefix in [INDEX_PREFIX, b"bf/", b"x/"] {
             for item in self.db.scan_prefix(prefix) {
                 w.remove(item?.0.to_vec());
             }
         }
         self.commit(w)?;
-        let mut w = Writes::new();
+        let mut w = self.writes();
         let mut n = 0;
-        for item in self.db.scan_prefix(b"d/") {
+        for item in self.scan_values(b"d/") {
             let (k, v) = item?;
             let id = RecordId(uuid::Uuid::from_slice(&k[2..18]).expect("16-byte record key"));
             let doc: RecordDoc = decode(&v)?;
             w.dup.note(id, &doc, &doc.view(id));
             n += 1;
             if n % REBUILD_CHUNK == 0 {
-                self.commit(std::mem::replace(&mut w, Writes::new()))?;
+                self.commit(std::mem::replace(&mut w, self.writes()))?;
             }
         }
         w.put(meta_key(META_DUP_INDEX), &DUP_INDEX_VERSION);
@@ -185,22 +195,25 @@ impl LocalStore {
     }
 
     /// Records a new store's index as built (it has no records yet).
-    pub(super) fn mark_duplicate_index_built(&self) -> Result<()> {
-        self.db
-            .insert(meta_key(META_DUP_INDEX), encode(&DUP_INDEX_VERSION))?;
-        Ok(())
+    pub(super) fn mark_duplicate_index_built(&self, w: &mut Writes) {
+        w.put(meta_key(META_DUP_INDEX), &DUP_INDEX_VERSION);
     }
 
     fn find_candidates(&self, id: RecordId, f: &Features) -> Result<Vec<Candidate>> {
-        find_candidates(&LocalIndex(&self.db), INDEX_PREFIX, id, f, |a, b| {
-            Ok(self.db.contains_key(dismissed_key(a, b))?)
-        })
+        find_candidates_with(
+            &self.index,
+            &LocalIndex(self),
+            INDEX_PREFIX,
+            id,
+            f,
+            |a, b| Ok(self.db.contains_key(dismissed_key(a, b))?),
+        )
     }
 
     /// The duplicate candidates of one family (none if it does not count).
     pub fn candidates_of(&self, id: RecordId) -> Result<Vec<Candidate>> {
-        match self.db.get(features_key(id))? {
-            Some(b) => self.find_candidates(id, &decode_features(&b)?),
+        match self.features_of(id)? {
+            Some(f) => self.find_candidates(id, &f),
             None => Ok(Vec::new()),
         }
     }
@@ -209,7 +222,7 @@ impl LocalStore {
     pub fn duplicates(&self) -> Result<Vec<Candidate>> {
         let mut by_id: BTreeMap<String, Candidate> = BTreeMap::new();
         // Every family that counts has its features indexed.
-        for item in self.db.scan_prefix(b"bf/") {
+        for item in self.scan_values(b"bf/") {
             let (k, v) = item?;
             let id = RecordId(uuid::Uuid::from_slice(&k[3..19]).expect("16-byte record key"));
             let features = decode_features(&v)?;
@@ -233,7 +246,7 @@ impl LocalStore {
     /// Saves operations on several records: one atomic, flushed batch.
     fn commit_ops(&self, ops: Vec<Op>) -> Result<()> {
         let mut seq = self.next_pending_seq()?;
-        let mut w = Writes::new();
+        let mut w = self.writes();
         let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
         for op in ops {
             let id = op.record;

@@ -1,0 +1,246 @@
+//! Purging synced families from the laptop (`returnee purge`), so that a lost
+//! laptop holds only what the worker still needs.
+//!
+//! A family is *synced* when none of its operations waits in the push queue
+//! (`p/`) or is held after the server refused it (`h/`), on a device that has
+//! synced at least once: everything it holds of the family is then on the
+//! server. A synced family whose newest operation is dated before the cut-off
+//! loses its doc, report row, conflicts, duplicate index entries and
+//! dismissed pairs, and gets a purged marker (`g/<record id>`, valued with
+//! when) so that operations for it pulled later are dropped
+//! ([`LocalStore::apply_remote`]) instead of rebuilding a partial record,
+//! and an import of it leaves it alone. All in one atomic, flushed batch.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use returnee_shared::RecordId;
+use returnee_shared::merge::{Op, RecordDoc};
+use returnee_shared::wire::RejectedOp;
+use serde::Serialize;
+
+use super::duplicates::{dismissed_key, features_key};
+use super::{LocalStore, Result, StoreError, conflicts_key, decode, doc_key, purged_key, row_key};
+
+/// What a purge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeOutcome {
+    /// Families removed from this laptop.
+    pub removed: u64,
+    /// Families old enough, kept because some of their changes are not on
+    /// the server yet (pending, or refused by it).
+    pub kept_unsynced: u64,
+    /// Synced families kept because they changed on or after the cut-off.
+    pub kept_recent: u64,
+    /// The device never synced: nothing is known to be on the server, so
+    /// nothing was removed.
+    pub never_synced: bool,
+}
+
+impl LocalStore {
+    /// Removes every synced family whose newest operation is dated before
+    /// `before`, and marks it purged (see the module docs).
+    pub fn purge_synced_before(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<PurgeOutcome> {
+        let mut out = PurgeOutcome::default();
+        if self.enrollment()?.is_none() || self.last_sync()?.is_none() {
+            out.never_synced = true;
+            out.kept_unsynced = self.db.scan_prefix(b"d/").count() as u64;
+            return Ok(out);
+        }
+        let mut unsynced: HashSet<RecordId> = HashSet::new();
+        for item in self.scan_values(b"p/") {
+            let (_, v) = item?;
+            let record = v.get(..16).and_then(|b| uuid::Uuid::from_slice(b).ok());
+            let record = record.ok_or_else(|| {
+                StoreError::BadValue("an entry of the push queue is damaged".into())
+            })?;
+            unsynced.insert(RecordId(record));
+        }
+        for item in self.scan_values(b"h/") {
+            let (op, _): (Op, RejectedOp) = decode(&item?.1)?;
+            unsynced.insert(op.record);
+        }
+
+        let mut w = self.writes();
+        let mut purged: HashSet<RecordId> = HashSet::new();
+        for item in self.scan_values(b"d/") {
+            let (k, v) = item?;
+            let id = super::record_id_of(&k);
+            let doc: RecordDoc = decode(&v)?;
+            let Some(newest) = doc.ops.iter().map(|o| o.at).max() else {
+                continue;
+            };
+            if newest >= before {
+                if !unsynced.contains(&id) {
+                    out.kept_recent += 1;
+                }
+                continue;
+            }
+            if unsynced.contains(&id) {
+                out.kept_unsynced += 1;
+                continue;
+            }
+            if let Some(f) = self.features_of(id)? {
+                for key in self.index_keys(id, &f) {
+                    w.remove(key);
+                }
+            }
+            w.remove(doc_key(id));
+            w.remove(row_key(id));
+            w.remove(conflicts_key(id));
+            w.remove(features_key(id));
+            w.put(purged_key(id), &now);
+            purged.insert(id);
+        }
+        if !purged.is_empty() {
+            for item in self.db.scan_prefix(b"x/") {
+                let (k, _) = item?;
+                let ids = [&k[2..18], &k[18..34]]
+                    .map(|b| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record ids")));
+                if ids.iter().any(|id| purged.contains(id)) {
+                    debug_assert_eq!(&k[..], &dismissed_key(ids[0], ids[1])[..]);
+                    w.remove(k.to_vec());
+                }
+            }
+        }
+        out.removed = purged.len() as u64;
+        self.commit(w)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate, Utc};
+    use returnee_shared::wire::{RejectedOp, Role};
+    use returnee_shared::{DocType, FamilyFields, Members, ReturnType};
+
+    use super::super::sealing::Passphrase;
+    use super::super::{Enrollment, LocalStore};
+
+    fn fields(n: u32) -> FamilyFields {
+        FamilyFields {
+            crossing: "torkham".into(),
+            crossed_on: NaiveDate::from_ymd_opt(2026, 9, 20).unwrap(),
+            return_type: ReturnType::Deported,
+            departure_province: "PK-KP".into(),
+            destination_province: "AF-NAN".into(),
+            members: Members {
+                males: [n, 0, 0, 1, 0],
+                females: [0, 0, 0, 1, 0],
+            },
+            head_name: None,
+            head_sex: None,
+            doc_type: DocType::None,
+            doc_number: None,
+            consent: false,
+            vulnerabilities: Default::default(),
+            documentation: Default::default(),
+            protection_referral: None,
+            notes: None,
+        }
+    }
+
+    /// Pushes everything pending as if the server took it, refusing `refuse`.
+    fn fake_sync(store: &LocalStore, refuse: usize) {
+        let batch = store.pending(1000).unwrap();
+        let (seqs, ops): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+        let rejected: Vec<RejectedOp> = ops
+            .iter()
+            .take(refuse)
+            .map(|o| RejectedOp {
+                op: o.id,
+                error: "forbidden".into(),
+                message: "refused".into(),
+            })
+            .collect();
+        store.acknowledge(&seqs, &ops, &rejected).unwrap();
+        store.set_last_sync(Utc::now()).unwrap();
+    }
+
+    #[test]
+    fn held_and_pending_families_are_kept_and_a_purged_one_ignores_pulls_and_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = Passphrase::new("a long enough passphrase".into());
+        let (store, _) = LocalStore::init_with(dir.path(), "t", Some(&pass), &|| None).unwrap();
+        let at = Utc::now() - Duration::days(10);
+        let ids: Vec<_> = (0..4).map(|n| store.add(fields(n), at).unwrap()).collect();
+        // Never synced: nothing goes.
+        let out = store.purge_synced_before(Utc::now(), Utc::now()).unwrap();
+        assert!(out.never_synced && out.removed == 0 && out.kept_unsynced == 4);
+
+        let device = store.device().unwrap().id;
+        store
+            .set_enrollment(&Enrollment {
+                server: "http://127.0.0.1:9".into(),
+                device_id: device,
+                token: "t".into(),
+                role: Role::Field,
+                sites: vec![],
+            })
+            .unwrap();
+        // The first family's creation is refused (held), the rest taken.
+        fake_sync(&store, 1);
+        // A fourth family's edit waits in the queue.
+        store
+            .edit(
+                ids[3],
+                vec![returnee_shared::FieldValue::Notes(Some("x".into()))],
+                Utc::now().date_naive(),
+                at,
+            )
+            .unwrap();
+        let out = store.purge_synced_before(Utc::now(), Utc::now()).unwrap();
+        assert_eq!((out.removed, out.kept_unsynced, out.kept_recent), (2, 2, 0));
+        assert!(store.get(ids[0]).unwrap().is_some(), "held: kept");
+        assert!(store.get(ids[1]).unwrap().is_none());
+        assert!(store.get(ids[2]).unwrap().is_none());
+        assert!(store.get(ids[3]).unwrap().is_some(), "pending: kept");
+        assert_eq!(store.report_rows().count(), 2);
+
+        // A pulled operation of a purged family is dropped.
+        let op = returnee_shared::merge::Op {
+            id: returnee_shared::OpId::new_v7(),
+            record: ids[1],
+            device,
+            at: Utc::now(),
+            base: vec![],
+            resolution: false,
+            change: returnee_shared::merge::Change::Delete,
+        };
+        assert_eq!(
+            store
+                .apply_remote(vec![op], store.cursor().unwrap())
+                .unwrap(),
+            0
+        );
+        assert!(store.get(ids[1]).unwrap().is_none());
+        // An import of it leaves it alone.
+        let o = store
+            .upsert_many(
+                vec![super::super::Upsert {
+                    id: ids[2],
+                    fields: fields(2),
+                    origin: None,
+                }],
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!((o.added, o.unchanged), (0, 1));
+        assert!(store.get(ids[2]).unwrap().is_none());
+        drop(store);
+
+        // It all holds after reopening, with the passphrase only.
+        assert!(matches!(
+            LocalStore::open(dir.path()),
+            Err(super::StoreError::PassphraseNeeded(_))
+        ));
+        let store = LocalStore::open_with(dir.path(), &|| Some(pass.clone())).unwrap();
+        assert_eq!(store.report_rows().count(), 2);
+        assert_eq!(store.held().unwrap().len(), 1);
+    }
+}
