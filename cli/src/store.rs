@@ -908,16 +908,27 @@ impl LocalStore {
 
     /// Applies operations pulled from the server and moves the cursor past
     /// them, in one atomic batch: a crash leaves either both or neither.
-    pub fn apply_remote(&self, ops: Vec<Op>, cursor: SyncCursor) -> Result<usize> {
+    ///
+    /// `forget` lists families that left this device's sites: each is
+    /// removed, unless some change to it is not on the server yet (it stays,
+    /// so that nothing typed here is lost; the server refuses such changes
+    /// and `status` shows them).
+    pub fn apply_remote(
+        &self,
+        ops: Vec<Op>,
+        forget: &[RecordId],
+        cursor: SyncCursor,
+    ) -> Result<usize> {
         // `None`: a family purged here; its operations are dropped.
         let mut docs: std::collections::BTreeMap<RecordId, Option<RecordDoc>> = Default::default();
         let mut applied = 0;
+        let any_purged = self.db.scan_prefix(b"g/").next().is_some();
         for op in ops {
             let id = op.record;
             let doc = match docs.entry(id) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let doc = if self.db.contains_key(purged_key(id))? {
+                    let doc = if any_purged && self.db.contains_key(purged_key(id))? {
                         None
                     } else {
                         Some(self.load_doc(id)?.unwrap_or_default())
@@ -932,11 +943,27 @@ impl LocalStore {
             }
         }
         let mut w = self.writes();
+        let forgotten: std::collections::HashSet<RecordId> = if forget.is_empty() {
+            Default::default()
+        } else {
+            let unsynced = self.unsynced_records()?;
+            forget
+                .iter()
+                .copied()
+                .filter(|id| !unsynced.contains(id))
+                .collect()
+        };
         for (id, doc) in &docs {
-            if let Some(doc) = doc {
+            if let Some(doc) = doc
+                && !forgotten.contains(id)
+            {
                 Self::stage_doc(&mut w, *id, doc);
             }
         }
+        for id in &forgotten {
+            self.stage_removal(&mut w, *id)?;
+        }
+        self.stage_dismissed_removal(&mut w, &forgotten)?;
         w.put(meta_key(META_CURSOR), &cursor);
         self.commit(w)?;
         Ok(applied)

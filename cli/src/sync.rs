@@ -89,7 +89,7 @@ pub fn pull_all(
         let page = client.pull(cursor, batch_size)?;
         let more = page.more && page.cursor > cursor;
         cursor = page.cursor;
-        pulled += store.apply_remote(page.ops, page.cursor)? as u64;
+        pulled += store.apply_remote(page.ops, &page.forget, page.cursor)? as u64;
         progress.pulled(pulled);
         if !more {
             return Ok(pulled);

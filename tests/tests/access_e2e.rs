@@ -239,9 +239,39 @@ fn sync_is_scoped_to_a_devices_sites() {
             Utc::now(),
         )
         .unwrap();
+    // The chaman device has an edit of another chaman family it has not
+    // sent yet; that family moves too.
+    let pending_move = chaman_ids[1];
+    chaman
+        .store
+        .edit(
+            pending_move,
+            vec![FieldValue::Notes(Some("typed before the move".into()))],
+            Utc::now().date_naive(),
+            Utc::now(),
+        )
+        .unwrap();
+    admin
+        .store
+        .edit(
+            pending_move,
+            vec![FieldValue::Crossing("torkham".into())],
+            Utc::now().date_naive(),
+            Utc::now(),
+        )
+        .unwrap();
     admin.sync();
     torkham.sync();
     lead.sync();
+    let before = chaman.views().len();
+    let s = chaman.try_sync(chaman.client(), 200).unwrap();
+    // It left chaman: the chaman device no longer holds it...
+    assert!(chaman.store.get(moved).unwrap().is_none());
+    // ...except the one with a change of its own the server refused (the
+    // family is no longer chaman's): kept, so nothing typed is lost.
+    assert_eq!(s.rejected, 1);
+    assert!(chaman.store.get(pending_move).unwrap().is_some());
+    assert_eq!(chaman.views().len(), before - 1);
     let on_admin = admin.store.get(moved).unwrap().expect("admin holds it");
     for d in [&torkham, &lead] {
         let got = d
@@ -257,7 +287,7 @@ fn sync_is_scoped_to_a_devices_sites() {
             .unwrap()
             .totals
             .families,
-        13
+        14
     );
 }
 

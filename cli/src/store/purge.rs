@@ -20,7 +20,9 @@ use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
 use super::duplicates::{dismissed_key, features_key};
-use super::{LocalStore, Result, StoreError, conflicts_key, decode, doc_key, purged_key, row_key};
+use super::{
+    LocalStore, Result, StoreError, Writes, conflicts_key, decode, doc_key, purged_key, row_key,
+};
 
 /// What a purge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -51,19 +53,7 @@ impl LocalStore {
             out.kept_unsynced = self.db.scan_prefix(b"d/").count() as u64;
             return Ok(out);
         }
-        let mut unsynced: HashSet<RecordId> = HashSet::new();
-        for item in self.scan_values(b"p/") {
-            let (_, v) = item?;
-            let record = v.get(..16).and_then(|b| uuid::Uuid::from_slice(b).ok());
-            let record = record.ok_or_else(|| {
-                StoreError::BadValue("an entry of the push queue is damaged".into())
-            })?;
-            unsynced.insert(RecordId(record));
-        }
-        for item in self.scan_values(b"h/") {
-            let (op, _): (Op, RejectedOp) = decode(&item?.1)?;
-            unsynced.insert(op.record);
-        }
+        let unsynced = self.unsynced_records()?;
 
         let mut w = self.writes();
         let mut purged: HashSet<RecordId> = HashSet::new();
@@ -84,32 +74,69 @@ impl LocalStore {
                 out.kept_unsynced += 1;
                 continue;
             }
-            if let Some(f) = self.features_of(id)? {
-                for key in self.index_keys(id, &f) {
-                    w.remove(key);
-                }
-            }
-            w.remove(doc_key(id));
-            w.remove(row_key(id));
-            w.remove(conflicts_key(id));
-            w.remove(features_key(id));
+            self.stage_removal(&mut w, id)?;
             w.put(purged_key(id), &now);
             purged.insert(id);
         }
-        if !purged.is_empty() {
-            for item in self.db.scan_prefix(b"x/") {
-                let (k, _) = item?;
-                let ids = [&k[2..18], &k[18..34]]
-                    .map(|b| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record ids")));
-                if ids.iter().any(|id| purged.contains(id)) {
-                    debug_assert_eq!(&k[..], &dismissed_key(ids[0], ids[1])[..]);
-                    w.remove(k.to_vec());
-                }
-            }
-        }
+        self.stage_dismissed_removal(&mut w, &purged)?;
         out.removed = purged.len() as u64;
         self.commit(w)?;
         Ok(out)
+    }
+
+    /// Families with changes the server does not hold yet: queued, or held
+    /// after it refused them.
+    pub(super) fn unsynced_records(&self) -> Result<HashSet<RecordId>> {
+        let mut unsynced: HashSet<RecordId> = HashSet::new();
+        for item in self.scan_values(b"p/") {
+            let (_, v) = item?;
+            let record = v.get(..16).and_then(|b| uuid::Uuid::from_slice(b).ok());
+            let record = record.ok_or_else(|| {
+                StoreError::BadValue("an entry of the push queue is damaged".into())
+            })?;
+            unsynced.insert(RecordId(record));
+        }
+        for item in self.scan_values(b"h/") {
+            let (op, _): (Op, RejectedOp) = decode(&item?.1)?;
+            unsynced.insert(op.record);
+        }
+        Ok(unsynced)
+    }
+
+    /// Stages the removal of a family and of everything derived from it:
+    /// doc, report row, conflicts, duplicate index entries.
+    pub(super) fn stage_removal(&self, w: &mut Writes, id: RecordId) -> Result<()> {
+        if let Some(f) = self.features_of(id)? {
+            for key in self.index_keys(id, &f) {
+                w.remove(key);
+            }
+        }
+        w.remove(doc_key(id));
+        w.remove(row_key(id));
+        w.remove(conflicts_key(id));
+        w.remove(features_key(id));
+        Ok(())
+    }
+
+    /// Stages the removal of the dismissed pairs naming any of `removed`.
+    pub(super) fn stage_dismissed_removal(
+        &self,
+        w: &mut Writes,
+        removed: &HashSet<RecordId>,
+    ) -> Result<()> {
+        if removed.is_empty() {
+            return Ok(());
+        }
+        for item in self.db.scan_prefix(b"x/") {
+            let (k, _) = item?;
+            let ids = [&k[2..18], &k[18..34]]
+                .map(|b| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record ids")));
+            if ids.iter().any(|id| removed.contains(id)) {
+                debug_assert_eq!(&k[..], &dismissed_key(ids[0], ids[1])[..]);
+                w.remove(k.to_vec());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -214,7 +241,7 @@ mod tests {
         };
         assert_eq!(
             store
-                .apply_remote(vec![op], store.cursor().unwrap())
+                .apply_remote(vec![op], &[], store.cursor().unwrap())
                 .unwrap(),
             0
         );
