@@ -88,6 +88,18 @@ impl ServerClient {
         token: Option<String>,
         ca_file: Option<&Path>,
     ) -> Result<Self, ClientError> {
+        let pem = ca_file.map(read_ca_file).transpose()?;
+        let origin = ca_file.map(|p| p.display().to_string());
+        Self::with_ca_pem(base, token, pem.as_deref().zip(origin.as_deref()))
+    }
+
+    /// A client for `base` trusting, in addition to the system's roots, the
+    /// PEM certificates given (with where they came from, for messages).
+    pub fn with_ca_pem(
+        base: &str,
+        token: Option<String>,
+        ca: Option<(&[u8], &str)>,
+    ) -> Result<Self, ClientError> {
         install_crypto();
         let base = base.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -99,20 +111,15 @@ impl ServerClient {
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("returnee/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                ClientError::Setup(format!("cannot read the CA file {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        if let Some((pem, origin)) = ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 ClientError::Setup(format!(
-                    "{} is not a PEM certificate file: {e}; pass the deployment's CA certificate with --ca",
-                    path.display()
+                    "{origin} is not a PEM certificate file: {e}; pass the deployment's CA certificate with --ca"
                 ))
             })?;
             if certs.is_empty() {
                 return Err(ClientError::Setup(format!(
-                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----); pass the deployment's CA certificate with --ca",
-                    path.display()
+                    "{origin} holds no PEM certificate (-----BEGIN CERTIFICATE-----); pass the deployment's CA certificate with --ca"
                 )));
             }
             // Added to the system's roots; the server's certificate is
@@ -137,7 +144,11 @@ impl ServerClient {
     /// trust, another TLS failure, or no connection at all.
     fn failed(&self, e: &reqwest::Error) -> ClientError {
         let url = self.base.clone();
-        let detail = describe(e);
+        let mut detail = describe(e);
+        // A TLS server answers plain HTTP with bytes that are not HTTP.
+        if url.starts_with("http://") && detail.contains("invalid HTTP version") {
+            detail.push_str("; the server may speak HTTPS: write the address as https://");
+        }
         match tls_error(e) {
             Some(rustls::Error::InvalidCertificate(_)) => ClientError::Untrusted { url, detail },
             Some(_) => ClientError::Tls { url, detail },
@@ -311,6 +322,12 @@ fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
         cause = err.source();
     }
     None
+}
+
+/// The bytes of a CA file given with `--ca`.
+pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path)
+        .map_err(|e| ClientError::Setup(format!("cannot read the CA file {}: {e}", path.display())))
 }
 
 fn describe(e: &reqwest::Error) -> String {

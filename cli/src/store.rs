@@ -139,6 +139,10 @@ pub struct Enrollment {
     pub token: String,
     pub role: Role,
     pub sites: Vec<String>,
+    /// The CA certificate (PEM) given with `--ca` at enrollment, trusted for
+    /// this server from then on (a later `--ca` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
 /// One family to add, or to bring in line with, by id.

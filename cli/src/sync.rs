@@ -103,7 +103,15 @@ pub fn enrolled_client(
     ca_file: Option<&std::path::Path>,
 ) -> Result<ServerClient, CliError> {
     let e = store.enrollment()?.ok_or(ClientError::NotEnrolled)?;
-    Ok(ServerClient::new(&e.server, Some(e.token), ca_file)?)
+    // A --ca given now wins over the one saved at enrollment.
+    Ok(match (ca_file, &e.ca_pem) {
+        (None, Some(pem)) => ServerClient::with_ca_pem(
+            &e.server,
+            Some(e.token.clone()),
+            Some((pem.as_bytes(), "the CA saved at enrollment")),
+        )?,
+        _ => ServerClient::new(&e.server, Some(e.token), ca_file)?,
+    })
 }
 
 /// What a device does when the server says it was revoked: it erases its

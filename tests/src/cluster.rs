@@ -110,6 +110,7 @@ impl Device {
                 token: resp.token.clone(),
                 role: resp.role,
                 sites: resp.sites,
+                ca_pem: None,
             })
             .expect("save enrollment");
         self.client =

@@ -156,6 +156,12 @@ fn a_device_enrolls_and_syncs_over_https_with_its_ca() {
     store.ok(&["sync"]);
     assert_eq!(pending(&store), 0);
     assert_eq!(server_families(&admin), 2);
+    // The CA given at enrollment is kept: later commands need no --ca.
+    let mut store = store;
+    store.set_ca(None);
+    add_family(&store);
+    store.ok(&["sync"]);
+    assert_eq!(server_families(&admin), 3);
     // The status names the https server it syncs with.
     let status = store.json(&["status", "--json"]);
     assert!(status.to_string().contains(&url), "{status}");
@@ -168,9 +174,9 @@ fn a_client_that_does_not_trust_the_ca_is_refused_and_loses_nothing() {
     add_family(&store);
     assert_eq!(pending(&store), 1);
 
-    // Trusting only another CA, and trusting only the system's roots.
-    for ca in [Some(pki.other_ca.as_path()), None] {
-        store.set_ca(ca);
+    // Trusting only another CA (a --ca given now wins over the saved one).
+    {
+        store.set_ca(Some(pki.other_ca.as_path()));
         let run = store.run(&["sync"]);
         assert_ne!(run.code, 0, "sync must fail: {}", run.stderr);
         assert!(
@@ -189,10 +195,13 @@ fn a_client_that_does_not_trust_the_ca_is_refused_and_loses_nothing() {
         assert_eq!(server_families(&admin), 0);
     }
 
-    // The same through the library: a typed error, not "unreachable".
-    let client = ServerClient::new(admin.client().base(), None, Some(&pki.other_ca)).unwrap();
-    let err = client.health().unwrap_err();
-    assert!(matches!(err, ClientError::Untrusted { .. }), "{err}");
+    // The same through the library, trusting another CA or only the
+    // system's roots: a typed error, not "unreachable".
+    for ca in [Some(pki.other_ca.as_path()), None] {
+        let client = ServerClient::new(admin.client().base(), None, ca).unwrap();
+        let err = client.health().unwrap_err();
+        assert!(matches!(err, ClientError::Untrusted { .. }), "{err}");
+    }
 
     // With the right CA again, the pending family goes up.
     store.set_ca(Some(&pki.ca));
@@ -239,6 +248,11 @@ fn a_plain_http_client_gets_nothing_from_the_https_port() {
     ]);
     assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("write the address as https://"),
+        "{}",
+        run.stderr
+    );
     assert!(
         ServerClient::new(&plain, None, None)
             .unwrap()

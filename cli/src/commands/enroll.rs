@@ -1,7 +1,7 @@
 //! `returnee enroll`: exchange a one-time code for this device's credential.
 
 use crate::cli::EnrollArgs;
-use crate::client::ServerClient;
+use crate::client::{ServerClient, read_ca_file};
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
@@ -17,7 +17,26 @@ pub fn run(args: EnrollArgs, config: &Config) -> Result<(), CliError> {
     }
     let device = store.device()?;
     let name = args.device_name.unwrap_or(device.name);
-    let client = ServerClient::new(&args.server, None, config.ca_file.as_deref())?;
+    let ca_pem = match &config.ca_file {
+        Some(path) => Some(String::from_utf8(read_ca_file(path)?).map_err(|_| {
+            CliError::Usage(format!(
+                "{} is not a PEM certificate file; pass the deployment's CA certificate with --ca",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let client = ServerClient::with_ca_pem(
+        &args.server,
+        None,
+        ca_pem.as_deref().map(str::as_bytes).zip(
+            config
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .as_deref(),
+        ),
+    )?;
     let resp = client.enroll(device.id, &args.code, &name)?;
     store.set_enrollment(&Enrollment {
         server: client.base().to_string(),
@@ -25,6 +44,7 @@ pub fn run(args: EnrollArgs, config: &Config) -> Result<(), CliError> {
         token: resp.token,
         role: resp.role,
         sites: resp.sites.clone(),
+        ca_pem,
     })?;
     let sites = if resp.sites.is_empty() {
         "all sites".to_string()

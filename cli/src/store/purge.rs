@@ -208,6 +208,7 @@ mod tests {
                 token: "t".into(),
                 role: Role::Field,
                 sites: vec![],
+                ca_pem: None,
             })
             .unwrap();
         // The first family's creation is refused (held), the rest taken.
