@@ -64,9 +64,9 @@ pub fn push_all(
         if batch.is_empty() {
             break;
         }
-        let (seqs, ops): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+        let (queued, ops): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let ack = client.push(&ops)?;
-        store.acknowledge(&seqs, &ops, &ack.rejected)?;
+        store.acknowledge(&queued, &ops, &ack.rejected)?;
         summary.pushed += ops.len() as u64 - ack.rejected.len() as u64;
         summary.rejected += ack.rejected.len();
         progress.pushed(summary.pushed, total);

@@ -328,6 +328,47 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
 }
 
 #[test]
+fn one_import_sized_queue_entry_is_pushed_in_batches_and_a_cut_resumes_inside_it() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    let mut rng = Rng::new(21);
+    // One local write of 600 families (as an import chunk): one queue entry.
+    let items = (0..600)
+        .map(|_| returnee_cli::store::Upsert {
+            id: returnee_shared::RecordId::new_v7(),
+            fields: family(&mut rng),
+            origin: None,
+        })
+        .collect();
+    a.store.upsert_many(items, Utc::now()).unwrap();
+    assert_eq!(a.store.pending_count(), 600);
+    let proxy = FaultProxy::start(server.running.addr());
+    proxy.set(Faults {
+        cut_up_after: Some(12_000),
+        cut_down_after: None,
+    });
+    // Batches of 70: the entry is acknowledged part by part.
+    assert!(a.try_sync(&a.client_via(&proxy.url()), 70).is_err());
+    let left = a.store.pending_count();
+    assert!(left > 0 && left < 600, "{left} left");
+    // Nothing lost: what is not acknowledged is still queued (the batch
+    // cut mid-way may or may not have landed; a re-send is recognised).
+    let landed = server_families(&admin) as usize;
+    assert!(
+        landed < 600 && landed + left >= 600,
+        "{landed} landed, {left} left"
+    );
+    proxy.set(Faults::default());
+    let s = a.try_sync(&a.client_via(&proxy.url()), 70).unwrap();
+    assert_eq!(s.pushed as usize, left);
+    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(server_families(&admin), 600);
+    admin.sync();
+    assert_converged(&admin, &[a]);
+}
+
+#[test]
 fn a_lost_push_response_is_resent_and_recognised() {
     let server = TestServer::start();
     let (admin, devices) = enrolled(&server, Role::Field, 1);

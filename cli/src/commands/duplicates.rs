@@ -14,7 +14,7 @@ use crate::commands::{now, open_store};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, table};
-use crate::store::LocalStore;
+use crate::store::{BlockCounts, LocalStore};
 
 /// At most this many warnings are printed by one import.
 const IMPORT_WARNINGS: u64 = 20;
@@ -130,14 +130,19 @@ pub fn warn_added(store: &LocalStore, id: RecordId) -> Result<usize, CliError> {
 pub fn warn_imported(
     store: &LocalStore,
     new: &[RecordId],
+    counts: Option<&mut BlockCounts>,
     printed: &mut u64,
 ) -> Result<(), CliError> {
     let later: std::collections::HashSet<RecordId> = new.iter().copied().collect();
     let mut seen = std::collections::HashSet::new();
+    let mut counts = counts;
     for id in new {
         seen.insert(*id);
-        let found: Vec<Candidate> = store
-            .candidates_of(*id)?
+        let candidates = match counts.as_deref_mut() {
+            Some(c) => store.candidates_counted(*id, c)?,
+            None => store.candidates_of(*id)?,
+        };
+        let found: Vec<Candidate> = candidates
             .into_iter()
             .filter(|c| {
                 let other = c.other(*id);

@@ -17,7 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::cli::ImportArgs;
-use crate::commands::{now, open_store, today};
+use crate::commands::{now, open_store_for_import, today};
 use crate::config::Config;
 use crate::csv_format::{CsvRow, Format};
 use crate::error::CliError;
@@ -26,6 +26,10 @@ use crate::store::{LocalStore, Upsert, UpsertOutcome};
 
 /// Rows saved per atomic, flushed batch.
 const CHUNK: usize = 2000;
+/// Up to this many keys in the duplicate index (about 100,000 families), an
+/// import counts them first ([`LocalStore::block_counts`]); above, it scans
+/// every new family's blocks.
+const BLOCK_COUNT_CAP: usize = 300_000;
 
 #[derive(Debug, Default, Serialize)]
 struct Summary {
@@ -89,8 +93,16 @@ impl ChunkWriter {
         let checker_store = store.clone();
         let checker = std::thread::spawn(move || -> Result<u64, CliError> {
             let mut warned = 0;
+            // Into an empty or small store, count families per index block
+            // and scan only the blocks two of them share.
+            let mut counts = checker_store.block_counts(BLOCK_COUNT_CAP)?;
             for new in check_rx {
-                crate::commands::duplicates::warn_imported(&checker_store, &new, &mut warned)?;
+                crate::commands::duplicates::warn_imported(
+                    &checker_store,
+                    &new,
+                    counts.as_mut(),
+                    &mut warned,
+                )?;
             }
             Ok(warned)
         });
@@ -324,7 +336,7 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
     let file = std::fs::File::open(&args.file)
         .map_err(|e| CliError::io(format!("cannot open {}", args.file.display()), e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let store = open_store(config)?;
+    let store = open_store_for_import(config)?;
     let bar = progress(config, size / 200 + 1, "importing");
     let mut imp = Importer {
         today: today(),

@@ -34,7 +34,7 @@ use returnee_shared::merge::{
 };
 use returnee_shared::{DeviceId, OpId, RecordId, Slot};
 
-use super::{LocalStore, META_PENDING_SEQ, Result, StoreError, Writes, decode, meta_key};
+use super::{LocalStore, Result, StoreError, Writes, decode, meta_key};
 
 /// The prefix of the blocking index.
 const INDEX_PREFIX: &[u8] = b"b/";
@@ -44,6 +44,16 @@ pub(super) const META_DUP_INDEX: &str = "dup_index";
 const DUP_INDEX_VERSION: u32 = 2;
 /// Records per batch when the index is rebuilt.
 const REBUILD_CHUNK: usize = 2000;
+
+/// Families per block of the index (see [`LocalStore::block_counts`]).
+#[derive(Debug, Default)]
+pub struct BlockCounts(HashMap<Vec<u8>, u32>);
+
+/// The block part of an index key: without the date (4 bytes) and the
+/// record id (16) that end it.
+fn block_of(key: &[u8]) -> &[u8] {
+    &key[..key.len().saturating_sub(20)]
+}
 
 pub(super) fn features_key(id: RecordId) -> Vec<u8> {
     [b"bf/".as_slice(), id.0.as_bytes()].concat()
@@ -125,7 +135,11 @@ impl LocalStore {
     pub(super) fn stage_duplicates(&self, w: &mut Writes) -> Result<()> {
         let staged = std::mem::take(&mut w.dup.records);
         for (id, (features, dismissed)) in staged {
-            let old = self.features_of(id)?;
+            let old = if w.fresh.contains(&id) {
+                None
+            } else {
+                self.features_of(id)?
+            };
             if old != features {
                 let new = features
                     .as_ref()
@@ -210,6 +224,46 @@ impl LocalStore {
         )
     }
 
+    /// How many indexed families share each block of the index, or `None`
+    /// if the index has more than `cap` keys (counting them would cost more
+    /// than it saves). A bulk import starts from these counts and scans a
+    /// block only once a second family is in it ([`BlockCounts`]).
+    pub fn block_counts(&self, cap: usize) -> Result<Option<BlockCounts>> {
+        let mut counts = BlockCounts::default();
+        for (n, item) in self.db.scan_prefix(INDEX_PREFIX).keys().enumerate() {
+            if n >= cap {
+                return Ok(None);
+            }
+            *counts.0.entry(block_of(&item?).to_vec()).or_default() += 1;
+        }
+        Ok(Some(counts))
+    }
+
+    /// The duplicate candidates of a family just imported, counted into
+    /// `counts`: a family alone in all its blocks has none, and its blocks
+    /// are not scanned. The result is that of [`Self::candidates_of`] when a
+    /// family that shares a block with it was counted before it.
+    pub fn candidates_counted(
+        &self,
+        id: RecordId,
+        counts: &mut BlockCounts,
+    ) -> Result<Vec<Candidate>> {
+        let Some(f) = self.features_of(id)? else {
+            return Ok(Vec::new());
+        };
+        let mut shared = false;
+        for key in self.index_keys(id, &f) {
+            let n = counts.0.entry(block_of(&key).to_vec()).or_default();
+            *n += 1;
+            shared |= *n > 1;
+        }
+        if shared {
+            self.find_candidates(id, &f)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     /// The duplicate candidates of one family (none if it does not count).
     pub fn candidates_of(&self, id: RecordId) -> Result<Vec<Candidate>> {
         match self.features_of(id)? {
@@ -245,7 +299,6 @@ impl LocalStore {
 
     /// Saves operations on several records: one atomic, flushed batch.
     fn commit_ops(&self, ops: Vec<Op>) -> Result<()> {
-        let mut seq = self.next_pending_seq()?;
         let mut w = self.writes();
         let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
         for op in ops {
@@ -254,12 +307,11 @@ impl LocalStore {
                 e.insert(self.load_doc(id)?.unwrap_or_default());
             }
             let doc = docs.get_mut(&id).expect("just inserted");
-            Self::stage_local(&mut w, &mut seq, doc, op);
+            Self::stage_local(&mut w, doc, op);
         }
         for (id, doc) in &docs {
             Self::stage_doc(&mut w, *id, doc);
         }
-        w.put(meta_key(META_PENDING_SEQ), &(seq - 1));
         self.commit(w)
     }
 

@@ -20,9 +20,7 @@ use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
 use super::duplicates::{dismissed_key, features_key};
-use super::{
-    LocalStore, Result, StoreError, Writes, conflicts_key, decode, doc_key, purged_key, row_key,
-};
+use super::{LocalStore, Result, Writes, conflicts_key, decode, doc_key, purged_key, row_key};
 
 /// What a purge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -88,14 +86,7 @@ impl LocalStore {
     /// after it refused them.
     pub(super) fn unsynced_records(&self) -> Result<HashSet<RecordId>> {
         let mut unsynced: HashSet<RecordId> = HashSet::new();
-        for item in self.scan_values(b"p/") {
-            let (_, v) = item?;
-            let record = v.get(..16).and_then(|b| uuid::Uuid::from_slice(b).ok());
-            let record = record.ok_or_else(|| {
-                StoreError::BadValue("an entry of the push queue is damaged".into())
-            })?;
-            unsynced.insert(RecordId(record));
-        }
+        unsynced.extend(self.queued_records()?);
         for item in self.scan_values(b"h/") {
             let (op, _): (Op, RejectedOp) = decode(&item?.1)?;
             unsynced.insert(op.record);
@@ -175,7 +166,7 @@ mod tests {
     /// Pushes everything pending as if the server took it, refusing `refuse`.
     fn fake_sync(store: &LocalStore, refuse: usize) {
         let batch = store.pending(1000).unwrap();
-        let (seqs, ops): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+        let (seqs, ops): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let rejected: Vec<RejectedOp> = ops
             .iter()
             .take(refuse)
@@ -265,7 +256,7 @@ mod tests {
         // It all holds after reopening, with the passphrase only.
         assert!(matches!(
             LocalStore::open(dir.path()),
-            Err(super::StoreError::PassphraseNeeded(_))
+            Err(crate::store::StoreError::PassphraseNeeded(_))
         ));
         let store = LocalStore::open_with(dir.path(), &|| Some(pass.clone())).unwrap();
         assert_eq!(store.report_rows().count(), 2);
