@@ -1040,6 +1040,7 @@ impl LocalStore {
         let mut docs: std::collections::BTreeMap<RecordId, Option<RecordDoc>> = Default::default();
         let mut applied = 0;
         let any_purged = self.db.scan_prefix(b"g/").next().is_some();
+        let mut w = self.writes();
         for op in ops {
             let id = op.record;
             let doc = match docs.entry(id) {
@@ -1048,7 +1049,13 @@ impl LocalStore {
                     let doc = if any_purged && self.db.contains_key(purged_key(id))? {
                         None
                     } else {
-                        Some(self.load_doc(id)?.unwrap_or_default())
+                        Some(match self.load_doc(id)? {
+                            Some(doc) => doc,
+                            None => {
+                                w.fresh.insert(id);
+                                RecordDoc::default()
+                            }
+                        })
                     };
                     e.insert(doc)
                 }
@@ -1059,7 +1066,6 @@ impl LocalStore {
                 applied += 1;
             }
         }
-        let mut w = self.writes();
         let forgotten: std::collections::HashSet<RecordId> = if forget.is_empty() {
             Default::default()
         } else {
