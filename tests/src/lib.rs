@@ -82,6 +82,31 @@ impl Run {
     }
 }
 
+/// `returnee add` with the flags every family needs: a deported household
+/// of `males` and `females` (five band counts each, `A,B,C,D,E`) from
+/// PK-KP to AF-NAN at `crossing` on `date`. Push more flags to it.
+pub fn add_args(crossing: &str, date: &str, males: &str, females: &str) -> Vec<String> {
+    [
+        "add",
+        "--crossing",
+        crossing,
+        "--date",
+        date,
+        "--return-type",
+        "deported",
+        "--from",
+        "PK-KP",
+        "--to",
+        "AF-NAN",
+        "--males",
+        males,
+        "--females",
+        females,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A local store in a fresh temporary folder, and a way to run `returnee` on it.
 /// The folder is removed when this is dropped.
 pub struct Store {
@@ -131,7 +156,7 @@ impl Store {
     /// A `returnee` command on this store: `--data-dir` set (and `--ca`, if
     /// [`Store::set_ca`] gave one), no terminal, no inherited `RETURNEE_*`
     /// settings (a passphrase included).
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(returnee_bin());
         c.arg("--data-dir").arg(self.path());
         if let Some(ca) = &self.ca {
@@ -147,7 +172,7 @@ impl Store {
     }
 
     /// Runs `returnee` on this store to completion.
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
         let out = self
             .command(args)
             .output()
@@ -157,13 +182,13 @@ impl Store {
 
     /// Runs `returnee` and returns its standard output; panics unless it exits 0.
     #[track_caller]
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
         self.run(args).expect_code(0).stdout
     }
 
     /// Runs `returnee` and parses its standard output as JSON; panics unless it exits 0.
     #[track_caller]
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub fn json<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> serde_json::Value {
         self.run(args).expect_code(0).json()
     }
 }

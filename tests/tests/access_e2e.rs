@@ -7,7 +7,7 @@ use returnee_cli::client::{ClientError, ServerClient};
 use returnee_shared::wire::{CodeRequest, Role, SyncCursor};
 use returnee_shared::{FieldValue, ReportFilter};
 use returnee_tests::cluster::{Device, TestServer, family};
-use returnee_tests::{Rng, Store};
+use returnee_tests::{Rng, Store, add_args};
 
 /// What one call answered: `Ok` or the refusal's status and code.
 type Outcome = Result<(), (u16, String)>;
@@ -305,23 +305,7 @@ fn a_revoked_laptop_is_refused_and_erases_its_copy() {
     let code = admin.ok(&["admin", "code", "--role", "field", "--site", "torkham"]);
     let laptop = Store::init();
     laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);
-    let add = [
-        "add",
-        "--crossing",
-        "torkham",
-        "--date",
-        "2026-10-01",
-        "--return-type",
-        "deported",
-        "--from",
-        "PK-KP",
-        "--to",
-        "AF-NAN",
-        "--males",
-        "0,1,0,1,0",
-        "--females",
-        "1,0,0,1,0",
-    ];
+    let add = add_args("torkham", "2026-10-01", "0,1,0,1,0", "1,0,0,1,0");
     laptop.ok(&add);
     laptop.ok(&add);
     laptop.ok(&["sync"]);
@@ -379,25 +363,7 @@ fn a_field_laptop_refuses_families_of_other_sites_before_saving_them() {
     admin.enroll(&server.url(), &server.admin_code);
     let laptop = Store::init();
     // Before enrollment, a laptop records any crossing.
-    let at = |crossing: &'static str| {
-        [
-            "add",
-            "--crossing",
-            crossing,
-            "--date",
-            "2026-10-01",
-            "--return-type",
-            "deported",
-            "--from",
-            "PK-KP",
-            "--to",
-            "AF-NAN",
-            "--males",
-            "0,1,0,1,0",
-            "--females",
-            "1,0,0,1,0",
-        ]
-    };
+    let at = |crossing: &str| add_args(crossing, "2026-10-01", "0,1,0,1,0", "1,0,0,1,0");
     laptop.ok(&at("chaman"));
     laptop.ok(&[
         "enroll",

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use returnee_tests::Store;
 use returnee_tests::cluster::{ServerProcess, binary};
+use returnee_tests::{Store, add_args};
 
 const NAMES: [&str; 3] = [
     "Zarmina Qaderyar",
@@ -20,23 +20,9 @@ const NAMES: [&str; 3] = [
 const DOCS: [&str; 3] = ["TZ-4471-90023", "PX88120456", "ACC-77341-QQ"];
 
 fn add_named(store: &Store, i: usize) -> String {
-    store
-        .ok(&[
-            "add",
-            "--crossing",
-            "torkham",
-            "--date",
-            "2026-10-02",
-            "--return-type",
-            "spontaneous",
-            "--from",
-            "PK-PB",
-            "--to",
-            "AF-KAB",
-            "--males",
-            "1,0,0,1,0",
-            "--females",
-            "0,1,0,1,0",
+    let mut args = add_args("torkham", "2026-10-02", "1,0,0,1,0", "0,1,0,1,0");
+    args.extend(
+        [
             "--head-name",
             NAMES[i],
             "--head-sex",
@@ -48,9 +34,10 @@ fn add_named(store: &Store, i: usize) -> String {
             "--consent",
             "--notes",
             &format!("{} said the family waits for relatives", NAMES[i]),
-        ])
-        .trim()
-        .to_string()
+        ]
+        .map(String::from),
+    );
+    store.ok(&args).trim().to_string()
 }
 
 fn audit_verify(dir: &Path) -> (i32, String) {
@@ -291,57 +278,32 @@ fn no_name_or_document_number_reaches_a_log_line_or_an_error_message() {
     // The same family twice: a duplicate warning names ids, not people.
     add_named(&laptop, 0);
     // Refused input that carries personal data.
+    let refused = |name: &str, doc: &str, consent: bool| {
+        let mut args = add_args("torkham", "2026-10-02", "0,0,0,1,0", "0,0,0,0,0");
+        args.extend(
+            [
+                "--head-name",
+                name,
+                "--doc-type",
+                "tazkira",
+                "--doc-number",
+                doc,
+            ]
+            .map(String::from),
+        );
+        if consent {
+            args.push("--consent".into());
+        }
+        args
+    };
+    // Without consent; and with a number that is not one.
     let bad = [
-        vec![
-            "add",
-            "--crossing",
-            "torkham",
-            "--date",
-            "2026-10-02",
-            "--return-type",
-            "deported",
-            "--from",
-            "PK-KP",
-            "--to",
-            "AF-NAN",
-            "--males",
-            "0,0,0,1,0",
-            "--females",
-            "0,0,0,0,0",
-            "--head-name",
-            NAMES[1],
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            DOCS[1],
-        ],
-        vec![
-            "add",
-            "--crossing",
-            "torkham",
-            "--date",
-            "2026-10-02",
-            "--return-type",
-            "deported",
-            "--from",
-            "PK-KP",
-            "--to",
-            "AF-NAN",
-            "--males",
-            "0,0,0,1,0",
-            "--females",
-            "0,0,0,0,0",
-            "--head-name",
-            NAMES[2],
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            "QQ#77341!",
-            "--consent",
-        ],
+        refused(NAMES[1], DOCS[1], false),
+        refused(NAMES[2], "QQ#77341!", true),
     ];
     for args in &bad {
-        assert_eq!(run(&laptop, args).code, 2);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(run(&laptop, &args).code, 2);
     }
     let csv = data.path().join("bad.csv");
     std::fs::write(
