@@ -2,6 +2,7 @@
 //! received, and each record's operations and view, in one sled tree.
 //!
 //! Layout (one tree, so one `sled::Batch` is atomic across kinds):
+//! - `m/format`: the layout's version (`FORMAT`); a store of another one is refused;
 //! - `m/seq`: the last log position handed out;
 //! - `l/<seq>`: the log: the sending device's id (16 bytes), a kind byte
 //!   (`o` an operation, `r` a re-send of a whole record, `f` a record that
@@ -45,6 +46,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The layout of the store (see the module docs); bumped on any change
+/// an older server could not read, or that this one could not read from an
+/// older store.
+const FORMAT: u32 = 2;
+const FORMAT_KEY: &[u8] = b"m/format";
+
 /// Errors of the server's store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +65,10 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    #[error(
+        "the data directory {dir} was written by another version of returnee-server (store format {found}, this one reads {FORMAT}); start the version that wrote it, or start this one on a new --data-dir and let the laptops sync again"
+    )]
+    Format { dir: PathBuf, found: u32 },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("stored data could not be read: {0}")]
@@ -274,6 +285,29 @@ impl ServerStore {
                 Err(e) => return Err(e.into()),
             }
         };
+        // A store written before log entries carried their sites would be
+        // misread: refuse it rather than serve garbage.
+        match db.get(FORMAT_KEY)? {
+            Some(v) if v.as_ref() == FORMAT.to_be_bytes() => {}
+            Some(v) => {
+                return Err(StoreError::Format {
+                    dir: dir.to_path_buf(),
+                    found: v
+                        .get(..4)
+                        .map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes"))),
+                });
+            }
+            None if db.get(b"m/seq")?.is_some() || db.scan_prefix(b"dev/").next().is_some() => {
+                return Err(StoreError::Format {
+                    dir: dir.to_path_buf(),
+                    found: 1,
+                });
+            }
+            None => {
+                db.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec())?;
+                db.flush()?;
+            }
+        }
         Ok(ServerStore {
             db,
             writer: Arc::new(Mutex::new(())),
@@ -937,6 +971,23 @@ impl ServerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_of_another_format_is_refused_and_a_new_one_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(ServerStore::open(dir.path()).unwrap());
+        drop(ServerStore::open(dir.path()).expect("its own format reopens"));
+        // A store written before the format was recorded (it has a log).
+        let old = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(old.path()).unwrap();
+            db.insert(b"m/seq", 7u64.to_be_bytes().to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = ServerStore::open(old.path()).err().expect("refused");
+        assert!(matches!(err, StoreError::Format { found: 1, .. }), "{err}");
+        assert!(err.to_string().contains("new --data-dir"), "{err}");
+    }
 
     #[test]
     fn a_second_open_of_a_store_in_use_says_so() {
