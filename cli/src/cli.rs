@@ -343,9 +343,10 @@ pub enum AdminAction {
     /// Show the server's audit trail (every change, merge, resolution,
     /// enrollment and revocation) and check its hash chain.
     Audit {
-        /// Show entries after this one.
-        #[arg(long, default_value_t = 0)]
-        after: u64,
+        /// Show entries after this one (0: from the first). Without it, the
+        /// newest `--limit` entries.
+        #[arg(long)]
+        after: Option<u64>,
         /// Show at most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,

@@ -347,6 +347,14 @@ async fn audit(
         .clamp(1, MAX_AUDIT_PAGE);
     let after = query.after;
     let store = state.store.clone();
-    let (entries, more) = blocking(move || Ok(store.audit(after, limit)?)).await?;
-    Ok(HttpResponse::Ok().json(AuditPage { entries, more }))
+    let (entries, more, newest) = blocking(move || {
+        let (entries, more) = store.audit(after, limit)?;
+        Ok((entries, more, store.audit_newest()?))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(AuditPage {
+        entries,
+        more,
+        newest,
+    }))
 }

@@ -489,6 +489,11 @@ impl ServerStore {
         Ok(())
     }
 
+    /// The newest audit entry's sequence number (0 for none).
+    pub fn audit_newest(&self) -> Result<u64> {
+        Ok(self.audit_head()?.0)
+    }
+
     /// Audit entries after `after`, at most `limit`, and whether more follow.
     pub fn audit(&self, after: u64, limit: usize) -> Result<(Vec<AuditEntry>, bool)> {
         let mut out = Vec::new();

@@ -187,6 +187,9 @@ pub struct AuditPage {
     pub entries: Vec<crate::audit::AuditEntry>,
     /// Whether more entries follow the last one.
     pub more: bool,
+    /// The newest entry's sequence number (0 for an empty trail).
+    #[serde(default)]
+    pub newest: u64,
 }
 
 /// The query of `GET /v1/admin/audit`.

@@ -169,6 +169,15 @@ fn the_audit_trail_records_every_change_and_detects_one_altered_entry() {
     let page = admin.json(&["admin", "audit", "--after", "4", "--limit", "2", "--json"]);
     assert_eq!(page.as_array().unwrap().len(), 2);
     assert_eq!(page[0]["seq"], 5);
+    // Without --after: the newest entries.
+    let newest = admin.json(&["admin", "audit", "--limit", "3", "--json"]);
+    let seqs: Vec<u64> = newest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [7, 8, 9]);
 
     // Offline, on the server's data folder.
     server.kill9();

@@ -110,7 +110,12 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
         AdminAction::Audit { after, limit, json } => {
             let store = open_store(config)?;
             let client = enrolled_client(&store, config.ca_file.as_deref())?;
-            let fetched: Result<Vec<AuditEntry>, CliError> = (|| {
+            let fetched: Result<(u64, Vec<AuditEntry>), CliError> = (|| {
+                let after = match after {
+                    Some(a) => a,
+                    // The newest entries: ask where the trail ends first.
+                    None => client.audit(0, 1)?.newest.saturating_sub(limit as u64),
+                };
                 let mut entries = Vec::new();
                 let mut cursor = after;
                 while entries.len() < limit {
@@ -125,9 +130,9 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
                         break;
                     }
                 }
-                Ok(entries)
+                Ok((after, entries))
             })();
-            let entries = erase_if_revoked(store, fetched)?;
+            let (after, entries) = erase_if_revoked(store, fetched)?;
             // From the first entry the chain is checked from its start;
             // otherwise from the first entry shown.
             let checked = match entries.first() {
