@@ -795,6 +795,10 @@ struct LoadedRecord {
     seqs: Vec<u64>,
     /// Its site tag as stored (empty if new).
     tag: Vec<u8>,
+    /// Its report row and whether it had open conflicts, as stored: what
+    /// did not change is not written again.
+    row: Option<[u8; 19]>,
+    had_conflicts: bool,
     existed: bool,
     changed: bool,
 }
@@ -809,16 +813,34 @@ fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &LoadedRecord, ta
         batch.insert(key(b"t/", id.0.as_bytes()), tag.to_vec());
     }
     let view = record.doc.view(id);
-    match view.active().and_then(|f| ReportRow::of(&f.fields)) {
-        Some(row) => batch.insert(key(b"s/", id.0.as_bytes()), row.to_bytes().to_vec()),
-        None if record.existed => batch.remove(key(b"s/", id.0.as_bytes())),
-        None => {}
+    let row = view
+        .active()
+        .and_then(|f| ReportRow::of(&f.fields))
+        .map(|r| r.to_bytes());
+    match row {
+        Some(row) if record.row != Some(row) => {
+            batch.insert(key(b"s/", id.0.as_bytes()), row.to_vec())
+        }
+        None if record.row.is_some() => batch.remove(key(b"s/", id.0.as_bytes())),
+        _ => {}
     }
     if !view.conflicts.is_empty() {
         batch.insert(key(b"c/", id.0.as_bytes()), encode(&view.conflicts));
-    } else if record.existed {
+    } else if record.had_conflicts {
         batch.remove(key(b"c/", id.0.as_bytes()));
     }
+}
+
+/// What is stored of a record's view: its report row and whether it has
+/// open conflicts.
+fn stored_view(id: RecordId, doc: &RecordDoc) -> (Option<[u8; 19]>, bool) {
+    let view = doc.view(id);
+    (
+        view.active()
+            .and_then(|f| ReportRow::of(&f.fields))
+            .map(|r| r.to_bytes()),
+        !view.conflicts.is_empty(),
+    )
 }
 
 /// Whether `device` may apply `op` to `doc`; the error code and message if not.
@@ -952,18 +974,26 @@ impl ServerStore {
     /// A record's operations and their log positions (empty if new).
     fn load_record(&self, id: RecordId) -> Result<LoadedRecord> {
         Ok(match self.db.get(key(b"d/", id.0.as_bytes()))? {
-            Some(seqs) => LoadedRecord {
-                doc: self.ops_at(&seqs)?,
-                tag: self.tag_of(id)?,
-                seqs: seqs
-                    .chunks_exact(8)
-                    .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")))
-                    .collect(),
-                existed: true,
-                changed: false,
-            },
+            Some(seqs) => {
+                let doc = self.ops_at(&seqs)?;
+                let (row, had_conflicts) = stored_view(id, &doc);
+                LoadedRecord {
+                    doc,
+                    row,
+                    had_conflicts,
+                    tag: self.tag_of(id)?,
+                    seqs: seqs
+                        .chunks_exact(8)
+                        .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")))
+                        .collect(),
+                    existed: true,
+                    changed: false,
+                }
+            }
             None => LoadedRecord {
                 doc: RecordDoc::default(),
+                row: None,
+                had_conflicts: false,
                 tag: Vec::new(),
                 seqs: Vec::new(),
                 existed: false,
