@@ -166,19 +166,27 @@ async fn push(
     Ok(HttpResponse::Ok().json(ack))
 }
 
+/// `?after=N&limit=M` of the paged endpoints (pull, audit).
 #[derive(Debug, Deserialize)]
-struct PullParams {
+struct PageParams {
     #[serde(default)]
     after: u64,
     limit: Option<usize>,
 }
 
+impl PageParams {
+    /// The page size asked for, within `1..=max` (`max` when not given).
+    fn limit(&self, max: usize) -> usize {
+        self.limit.unwrap_or(max).clamp(1, max)
+    }
+}
+
 async fn pull(
     state: State,
     who: Authenticated,
-    query: web::Query<PullParams>,
+    query: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(MAX_PULL_OPS).clamp(1, MAX_PULL_OPS);
+    let limit = query.limit(MAX_PULL_OPS);
     let after = SyncCursor(query.after);
     let store = state.store.clone();
     let device = who.0;
@@ -328,23 +336,13 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(device.summary()))
 }
 
-#[derive(Debug, Deserialize)]
-struct AuditParams {
-    #[serde(default)]
-    after: u64,
-    limit: Option<usize>,
-}
-
 async fn audit(
     state: State,
     who: Authenticated,
-    query: web::Query<AuditParams>,
+    query: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     who.require(&[Role::Admin], "read the audit trail")?;
-    let limit = query
-        .limit
-        .unwrap_or(MAX_AUDIT_PAGE)
-        .clamp(1, MAX_AUDIT_PAGE);
+    let limit = query.limit(MAX_AUDIT_PAGE);
     let after = query.after;
     let store = state.store.clone();
     let (entries, more, newest) = blocking(move || {
