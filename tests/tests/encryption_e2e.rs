@@ -12,7 +12,7 @@ use returnee_shared::duplicates::{name_key, name_tokens, normalize_doc};
 use returnee_shared::wire::Role;
 use returnee_shared::{DocType, FamilyFields, Members, ReturnType, Sex};
 use returnee_tests::cluster::{Device, TestServer};
-use returnee_tests::{Run, Store};
+use returnee_tests::{Run, Store, add_args};
 use serde_json::Value;
 
 const PASS: &str = "seven tired camels at dawn";
@@ -74,36 +74,24 @@ impl Secret {
     }
 
     fn add_args(&self, day: &str) -> Vec<String> {
-        [
-            "add",
-            "--crossing",
-            "torkham",
-            "--date",
-            day,
-            "--return-type",
-            "deported",
-            "--from",
-            "PK-KP",
-            "--to",
-            "AF-NAN",
-            "--males",
-            "1,0,1,1,0",
-            "--females",
-            "0,1,0,1,0",
-            "--head-name",
-            &self.name,
-            "--head-sex",
-            "m",
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            &self.doc,
-            "--consent",
-            "--notes",
-            &self.note,
-        ]
-        .map(str::to_string)
-        .to_vec()
+        let mut args = add_args("torkham", day, "1,0,1,1,0", "0,1,0,1,0");
+        args.extend(
+            [
+                "--head-name",
+                &self.name,
+                "--head-sex",
+                "m",
+                "--doc-type",
+                "tazkira",
+                "--doc-number",
+                &self.doc,
+                "--consent",
+                "--notes",
+                &self.note,
+            ]
+            .map(str::to_string),
+        );
+        args
     }
 
     fn fields(&self) -> FamilyFields {

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use chrono::{NaiveDate, Utc};
 use returnee_shared::wire::Role;
 use returnee_shared::{FieldValue, ReportFilter};
-use returnee_tests::Store;
 use returnee_tests::cluster::{Device, TestServer};
+use returnee_tests::{Store, add_args};
 use serde_json::Value;
 
 fn today() -> NaiveDate {
@@ -17,35 +17,19 @@ fn today() -> NaiveDate {
 
 fn add(store: &Store, i: u32) -> String {
     let day = (today() - chrono::Days::new(1 + u64::from(i % 5))).to_string();
-    store
-        .ok(&[
-            "add",
-            "--crossing",
-            "torkham",
-            "--date",
-            &day,
-            "--return-type",
-            "deported",
-            "--from",
-            "PK-KP",
-            "--to",
-            "AF-NAN",
-            "--males",
-            &format!("{},0,0,1,0", i % 4),
-            "--females",
-            "0,1,0,1,0",
-            "--head-name",
-            &format!("Purgeable Head {i}"),
-            "--head-sex",
-            "m",
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            &format!("PG-{i:05}"),
-            "--consent",
-        ])
-        .trim()
-        .to_string()
+    let mut args = add_args("torkham", &day, &format!("{},0,0,1,0", i % 4), "0,1,0,1,0");
+    args.extend([
+        "--head-name".to_string(),
+        format!("Purgeable Head {i}"),
+        "--head-sex".into(),
+        "m".into(),
+        "--doc-type".into(),
+        "tazkira".into(),
+        "--doc-number".into(),
+        format!("PG-{i:05}"),
+        "--consent".into(),
+    ]);
+    store.ok(&args).trim().to_string()
 }
 
 fn ids(store: &Store) -> BTreeSet<String> {

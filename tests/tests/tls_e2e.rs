@@ -14,8 +14,8 @@ use rcgen::{
 use returnee_cli::client::{ClientError, ServerClient};
 use returnee_shared::ReportFilter;
 use returnee_shared::wire::Role;
-use returnee_tests::Store;
 use returnee_tests::cluster::{Device, ServerProcess, TestServer, binary};
+use returnee_tests::{Store, add_args};
 
 /// PEM files in a temporary folder: a test CA, a server certificate for
 /// `localhost` and 127.0.0.1 signed by it with its key, and an unrelated CA.
@@ -84,24 +84,9 @@ impl Pki {
 }
 
 fn add_family(store: &Store) -> String {
+    let day = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string();
     store
-        .ok(&[
-            "add",
-            "--crossing",
-            "torkham",
-            "--date",
-            &(chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string(),
-            "--return-type",
-            "deported",
-            "--from",
-            "PK-KP",
-            "--to",
-            "nangarhar",
-            "--males",
-            "1,0,0,1,0",
-            "--females",
-            "0,1,0,1,0",
-        ])
+        .ok(&add_args("torkham", &day, "1,0,0,1,0", "0,1,0,1,0"))
         .trim()
         .to_string()
 }
