@@ -4,16 +4,18 @@
 //! Layout (one tree, so one `sled::Batch` is atomic across kinds):
 //! - `m/format`: the layout's version (`FORMAT`); a store of another one is refused;
 //! - `m/seq`: the last log position handed out;
-//! - `l/<seq>`: the log: the sending device's id (16 bytes), a kind byte
-//!   (`o` an operation, `r` a re-send of a whole record, `f` a record that
-//!   left a site), the record's site
-//!   tag (one length byte, then its crossing codes joined by `,`), then the
-//!   operation's JSON or the record's id (16 bytes);
-//! - `t/<record id>`: the record's site tag as above (the crossings it belongs to);
-//! - `d/<record id>`: the log positions of the record's operations (8 bytes
-//!   each; each operation is stored once, in the log); re-sends are
+//! - `l/<seq>`: the log, in chunks of up to [`CHUNK_ENTRIES`] entries keyed
+//!   by the position of their first; each entry is its length (4 bytes),
+//!   then the sending device's id (16 bytes), a kind byte (`o` an
+//!   operation, `r` a re-send of a whole record, `f` a record that left a
+//!   site), the record's site tag (one length byte, then its crossing codes
+//!   joined by `,`), then the operation's JSON or the record's id (16
+//!   bytes). A push writes whole chunks of its own and never rewrites one;
+//! - `r/<record id>`: one entry per record ([`RecordEntry`]): its site tag,
+//!   what reports need of it while it counts (19 bytes), whether it has open
+//!   conflicts, and where each of its operations sits in the log (chunk and
+//!   byte offset; each operation is stored once, in the log). Re-sends are
 //!   recognised by operation id within their record;
-//! - `s/<record id>`: what reports need of an active family (19 bytes);
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
 //! - `code/<code hash>`: an enrollment code and the uses it has left;
@@ -49,7 +51,7 @@ use sha2::{Digest, Sha256};
 /// The layout of the store (see the module docs); bumped on any change
 /// an older server could not read, or that this one could not read from an
 /// older store.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const FORMAT_KEY: &[u8] = b"m/format";
 
 /// Errors of the server's store.
@@ -73,6 +75,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored data could not be read: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("stored data is damaged: {0}; restore the data directory from backup")]
+    Damaged(String),
     #[error("cannot create the data directory {dir}: {source}")]
     CreateDir {
         dir: PathBuf,
@@ -158,6 +162,173 @@ fn log_entry(device: DeviceId, kind: u8, tag: &[u8], payload: &[u8]) -> Vec<u8> 
     v.extend_from_slice(tag);
     v.extend_from_slice(payload);
     v
+}
+
+/// Entries per log chunk: few enough that reading one operation back (a
+/// record's history, on a later push) reads a small value, many enough that
+/// a large push writes one key per chunk rather than per operation.
+const CHUNK_ENTRIES: usize = 64;
+
+/// Where an entry sits in the log: the first position of its chunk and its
+/// byte offset in the chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogPos {
+    chunk: u64,
+    offset: u32,
+}
+
+/// Lays the entries of one push out in new chunks, staged into a batch.
+struct LogWriter {
+    /// The position the next entry gets.
+    next: u64,
+    first: u64,
+    count: usize,
+    chunk: Vec<u8>,
+}
+
+impl LogWriter {
+    fn after(last: u64) -> Self {
+        LogWriter {
+            next: last + 1,
+            first: last + 1,
+            count: 0,
+            chunk: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, batch: &mut sled::Batch, entry: &[u8]) -> LogPos {
+        if self.count == CHUNK_ENTRIES {
+            self.finish(batch);
+        }
+        if self.count == 0 {
+            self.first = self.next;
+        }
+        let pos = LogPos {
+            chunk: self.first,
+            offset: self.chunk.len() as u32,
+        };
+        self.chunk
+            .extend_from_slice(&(entry.len() as u32).to_be_bytes());
+        self.chunk.extend_from_slice(entry);
+        self.count += 1;
+        self.next += 1;
+        pos
+    }
+
+    /// Stages the chunk being filled, if any.
+    fn finish(&mut self, batch: &mut sled::Batch) {
+        if self.count > 0 {
+            batch.insert(log_key(self.first), std::mem::take(&mut self.chunk));
+            self.count = 0;
+        }
+    }
+
+    /// The last position handed out.
+    fn last(&self) -> u64 {
+        self.next - 1
+    }
+}
+
+/// The entries of a log chunk, in order: (byte offset, entry).
+fn chunk_entries(chunk: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let len = u32::from_be_bytes(chunk.get(at..at + 4)?.try_into().ok()?) as usize;
+        let entry = chunk.get(at + 4..at + 4 + len)?;
+        let offset = at;
+        at += 4 + len;
+        Some((offset, entry))
+    })
+}
+
+/// The entry at `offset` of a chunk.
+fn entry_at(chunk: &[u8], offset: u32) -> Option<(usize, &[u8])> {
+    chunk_entries(chunk.get(offset as usize..)?)
+        .next()
+        .map(|(_, e)| (offset as usize + 4, e))
+}
+
+/// A record's entry (`r/<record id>`): its site tag (one length byte, then
+/// the tag), its report row (a flag byte, then 19 bytes when set), whether
+/// it has open conflicts (one byte), then the log position of each of its
+/// operations (8 + 4 bytes each).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RecordEntry {
+    tag: Vec<u8>,
+    row: Option<[u8; 19]>,
+    has_conflicts: bool,
+    ops: Vec<LogPos>,
+}
+
+impl RecordEntry {
+    fn to_bytes(&self) -> Vec<u8> {
+        let tag = &self.tag[..self.tag.len().min(255)];
+        let mut v = Vec::with_capacity(2 + tag.len() + 20 + 12 * self.ops.len());
+        v.push(tag.len() as u8);
+        v.extend_from_slice(tag);
+        match &self.row {
+            Some(row) => {
+                v.push(1);
+                v.extend_from_slice(row);
+            }
+            None => v.push(0),
+        }
+        v.push(self.has_conflicts as u8);
+        for p in &self.ops {
+            v.extend_from_slice(&p.chunk.to_be_bytes());
+            v.extend_from_slice(&p.offset.to_be_bytes());
+        }
+        v
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        let tag_len = *b.first()? as usize;
+        let tag = b.get(1..1 + tag_len)?.to_vec();
+        let mut at = 1 + tag_len;
+        let row = match *b.get(at)? {
+            0 => {
+                at += 1;
+                None
+            }
+            _ => {
+                let row: [u8; 19] = b.get(at + 1..at + 20)?.try_into().ok()?;
+                at += 20;
+                Some(row)
+            }
+        };
+        let has_conflicts = *b.get(at)? != 0;
+        at += 1;
+        let rest = b.get(at..)?;
+        if rest.len() % 12 != 0 {
+            return None;
+        }
+        let ops = rest
+            .chunks_exact(12)
+            .map(|p| LogPos {
+                chunk: u64::from_be_bytes(p[..8].try_into().expect("8 bytes")),
+                offset: u32::from_be_bytes(p[8..].try_into().expect("4 bytes")),
+            })
+            .collect();
+        Some(RecordEntry {
+            tag,
+            row,
+            has_conflicts,
+            ops,
+        })
+    }
+
+    /// The report row stored in an encoded entry, read without decoding the rest.
+    fn row_of(b: &[u8]) -> Option<&[u8]> {
+        let tag_len = *b.first()? as usize;
+        match *b.get(1 + tag_len)? {
+            0 => None,
+            _ => b.get(2 + tag_len..21 + tag_len),
+        }
+    }
+}
+
+fn damaged(what: &str) -> StoreError {
+    StoreError::Damaged(what.to_string())
 }
 
 /// The parts of a log entry: device bytes, kind, tag, payload offset.
@@ -566,9 +737,10 @@ impl ServerStore {
     pub fn push(&self, device: &Device, ops: Vec<Op>, now: DateTime<Utc>) -> Result<PushResponse> {
         let today = now.date_naive();
         let _guard = self.writer.lock().expect("writer lock");
-        let mut seq = self.last_seq()?;
         let mut out = PushResponse::default();
         let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
+        // Chunks read back while loading records, shared by their operations.
+        let mut chunks = ChunkCache::default();
         // New operations in arrival order, logged once their record's final
         // site tag is known.
         let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
@@ -578,7 +750,7 @@ impl ServerStore {
             let record = match records.entry(op.record) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(self.load_record(op.record)?)
+                    e.insert(self.load_record(op.record, &mut chunks)?)
                 }
             };
             if record.doc.contains(op.id) {
@@ -599,6 +771,8 @@ impl ServerStore {
             record.changed = true;
             out.applied += 1;
         }
+        drop(chunks);
+        let mut log = LogWriter::after(self.last_seq()?);
         let mut tags: BTreeMap<RecordId, Vec<u8>> = BTreeMap::new();
         for (id, record) in records.iter_mut() {
             if !record.changed {
@@ -606,8 +780,8 @@ impl ServerStore {
             }
             let sites = record.doc.sites();
             let tag = site_tag(&sites);
-            if record.existed && tag != record.tag {
-                let before: BTreeSet<&str> = std::str::from_utf8(&record.tag)
+            if record.existed && tag != record.stored.tag {
+                let before: BTreeSet<&str> = std::str::from_utf8(&record.stored.tag)
                     .unwrap_or("")
                     .split(',')
                     .filter(|s| !s.is_empty())
@@ -619,10 +793,9 @@ impl ServerStore {
                     .collect();
                 if !arrived.is_empty() {
                     // Devices at the new site have none of its history yet.
-                    seq += 1;
-                    batch.insert(
-                        log_key(seq),
-                        log_entry(device.id, KIND_RESEND, &site_tag(&arrived), id.0.as_bytes()),
+                    log.append(
+                        &mut batch,
+                        &log_entry(device.id, KIND_RESEND, &site_tag(&arrived), id.0.as_bytes()),
                     );
                 }
                 let departed: BTreeSet<String> = before
@@ -632,10 +805,9 @@ impl ServerStore {
                     .collect();
                 if !departed.is_empty() {
                     // Devices of the old site should no longer hold it.
-                    seq += 1;
-                    batch.insert(
-                        log_key(seq),
-                        log_entry(
+                    log.append(
+                        &mut batch,
+                        &log_entry(
                             device.id,
                             KIND_FORGET,
                             &site_tag(&departed),
@@ -647,20 +819,20 @@ impl ServerStore {
             tags.insert(*id, tag);
         }
         for (id, json) in fresh {
-            seq += 1;
-            let record = records.get_mut(&id).expect("loaded");
-            batch.insert(
-                log_key(seq),
-                log_entry(device.id, KIND_OP, &tags[&id], &json),
+            let pos = log.append(
+                &mut batch,
+                &log_entry(device.id, KIND_OP, &tags[&id], &json),
             );
-            record.seqs.push(seq);
+            records.get_mut(&id).expect("loaded").stored.ops.push(pos);
         }
-        for (id, record) in &records {
+        log.finish(&mut batch);
+        for (id, record) in &mut records {
             if record.changed {
-                stage_record(&mut batch, *id, record, &tags[id]);
+                let tag = tags.remove(id).expect("tagged");
+                stage_record(&mut batch, *id, record, tag);
             }
         }
-        batch.insert(b"m/seq".to_vec(), seq.to_be_bytes().to_vec());
+        batch.insert(b"m/seq".to_vec(), log.last().to_be_bytes().to_vec());
         if !audited.is_empty() || !out.rejected.is_empty() {
             self.stage_audit(
                 &mut batch,
@@ -687,48 +859,58 @@ impl ServerStore {
         let mut more = false;
         let own = device.id.0.as_bytes();
         let all_sites = device.all_sites();
-        for item in self
-            .db
-            .range(log_key(after.0.saturating_add(1))..log_key(u64::MAX))
-        {
-            let (k, v) = item?;
-            if ops.len() >= limit {
-                more = true;
-                break;
-            }
-            cursor = SyncCursor(u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq")));
-            let Some((from, kind, tag, at)) = parse_log_entry(&v) else {
-                continue;
-            };
-            match kind {
-                KIND_OP if from != own && device.sees(tag) => {
-                    ops.push(v.subslice(at, v.len() - at));
+        let start = after.0.saturating_add(1);
+        // The chunk holding `start` may begin before it.
+        let from = match self.db.range(log_key(0)..=log_key(start)).next_back() {
+            Some(item) => seq_of_log_key(&item?.0),
+            None => start,
+        };
+        let mut chunks = ChunkCache::default();
+        'chunks: for item in self.db.range(log_key(from)..log_key(u64::MAX)) {
+            let (k, chunk) = item?;
+            let first = seq_of_log_key(&k);
+            for (i, (offset, entry)) in chunk_entries(&chunk).enumerate() {
+                let seq = first + i as u64;
+                if seq < start {
+                    continue;
                 }
-                // A device that sees every site already has the history.
-                KIND_RESEND if !all_sites && device.sees(tag) && v.len() >= at + 16 => {
-                    let record =
-                        RecordId(uuid::Uuid::from_slice(&v[at..at + 16]).expect("16 bytes"));
-                    if let Some(seqs) = self.db.get(key(b"d/", record.0.as_bytes()))? {
-                        for s in seqs.chunks_exact(8) {
-                            let s = u64::from_be_bytes(s.try_into().expect("8 bytes"));
-                            if let Some(logged) = self.db.get(log_key(s))?
-                                && let Some((_, KIND_OP, _, at)) = parse_log_entry(&logged)
-                            {
-                                ops.push(logged.subslice(at, logged.len() - at));
+                if ops.len() >= limit {
+                    more = true;
+                    break 'chunks;
+                }
+                cursor = SyncCursor(seq);
+                let Some((from, kind, tag, at)) = parse_log_entry(entry) else {
+                    continue;
+                };
+                match kind {
+                    KIND_OP if from != own && device.sees(tag) => {
+                        ops.push(chunk.subslice(offset + 4 + at, entry.len() - at));
+                    }
+                    // A device that sees every site already has the history.
+                    KIND_RESEND if !all_sites && device.sees(tag) && entry.len() >= at + 16 => {
+                        let record = RecordId(
+                            uuid::Uuid::from_slice(&entry[at..at + 16]).expect("16 bytes"),
+                        );
+                        if let Some(stored) = self.record_entry(record)? {
+                            for pos in stored.ops {
+                                if let Some(op) = chunks.op_json(&self.db, pos)? {
+                                    ops.push(op);
+                                }
                             }
                         }
                     }
-                }
-                // Moved out of some of this device's sites, and not into
-                // another of them (as it stands now).
-                KIND_FORGET if !all_sites && device.sees(tag) && v.len() >= at + 16 => {
-                    let record =
-                        RecordId(uuid::Uuid::from_slice(&v[at..at + 16]).expect("16 bytes"));
-                    if !device.sees(&self.tag_of(record)?) {
-                        forget.push(record);
+                    // Moved out of some of this device's sites, and not into
+                    // another of them (as it stands now).
+                    KIND_FORGET if !all_sites && device.sees(tag) && entry.len() >= at + 16 => {
+                        let record = RecordId(
+                            uuid::Uuid::from_slice(&entry[at..at + 16]).expect("16 bytes"),
+                        );
+                        if !device.sees(&self.tag_of(record)?) {
+                            forget.push(record);
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         Ok(Pulled {
@@ -739,13 +921,17 @@ impl ServerStore {
         })
     }
 
+    /// A record's entry, if the server holds the record.
+    fn record_entry(&self, id: RecordId) -> Result<Option<RecordEntry>> {
+        self.db
+            .get(record_key(id))?
+            .map(|v| RecordEntry::from_bytes(&v).ok_or_else(|| damaged("a record entry")))
+            .transpose()
+    }
+
     /// The site tag of a record (empty if unknown).
     fn tag_of(&self, id: RecordId) -> Result<Vec<u8>> {
-        Ok(self
-            .db
-            .get(key(b"t/", id.0.as_bytes()))?
-            .map(|v| v.to_vec())
-            .unwrap_or_default())
+        Ok(self.record_entry(id)?.map(|r| r.tag).unwrap_or_default())
     }
 
     /// Whether `device` may see record `id`.
@@ -772,9 +958,9 @@ impl ServerStore {
         device: &Device,
         mut builder: ReportBuilder,
     ) -> Result<returnee_shared::Report> {
-        for item in self.db.scan_prefix(b"s/") {
+        for item in self.db.scan_prefix(b"r/") {
             let (_, v) = item?;
-            if let Some(row) = ReportRow::from_bytes(&v)
+            if let Some(row) = RecordEntry::row_of(&v).and_then(ReportRow::from_bytes)
                 && device.works_at(row.crossing)
             {
                 builder.add_row(&row);
@@ -788,59 +974,70 @@ fn record_id_of(key: &[u8]) -> RecordId {
     RecordId(uuid::Uuid::from_slice(&key[2..18]).expect("16-byte record key"))
 }
 
-/// A record as the push path holds it: its operations, their log positions,
-/// and whether it existed before this push.
+/// A record as the push path holds it: its operations, its entry as stored
+/// (updated with the positions of its new operations), and whether it
+/// existed before this push.
 struct LoadedRecord {
     doc: RecordDoc,
-    seqs: Vec<u64>,
-    /// Its site tag as stored (empty if new).
-    tag: Vec<u8>,
-    /// Its report row and whether it had open conflicts, as stored: what
-    /// did not change is not written again.
-    row: Option<[u8; 19]>,
-    had_conflicts: bool,
+    stored: RecordEntry,
     existed: bool,
     changed: bool,
 }
 
-/// Stages a record's log positions and what is derived from its operations:
-/// its report row (while it counts) and its open conflicts (while there are
-/// some). A record new in this push has nothing to remove.
-fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &LoadedRecord, tag: &[u8]) {
-    let seqs: Vec<u8> = record.seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
-    batch.insert(key(b"d/", id.0.as_bytes()), seqs);
-    if tag != record.tag.as_slice() || !record.existed {
-        batch.insert(key(b"t/", id.0.as_bytes()), tag.to_vec());
-    }
+/// Stages a record's entry (its new site tag, report row, conflict flag and
+/// operation positions) and its open conflicts when they change.
+fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &mut LoadedRecord, tag: Vec<u8>) {
     let view = record.doc.view(id);
-    let row = view
+    let had_conflicts = record.stored.has_conflicts;
+    record.stored.tag = tag;
+    record.stored.row = view
         .active()
         .and_then(|f| ReportRow::of(&f.fields))
         .map(|r| r.to_bytes());
-    match row {
-        Some(row) if record.row != Some(row) => {
-            batch.insert(key(b"s/", id.0.as_bytes()), row.to_vec())
-        }
-        None if record.row.is_some() => batch.remove(key(b"s/", id.0.as_bytes())),
-        _ => {}
-    }
+    record.stored.has_conflicts = !view.conflicts.is_empty();
+    batch.insert(record_key(id), record.stored.to_bytes());
     if !view.conflicts.is_empty() {
         batch.insert(key(b"c/", id.0.as_bytes()), encode(&view.conflicts));
-    } else if record.had_conflicts {
+    } else if had_conflicts {
         batch.remove(key(b"c/", id.0.as_bytes()));
     }
 }
 
-/// What is stored of a record's view: its report row and whether it has
-/// open conflicts.
-fn stored_view(id: RecordId, doc: &RecordDoc) -> (Option<[u8; 19]>, bool) {
-    let view = doc.view(id);
-    (
-        view.active()
-            .and_then(|f| ReportRow::of(&f.fields))
-            .map(|r| r.to_bytes()),
-        !view.conflicts.is_empty(),
-    )
+fn record_key(id: RecordId) -> Vec<u8> {
+    key(b"r/", id.0.as_bytes())
+}
+
+fn seq_of_log_key(k: &[u8]) -> u64 {
+    u64::from_be_bytes(k[2..10].try_into().expect("8-byte log position"))
+}
+
+/// Log chunks read while loading records: a record's operations often sit
+/// in the same chunk, and one push touches many records of few chunks.
+#[derive(Default)]
+struct ChunkCache {
+    chunks: std::collections::HashMap<u64, sled::IVec>,
+}
+
+impl ChunkCache {
+    /// The JSON of the operation logged at `pos` (`None` if it is not an operation).
+    fn op_json(&mut self, db: &sled::Db, pos: LogPos) -> Result<Option<sled::IVec>> {
+        // Bounded: a push or a rebuild may touch many chunks.
+        if self.chunks.len() >= 1024 && !self.chunks.contains_key(&pos.chunk) {
+            self.chunks.clear();
+        }
+        let chunk = match self.chunks.entry(pos.chunk) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => match db.get(log_key(pos.chunk))? {
+                Some(chunk) => e.insert(chunk),
+                None => return Err(damaged("a record names a log chunk that is missing")),
+            },
+        };
+        let (start, entry) = entry_at(chunk, pos.offset).ok_or_else(|| damaged("a log chunk"))?;
+        Ok(match parse_log_entry(entry) {
+            Some((_, KIND_OP, _, at)) => Some(chunk.subslice(start + at, entry.len() - at)),
+            _ => None,
+        })
+    }
 }
 
 /// Whether `device` may apply `op` to `doc`; the error code and message if not.
@@ -944,58 +1141,44 @@ impl ServerStore {
 
     /// A record's operations, if the server holds any.
     pub fn record_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
-        let record = self.load_record(id)?;
+        let record = self.load_record(id, &mut ChunkCache::default())?;
         Ok(record.existed.then_some(record.doc))
     }
 
     /// Every record the server holds, with its operations, in id order.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
-        self.db.scan_prefix(b"d/").map(|item| {
+        let mut chunks = ChunkCache::default();
+        self.db.scan_prefix(b"r/").map(move |item| {
             let (k, v) = item?;
             let id = RecordId(uuid::Uuid::from_slice(&k[2..]).expect("16-byte record key"));
-            Ok((id, self.ops_at(&v)?))
+            let stored = RecordEntry::from_bytes(&v).ok_or_else(|| damaged("a record entry"))?;
+            Ok((id, self.ops_at(&stored.ops, &mut chunks)?))
         })
     }
 
-    /// The operations at the log positions listed in `seqs` (8 bytes each).
-    fn ops_at(&self, seqs: &[u8]) -> Result<RecordDoc> {
+    /// The operations at these log positions.
+    fn ops_at(&self, positions: &[LogPos], chunks: &mut ChunkCache) -> Result<RecordDoc> {
         let mut doc = RecordDoc::default();
-        for seq in seqs.chunks_exact(8) {
-            let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
-            if let Some(logged) = self.db.get(log_key(seq))?
-                && let Some((_, KIND_OP, _, at)) = parse_log_entry(&logged)
-            {
-                doc.insert(decode(&logged[at..])?);
+        for pos in positions {
+            if let Some(json) = chunks.op_json(&self.db, *pos)? {
+                doc.insert(decode(&json)?);
             }
         }
         Ok(doc)
     }
 
-    /// A record's operations and their log positions (empty if new).
-    fn load_record(&self, id: RecordId) -> Result<LoadedRecord> {
-        Ok(match self.db.get(key(b"d/", id.0.as_bytes()))? {
-            Some(seqs) => {
-                let doc = self.ops_at(&seqs)?;
-                let (row, had_conflicts) = stored_view(id, &doc);
-                LoadedRecord {
-                    doc,
-                    row,
-                    had_conflicts,
-                    tag: self.tag_of(id)?,
-                    seqs: seqs
-                        .chunks_exact(8)
-                        .map(|s| u64::from_be_bytes(s.try_into().expect("8 bytes")))
-                        .collect(),
-                    existed: true,
-                    changed: false,
-                }
-            }
+    /// A record's operations and its stored entry (empty if new).
+    fn load_record(&self, id: RecordId, chunks: &mut ChunkCache) -> Result<LoadedRecord> {
+        Ok(match self.record_entry(id)? {
+            Some(stored) => LoadedRecord {
+                doc: self.ops_at(&stored.ops, chunks)?,
+                stored,
+                existed: true,
+                changed: false,
+            },
             None => LoadedRecord {
                 doc: RecordDoc::default(),
-                row: None,
-                had_conflicts: false,
-                tag: Vec::new(),
-                seqs: Vec::new(),
+                stored: RecordEntry::default(),
                 existed: false,
                 changed: false,
             },
@@ -1022,6 +1205,176 @@ mod tests {
         let err = ServerStore::open(old.path()).err().expect("refused");
         assert!(matches!(err, StoreError::Format { found: 1, .. }), "{err}");
         assert!(err.to_string().contains("new --data-dir"), "{err}");
+    }
+
+    #[test]
+    fn a_record_entry_reads_back_what_was_written() {
+        let entry = RecordEntry {
+            tag: b"chaman,torkham".to_vec(),
+            row: Some([7; 19]),
+            has_conflicts: true,
+            ops: vec![
+                LogPos {
+                    chunk: 1,
+                    offset: 0,
+                },
+                LogPos {
+                    chunk: u64::MAX - 3,
+                    offset: 77_000,
+                },
+            ],
+        };
+        let bytes = entry.to_bytes();
+        assert_eq!(RecordEntry::from_bytes(&bytes), Some(entry.clone()));
+        assert_eq!(RecordEntry::row_of(&bytes), Some(&[7u8; 19][..]));
+        let none = RecordEntry { row: None, ..entry };
+        assert_eq!(RecordEntry::row_of(&none.to_bytes()), None);
+        assert_eq!(RecordEntry::from_bytes(&none.to_bytes()), Some(none));
+        assert_eq!(RecordEntry::from_bytes(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn the_log_writer_cuts_chunks_and_every_entry_is_found_again() {
+        let mut batch = sled::Batch::default();
+        let mut log = LogWriter::after(41);
+        let positions: Vec<LogPos> = (0..CHUNK_ENTRIES * 2 + 5)
+            .map(|i| log.append(&mut batch, format!("entry {i}").as_bytes()))
+            .collect();
+        log.finish(&mut batch);
+        assert_eq!(log.last(), 41 + positions.len() as u64);
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        db.apply_batch(batch).unwrap();
+        let chunks: Vec<(u64, sled::IVec)> = db
+            .scan_prefix(b"l/")
+            .map(|i| i.map(|(k, v)| (seq_of_log_key(&k), v)).unwrap())
+            .collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![42, 42 + CHUNK_ENTRIES as u64, 42 + 2 * CHUNK_ENTRIES as u64]
+        );
+        let mut n = 0;
+        for (first, chunk) in &chunks {
+            for (i, (offset, entry)) in chunk_entries(chunk).enumerate() {
+                let seq = first + i as u64;
+                assert_eq!(entry, format!("entry {}", seq - 42).as_bytes());
+                let pos = positions[(seq - 42) as usize];
+                assert_eq!((pos.chunk, pos.offset as usize), (*first, offset));
+                assert_eq!(entry_at(chunk, pos.offset).unwrap().1, entry);
+                n += 1;
+            }
+        }
+        assert_eq!(n, positions.len());
+    }
+
+    fn fields(crossing: &str, n: u32) -> returnee_shared::FamilyFields {
+        let mut members = returnee_shared::Members::default();
+        members.males[2] = 1 + n % 3;
+        members.females[2] = 1;
+        returnee_shared::FamilyFields {
+            crossing: crossing.into(),
+            crossed_on: NaiveDate::from_ymd_opt(2026, 9, 17).unwrap(),
+            return_type: returnee_shared::ReturnType::ALL[0],
+            departure_province: "PK-KP".into(),
+            destination_province: "AF-NAN".into(),
+            members,
+            head_name: None,
+            head_sex: None,
+            doc_type: returnee_shared::DocType::None,
+            doc_number: None,
+            consent: false,
+            vulnerabilities: Default::default(),
+            documentation: Default::default(),
+            protection_referral: None,
+            notes: Some(format!("family {n}")),
+        }
+    }
+
+    fn enrolled(store: &ServerStore, name: &str) -> Device {
+        let now = Utc::now();
+        let code = store
+            .mint_code(Role::Supervisor, vec![], 1, None, now)
+            .unwrap();
+        let id = DeviceId(uuid::Uuid::new_v4());
+        store.enroll(&code, id, name, now).unwrap().unwrap().0
+    }
+
+    /// Pulls a page at a time, checking each page against the limit.
+    fn pull_all(store: &ServerStore, device: &Device, limit: usize) -> Vec<Op> {
+        let mut cursor = SyncCursor(0);
+        let mut out = Vec::new();
+        loop {
+            let page = store.pull(device, cursor, limit).unwrap();
+            assert!(page.ops.len() <= limit);
+            assert!(page.cursor >= cursor);
+            out.extend(page.ops.iter().map(|j| decode::<Op>(j).unwrap()));
+            cursor = page.cursor;
+            if !page.more {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn pages_of_any_size_hand_out_every_operation_once_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let (a, b) = (enrolled(&store, "a"), enrolled(&store, "b"));
+        let now = Utc::now();
+        let ops: Vec<Op> = (0..150)
+            .map(|n| Op {
+                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                record: RecordId::new_v7(),
+                device: a.id,
+                at: now,
+                base: vec![],
+                resolution: false,
+                change: Change::Create {
+                    fields: fields("torkham", n),
+                    origin: None,
+                },
+            })
+            .collect();
+        // Two pushes: the second starts new chunks mid-sequence.
+        let r = store.push(&a, ops[..100].to_vec(), now).unwrap();
+        assert_eq!(r.applied, 100);
+        let r = store.push(&a, ops.clone(), now).unwrap();
+        assert_eq!((r.applied, r.duplicates), (50, 100));
+        for limit in [1, 7, 64, 65, 1000] {
+            let got = pull_all(&store, &b, limit);
+            assert_eq!(
+                got.iter().map(|o| o.id).collect::<Vec<_>>(),
+                ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+                "limit {limit}"
+            );
+        }
+        // The sender gets none of its own back, and the report counts each once.
+        assert!(pull_all(&store, &a, 10).is_empty());
+        let report = store
+            .report(&b, ReportBuilder::new(Default::default(), None))
+            .unwrap();
+        assert_eq!(report.totals.families, 150);
+        // An edit reads its record back from the log.
+        let first = &ops[0];
+        let mut edited = fields("torkham", 0);
+        edited.notes = Some("edited".into());
+        let edit = Op {
+            id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+            record: first.record,
+            device: a.id,
+            at: now,
+            base: vec![first.id],
+            resolution: false,
+            change: Change::Edit {
+                values: vec![FieldValue::Notes(Some("edited".into()))],
+            },
+        };
+        assert_eq!(store.push(&a, vec![edit], now).unwrap().applied, 1);
+        let doc = store.record_doc(first.record).unwrap().unwrap();
+        assert_eq!(doc.ops.len(), 2);
+        assert_eq!(
+            doc.view(first.record).family.unwrap().fields.notes,
+            edited.notes
+        );
     }
 
     #[test]

@@ -94,9 +94,11 @@ fn fill(device: &Device, n: usize, seed: u64) -> Vec<(RecordId, FamilyFields)> {
 /// Runs `f` and measures it on the proxy's counters.
 fn measure<T>(proxy: &FaultProxy, phase: &str, n: usize, f: impl FnOnce() -> T) -> (T, Value) {
     let (u0, d0, r0) = proxy.traffic.snapshot();
+    perf_control("enable");
     let start = Instant::now();
     let out = f();
     let seconds = start.elapsed().as_secs_f64();
+    perf_control("disable");
     // Let the proxy threads account for the last bytes.
     std::thread::sleep(Duration::from_millis(50));
     let (u1, d1, r1) = proxy.traffic.snapshot();
@@ -112,6 +114,17 @@ fn measure<T>(proxy: &FaultProxy, phase: &str, n: usize, f: impl FnOnce() -> T) 
         "bytes_per_doc": if n > 0 { round((u1 - u0 + d1 - d0) as f64 / n as f64) } else { 0.0 },
     });
     (out, line)
+}
+
+/// With `PERF_CTL_FIFO` set (to the control fifo of
+/// `perf record --control=fifo:FIFO -D -1`), profiles only the timed phases.
+fn perf_control(command: &str) {
+    if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(fifo) {
+            let _ = writeln!(f, "{command}");
+        }
+    }
 }
 
 fn round(x: f64) -> f64 {
@@ -165,6 +178,9 @@ fn main_phases(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>)
     assert_eq!(summary.pushed as usize, a.families);
     if want("push") {
         emit(&line, run, results);
+    }
+    if !(want("pull") || want("incremental") || want("conflicts")) {
+        return;
     }
     let (summary, line) = measure(&proxy, "pull", a.families, || {
         sync(&puller.store, &via(puller), a.batch, &()).expect("pull")
