@@ -17,16 +17,16 @@
 //! - `x/<lower id><higher id>`: a dismissed pair, never suggested again;
 //! - `state`: the index version and whether it was closed cleanly.
 //!
-//! After a push commits, `routes` hands the pushed records to
-//! [`DuplicateIndex::after_push`], which updates the index on a blocking
-//! thread; [`DuplicateIndex::candidates`] first finishes any update still
+//! As a push commits, `routes` hands what it changed of each record (its
+//! features, its dismissals) to [`DuplicateIndex::after_push`], which
+//! updates the index on a blocking thread without reading the records again; [`DuplicateIndex::candidates`] first finishes any update still
 //! waiting, so a listing always reflects every acknowledged push. The index is
 //! derived data: when the server stopped without [`DuplicateIndex::close`]
 //! (a crash, `kill -9`), it is rebuilt from the records at the next start.
 //!
 //! Log lines carry counts only, never a name or a document number.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +37,7 @@ use returnee_shared::duplicates::{
 use returnee_shared::merge::{Change, Op};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Device, Result, ServerStore, StoreError};
+use crate::store::{ChangedRecord, Device, Result, ServerStore, StoreError};
 
 /// Records re-checked per index batch after pushes.
 const DRAIN_CHUNK: usize = 2000;
@@ -84,9 +84,15 @@ struct State {
     clean: bool,
 }
 
+/// A record waiting to be re-checked, with what the push that changed it
+/// computed of it; `None`: read it from the store (a rebuild, a test).
+type Waiting = Option<ChangedRecord>;
+
 #[derive(Default)]
 struct Pending {
-    records: BTreeSet<RecordId>,
+    /// Later pushes replace what earlier ones left waiting: they are
+    /// queued in commit order ([`ServerStore::push_then`]).
+    records: BTreeMap<RecordId, Waiting>,
     /// Whether a blocking task is on its way to process `records`.
     scheduled: bool,
 }
@@ -204,7 +210,8 @@ impl DuplicateIndex {
             .map(|r| r.map(|(id, _)| id))
             .collect::<Result<_>>()?;
         for chunk in ids.chunks(REBUILD_CHUNK) {
-            self.update_locked(chunk)?;
+            let chunk: Vec<(RecordId, Waiting)> = chunk.iter().map(|id| (*id, None)).collect();
+            self.update_locked(&chunk)?;
         }
         self.inner.failed.store(false, Ordering::Relaxed);
         tracing::info!(
@@ -215,18 +222,30 @@ impl DuplicateIndex {
         Ok(())
     }
 
-    /// Called once a push committed: the pushed records are (re)checked on
-    /// a blocking thread; the push's answer does not wait for it.
-    pub fn after_push(&self, records: impl IntoIterator<Item = RecordId>) {
-        if self.enqueue(records) {
+    /// Called as a push commits ([`ServerStore::push_then`]) with what it
+    /// changed: those records are (re)checked on a blocking thread; the
+    /// push's answer does not wait for it.
+    pub fn after_push(&self, changed: Vec<ChangedRecord>) {
+        if self.enqueue_changed(changed) {
             let me = self.clone();
             actix_web::rt::task::spawn_blocking(move || me.drain());
         }
     }
 
-    /// Queues records to re-check (without starting a task). Whether no task
-    /// was on its way to process them yet (the caller then starts one).
+    /// Queues records to re-check from the store (without starting a
+    /// task). Whether no task was on its way to process them yet (the
+    /// caller then starts one).
     pub fn enqueue(&self, records: impl IntoIterator<Item = RecordId>) -> bool {
+        self.queue(records.into_iter().map(|id| (id, None)))
+    }
+
+    /// Queues records as a push changed them (without starting a task);
+    /// what [`DuplicateIndex::enqueue`] returns.
+    pub fn enqueue_changed(&self, changed: Vec<ChangedRecord>) -> bool {
+        self.queue(changed.into_iter().map(|c| (c.id, Some(c))))
+    }
+
+    fn queue(&self, records: impl IntoIterator<Item = (RecordId, Waiting)>) -> bool {
         let mut p = self.inner.pending.lock().expect("pending lock");
         p.records.extend(records);
         !std::mem::replace(&mut p.scheduled, true)
@@ -264,11 +283,14 @@ impl DuplicateIndex {
     fn process_locked(&self) -> Result<bool> {
         // A bounded chunk at a time: a burst of pushes must not become one
         // huge batch held in memory (the rest stays queued as ids).
-        let records: Vec<RecordId> = {
+        let records: Vec<(RecordId, Waiting)> = {
             let mut p = self.inner.pending.lock().expect("pending lock");
-            let take: Vec<RecordId> = p.records.iter().take(DRAIN_CHUNK).copied().collect();
-            for id in &take {
-                p.records.remove(id);
+            let mut take = Vec::with_capacity(DRAIN_CHUNK.min(p.records.len()));
+            while take.len() < DRAIN_CHUNK {
+                match p.records.pop_first() {
+                    Some(item) => take.push(item),
+                    None => break,
+                }
             }
             take
         };
@@ -293,10 +315,11 @@ impl DuplicateIndex {
     /// and by the benchmark.
     pub fn update(&self, records: &[RecordId]) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
-        self.update_locked(records)
+        let records: Vec<(RecordId, Waiting)> = records.iter().map(|id| (*id, None)).collect();
+        self.update_locked(&records)
     }
 
-    fn update_locked(&self, records: &[RecordId]) -> Result<()> {
+    fn update_locked(&self, records: &[(RecordId, Waiting)]) -> Result<()> {
         let tree = &self.inner.tree;
         // 1. The records' index entries and dismissals.
         let mut batch = sled::Batch::default();
@@ -304,9 +327,18 @@ impl DuplicateIndex {
         // Records that were in the index before: only they can be in pairs.
         let mut indexed: Vec<RecordId> = Vec::new();
         let index = TreeIndex(tree);
-        for &id in records {
-            let doc = self.inner.store.record_doc(id)?.unwrap_or_default();
-            let features = doc.view(id).active().map(|f| Features::of(&f.fields));
+        for (id, waiting) in records {
+            let id = *id;
+            let ChangedRecord {
+                features,
+                dismissed,
+                ..
+            } = match waiting {
+                Some(changed) => changed.clone(),
+                None => {
+                    ChangedRecord::of(id, &self.inner.store.record_doc(id)?.unwrap_or_default())
+                }
+            };
             let old = index.features(id)?;
             if old.is_some() {
                 indexed.push(id);
@@ -332,7 +364,7 @@ impl DuplicateIndex {
                     None => batch.remove(features_key(id)),
                 }
             }
-            for other in doc.dismissed() {
+            for other in dismissed {
                 batch.insert(dismissed_key(id, other), Vec::new());
             }
             if let Some(f) = features {

@@ -151,10 +151,14 @@ async fn push(
     let device = who.0;
     let id = device.id;
     let n = ops.len();
-    let pushed_records: Vec<_> = ops.iter().map(|o| o.record).collect();
-    let ack = blocking(move || Ok(store.push(&device, ops, Utc::now())?)).await?;
-    // Committed: re-check those records for duplicates (off this request).
-    state.duplicates.after_push(pushed_records);
+    let duplicates = state.duplicates.clone();
+    let ack = blocking(move || {
+        // Committed: re-check the changed records for duplicates (off this request).
+        Ok(store.push_then(&device, ops, Utc::now(), |changed| {
+            duplicates.after_push(changed)
+        })?)
+    })
+    .await?;
     tracing::info!(
         device = %id,
         ops = n,

@@ -41,7 +41,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use returnee_shared::audit::{
     AuditEntry, AuditEvent, AuditedOp, ChainBreak, GENESIS, verify_chain,
 };
-use returnee_shared::merge::{Change, Conflict, Op, RecordDoc};
+use returnee_shared::duplicates::Features;
+use returnee_shared::merge::{Change, Conflict, Op, RecordDoc, RecordView};
 use returnee_shared::wire::{DeviceSummary, PushResponse, RejectedOp, Role, SyncCursor};
 use returnee_shared::{DeviceId, FieldName, FieldValue, RecordId, ReportBuilder, ReportRow};
 use serde::de::DeserializeOwned;
@@ -735,6 +736,19 @@ impl ServerStore {
     /// ones are refused with a reason. Durable when this returns, together
     /// with its audit entry.
     pub fn push(&self, device: &Device, ops: Vec<Op>, now: DateTime<Utc>) -> Result<PushResponse> {
+        self.push_then(device, ops, now, |_| {})
+    }
+
+    /// [`ServerStore::push`], then `committed` with what the push changed of
+    /// each record, called before the next push can commit (so that calls
+    /// come in commit order).
+    pub fn push_then(
+        &self,
+        device: &Device,
+        ops: Vec<Op>,
+        now: DateTime<Utc>,
+        committed: impl FnOnce(Vec<ChangedRecord>),
+    ) -> Result<PushResponse> {
         let today = now.date_naive();
         let _guard = self.writer.lock().expect("writer lock");
         let mut out = PushResponse::default();
@@ -826,10 +840,11 @@ impl ServerStore {
             records.get_mut(&id).expect("loaded").stored.ops.push(pos);
         }
         log.finish(&mut batch);
+        let mut changed = Vec::with_capacity(tags.len());
         for (id, record) in &mut records {
             if record.changed {
                 let tag = tags.remove(id).expect("tagged");
-                stage_record(&mut batch, *id, record, tag);
+                changed.push(stage_record(&mut batch, *id, record, tag));
             }
         }
         batch.insert(b"m/seq".to_vec(), log.last().to_be_bytes().to_vec());
@@ -846,6 +861,7 @@ impl ServerStore {
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
+        committed(changed);
         Ok(out)
     }
 
@@ -984,9 +1000,37 @@ struct LoadedRecord {
     changed: bool,
 }
 
+/// What a push changed of a record, as the duplicate index needs it: its
+/// features while it counts, and the records it was dismissed against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedRecord {
+    pub id: RecordId,
+    pub features: Option<Features>,
+    pub dismissed: BTreeSet<RecordId>,
+}
+
+impl ChangedRecord {
+    pub fn of(id: RecordId, doc: &RecordDoc) -> Self {
+        Self::of_view(id, doc, &doc.view(id))
+    }
+
+    fn of_view(id: RecordId, doc: &RecordDoc, view: &RecordView) -> Self {
+        ChangedRecord {
+            id,
+            features: view.active().map(|f| Features::of(&f.fields)),
+            dismissed: doc.dismissed(),
+        }
+    }
+}
+
 /// Stages a record's entry (its new site tag, report row, conflict flag and
 /// operation positions) and its open conflicts when they change.
-fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &mut LoadedRecord, tag: Vec<u8>) {
+fn stage_record(
+    batch: &mut sled::Batch,
+    id: RecordId,
+    record: &mut LoadedRecord,
+    tag: Vec<u8>,
+) -> ChangedRecord {
     let view = record.doc.view(id);
     let had_conflicts = record.stored.has_conflicts;
     record.stored.tag = tag;
@@ -1001,6 +1045,7 @@ fn stage_record(batch: &mut sled::Batch, id: RecordId, record: &mut LoadedRecord
     } else if had_conflicts {
         batch.remove(key(b"c/", id.0.as_bytes()));
     }
+    ChangedRecord::of_view(id, &record.doc, &view)
 }
 
 fn record_key(id: RecordId) -> Vec<u8> {

@@ -67,11 +67,18 @@ fn a_listing_finishes_every_queued_record_and_a_rebuild_agrees() {
             },
         })
         .collect();
+    // As the server does: each push queues what it changed as it commits.
+    let mut first = true;
     for chunk in ops.chunks(1000) {
-        let ack = store.push(&device, chunk.to_vec(), Utc::now()).unwrap();
+        let ack = store
+            .push_then(&device, chunk.to_vec(), Utc::now(), |changed| {
+                assert_eq!(changed.len(), chunk.len());
+                assert_eq!(index.enqueue_changed(changed), first, "one task at a time");
+                first = false;
+            })
+            .unwrap();
         assert!(ack.rejected.is_empty(), "{:?}", ack.rejected);
     }
-    assert!(index.enqueue(ids.iter().copied()), "no task was on its way");
     let listed = index.candidates().unwrap();
     assert_eq!(listed.len(), 1, "{listed:#?}");
     assert_eq!(listed[0].records, [ids[4499], ids[4500]]);
