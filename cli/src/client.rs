@@ -188,6 +188,15 @@ impl ServerClient {
         body: &B,
     ) -> Result<T, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.post_bytes(path, bytes)
+    }
+
+    /// POSTs a JSON body, compressed when large.
+    fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, ClientError> {
         let mut req = self
             .http
             .post(self.url(path))
@@ -255,6 +264,14 @@ impl ServerClient {
                 ops: std::borrow::Cow::Borrowed(ops),
             },
         )
+    }
+
+    /// [`ServerClient::push`] of operations already encoded as JSON (as the
+    /// push queue keeps them): the same request, without decoding them first.
+    pub fn push_json(&self, ops: &[&[u8]]) -> Result<PushResponse, ClientError> {
+        let mut body = returnee_shared::wire::ops_body_start(ops);
+        body.push(b'}');
+        self.post_bytes("/v1/sync/push", body)
     }
 
     pub fn pull(&self, after: SyncCursor, limit: usize) -> Result<PullResponse, ClientError> {

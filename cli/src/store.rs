@@ -6,9 +6,14 @@
 //! - `d/<record id>`: the record's operations ([`RecordDoc`]);
 //! - `s/<record id>`: what reports need of an active family ([`ReportRow`], 19 bytes);
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
-//! - `p/<seq>`: operations made here and not yet acknowledged by the server,
+//! - `q/<seq>`: operations made here and not yet acknowledged by the server,
 //!   one entry per local write (an import chunk is one entry), each
-//!   operation as its record's id and its own id (32 bytes);
+//!   operation as its record's id and its own id (16 bytes each), then its
+//!   JSON (a 4-byte length, then the bytes) as it is pushed, so that a push
+//!   reads nothing else;
+//! - `p/<seq>`: the same, written by earlier versions: record and operation
+//!   ids only (32 bytes an operation), the operation read from its record.
+//!   Still read, never written; sequence numbers run on from one to the other;
 //! - `h/<op id>`: operations the server refused, held with the reason;
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
@@ -197,7 +202,8 @@ fn row_key(id: RecordId) -> Vec<u8> {
 fn conflicts_key(id: RecordId) -> Vec<u8> {
     [b"c/".as_slice(), id.0.as_bytes()].concat()
 }
-/// Bytes of one queued operation: its record's id, then its own.
+/// Bytes of one operation in a legacy (`p/`) queue entry: its record's
+/// id, then its own.
 const QUEUE_PAIR: usize = 32;
 
 /// Where a queued operation sits: its queue entry (one per local write:
@@ -208,8 +214,82 @@ pub struct QueueRef {
     pub index: u32,
 }
 
-fn pending_key(seq: u64) -> Vec<u8> {
+fn queue_key(seq: u64) -> Vec<u8> {
+    [b"q/".as_slice(), &seq.to_be_bytes()].concat()
+}
+fn legacy_queue_key(seq: u64) -> Vec<u8> {
     [b"p/".as_slice(), &seq.to_be_bytes()].concat()
+}
+
+/// An operation waiting to be pushed: where it sits in the queue, and its
+/// JSON as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedOp {
+    pub at: QueueRef,
+    pub record: RecordId,
+    pub id: OpId,
+    pub json: Vec<u8>,
+}
+
+/// One operation of a queue entry as stored: its record, its id, its JSON
+/// (absent in a legacy entry), and the bytes of the whole item.
+struct QueueItem<'a> {
+    record: RecordId,
+    id: OpId,
+    json: Option<&'a [u8]>,
+    raw: &'a [u8],
+}
+
+fn damaged_queue() -> StoreError {
+    StoreError::BadValue("an entry of the push queue is damaged".into())
+}
+
+/// The operations of a queue entry, in order.
+fn queue_items(legacy: bool, v: &[u8]) -> Result<Vec<QueueItem<'_>>> {
+    let ids = |b: &[u8]| {
+        (
+            RecordId(uuid::Uuid::from_slice(&b[..16]).expect("16 bytes")),
+            OpId(uuid::Uuid::from_slice(&b[16..32]).expect("16 bytes")),
+        )
+    };
+    if legacy {
+        if v.is_empty() || v.len() % QUEUE_PAIR != 0 {
+            return Err(damaged_queue());
+        }
+        return Ok(v
+            .chunks_exact(QUEUE_PAIR)
+            .map(|raw| {
+                let (record, id) = ids(raw);
+                QueueItem {
+                    record,
+                    id,
+                    json: None,
+                    raw,
+                }
+            })
+            .collect());
+    }
+    let mut out = Vec::new();
+    let mut rest = v;
+    while !rest.is_empty() {
+        let len = rest
+            .get(32..36)
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize)
+            .ok_or_else(damaged_queue)?;
+        let (raw, tail) = rest.split_at_checked(36 + len).ok_or_else(damaged_queue)?;
+        let (record, id) = ids(raw);
+        out.push(QueueItem {
+            record,
+            id,
+            json: Some(&raw[36..]),
+            raw,
+        });
+        rest = tail;
+    }
+    if out.is_empty() {
+        return Err(damaged_queue());
+    }
+    Ok(out)
 }
 fn held_key(id: OpId) -> Vec<u8> {
     [b"h/".as_slice(), id.0.as_bytes()].concat()
@@ -553,7 +633,7 @@ impl LocalStore {
         if !w.queue.is_empty() {
             let seq = self.next_pending_seq()?;
             let entry = std::mem::take(&mut w.queue);
-            w.put_bytes(pending_key(seq), entry);
+            w.put_bytes(queue_key(seq), entry);
             w.put(meta_key(META_PENDING_SEQ), &seq);
         }
         self.stage_duplicates(&mut w)?;
@@ -592,9 +672,12 @@ impl LocalStore {
 
     /// Stages a local operation: into its record and the push queue.
     fn stage_local(w: &mut Writes, doc: &mut RecordDoc, op: Op) {
-        // The queue names the operation; the operation itself lives in its record.
+        let json = encode(&op);
         w.queue.extend_from_slice(op.record.0.as_bytes());
         w.queue.extend_from_slice(op.id.0.as_bytes());
+        w.queue
+            .extend_from_slice(&(json.len() as u32).to_be_bytes());
+        w.queue.extend_from_slice(&json);
         doc.insert(op);
     }
 
@@ -901,77 +984,76 @@ impl LocalStore {
 
     /// How many operations wait to be pushed.
     pub fn pending_count(&self) -> usize {
-        self.scan_values(b"p/")
-            .map(|item| item.map_or(0, |(_, v)| v.len() / QUEUE_PAIR))
+        self.queue_entries()
+            .map(|entry| {
+                entry
+                    .and_then(|(_, legacy, v)| queue_items(legacy, &v).map(|items| items.len()))
+                    .unwrap_or(0)
+            })
             .sum()
     }
 
-    /// The queue's entries, in order, as (sequence number, pairs).
-    fn queue_entries(&self) -> impl Iterator<Item = Result<(u64, sled::IVec)>> + '_ {
-        self.scan_values(b"p/").map(|item| {
-            let (k, v) = item?;
-            if v.is_empty() || v.len() % QUEUE_PAIR != 0 {
-                return Err(StoreError::BadValue(
-                    "an entry of the push queue is damaged".into(),
-                ));
-            }
-            Ok((
-                u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq")),
-                v,
-            ))
-        })
+    /// The queue's entries, in order, as (sequence number, legacy, value):
+    /// legacy entries are all older than the others.
+    fn queue_entries(&self) -> impl Iterator<Item = Result<(u64, bool, sled::IVec)>> + '_ {
+        let seq = |k: &[u8]| u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
+        self.scan_values(b"p/")
+            .map(move |item| item.map(|(k, v)| (seq(&k), true, v)))
+            .chain(
+                self.scan_values(b"q/")
+                    .map(move |item| item.map(|(k, v)| (seq(&k), false, v))),
+            )
     }
 
     /// The record of every operation waiting in the queue, in order.
     pub(super) fn queued_records(&self) -> Result<Vec<RecordId>> {
         let mut out = Vec::new();
         for entry in self.queue_entries() {
-            let (_, v) = entry?;
-            for pair in v.chunks_exact(QUEUE_PAIR) {
-                out.push(RecordId(
-                    uuid::Uuid::from_slice(&pair[..16]).expect("16 bytes"),
-                ));
-            }
+            let (_, legacy, v) = entry?;
+            out.extend(queue_items(legacy, &v)?.iter().map(|item| item.record));
         }
         Ok(out)
     }
 
     /// The oldest operations waiting to be pushed (at most `limit`), with
     /// where each sits in the queue.
-    pub fn pending(&self, limit: usize) -> Result<Vec<(QueueRef, Op)>> {
+    pub fn pending(&self, limit: usize) -> Result<Vec<QueuedOp>> {
         let mut out = Vec::new();
+        // Legacy entries name operations kept in their records.
         let mut docs: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
         'entries: for entry in self.queue_entries() {
-            let (seq, v) = entry?;
-            for (index, pair) in v.chunks_exact(QUEUE_PAIR).enumerate() {
+            let (seq, legacy, v) = entry?;
+            for (index, item) in queue_items(legacy, &v)?.into_iter().enumerate() {
                 if out.len() >= limit {
                     break 'entries;
                 }
-                let record = RecordId(uuid::Uuid::from_slice(&pair[..16]).expect("16-byte id"));
-                let op_id = OpId(uuid::Uuid::from_slice(&pair[16..]).expect("16-byte id"));
-                let doc = match docs.entry(record) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(self.load_doc(record)?.unwrap_or_default())
+                let json = match item.json {
+                    Some(json) => json.to_vec(),
+                    None => {
+                        let doc = match docs.entry(item.record) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                e.insert(self.load_doc(item.record)?.unwrap_or_default())
+                            }
+                        };
+                        let op = doc.ops.iter().find(|o| o.id == item.id).ok_or_else(|| {
+                            StoreError::BadValue(format!(
+                                "the push queue names an operation missing from family {}",
+                                item.record
+                            ))
+                        })?;
+                        encode(op)
                     }
                 };
-                let op = doc
-                    .ops
-                    .iter()
-                    .find(|o| o.id == op_id)
-                    .cloned()
-                    .ok_or_else(|| {
-                        StoreError::BadValue(format!(
-                            "the push queue names an operation missing from family {record}"
-                        ))
-                    })?;
-                out.push((
-                    QueueRef {
+                out.push(QueuedOp {
+                    at: QueueRef {
                         seq,
                         index: index as u32,
                     },
-                    op,
-                ));
+                    record: item.record,
+                    id: item.id,
+                    json,
+                });
             }
         }
         Ok(out)
@@ -980,36 +1062,36 @@ impl LocalStore {
     /// The server acknowledged these queued operations: drop them from the
     /// queue (an entry partly acknowledged keeps the rest), holding the ones
     /// it refused with the reason.
-    pub fn acknowledge(
-        &self,
-        acked: &[QueueRef],
-        ops: &[Op],
-        rejected: &[RejectedOp],
-    ) -> Result<()> {
+    pub fn acknowledge(&self, sent: &[QueuedOp], rejected: &[RejectedOp]) -> Result<()> {
         let mut w = self.writes();
         let mut by_entry: std::collections::BTreeMap<u64, std::collections::BTreeSet<u32>> =
             Default::default();
-        for r in acked {
-            by_entry.entry(r.seq).or_default().insert(r.index);
+        for q in sent {
+            by_entry.entry(q.at.seq).or_default().insert(q.at.index);
         }
         for (seq, indexes) in by_entry {
-            let Some(v) = self.get_value(&pending_key(seq))? else {
-                continue;
+            let (key, legacy, v) = match self.get_value(&queue_key(seq))? {
+                Some(v) => (queue_key(seq), false, v),
+                None => match self.get_value(&legacy_queue_key(seq))? {
+                    Some(v) => (legacy_queue_key(seq), true, v),
+                    None => continue,
+                },
             };
-            let rest: Vec<u8> = v
-                .chunks_exact(QUEUE_PAIR)
+            let rest: Vec<u8> = queue_items(legacy, &v)?
+                .iter()
                 .enumerate()
                 .filter(|(i, _)| !indexes.contains(&(*i as u32)))
-                .flat_map(|(_, pair)| pair.iter().copied())
+                .flat_map(|(_, item)| item.raw.iter().copied())
                 .collect();
             if rest.is_empty() {
-                w.remove(pending_key(seq));
+                w.remove(key);
             } else {
-                w.put_bytes(pending_key(seq), rest);
+                w.put_bytes(key, rest);
             }
         }
         for r in rejected {
-            if let Some(op) = ops.iter().find(|o| o.id == r.op) {
+            if let Some(q) = sent.iter().find(|q| q.id == r.op) {
+                let op: Op = decode(&q.json)?;
                 w.put(held_key(r.op), &(op, r));
             }
         }
@@ -1111,4 +1193,126 @@ fn stored_view(id: RecordId, doc: &RecordDoc) -> Option<StoredView> {
         lifecycle: view.lifecycle,
         conflicts: view.conflicts,
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use chrono::{NaiveDate, Utc};
+    use returnee_shared::wire::RejectedOp;
+    use returnee_shared::{DocType, FamilyFields, FieldValue, Members, ReturnType};
+
+    use super::*;
+
+    /// A valid family at Torkham, told apart by `n`.
+    pub(crate) fn fields(n: u32) -> FamilyFields {
+        FamilyFields {
+            crossing: "torkham".into(),
+            crossed_on: NaiveDate::from_ymd_opt(2026, 9, 20).unwrap(),
+            return_type: ReturnType::Deported,
+            departure_province: "PK-KP".into(),
+            destination_province: "AF-NAN".into(),
+            members: Members {
+                males: [n, 0, 0, 1, 0],
+                females: [0, 0, 0, 1, 0],
+            },
+            head_name: None,
+            head_sex: None,
+            doc_type: DocType::None,
+            doc_number: None,
+            consent: false,
+            vulnerabilities: Default::default(),
+            documentation: Default::default(),
+            protection_referral: None,
+            notes: None,
+        }
+    }
+
+    /// Every queued operation, as its record holds it.
+    fn recorded(store: &LocalStore, queued: &[QueuedOp]) -> Vec<Vec<u8>> {
+        queued
+            .iter()
+            .map(|q| {
+                let doc = store.load_doc(q.record).unwrap().unwrap();
+                encode(doc.ops.iter().find(|o| o.id == q.id).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_queue_carries_each_operation_and_still_reads_entries_of_the_older_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        let now = Utc::now();
+        let ids: Vec<RecordId> = (0..3).map(|n| store.add(fields(n), now).unwrap()).collect();
+        store
+            .edit(
+                ids[0],
+                vec![FieldValue::Notes(Some("edited".into()))],
+                now.date_naive(),
+                now,
+            )
+            .unwrap();
+        let queued = store.pending(100).unwrap();
+        assert_eq!(queued.len(), 4);
+        assert_eq!(store.pending_count(), 4);
+        let json: Vec<Vec<u8>> = queued.iter().map(|q| q.json.clone()).collect();
+        assert_eq!(
+            json,
+            recorded(&store, &queued),
+            "the queue holds each operation as recorded"
+        );
+
+        // Rewrite the first two entries as an earlier version wrote them:
+        // ids only, under p/.
+        let mut w = store.writes();
+        for q in &queued[..2] {
+            w.remove(queue_key(q.at.seq));
+            w.put_bytes(
+                legacy_queue_key(q.at.seq),
+                [q.record.0.as_bytes().as_slice(), q.id.0.as_bytes()].concat(),
+            );
+        }
+        store.commit(w).unwrap();
+        assert!(store.db.scan_prefix(b"p/").next().is_some());
+        let mixed = store.pending(100).unwrap();
+        assert_eq!(mixed, queued, "same operations, same order, same JSON");
+        assert_eq!(store.pending_count(), 4);
+        assert_eq!(
+            store.queued_records().unwrap(),
+            vec![ids[0], ids[1], ids[2], ids[0]]
+        );
+
+        // A partial acknowledgement across both layouts; one refused.
+        let refused = RejectedOp {
+            op: queued[1].id,
+            error: "forbidden".into(),
+            message: "refused".into(),
+        };
+        store.acknowledge(&mixed[..3], &[refused]).unwrap();
+        let left = store.pending(100).unwrap();
+        assert_eq!(left, queued[3..].to_vec());
+        assert_eq!(store.pending_count(), 1);
+        assert!(
+            store.db.scan_prefix(b"p/").next().is_none(),
+            "acknowledged legacy entries go"
+        );
+        let held = store.held().unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].0.id, queued[1].id);
+        store.acknowledge(&left, &[]).unwrap();
+        assert!(store.pending(100).unwrap().is_empty());
+        assert_eq!(store.pending_count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_queue_entry_is_an_error_not_a_silent_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        store.add(fields(1), Utc::now()).unwrap();
+        let q = store.pending(1).unwrap().remove(0);
+        let mut w = store.writes();
+        w.put_bytes(queue_key(q.at.seq), q.json[..10].to_vec());
+        store.commit(w).unwrap();
+        assert!(matches!(store.pending(10), Err(StoreError::BadValue(_))));
+    }
 }

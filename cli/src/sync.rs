@@ -64,10 +64,10 @@ pub fn push_all(
         if batch.is_empty() {
             break;
         }
-        let (queued, ops): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let ack = client.push(&ops)?;
-        store.acknowledge(&queued, &ops, &ack.rejected)?;
-        summary.pushed += ops.len() as u64 - ack.rejected.len() as u64;
+        let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
+        let ack = client.push_json(&json)?;
+        store.acknowledge(&batch, &ack.rejected)?;
+        summary.pushed += batch.len() as u64 - ack.rejected.len() as u64;
         summary.rejected += ack.rejected.len();
         progress.pushed(summary.pushed, total);
     }

@@ -199,15 +199,7 @@ async fn pull(
     // The log holds each operation's JSON: the answer is assembled from it
     // without decoding (the shape is returnee_shared::wire::PullResponse).
     let ops = &page.ops;
-    let mut body = Vec::with_capacity(ops.iter().map(|o| o.len() + 1).sum::<usize>() + 64);
-    body.extend_from_slice(b"{\"ops\":[");
-    for (i, op) in ops.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(op);
-    }
-    body.push(b']');
+    let mut body = returnee_shared::wire::ops_body_start(ops);
     if !page.forget.is_empty() {
         body.extend_from_slice(b",\"forget\":");
         body.extend(

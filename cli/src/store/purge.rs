@@ -133,50 +133,27 @@ impl LocalStore {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration, NaiveDate, Utc};
+    use chrono::{Duration, Utc};
     use returnee_shared::wire::{RejectedOp, Role};
-    use returnee_shared::{DocType, FamilyFields, Members, ReturnType};
 
     use super::super::sealing::Passphrase;
     use super::super::{Enrollment, LocalStore};
 
-    fn fields(n: u32) -> FamilyFields {
-        FamilyFields {
-            crossing: "torkham".into(),
-            crossed_on: NaiveDate::from_ymd_opt(2026, 9, 20).unwrap(),
-            return_type: ReturnType::Deported,
-            departure_province: "PK-KP".into(),
-            destination_province: "AF-NAN".into(),
-            members: Members {
-                males: [n, 0, 0, 1, 0],
-                females: [0, 0, 0, 1, 0],
-            },
-            head_name: None,
-            head_sex: None,
-            doc_type: DocType::None,
-            doc_number: None,
-            consent: false,
-            vulnerabilities: Default::default(),
-            documentation: Default::default(),
-            protection_referral: None,
-            notes: None,
-        }
-    }
+    use super::super::tests::fields;
 
     /// Pushes everything pending as if the server took it, refusing `refuse`.
     fn fake_sync(store: &LocalStore, refuse: usize) {
         let batch = store.pending(1000).unwrap();
-        let (seqs, ops): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let rejected: Vec<RejectedOp> = ops
+        let rejected: Vec<RejectedOp> = batch
             .iter()
             .take(refuse)
-            .map(|o| RejectedOp {
-                op: o.id,
+            .map(|q| RejectedOp {
+                op: q.id,
                 error: "forbidden".into(),
                 message: "refused".into(),
             })
             .collect();
-        store.acknowledge(&seqs, &ops, &rejected).unwrap();
+        store.acknowledge(&batch, &rejected).unwrap();
         store.set_last_sync(Utc::now()).unwrap();
     }
 
