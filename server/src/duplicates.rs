@@ -19,7 +19,8 @@
 //!
 //! As a push commits, `routes` hands what it changed of each record (its
 //! features, its dismissals) to [`DuplicateIndex::after_push`], which
-//! updates the index on a blocking thread without reading the records again; [`DuplicateIndex::candidates`] first finishes any update still
+//! updates the index on a blocking thread without reading the records again,
+//! once pushes pause (`QUIET`; at once past `HIGH_WATER` waiting records); [`DuplicateIndex::candidates`] first finishes any update still
 //! waiting, so a listing always reflects every acknowledged push. The index is
 //! derived data: when the server stopped without [`DuplicateIndex::close`]
 //! (a crash, `kill -9`), it is rebuilt from the records at the next start.
@@ -29,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use returnee_shared::RecordId;
 use returnee_shared::duplicates::{
@@ -41,6 +43,13 @@ use crate::store::{ChangedRecord, Device, Result, ServerStore, StoreError};
 
 /// Records re-checked per index batch after pushes.
 const DRAIN_CHUNK: usize = 2000;
+/// The background update waits until pushes have paused this long, so
+/// that a burst of batches (a laptop syncing a day's work, fifty laptops at
+/// once) is not slowed by the index competing for the same cores and store;
+/// the work is the same, done right after.
+const QUIET: Duration = Duration::from_millis(250);
+/// ... unless this many records wait (about 200 bytes each in memory).
+const HIGH_WATER: usize = 100_000;
 /// Bumped when the index's layout or the detection rules change: the index
 /// is then rebuilt at start.
 const VERSION: u32 = 1;
@@ -95,6 +104,8 @@ struct Pending {
     records: BTreeMap<RecordId, Waiting>,
     /// Whether a blocking task is on its way to process `records`.
     scheduled: bool,
+    /// When the last push was queued.
+    last_push: Option<Instant>,
 }
 
 struct Inner {
@@ -242,7 +253,23 @@ impl DuplicateIndex {
     /// Queues records as a push changed them (without starting a task);
     /// what [`DuplicateIndex::enqueue`] returns.
     pub fn enqueue_changed(&self, changed: Vec<ChangedRecord>) -> bool {
+        self.inner.pending.lock().expect("pending lock").last_push = Some(Instant::now());
         self.queue(changed.into_iter().map(|c| (c.id, Some(c))))
+    }
+
+    /// Waits while pushes keep arriving ([`QUIET`], [`HIGH_WATER`]).
+    fn wait_for_quiet(&self) {
+        loop {
+            let wait = {
+                let p = self.inner.pending.lock().expect("pending lock");
+                let since = p.last_push.map_or(QUIET, |t| t.elapsed());
+                if since >= QUIET || p.records.len() >= HIGH_WATER {
+                    return;
+                }
+                QUIET - since
+            };
+            std::thread::sleep(wait);
+        }
     }
 
     fn queue(&self, records: impl IntoIterator<Item = (RecordId, Waiting)>) -> bool {
@@ -255,6 +282,7 @@ impl DuplicateIndex {
     /// time, taking the lock for each chunk (a listing may come in between).
     fn drain(&self) {
         loop {
+            self.wait_for_quiet();
             let _guard = self.inner.lock.lock().expect("index lock");
             {
                 let mut p = self.inner.pending.lock().expect("pending lock");
@@ -456,4 +484,45 @@ pub(crate) fn admit_decision(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(n: usize) -> Vec<ChangedRecord> {
+        (0..n)
+            .map(|_| ChangedRecord {
+                id: RecordId::new_v7(),
+                features: None,
+                dismissed: Default::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_background_update_waits_for_pushes_to_pause_unless_too_many_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let index = DuplicateIndex::open(&store).unwrap();
+        assert!(index.enqueue_changed(changed(3)));
+        let started = Instant::now();
+        index.wait_for_quiet();
+        assert!(started.elapsed() >= QUIET - Duration::from_millis(5));
+        // Nothing pushed since: no wait.
+        let started = Instant::now();
+        index.wait_for_quiet();
+        assert!(started.elapsed() < QUIET);
+        // Past the high-water mark, it goes at once even mid-burst.
+        index.enqueue_changed(changed(HIGH_WATER));
+        let started = Instant::now();
+        index.wait_for_quiet();
+        assert!(started.elapsed() < QUIET);
+        // A listing never waits, and finishes everything queued.
+        index.enqueue_changed(changed(2));
+        let started = Instant::now();
+        assert!(index.candidates().unwrap().is_empty());
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(index.inner.pending.lock().unwrap().records.is_empty());
+    }
 }

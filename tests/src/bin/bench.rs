@@ -179,6 +179,16 @@ fn main_phases(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>)
     if want("push") {
         emit(&line, run, results);
     }
+    // The server checks pushed families for duplicates once pushes pause;
+    // the time that takes after the push is its own line, and the phases
+    // after it start on a server with nothing left to do.
+    let (listed, mut line) = measure(&proxy, "duplicate-check", a.families, || {
+        via(pusher).duplicates().expect("duplicates")
+    });
+    line["pairs"] = json!(listed.len());
+    if want("push") {
+        emit(&line, run, results);
+    }
     if !(want("pull") || want("incremental") || want("conflicts")) {
         return;
     }
