@@ -76,6 +76,11 @@ pub fn push_all(
 
 /// Pulls everything after this device's cursor, one applied batch at a
 /// time; returns how many operations were new here.
+///
+/// The next page is fetched while this one is applied (at most one page
+/// waits), so the link and the store work at the same time. A page is
+/// applied with the cursor that follows it, so a sync cut off anywhere
+/// resumes after the last page applied.
 pub fn pull_all(
     store: &LocalStore,
     client: &ServerClient,
@@ -83,18 +88,35 @@ pub fn pull_all(
     progress: &dyn SyncProgress,
 ) -> Result<u64, CliError> {
     let batch_size = batch_size.clamp(1, returnee_shared::wire::MAX_PULL_OPS);
-    let mut pulled = 0;
-    let mut cursor = store.cursor()?;
-    loop {
-        let page = client.pull(cursor, batch_size)?;
-        let more = page.more && page.cursor > cursor;
-        cursor = page.cursor;
-        pulled += store.apply_remote(page.ops, &page.forget, page.cursor)? as u64;
-        progress.pulled(pulled);
-        if !more {
-            return Ok(pulled);
+    let start = store.cursor()?;
+    std::thread::scope(|s| {
+        let (pages, arrived) = std::sync::mpsc::sync_channel(1);
+        s.spawn(move || {
+            let mut cursor = start;
+            loop {
+                let page = client.pull(cursor, batch_size);
+                let next = match &page {
+                    Ok(p) if p.more && p.cursor > cursor => Some(p.cursor),
+                    _ => None,
+                };
+                // Stop when the store side gave up (its error is returned).
+                if pages.send(page).is_err() {
+                    return;
+                }
+                match next {
+                    Some(c) => cursor = c,
+                    None => return,
+                }
+            }
+        });
+        let mut pulled = 0;
+        for page in arrived {
+            let page = page?;
+            pulled += store.apply_remote(page.ops, &page.forget, page.cursor)? as u64;
+            progress.pulled(pulled);
         }
-    }
+        Ok(pulled)
+    })
 }
 
 /// The client for the server this store is enrolled with.

@@ -34,6 +34,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -425,6 +426,11 @@ pub struct ServerStore {
     db: sled::Db,
     /// Serialises pushes: each is a read-modify-write of records and the log.
     writer: Arc<Mutex<()>>,
+    /// The last log position known to be on disk. Pulls hand out nothing
+    /// after it: an entry applied but not yet flushed could be lost by a
+    /// crash and its position handed out again, and a device whose cursor
+    /// had passed it would never receive what then took its place.
+    durable: Arc<AtomicU64>,
 }
 
 impl ServerStore {
@@ -480,9 +486,15 @@ impl ServerStore {
                 db.flush()?;
             }
         }
+        let durable = Arc::new(AtomicU64::new(
+            db.get(b"m/seq")?
+                .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))
+                .unwrap_or(0),
+        ));
         Ok(ServerStore {
             db,
             writer: Arc::new(Mutex::new(())),
+            durable,
         })
     }
 
@@ -861,6 +873,7 @@ impl ServerStore {
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
+        self.durable.store(log.last(), Ordering::Release);
         committed(changed);
         Ok(out)
     }
@@ -882,6 +895,7 @@ impl ServerStore {
             None => start,
         };
         let mut chunks = ChunkCache::default();
+        let durable = self.durable.load(Ordering::Acquire);
         'chunks: for item in self.db.range(log_key(from)..log_key(u64::MAX)) {
             let (k, chunk) = item?;
             let first = seq_of_log_key(&k);
@@ -889,6 +903,9 @@ impl ServerStore {
                 let seq = first + i as u64;
                 if seq < start {
                     continue;
+                }
+                if seq > durable {
+                    break 'chunks;
                 }
                 if ops.len() >= limit {
                     more = true;
@@ -1392,6 +1409,11 @@ mod tests {
                 "limit {limit}"
             );
         }
+        // Nothing past the last position known to be on disk is handed out.
+        let durable = store.durable.swap(120, Ordering::AcqRel);
+        let page = store.pull(&b, SyncCursor(100), 1000).unwrap();
+        assert_eq!((page.ops.len(), page.cursor, page.more), (20, SyncCursor(120), false));
+        store.durable.store(durable, Ordering::Release);
         // The sender gets none of its own back, and the report counts each once.
         assert!(pull_all(&store, &a, 10).is_empty());
         let report = store

@@ -94,11 +94,11 @@ fn fill(device: &Device, n: usize, seed: u64) -> Vec<(RecordId, FamilyFields)> {
 /// Runs `f` and measures it on the proxy's counters.
 fn measure<T>(proxy: &FaultProxy, phase: &str, n: usize, f: impl FnOnce() -> T) -> (T, Value) {
     let (u0, d0, r0) = proxy.traffic.snapshot();
-    perf_control("enable");
+    perf_control(phase, "enable");
     let start = Instant::now();
     let out = f();
     let seconds = start.elapsed().as_secs_f64();
-    perf_control("disable");
+    perf_control(phase, "disable");
     // Let the proxy threads account for the last bytes.
     std::thread::sleep(Duration::from_millis(50));
     let (u1, d1, r1) = proxy.traffic.snapshot();
@@ -117,8 +117,12 @@ fn measure<T>(proxy: &FaultProxy, phase: &str, n: usize, f: impl FnOnce() -> T) 
 }
 
 /// With `PERF_CTL_FIFO` set (to the control fifo of
-/// `perf record --control=fifo:FIFO -D -1`), profiles only the timed phases.
-fn perf_control(command: &str) {
+/// `perf record --control=fifo:FIFO -D -1`), profiles only the timed phases
+/// (only `PERF_PHASE` if set).
+fn perf_control(phase: &str, command: &str) {
+    if std::env::var("PERF_PHASE").is_ok_and(|p| p != phase) {
+        return;
+    }
     if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
         use std::io::Write;
         if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(fifo) {
