@@ -7,13 +7,16 @@
 //! - `s/<record id>`: what reports need of an active family ([`ReportRow`], 19 bytes);
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `q/<seq>`: operations made here and not yet acknowledged by the server,
-//!   one entry per local write (an import chunk is one entry), each
+//!   written with each local write (at most [`QUEUE_ENTRY_OPS`] an entry), each
 //!   operation as its record's id and its own id (16 bytes each), then its
 //!   JSON (a 4-byte length, then the bytes) as it is pushed, so that a push
 //!   reads nothing else;
 //! - `p/<seq>`: the same, written by earlier versions: record and operation
 //!   ids only (32 bytes an operation), the operation read from its record.
 //!   Still read, never written; sequence numbers run on from one to the other;
+//! - `qd/<seq>`: how many leading operations of queue entry `seq` the server
+//!   has acknowledged (4 bytes), so that a large entry (an import chunk) is
+//!   not rewritten at each batch; absent when none are;
 //! - `h/<op id>`: operations the server refused, held with the reason;
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
@@ -202,6 +205,12 @@ fn row_key(id: RecordId) -> Vec<u8> {
 fn conflicts_key(id: RecordId) -> Vec<u8> {
     [b"c/".as_slice(), id.0.as_bytes()].concat()
 }
+/// Operations per queue entry at most: a large write (an import chunk) is
+/// queued as several entries, because sled holds a node's values together
+/// in memory, and entries of megabytes made a push of a million families
+/// take a gigabyte.
+const QUEUE_ENTRY_OPS: usize = 64;
+
 /// Bytes of one operation in a legacy (`p/`) queue entry: its record's
 /// id, then its own.
 const QUEUE_PAIR: usize = 32;
@@ -217,6 +226,9 @@ pub struct QueueRef {
 fn queue_key(seq: u64) -> Vec<u8> {
     [b"q/".as_slice(), &seq.to_be_bytes()].concat()
 }
+fn queue_done_key(seq: u64) -> Vec<u8> {
+    [b"qd/".as_slice(), &seq.to_be_bytes()].concat()
+}
 fn legacy_queue_key(seq: u64) -> Vec<u8> {
     [b"p/".as_slice(), &seq.to_be_bytes()].concat()
 }
@@ -229,6 +241,15 @@ pub struct QueuedOp {
     pub record: RecordId,
     pub id: OpId,
     pub json: Vec<u8>,
+}
+
+/// A queue entry as stored, and how many of its leading operations are
+/// already acknowledged.
+struct QueueEntry {
+    seq: u64,
+    legacy: bool,
+    done: usize,
+    value: sled::IVec,
 }
 
 /// One operation of a queue entry as stored: its record, its id, its JSON
@@ -631,9 +652,16 @@ impl LocalStore {
 
     fn commit(&self, mut w: Writes) -> Result<()> {
         if !w.queue.is_empty() {
-            let seq = self.next_pending_seq()?;
-            let entry = std::mem::take(&mut w.queue);
-            w.put_bytes(queue_key(seq), entry);
+            let queue = std::mem::take(&mut w.queue);
+            let items = queue_items(false, &queue)?;
+            let mut seq = self.next_pending_seq()?;
+            for (i, part) in items.chunks(QUEUE_ENTRY_OPS).enumerate() {
+                if i > 0 {
+                    seq += 1;
+                }
+                let entry: Vec<u8> = part.iter().flat_map(|item| item.raw).copied().collect();
+                w.put_bytes(queue_key(seq), entry);
+            }
             w.put(meta_key(META_PENDING_SEQ), &seq);
         }
         self.stage_duplicates(&mut w)?;
@@ -987,15 +1015,19 @@ impl LocalStore {
         self.queue_entries()
             .map(|entry| {
                 entry
-                    .and_then(|(_, legacy, v)| queue_items(legacy, &v).map(|items| items.len()))
+                    .and_then(|e| {
+                        Ok(queue_items(e.legacy, &e.value)?
+                            .len()
+                            .saturating_sub(e.done))
+                    })
                     .unwrap_or(0)
             })
             .sum()
     }
 
-    /// The queue's entries, in order, as (sequence number, legacy, value):
-    /// legacy entries are all older than the others.
-    fn queue_entries(&self) -> impl Iterator<Item = Result<(u64, bool, sled::IVec)>> + '_ {
+    /// The queue's entries, in order: legacy entries are all older than the
+    /// others.
+    fn queue_entries(&self) -> impl Iterator<Item = Result<QueueEntry>> + '_ {
         let seq = |k: &[u8]| u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
         self.scan_values(b"p/")
             .map(move |item| item.map(|(k, v)| (seq(&k), true, v)))
@@ -1003,14 +1035,38 @@ impl LocalStore {
                 self.scan_values(b"q/")
                     .map(move |item| item.map(|(k, v)| (seq(&k), false, v))),
             )
+            .map(|item| {
+                let (seq, legacy, value) = item?;
+                Ok(QueueEntry {
+                    seq,
+                    legacy,
+                    done: self.queue_done(seq)?,
+                    value,
+                })
+            })
+    }
+
+    /// How many leading operations of entry `seq` are acknowledged.
+    fn queue_done(&self, seq: u64) -> Result<usize> {
+        Ok(match self.get_value(&queue_done_key(seq))? {
+            Some(v) => {
+                u32::from_be_bytes(v.as_ref().try_into().map_err(|_| damaged_queue())?) as usize
+            }
+            None => 0,
+        })
     }
 
     /// The record of every operation waiting in the queue, in order.
     pub(super) fn queued_records(&self) -> Result<Vec<RecordId>> {
         let mut out = Vec::new();
         for entry in self.queue_entries() {
-            let (_, legacy, v) = entry?;
-            out.extend(queue_items(legacy, &v)?.iter().map(|item| item.record));
+            let e = entry?;
+            out.extend(
+                queue_items(e.legacy, &e.value)?
+                    .iter()
+                    .skip(e.done)
+                    .map(|item| item.record),
+            );
         }
         Ok(out)
     }
@@ -1022,8 +1078,12 @@ impl LocalStore {
         // Legacy entries name operations kept in their records.
         let mut docs: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
         'entries: for entry in self.queue_entries() {
-            let (seq, legacy, v) = entry?;
-            for (index, item) in queue_items(legacy, &v)?.into_iter().enumerate() {
+            let e = entry?;
+            for (index, item) in queue_items(e.legacy, &e.value)?
+                .into_iter()
+                .enumerate()
+                .skip(e.done)
+            {
                 if out.len() >= limit {
                     break 'entries;
                 }
@@ -1047,7 +1107,7 @@ impl LocalStore {
                 };
                 out.push(QueuedOp {
                     at: QueueRef {
-                        seq,
+                        seq: e.seq,
                         index: index as u32,
                     },
                     record: item.record,
@@ -1060,16 +1120,20 @@ impl LocalStore {
     }
 
     /// The server acknowledged these queued operations: drop them from the
-    /// queue (an entry partly acknowledged keeps the rest), holding the ones
-    /// it refused with the reason.
+    /// queue, holding the ones it refused with the reason. An entry whose
+    /// leading operations are acknowledged only moves its mark (`qd/`); one
+    /// acknowledged out of order keeps the rest, rewritten.
     pub fn acknowledge(&self, sent: &[QueuedOp], rejected: &[RejectedOp]) -> Result<()> {
         let mut w = self.writes();
-        let mut by_entry: std::collections::BTreeMap<u64, std::collections::BTreeSet<u32>> =
+        let mut by_entry: std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>> =
             Default::default();
         for q in sent {
-            by_entry.entry(q.at.seq).or_default().insert(q.at.index);
+            by_entry
+                .entry(q.at.seq)
+                .or_default()
+                .insert(q.at.index as usize);
         }
-        for (seq, indexes) in by_entry {
+        for (seq, acked) in by_entry {
             let (key, legacy, v) = match self.get_value(&queue_key(seq))? {
                 Some(v) => (queue_key(seq), false, v),
                 None => match self.get_value(&legacy_queue_key(seq))? {
@@ -1077,10 +1141,21 @@ impl LocalStore {
                     None => continue,
                 },
             };
-            let rest: Vec<u8> = queue_items(legacy, &v)?
+            let done = self.queue_done(seq)?;
+            let items = queue_items(legacy, &v)?;
+            let is_prefix = acked
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| !indexes.contains(&(*i as u32)))
+                .all(|(i, index)| *index == done + i);
+            if is_prefix && done + acked.len() < items.len() {
+                let done = (done + acked.len()) as u32;
+                w.put_bytes(queue_done_key(seq), done.to_be_bytes().to_vec());
+                continue;
+            }
+            let rest: Vec<u8> = items
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i >= done && !acked.contains(i))
                 .flat_map(|(_, item)| item.raw.iter().copied())
                 .collect();
             if rest.is_empty() {
@@ -1088,6 +1163,7 @@ impl LocalStore {
             } else {
                 w.put_bytes(key, rest);
             }
+            w.remove(queue_done_key(seq));
         }
         for r in rejected {
             if let Some(q) = sent.iter().find(|q| q.id == r.op) {
@@ -1302,6 +1378,93 @@ pub(crate) mod tests {
         store.acknowledge(&left, &[]).unwrap();
         assert!(store.pending(100).unwrap().is_empty());
         assert_eq!(store.pending_count(), 0);
+    }
+
+    #[test]
+    fn a_large_entry_acknowledged_in_order_moves_a_mark_and_out_of_order_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        let items = (0..10)
+            .map(|n| Upsert {
+                id: RecordId::new_v7(),
+                fields: fields(n),
+                origin: None,
+            })
+            .collect();
+        store.upsert_many(items, Utc::now()).unwrap();
+        let all = store.pending(100).unwrap();
+        assert_eq!(all.len(), 10);
+        let seq = all[0].at.seq;
+        assert!(
+            all.iter().all(|q| q.at.seq == seq),
+            "one small write, one entry"
+        );
+        let entry = store.get_value(&queue_key(seq)).unwrap().unwrap();
+
+        // The first three: the entry stays as written, its mark moves.
+        store.acknowledge(&all[..3], &[]).unwrap();
+        assert_eq!(store.get_value(&queue_key(seq)).unwrap().unwrap(), entry);
+        assert_eq!(store.pending(100).unwrap(), all[3..].to_vec());
+        assert_eq!(store.pending_count(), 7);
+        assert_eq!(store.queued_records().unwrap().len(), 7);
+        assert_eq!(store.pending(2).unwrap(), all[3..5].to_vec());
+
+        // Two out of order: the rest is rewritten and numbered anew.
+        store
+            .acknowledge(&[all[5].clone(), all[7].clone()], &[])
+            .unwrap();
+        let left = store.pending(100).unwrap();
+        let ids: Vec<OpId> = left.iter().map(|q| q.id).collect();
+        assert_eq!(ids, [3, 4, 6, 8, 9].map(|i| all[i].id));
+        assert_eq!(
+            left.iter().map(|q| q.at.index).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert!(store.get_value(&queue_done_key(seq)).unwrap().is_none());
+        assert_eq!(
+            left.iter().map(|q| &q.json).collect::<Vec<_>>(),
+            [3, 4, 6, 8, 9].map(|i| &all[i].json)
+        );
+
+        store.acknowledge(&left[..2], &[]).unwrap();
+        store
+            .acknowledge(&store.pending(100).unwrap(), &[])
+            .unwrap();
+        assert_eq!(store.pending_count(), 0);
+        assert!(store.get_value(&queue_key(seq)).unwrap().is_none());
+        assert!(store.get_value(&queue_done_key(seq)).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_large_write_is_queued_as_several_bounded_entries_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        let ids: Vec<RecordId> = (0..QUEUE_ENTRY_OPS * 2 + 22)
+            .map(|_| RecordId::new_v7())
+            .collect();
+        let items = ids
+            .iter()
+            .map(|id| Upsert {
+                id: *id,
+                fields: fields(1),
+                origin: None,
+            })
+            .collect();
+        store.upsert_many(items, Utc::now()).unwrap();
+        let first = store.add(fields(2), Utc::now()).unwrap();
+        let all = store.pending(1000).unwrap();
+        let records: Vec<RecordId> = all.iter().map(|q| q.record).collect();
+        assert_eq!(records[..ids.len()], ids[..]);
+        assert_eq!(records[ids.len()], first);
+        let seqs: std::collections::BTreeSet<u64> = all.iter().map(|q| q.at.seq).collect();
+        assert_eq!(
+            seqs.len(),
+            4,
+            "three entries for the large write, one for the add"
+        );
+        let seqs: Vec<u64> = seqs.into_iter().collect();
+        assert_eq!(seqs, (seqs[0]..seqs[0] + 4).collect::<Vec<_>>());
+        assert!(all.iter().all(|q| (q.at.index as usize) < QUEUE_ENTRY_OPS));
     }
 
     #[test]

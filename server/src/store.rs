@@ -169,7 +169,7 @@ fn log_entry(device: DeviceId, kind: u8, tag: &[u8], payload: &[u8]) -> Vec<u8> 
 /// Entries per log chunk: few enough that reading one operation back (a
 /// record's history, on a later push) reads a small value, many enough that
 /// a large push writes one key per chunk rather than per operation.
-const CHUNK_ENTRIES: usize = 64;
+const CHUNK_ENTRIES: usize = 4;
 
 /// Where an entry sits in the log: the first position of its chunk and its
 /// byte offset in the chunk.
@@ -1312,7 +1312,10 @@ mod tests {
             .collect();
         assert_eq!(
             chunks.iter().map(|c| c.0).collect::<Vec<_>>(),
-            vec![42, 42 + CHUNK_ENTRIES as u64, 42 + 2 * CHUNK_ENTRIES as u64]
+            (0..positions.len() as u64)
+                .step_by(CHUNK_ENTRIES)
+                .map(|i| 42 + i)
+                .collect::<Vec<_>>()
         );
         let mut n = 0;
         for (first, chunk) in &chunks {
@@ -1412,7 +1415,10 @@ mod tests {
         // Nothing past the last position known to be on disk is handed out.
         let durable = store.durable.swap(120, Ordering::AcqRel);
         let page = store.pull(&b, SyncCursor(100), 1000).unwrap();
-        assert_eq!((page.ops.len(), page.cursor, page.more), (20, SyncCursor(120), false));
+        assert_eq!(
+            (page.ops.len(), page.cursor, page.more),
+            (20, SyncCursor(120), false)
+        );
         store.durable.store(durable, Ordering::Release);
         // The sender gets none of its own back, and the report counts each once.
         assert!(pull_all(&store, &a, 10).is_empty());

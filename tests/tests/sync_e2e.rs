@@ -328,12 +328,13 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
 }
 
 #[test]
-fn one_import_sized_queue_entry_is_pushed_in_batches_and_a_cut_resumes_inside_it() {
+fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut_resumes() {
     let server = TestServer::start();
     let (admin, devices) = enrolled(&server, Role::Field, 1);
     let a = &devices[0];
     let mut rng = Rng::new(21);
-    // One local write of 600 families (as an import chunk): one queue entry.
+    // One local write of 600 families (as an import chunk): queue entries
+    // of up to 64 operations, which batches of 70 do not line up with.
     let items = (0..600)
         .map(|_| returnee_cli::store::Upsert {
             id: returnee_shared::RecordId::new_v7(),
@@ -348,7 +349,7 @@ fn one_import_sized_queue_entry_is_pushed_in_batches_and_a_cut_resumes_inside_it
         cut_up_after: Some(12_000),
         cut_down_after: None,
     });
-    // Batches of 70: the entry is acknowledged part by part.
+    // Batches of 70: entries are acknowledged part by part.
     assert!(a.try_sync(&a.client_via(&proxy.url()), 70).is_err());
     let left = a.store.pending_count();
     assert!(left > 0 && left < 600, "{left} left");
