@@ -188,6 +188,9 @@ const META_ENROLLMENT: &str = "enrollment";
 const META_CURSOR: &str = "cursor";
 const META_LAST_SYNC: &str = "last_sync";
 const META_PENDING_SEQ: &str = "pending_seq";
+/// How many operations the push queue holds (kept with every change to it:
+/// counting would read the whole queue).
+const META_PENDING_COUNT: &str = "pending_count";
 /// The encryption header ([`CryptHeader`]), plain; absent in a plain store.
 const META_CRYPT: &str = "crypt";
 /// The duplicate index's key (32 bytes; sealed in an encrypted store).
@@ -663,6 +666,8 @@ impl LocalStore {
                 w.put_bytes(queue_key(seq), entry);
             }
             w.put(meta_key(META_PENDING_SEQ), &seq);
+            let count = self.queue_len()? + items.len() as u64;
+            w.put(meta_key(META_PENDING_COUNT), &count);
         }
         self.stage_duplicates(&mut w)?;
         self.db.apply_batch(w.batch)?;
@@ -1012,6 +1017,20 @@ impl LocalStore {
 
     /// How many operations wait to be pushed.
     pub fn pending_count(&self) -> usize {
+        self.queue_len().unwrap_or_else(|_| self.count_queued()) as usize
+    }
+
+    /// The kept count of queued operations; counted once in a store written
+    /// before it was kept.
+    fn queue_len(&self) -> Result<u64> {
+        Ok(match self.meta::<u64>(META_PENDING_COUNT)? {
+            Some(n) => n,
+            None => self.count_queued(),
+        })
+    }
+
+    /// Counts the queued operations by reading the whole queue.
+    fn count_queued(&self) -> u64 {
         self.queue_entries()
             .map(|entry| {
                 entry
@@ -1020,7 +1039,7 @@ impl LocalStore {
                             .len()
                             .saturating_sub(e.done))
                     })
-                    .unwrap_or(0)
+                    .unwrap_or(0) as u64
             })
             .sum()
     }
@@ -1133,6 +1152,7 @@ impl LocalStore {
                 .or_default()
                 .insert(q.at.index as usize);
         }
+        let mut removed = 0u64;
         for (seq, acked) in by_entry {
             let (key, legacy, v) = match self.get_value(&queue_key(seq))? {
                 Some(v) => (queue_key(seq), false, v),
@@ -1143,6 +1163,10 @@ impl LocalStore {
             };
             let done = self.queue_done(seq)?;
             let items = queue_items(legacy, &v)?;
+            removed += acked
+                .iter()
+                .filter(|i| **i >= done && **i < items.len())
+                .count() as u64;
             let is_prefix = acked
                 .iter()
                 .enumerate()
@@ -1164,6 +1188,10 @@ impl LocalStore {
                 w.put_bytes(key, rest);
             }
             w.remove(queue_done_key(seq));
+        }
+        if removed > 0 {
+            let count = self.queue_len()?.saturating_sub(removed);
+            w.put(meta_key(META_PENDING_COUNT), &count);
         }
         for r in rejected {
             if let Some(q) = sent.iter().find(|q| q.id == r.op) {
@@ -1331,6 +1359,7 @@ pub(crate) mod tests {
         let queued = store.pending(100).unwrap();
         assert_eq!(queued.len(), 4);
         assert_eq!(store.pending_count(), 4);
+        assert_eq!(store.count_queued(), 4);
         let json: Vec<Vec<u8>> = queued.iter().map(|q| q.json.clone()).collect();
         assert_eq!(
             json,
@@ -1353,6 +1382,7 @@ pub(crate) mod tests {
         let mixed = store.pending(100).unwrap();
         assert_eq!(mixed, queued, "same operations, same order, same JSON");
         assert_eq!(store.pending_count(), 4);
+        assert_eq!(store.count_queued(), 4);
         assert_eq!(
             store.queued_records().unwrap(),
             vec![ids[0], ids[1], ids[2], ids[0]]
@@ -1368,6 +1398,7 @@ pub(crate) mod tests {
         let left = store.pending(100).unwrap();
         assert_eq!(left, queued[3..].to_vec());
         assert_eq!(store.pending_count(), 1);
+        assert_eq!(store.count_queued(), 1);
         assert!(
             store.db.scan_prefix(b"p/").next().is_none(),
             "acknowledged legacy entries go"
@@ -1378,6 +1409,7 @@ pub(crate) mod tests {
         store.acknowledge(&left, &[]).unwrap();
         assert!(store.pending(100).unwrap().is_empty());
         assert_eq!(store.pending_count(), 0);
+        assert_eq!(store.count_queued(), 0);
     }
 
     #[test]
@@ -1406,6 +1438,7 @@ pub(crate) mod tests {
         assert_eq!(store.get_value(&queue_key(seq)).unwrap().unwrap(), entry);
         assert_eq!(store.pending(100).unwrap(), all[3..].to_vec());
         assert_eq!(store.pending_count(), 7);
+        assert_eq!(store.count_queued(), 7);
         assert_eq!(store.queued_records().unwrap().len(), 7);
         assert_eq!(store.pending(2).unwrap(), all[3..5].to_vec());
 
@@ -1431,6 +1464,7 @@ pub(crate) mod tests {
             .acknowledge(&store.pending(100).unwrap(), &[])
             .unwrap();
         assert_eq!(store.pending_count(), 0);
+        assert_eq!(store.count_queued(), 0);
         assert!(store.get_value(&queue_key(seq)).unwrap().is_none());
         assert!(store.get_value(&queue_done_key(seq)).unwrap().is_none());
     }
