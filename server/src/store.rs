@@ -1451,6 +1451,86 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_pushes_to_the_same_records_keep_every_operation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let (a, b, reader) = (
+            enrolled(&store, "a"),
+            enrolled(&store, "b"),
+            enrolled(&store, "reader"),
+        );
+        let now = Utc::now();
+        let creates: Vec<Op> = (0..40)
+            .map(|n| Op {
+                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                record: RecordId::new_v7(),
+                device: a.id,
+                at: now,
+                base: vec![],
+                resolution: false,
+                change: Change::Create {
+                    fields: fields("torkham", n),
+                    origin: None,
+                },
+            })
+            .collect();
+        store.push(&a, creates.clone(), now).unwrap();
+        let edits = |device: &Device, round: usize| -> Vec<Op> {
+            creates
+                .iter()
+                .map(|c| Op {
+                    id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                    record: c.record,
+                    device: device.id,
+                    at: now,
+                    base: vec![c.id],
+                    resolution: false,
+                    change: Change::Edit {
+                        values: vec![FieldValue::Notes(Some(format!("{} {round}", device.name)))],
+                    },
+                })
+                .collect()
+        };
+        let mut sent: Vec<Op> = creates.clone();
+        let batches: Vec<(Device, Vec<Op>)> = (0..6)
+            .flat_map(|round| [(a.clone(), edits(&a, round)), (b.clone(), edits(&b, round))])
+            .collect();
+        for (_, ops) in &batches {
+            sent.extend(ops.iter().cloned());
+        }
+        std::thread::scope(|s| {
+            // Every batch at once, each sent twice (a re-send racing the
+            // original): between the two, every operation applied once.
+            let running: Vec<_> = batches
+                .iter()
+                .map(|(device, ops)| {
+                    let store = &store;
+                    let twice: Vec<_> = (0..2)
+                        .map(|_| s.spawn(move || store.push(device, ops.clone(), now).unwrap()))
+                        .collect();
+                    (ops.len() as u64, twice)
+                })
+                .collect();
+            for (n, twice) in running {
+                let acks: Vec<PushResponse> =
+                    twice.into_iter().map(|h| h.join().unwrap()).collect();
+                assert_eq!(acks[0].applied + acks[1].applied, n);
+                assert_eq!(acks[0].duplicates + acks[1].duplicates, n);
+            }
+        });
+        let pulled = pull_all(&store, &reader, 100);
+        let mut got: Vec<_> = pulled.iter().map(|o| o.id).collect();
+        let mut want: Vec<_> = sent.iter().map(|o| o.id).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "every operation logged once");
+        for c in &creates {
+            let doc = store.record_doc(c.record).unwrap().unwrap();
+            assert_eq!(doc.ops.len(), 1 + 12, "the create and every edit");
+        }
+    }
+
+    #[test]
     fn a_second_open_of_a_store_in_use_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let _first = ServerStore::open(dir.path()).unwrap();
