@@ -21,7 +21,9 @@
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
 //! - `b/…`, `bf/…`, `x/…`: the duplicate index, kept in the same batch as
-//!   the records it indexes ([`duplicates`]). Its block keys are keyed hashes
+//!   the records it indexes ([`duplicates`]), except for families changed by
+//!   a pull: those are marked (`bp/<record id>`) and indexed by the next
+//!   command that looks for duplicates. Its block keys are keyed hashes
 //!   ([`sealing::IndexKey`]): no key in the store holds a name or a document
 //!   number, in a plain store as in an encrypted one.
 //!
@@ -396,9 +398,12 @@ struct Writes {
     /// Records this batch creates: nothing of them is stored yet, so there
     /// is nothing to remove or read back (a bulk import's common case).
     fresh: std::collections::HashSet<RecordId>,
-    /// Operations made here in this batch, as queue pairs (record id, op
-    /// id): `commit` writes them as one queue entry.
+    /// Operations made here in this batch, as queued items: `commit`
+    /// writes them as queue entries.
     queue: Vec<u8>,
+    /// Families changed here are marked for the duplicate index to catch
+    /// up later (`bp/`) rather than indexed now: a pull.
+    defer_index: bool,
 }
 
 impl Writes {
@@ -574,6 +579,7 @@ impl LocalStore {
             cipher: self.cipher.clone(),
             fresh: Default::default(),
             queue: Vec::new(),
+            defer_index: false,
         }
     }
 
@@ -685,7 +691,11 @@ impl LocalStore {
     fn stage_doc(w: &mut Writes, id: RecordId, doc: &RecordDoc) {
         w.put(doc_key(id), doc);
         let view = doc.view(id);
-        w.dup.note(id, doc, &view);
+        if w.defer_index {
+            w.mark(duplicates::pulled_key(id));
+        } else {
+            w.dup.note(id, doc, &view);
+        }
         let fresh = w.fresh.contains(&id);
         match view.active().and_then(|f| ReportRow::of(&f.fields)) {
             Some(row) => w.put_bytes(row_key(id), row.to_bytes().to_vec()),
@@ -1227,6 +1237,9 @@ impl LocalStore {
         let mut applied = 0;
         let any_purged = self.db.scan_prefix(b"g/").next().is_some();
         let mut w = self.writes();
+        // Indexing pulled families for duplicates is most of a pull's
+        // work; it waits for the next command that looks for duplicates.
+        w.defer_index = true;
         for op in ops {
             let id = op.record;
             let doc = match docs.entry(id) {
@@ -1499,6 +1512,58 @@ pub(crate) mod tests {
         let seqs: Vec<u64> = seqs.into_iter().collect();
         assert_eq!(seqs, (seqs[0]..seqs[0] + 4).collect::<Vec<_>>());
         assert!(all.iter().all(|q| (q.at.index as usize) < QUEUE_ENTRY_OPS));
+    }
+
+    #[test]
+    fn pulled_families_are_indexed_for_duplicates_by_the_next_reader_of_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        // The same family registered twice on another device, and a third.
+        let mut twin = fields(1);
+        twin.head_name = Some("Mohammad Gul".into());
+        twin.head_sex = Some(returnee_shared::Sex::Male);
+        twin.doc_type = DocType::PorCard;
+        twin.doc_number = Some("PK-1234567".into());
+        twin.consent = true;
+        let other = DeviceId(uuid::Uuid::new_v4());
+        let create = |fields: FamilyFields| Op {
+            id: OpId(uuid::Uuid::new_v4()),
+            record: RecordId::new_v7(),
+            device: other,
+            at: Utc::now(),
+            base: vec![],
+            resolution: false,
+            change: Change::Create {
+                fields,
+                origin: None,
+            },
+        };
+        let ops = vec![create(twin.clone()), create(twin), create(fields(2))];
+        let ids: Vec<RecordId> = ops.iter().map(|o| o.record).collect();
+        store.apply_remote(ops, &[], SyncCursor(3)).unwrap();
+        // Pulled: saved, counted, marked, not indexed yet.
+        assert_eq!(store.report_rows().count(), 3);
+        assert_eq!(store.db.scan_prefix(b"bp/").count(), 3);
+        assert_eq!(store.db.scan_prefix(b"bf/").count(), 0);
+        // The first reader of the index catches up, then finds the pair.
+        let found = store.duplicates().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let mut pair = found[0].records.to_vec();
+        pair.sort();
+        let mut want = ids[..2].to_vec();
+        want.sort();
+        assert_eq!(pair, want);
+        assert_eq!(store.db.scan_prefix(b"bp/").count(), 0);
+        assert_eq!(store.db.scan_prefix(b"bf/").count(), 3);
+        // A family added here afterwards is indexed at once and found.
+        let mut again = fields(1);
+        again.head_name = Some("Mohammad Gul".into());
+        again.head_sex = Some(returnee_shared::Sex::Male);
+        again.doc_type = DocType::PorCard;
+        again.doc_number = Some("PK-1234567".into());
+        again.consent = true;
+        let added = store.add(again, Utc::now()).unwrap();
+        assert_eq!(store.candidates_of(added).unwrap().len(), 2);
     }
 
     #[test]

@@ -55,6 +55,11 @@ fn block_of(key: &[u8]) -> &[u8] {
     &key[..key.len().saturating_sub(20)]
 }
 
+/// A family changed by a pull and not indexed yet.
+pub(super) fn pulled_key(id: RecordId) -> Vec<u8> {
+    [b"bp/".as_slice(), id.0.as_bytes()].concat()
+}
+
 pub(super) fn features_key(id: RecordId) -> Vec<u8> {
     [b"bf/".as_slice(), id.0.as_bytes()].concat()
 }
@@ -186,7 +191,7 @@ impl LocalStore {
             return Ok(());
         }
         let mut w = self.writes();
-        for prefix in [INDEX_PREFIX, b"bf/", b"x/"] {
+        for prefix in [INDEX_PREFIX, b"bf/", b"x/", b"bp/"] {
             for item in self.db.scan_prefix(prefix) {
                 w.remove(item?.0.to_vec());
             }
@@ -206,6 +211,36 @@ impl LocalStore {
         }
         w.put(meta_key(META_DUP_INDEX), &DUP_INDEX_VERSION);
         self.commit(w)
+    }
+
+    /// Indexes the families pulls changed since the index last caught up
+    /// (their `bp/` marks), a chunk at a time. Every reader of the index
+    /// calls it first.
+    pub(super) fn index_pulled(&self) -> Result<()> {
+        loop {
+            let ids: Vec<RecordId> = self
+                .db
+                .scan_prefix(b"bp/")
+                .keys()
+                .take(REBUILD_CHUNK)
+                .map(|k| {
+                    Ok(RecordId(
+                        uuid::Uuid::from_slice(&k?[3..19]).expect("16-byte record key"),
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let mut w = self.writes();
+            for id in ids {
+                if let Some(doc) = self.load_doc(id)? {
+                    w.dup.note(id, &doc, &doc.view(id));
+                }
+                w.remove(pulled_key(id));
+            }
+            self.commit(w)?;
+        }
     }
 
     /// Records a new store's index as built (it has no records yet).
@@ -229,6 +264,7 @@ impl LocalStore {
     /// than it saves). A bulk import starts from these counts and scans a
     /// block only once a second family is in it ([`BlockCounts`]).
     pub fn block_counts(&self, cap: usize) -> Result<Option<BlockCounts>> {
+        self.index_pulled()?;
         let mut counts = BlockCounts::default();
         for (n, item) in self.db.scan_prefix(INDEX_PREFIX).keys().enumerate() {
             if n >= cap {
@@ -248,6 +284,7 @@ impl LocalStore {
         id: RecordId,
         counts: &mut BlockCounts,
     ) -> Result<Vec<Candidate>> {
+        self.index_pulled()?;
         let Some(f) = self.features_of(id)? else {
             return Ok(Vec::new());
         };
@@ -266,6 +303,7 @@ impl LocalStore {
 
     /// The duplicate candidates of one family (none if it does not count).
     pub fn candidates_of(&self, id: RecordId) -> Result<Vec<Candidate>> {
+        self.index_pulled()?;
         match self.features_of(id)? {
             Some(f) => self.find_candidates(id, &f),
             None => Ok(Vec::new()),
@@ -274,6 +312,7 @@ impl LocalStore {
 
     /// Every open duplicate candidate pair on this device, highest score first.
     pub fn duplicates(&self) -> Result<Vec<Candidate>> {
+        self.index_pulled()?;
         let mut by_id: BTreeMap<String, Candidate> = BTreeMap::new();
         // Every family that counts has its features indexed.
         for item in self.scan_values(b"bf/") {

@@ -19,7 +19,7 @@ use returnee_shared::merge::{Op, RecordDoc};
 use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
-use super::duplicates::{dismissed_key, features_key};
+use super::duplicates::{dismissed_key, features_key, pulled_key};
 use super::{LocalStore, Result, Writes, conflicts_key, decode, doc_key, purged_key, row_key};
 
 /// What a purge did.
@@ -106,6 +106,7 @@ impl LocalStore {
         w.remove(row_key(id));
         w.remove(conflicts_key(id));
         w.remove(features_key(id));
+        w.remove(pulled_key(id));
         Ok(())
     }
 

@@ -203,6 +203,15 @@ fn main_phases(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>)
     if want("pull") {
         emit(&line, run, results);
     }
+    // The laptop indexes pulled families for duplicates when it next looks
+    // for them: that catch-up, timed on its own.
+    let (listed, mut line) = measure(&proxy, "pull-duplicate-check", a.families, || {
+        puller.store.duplicates().expect("local duplicates")
+    });
+    line["pairs"] = json!(listed.len());
+    if want("pull") {
+        emit(&line, run, results);
+    }
     if want("incremental") {
         let edits = (a.families / 100).max(1);
         edit_notes(pusher, &all[..edits], "incremental");
