@@ -1519,12 +1519,15 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
         // The same family registered twice on another device, and a third.
-        let mut twin = fields(1);
-        twin.head_name = Some("Mohammad Gul".into());
-        twin.head_sex = Some(returnee_shared::Sex::Male);
-        twin.doc_type = DocType::PorCard;
-        twin.doc_number = Some("PK-1234567".into());
-        twin.consent = true;
+        let twin = || {
+            let mut f = fields(1);
+            f.head_name = Some("Mohammad Gul".into());
+            f.head_sex = Some(returnee_shared::Sex::Male);
+            f.doc_type = DocType::PorCard;
+            f.doc_number = Some("PK-1234567".into());
+            f.consent = true;
+            f
+        };
         let other = DeviceId(uuid::Uuid::new_v4());
         let create = |fields: FamilyFields| Op {
             id: OpId(uuid::Uuid::new_v4()),
@@ -1538,7 +1541,7 @@ pub(crate) mod tests {
                 origin: None,
             },
         };
-        let ops = vec![create(twin.clone()), create(twin), create(fields(2))];
+        let ops = vec![create(twin()), create(twin()), create(fields(2))];
         let ids: Vec<RecordId> = ops.iter().map(|o| o.record).collect();
         store.apply_remote(ops, &[], SyncCursor(3)).unwrap();
         // Pulled: saved, counted, marked, not indexed yet.
@@ -1556,13 +1559,7 @@ pub(crate) mod tests {
         assert_eq!(store.db.scan_prefix(b"bp/").count(), 0);
         assert_eq!(store.db.scan_prefix(b"bf/").count(), 3);
         // A family added here afterwards is indexed at once and found.
-        let mut again = fields(1);
-        again.head_name = Some("Mohammad Gul".into());
-        again.head_sex = Some(returnee_shared::Sex::Male);
-        again.doc_type = DocType::PorCard;
-        again.doc_number = Some("PK-1234567".into());
-        again.consent = true;
-        let added = store.add(again, Utc::now()).unwrap();
+        let added = store.add(twin(), Utc::now()).unwrap();
         assert_eq!(store.candidates_of(added).unwrap().len(), 2);
     }
 

@@ -1363,6 +1363,24 @@ mod tests {
         store.enroll(&code, id, name, now).unwrap().unwrap().0
     }
 
+    /// `n` new families at Torkham, created by `device`.
+    fn creates(device: &Device, n: u32) -> Vec<Op> {
+        (0..n)
+            .map(|n| Op {
+                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                record: RecordId::new_v7(),
+                device: device.id,
+                at: Utc::now(),
+                base: vec![],
+                resolution: false,
+                change: Change::Create {
+                    fields: fields("torkham", n),
+                    origin: None,
+                },
+            })
+            .collect()
+    }
+
     /// Pulls a page at a time, checking each page against the limit.
     fn pull_all(store: &ServerStore, device: &Device, limit: usize) -> Vec<Op> {
         let mut cursor = SyncCursor(0);
@@ -1385,20 +1403,7 @@ mod tests {
         let store = ServerStore::open(dir.path()).unwrap();
         let (a, b) = (enrolled(&store, "a"), enrolled(&store, "b"));
         let now = Utc::now();
-        let ops: Vec<Op> = (0..150)
-            .map(|n| Op {
-                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
-                record: RecordId::new_v7(),
-                device: a.id,
-                at: now,
-                base: vec![],
-                resolution: false,
-                change: Change::Create {
-                    fields: fields("torkham", n),
-                    origin: None,
-                },
-            })
-            .collect();
+        let ops = creates(&a, 150);
         // Two pushes: the second starts new chunks mid-sequence.
         let r = store.push(&a, ops[..100].to_vec(), now).unwrap();
         assert_eq!(r.applied, 100);
@@ -1460,20 +1465,7 @@ mod tests {
             enrolled(&store, "reader"),
         );
         let now = Utc::now();
-        let creates: Vec<Op> = (0..40)
-            .map(|n| Op {
-                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
-                record: RecordId::new_v7(),
-                device: a.id,
-                at: now,
-                base: vec![],
-                resolution: false,
-                change: Change::Create {
-                    fields: fields("torkham", n),
-                    origin: None,
-                },
-            })
-            .collect();
+        let creates = creates(&a, 40);
         store.push(&a, creates.clone(), now).unwrap();
         let edits = |device: &Device, round: usize| -> Vec<Op> {
             creates
