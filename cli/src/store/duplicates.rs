@@ -279,12 +279,13 @@ impl LocalStore {
     /// `counts`: a family alone in all its blocks has none, and its blocks
     /// are not scanned. The result is that of [`Self::candidates_of`] when a
     /// family that shares a block with it was counted before it.
+    /// `counts` come from [`Self::block_counts`], which brought the index up
+    /// to date: nothing to catch up here, once per imported row.
     pub fn candidates_counted(
         &self,
         id: RecordId,
         counts: &mut BlockCounts,
     ) -> Result<Vec<Candidate>> {
-        self.index_pulled()?;
         let Some(f) = self.features_of(id)? else {
             return Ok(Vec::new());
         };
