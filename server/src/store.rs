@@ -762,7 +762,10 @@ impl ServerStore {
         committed: impl FnOnce(Vec<ChangedRecord>),
     ) -> Result<PushResponse> {
         let today = now.date_naive();
-        let _guard = self.writer.lock().expect("writer lock");
+        // Encoded before taking the writer, so that other pushes' encoding
+        // runs beside this push's commit.
+        let encoded: Vec<Vec<u8>> = ops.iter().map(encode).collect();
+        let guard = self.writer.lock().expect("writer lock");
         let mut out = PushResponse::default();
         let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
         // Chunks read back while loading records, shared by their operations.
@@ -772,7 +775,7 @@ impl ServerStore {
         let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
         let mut audited = Vec::new();
         let mut batch = sled::Batch::default();
-        for op in ops {
+        for (op, json) in ops.into_iter().zip(encoded) {
             let record = match records.entry(op.record) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -792,7 +795,7 @@ impl ServerStore {
                 continue;
             }
             audited.push(AuditedOp::of(&op));
-            fresh.push((op.record, encode(&op)));
+            fresh.push((op.record, json));
             record.doc.insert(op);
             record.changed = true;
             out.applied += 1;
@@ -872,9 +875,18 @@ impl ServerStore {
             )?;
         }
         self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        self.durable.store(log.last(), Ordering::Release);
+        // In commit order, still under the lock. The duplicate index is
+        // derived data, rebuilt after a crash, so it may run ahead of the
+        // flush.
         committed(changed);
+        let last = log.last();
+        drop(guard);
+        // Flushed outside the lock: pushes that committed meanwhile share
+        // one flush (sled's flush makes everything applied before it
+        // durable). A push whose operations were all there already flushes
+        // too, since the push that applied them may not have yet.
+        self.db.flush()?;
+        self.durable.fetch_max(last, Ordering::AcqRel);
         Ok(out)
     }
 
