@@ -251,8 +251,10 @@ pub struct SyncArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Operations per batch (smaller on a weak link).
-    #[arg(long, default_value_t = 2000, value_name = "N")]
+    /// The most operations per batch (smaller on a weak link). A push
+    /// starts with a smaller batch and then follows the server's advice,
+    /// which shrinks batches while many laptops push at once.
+    #[arg(long, default_value_t = crate::sync::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
 }
 

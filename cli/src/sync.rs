@@ -8,11 +8,15 @@
 //! that was not acknowledged, which the server recognises by operation id.
 
 use chrono::Utc;
+use returnee_shared::wire::{FIRST_PUSH_BATCH, MAX_PUSH_OPS};
 use serde::Serialize;
 
 use crate::client::{ClientError, ServerClient};
 use crate::error::CliError;
 use crate::store::LocalStore;
+
+/// The most operations per batch unless `--batch-size` says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 2000;
 
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -50,23 +54,31 @@ pub fn sync(
 }
 
 /// Pushes every pending operation, one acknowledged batch at a time.
+///
+/// `batch_size` is the most one batch carries. The first batch is smaller
+/// ([`FIRST_PUSH_BATCH`]); after that the server's advice sizes each batch
+/// (`next_batch`: smaller when many devices push at once), never above
+/// `batch_size`.
 pub fn push_all(
     store: &LocalStore,
     client: &ServerClient,
     batch_size: usize,
     progress: &dyn SyncProgress,
 ) -> Result<SyncSummary, CliError> {
-    let batch_size = batch_size.clamp(1, returnee_shared::wire::MAX_PUSH_OPS);
+    let max = batch_size.clamp(1, MAX_PUSH_OPS);
+    let mut size = max.min(FIRST_PUSH_BATCH);
     let mut summary = SyncSummary::default();
     let total = store.pending_count() as u64;
     loop {
-        let batch = store.pending(batch_size)?;
+        let batch = store.pending(size)?;
         if batch.is_empty() {
             break;
         }
         let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
         let ack = client.push_json(&json)?;
         store.acknowledge(&batch, &ack.rejected)?;
+        // An older server gives no advice: then the full size.
+        size = ack.next_batch.map_or(max, |n| n as usize).clamp(1, max);
         summary.pushed += batch.len() as u64 - ack.rejected.len() as u64;
         summary.rejected += ack.rejected.len();
         progress.pushed(summary.pushed, total);

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod duplicates;
 pub mod error;
+pub mod pacing;
 pub mod routes;
 pub mod state;
 pub mod store;

@@ -152,13 +152,15 @@ async fn push(
     let id = device.id;
     let n = ops.len();
     let duplicates = state.duplicates.clone();
-    let ack = blocking(move || {
+    let arrived = std::time::Instant::now();
+    let mut ack = blocking(move || {
         // Committed: re-check the changed records for duplicates (off this request).
         Ok(store.push_then(&device, ops, Utc::now(), |changed| {
             duplicates.after_push(changed)
         })?)
     })
     .await?;
+    ack.next_batch = Some(crate::pacing::next_batch(n, arrived.elapsed()) as u32);
     tracing::info!(
         device = %id,
         ops = n,

@@ -154,7 +154,19 @@ pub struct PushResponse {
     /// Already held (a re-send): nothing changed.
     pub duplicates: u64,
     pub rejected: Vec<RejectedOp>,
+    /// How many operations the device's next batch should carry, so that
+    /// it comes back quickly however many devices push at once. Advice: a
+    /// device never exceeds its own `--batch-size`, and sends its first
+    /// batch of a sync at [`FIRST_PUSH_BATCH`] or less. Absent from older
+    /// servers: keep the batch size as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_batch: Option<u32>,
 }
+
+/// The size of the first batch of a push, before the server has advised
+/// one: small, so that on a crowded server or a weak link the first
+/// acknowledgement comes back soon.
+pub const FIRST_PUSH_BATCH: usize = 200;
 
 /// A position in the server's log of operations. Opaque to clients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -327,22 +327,65 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
     assert_converged(&admin, &[a]);
 }
 
-#[test]
-fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut_resumes() {
-    let server = TestServer::start();
-    let (admin, devices) = enrolled(&server, Role::Field, 1);
-    let a = &devices[0];
-    let mut rng = Rng::new(21);
-    // One local write of 600 families (as an import chunk): queue entries
-    // of up to 64 operations, which batches of 70 do not line up with.
-    let items = (0..600)
+/// Saves `n` new families on `device` in one local write (as an import chunk).
+fn write_at_once(device: &Device, n: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let items = (0..n)
         .map(|_| returnee_cli::store::Upsert {
             id: returnee_shared::RecordId::new_v7(),
             fields: family(&mut rng),
             origin: None,
         })
         .collect();
-    a.store.upsert_many(items, Utc::now()).unwrap();
+    device.store.upsert_many(items, Utc::now()).unwrap();
+}
+
+/// The size of each pushed batch, from the progress callbacks.
+#[derive(Default)]
+struct BatchSizes(std::sync::Mutex<Vec<u64>>);
+
+impl returnee_cli::sync::SyncProgress for BatchSizes {
+    fn pushed(&self, done: u64, _total: u64) {
+        let mut all = self.0.lock().unwrap();
+        let before: u64 = all.iter().sum();
+        all.push(done - before);
+    }
+}
+
+#[test]
+fn a_push_starts_small_then_follows_the_servers_advice_within_the_laptops_limit() {
+    use returnee_shared::wire::FIRST_PUSH_BATCH;
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    write_at_once(a, 1500, 17);
+    // The server's advice comes with every acknowledgement.
+    let one = a.store.pending(1).unwrap();
+    let ack = a.client().push_json(&[one[0].json.as_slice()]).unwrap();
+    let advised = ack.next_batch.expect("the server advises a batch size") as usize;
+    assert!(
+        (returnee_server::pacing::MIN_BATCH..=returnee_shared::wire::MAX_PUSH_OPS)
+            .contains(&advised),
+        "{advised}"
+    );
+    let sizes = BatchSizes::default();
+    returnee_cli::sync::push_all(&a.store, a.client(), 1000, &sizes).unwrap();
+    let sizes = sizes.0.into_inner().unwrap();
+    assert_eq!(sizes[0], FIRST_PUSH_BATCH as u64, "{sizes:?}");
+    assert!(sizes.iter().all(|&s| s > 0 && s <= 1000), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<u64>(), 1500, "{sizes:?}");
+    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(server_families(&admin), 1500);
+}
+
+#[test]
+fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut_resumes() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    // One local write of 600 families (as an import chunk): queue entries
+    // of up to 64 operations, which batches of 70 do not line up with.
+    write_at_once(a, 600, 21);
     assert_eq!(a.store.pending_count(), 600);
     let proxy = FaultProxy::start(server.running.addr());
     proxy.set(Faults {
