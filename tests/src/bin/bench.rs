@@ -17,7 +17,8 @@ use returnee_tests::Rng;
 use returnee_tests::cluster::{Device, FaultProxy, TestServer, enrolled, family};
 use serde_json::{Value, json};
 
-// As in the real binaries (server and client run in this process here).
+// As in the real binaries (server and client run in this process here),
+// transparent huge pages off included.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -271,7 +272,9 @@ fn many_devices(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(0u64));
     let n = a.devices * a.per_device;
-    let batch = a.batch.min(500);
+    // Each laptop as `returnee sync` runs it: the default largest batch,
+    // sized down by the server's advice while all push at once.
+    let batch = returnee_cli::sync::DEFAULT_BATCH_SIZE;
     let ((), mut line) = measure(&proxy, "many-devices", n, || {
         std::thread::scope(|s| {
             for d in &devices {
@@ -392,8 +395,7 @@ fn rss(n: usize) {
     }
     // Let sled release the store's lock before the client opens it.
     std::thread::sleep(Duration::from_millis(500));
-    for (phase, d) in [("rss-push", &pusher), ("rss-pull", &puller)] {
-        let (seconds, client_mb) = run_client(&["--data-dir", d, "sync", "--json"]);
+    let print = |phase: &str, seconds: f64, client_mb: Option<f64>| {
         println!(
             "{}",
             json!({
@@ -402,11 +404,27 @@ fn rss(n: usize) {
                 "n": n,
                 "seconds": round(seconds),
                 "docs_per_s": (n as f64 / seconds).round(),
-                "client_peak_rss_mb": round(client_mb),
+                "client_peak_rss_mb": client_mb.map(round),
                 "server_peak_rss_mb": peak_rss_mb(server.pid()).map(round),
             })
         );
-    }
+        // Each phase's own peak: the next starts from the memory in use now.
+        reset_peak_rss(server.pid());
+    };
+    let (seconds, client_mb) = run_client(&["--data-dir", &pusher, "sync", "--json"]);
+    print("rss-push", seconds, Some(client_mb));
+    // The server's duplicate check of what arrived (a listing waits for it).
+    let start = Instant::now();
+    admin.client().duplicates().expect("duplicates");
+    print("rss-duplicate-check", start.elapsed().as_secs_f64(), None);
+    let (seconds, client_mb) = run_client(&["--data-dir", &puller, "sync", "--json"]);
+    print("rss-pull", seconds, Some(client_mb));
+}
+
+/// Starts a new peak-memory measurement of a process (Linux: writing 5 to
+/// clear_refs resets VmHWM to the current resident size).
+fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -415,6 +433,8 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let a = args();
     if let Some(n) = a.rss_families {
         rss(n);
