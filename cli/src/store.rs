@@ -22,8 +22,9 @@
 //!   operations pulled for it later are dropped, not applied to a stub;
 //! - `b/…`, `bf/…`, `x/…`: the duplicate index, kept in the same batch as
 //!   the records it indexes ([`duplicates`]), except for families changed by
-//!   a pull: those are marked (`bp/<record id>`) and indexed by the next
-//!   command that looks for duplicates. Its block keys are keyed hashes
+//!   a pull: those are marked (`bp/<cursor><part>`: the ids of up to 256
+//!   families a pulled page changed; `bp/<record id>` from earlier versions)
+//!   and indexed by the next command that looks for duplicates. Its block keys are keyed hashes
 //!   ([`sealing::IndexKey`]): no key in the store holds a name or a document
 //!   number, in a plain store as in an encrypted one.
 //!
@@ -404,6 +405,9 @@ struct Writes {
     /// Families changed here are marked for the duplicate index to catch
     /// up later (`bp/`) rather than indexed now: a pull.
     defer_index: bool,
+    /// With `defer_index`: the families this batch changed, marked by
+    /// [`duplicates::stage_pulled_marks`].
+    pulled: Vec<RecordId>,
 }
 
 impl Writes {
@@ -580,6 +584,7 @@ impl LocalStore {
             fresh: Default::default(),
             queue: Vec::new(),
             defer_index: false,
+            pulled: Vec::new(),
         }
     }
 
@@ -692,7 +697,7 @@ impl LocalStore {
         w.put(doc_key(id), doc);
         let view = doc.view(id);
         if w.defer_index {
-            w.mark(duplicates::pulled_key(id));
+            w.pulled.push(id);
         } else {
             w.dup.note(id, doc, &view);
         }
@@ -1286,6 +1291,7 @@ impl LocalStore {
             self.stage_removal(&mut w, *id)?;
         }
         self.stage_dismissed_removal(&mut w, &forgotten)?;
+        duplicates::stage_pulled_marks(&mut w, cursor);
         w.put(meta_key(META_CURSOR), &cursor);
         self.commit(w)?;
         Ok(applied)
@@ -1514,20 +1520,19 @@ pub(crate) mod tests {
         assert!(all.iter().all(|q| (q.at.index as usize) < QUEUE_ENTRY_OPS));
     }
 
-    #[test]
-    fn pulled_families_are_indexed_for_duplicates_by_the_next_reader_of_the_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
-        // The same family registered twice on another device, and a third.
-        let twin = || {
-            let mut f = fields(1);
-            f.head_name = Some("Mohammad Gul".into());
-            f.head_sex = Some(returnee_shared::Sex::Male);
-            f.doc_type = DocType::PorCard;
-            f.doc_number = Some("PK-1234567".into());
-            f.consent = true;
-            f
-        };
+    /// A family as another device registered it twice (`twin`), and a third.
+    fn twin() -> FamilyFields {
+        let mut f = fields(1);
+        f.head_name = Some("Mohammad Gul".into());
+        f.head_sex = Some(returnee_shared::Sex::Male);
+        f.doc_type = DocType::PorCard;
+        f.doc_number = Some("PK-1234567".into());
+        f.consent = true;
+        f
+    }
+
+    /// Pulls the twins and a third family into `store`; their record ids.
+    fn pull_twins_and_another(store: &LocalStore) -> Vec<RecordId> {
         let other = DeviceId(uuid::Uuid::new_v4());
         let create = |fields: FamilyFields| Op {
             id: OpId(uuid::Uuid::new_v4()),
@@ -1544,11 +1549,11 @@ pub(crate) mod tests {
         let ops = vec![create(twin()), create(twin()), create(fields(2))];
         let ids: Vec<RecordId> = ops.iter().map(|o| o.record).collect();
         store.apply_remote(ops, &[], SyncCursor(3)).unwrap();
-        // Pulled: saved, counted, marked, not indexed yet.
-        assert_eq!(store.report_rows().count(), 3);
-        assert_eq!(store.db.scan_prefix(b"bp/").count(), 3);
-        assert_eq!(store.db.scan_prefix(b"bf/").count(), 0);
-        // The first reader of the index catches up, then finds the pair.
+        ids
+    }
+
+    /// The next reader of the index catches up and finds the twins.
+    fn assert_twins_found(store: &LocalStore, ids: &[RecordId]) {
         let found = store.duplicates().unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         let mut pair = found[0].records.to_vec();
@@ -1558,9 +1563,45 @@ pub(crate) mod tests {
         assert_eq!(pair, want);
         assert_eq!(store.db.scan_prefix(b"bp/").count(), 0);
         assert_eq!(store.db.scan_prefix(b"bf/").count(), 3);
+    }
+
+    #[test]
+    fn pulled_families_are_indexed_for_duplicates_by_the_next_reader_of_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        let ids = pull_twins_and_another(&store);
+        // Pulled: saved, counted, marked (one mark for the page, naming its
+        // three families), not indexed yet.
+        assert_eq!(store.report_rows().count(), 3);
+        assert_eq!(store.db.scan_prefix(b"bp/").count(), 1);
+        assert_eq!(
+            store.pulled_not_indexed().unwrap(),
+            ids.iter().copied().collect()
+        );
+        assert_eq!(store.db.scan_prefix(b"bf/").count(), 0);
+        assert_twins_found(&store, &ids);
         // A family added here afterwards is indexed at once and found.
         let added = store.add(twin(), Utc::now()).unwrap();
         assert_eq!(store.candidates_of(added).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn families_marked_by_an_earlier_version_one_key_each_are_indexed_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        let ids = pull_twins_and_another(&store);
+        // As an earlier version marked them: one empty key per family.
+        for key in store.db.scan_prefix(b"bp/").keys() {
+            store.db.remove(key.unwrap()).unwrap();
+        }
+        for id in &ids {
+            store
+                .db
+                .insert(duplicates::pulled_key(*id), Vec::<u8>::new())
+                .unwrap();
+        }
+        assert_eq!(store.pulled_not_indexed().unwrap().len(), 3);
+        assert_twins_found(&store, &ids);
     }
 
     #[test]

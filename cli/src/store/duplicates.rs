@@ -21,7 +21,7 @@
 //! Decisions are operations built by `returnee_shared::merge::plan_merge`,
 //! `plan_unmerge` and `plan_dismiss`; they join the push queue like edits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use returnee_shared::duplicates::{
@@ -32,6 +32,7 @@ use returnee_shared::merge::{
     Change, DECIDE_DELETED, DECIDE_KEPT, DECIDE_MERGED, Op, RecordDoc, RecordView, plan_dismiss,
     plan_merge, plan_unmerge,
 };
+use returnee_shared::wire::SyncCursor;
 use returnee_shared::{DeviceId, OpId, RecordId, Slot};
 
 use super::{LocalStore, Result, StoreError, Writes, decode, meta_key};
@@ -55,9 +56,30 @@ fn block_of(key: &[u8]) -> &[u8] {
     &key[..key.len().saturating_sub(20)]
 }
 
-/// A family changed by a pull and not indexed yet.
+/// A family changed by a pull and not indexed yet, as earlier versions
+/// marked it (one key per family; still read, and removed with the family).
 pub(super) fn pulled_key(id: RecordId) -> Vec<u8> {
     [b"bp/".as_slice(), id.0.as_bytes()].concat()
+}
+
+/// The most family ids one pulled-page mark holds (16 bytes each).
+const PULLED_MARK_IDS: usize = 256;
+
+/// Stages the marks of the families a pulled page changed
+/// ([`Writes::pulled`]): a few keys per page, named by the page's cursor,
+/// rather than one per family (each key costs a pull about as much as a
+/// family's own record).
+pub(super) fn stage_pulled_marks(w: &mut Writes, cursor: SyncCursor) {
+    let pulled = std::mem::take(&mut w.pulled);
+    for (part, ids) in pulled.chunks(PULLED_MARK_IDS).enumerate() {
+        let key = [
+            b"bp/".as_slice(),
+            &cursor.0.to_be_bytes(),
+            &(part as u32).to_be_bytes(),
+        ]
+        .concat();
+        w.put_bytes(key, ids.iter().flat_map(|id| *id.0.as_bytes()).collect());
+    }
 }
 
 pub(super) fn features_key(id: RecordId) -> Vec<u8> {
@@ -216,20 +238,14 @@ impl LocalStore {
     /// Indexes the families pulls changed since the index last caught up
     /// (their `bp/` marks), a chunk at a time. Every reader of the index
     /// calls it first.
+    ///
+    /// A family may be named by several marks (pulled twice) or no longer be
+    /// here (purged, or gone from this device's sites): it is indexed as it
+    /// is now, once, or skipped.
     pub(super) fn index_pulled(&self) -> Result<()> {
         loop {
-            let ids: Vec<RecordId> = self
-                .db
-                .scan_prefix(b"bp/")
-                .keys()
-                .take(REBUILD_CHUNK)
-                .map(|k| {
-                    Ok(RecordId(
-                        uuid::Uuid::from_slice(&k?[3..19]).expect("16-byte record key"),
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            if ids.is_empty() {
+            let (marks, ids) = self.pulled_marks(REBUILD_CHUNK)?;
+            if marks.is_empty() {
                 return Ok(());
             }
             let mut w = self.writes();
@@ -237,10 +253,41 @@ impl LocalStore {
                 if let Some(doc) = self.load_doc(id)? {
                     w.dup.note(id, &doc, &doc.view(id));
                 }
-                w.remove(pulled_key(id));
+            }
+            for key in marks {
+                w.remove(key);
             }
             self.commit(w)?;
         }
+    }
+
+    /// The first pulled-family marks, up to about `limit` families: the
+    /// marks' keys and the families they name.
+    fn pulled_marks(&self, limit: usize) -> Result<(Vec<Vec<u8>>, BTreeSet<RecordId>)> {
+        let mut marks = Vec::new();
+        let mut ids = BTreeSet::new();
+        let id_of = |b: &[u8]| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record id"));
+        for item in self.db.scan_prefix(b"bp/") {
+            let (k, v) = item?;
+            if k.len() == 3 + 16 {
+                // One family, named by the key (an earlier version's mark).
+                ids.insert(id_of(&k[3..]));
+            } else {
+                let v = self.open_value(&k, v)?;
+                ids.extend(v.chunks_exact(16).map(id_of));
+            }
+            marks.push(k.to_vec());
+            if ids.len() >= limit {
+                break;
+            }
+        }
+        Ok((marks, ids))
+    }
+
+    /// Families pulled and not yet indexed for duplicates.
+    #[cfg(test)]
+    pub(super) fn pulled_not_indexed(&self) -> Result<BTreeSet<RecordId>> {
+        Ok(self.pulled_marks(usize::MAX)?.1)
     }
 
     /// Records a new store's index as built (it has no records yet).
