@@ -4,14 +4,17 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use rayon::prelude::*;
 use returnee_shared::DeviceId;
+use returnee_shared::merge::Op;
 use returnee_shared::validate::{parse_crossing, parse_date_only};
 use returnee_shared::wire::{
     AuditPage, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse, Health,
-    MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PROTOCOL_VERSION, PushRequest, Role, SyncCursor,
+    MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PROTOCOL_VERSION, RawPushRequest, Role, SyncCursor,
 };
 use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -139,10 +142,10 @@ async fn mint_code(
 async fn push(
     state: State,
     who: Authenticated,
-    body: web::Json<PushRequest<'static>>,
+    body: web::Json<RawPushRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ops = body.into_inner().ops.into_owned();
-    if ops.len() > MAX_PUSH_OPS {
+    let raw = body.into_inner().ops;
+    if raw.len() > MAX_PUSH_OPS {
         return Err(ApiError::TooLarge(format!(
             "a push carries at most {MAX_PUSH_OPS} operations; send smaller batches (--batch-size)"
         )));
@@ -150,10 +153,12 @@ async fn push(
     let store = state.store.clone();
     let device = who.0;
     let id = device.id;
-    let n = ops.len();
+    let n = raw.len();
     let duplicates = state.duplicates.clone();
     let arrived = std::time::Instant::now();
     let mut ack = blocking(move || {
+        let ops = decode_ops(&raw)?;
+        drop(raw);
         // Committed: re-check the changed records for duplicates (off this request).
         Ok(store.push_then(&device, ops, Utc::now(), |changed| {
             duplicates.after_push(changed)
@@ -170,6 +175,23 @@ async fn push(
         "push"
     );
     Ok(HttpResponse::Ok().json(ack))
+}
+
+/// Decodes a push's operations, several at once on a large batch; the
+/// first one that is not a valid operation refuses the whole batch.
+fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
+    raw.par_iter()
+        .with_min_len(500)
+        .enumerate()
+        .map(|(i, op)| {
+            serde_json::from_str(op.get()).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "operation {} of the batch is not a valid operation: {e}",
+                    i + 1
+                ))
+            })
+        })
+        .collect()
 }
 
 /// `?after=N&limit=M` of the paged endpoints (pull, audit).

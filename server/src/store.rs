@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rayon::prelude::*;
 use returnee_shared::audit::{
     AuditEntry, AuditEvent, AuditedOp, ChainBreak, GENESIS, verify_chain,
 };
@@ -763,25 +764,29 @@ impl ServerStore {
     ) -> Result<PushResponse> {
         let today = now.date_naive();
         // Encoded before taking the writer, so that other pushes' encoding
-        // runs beside this push's commit.
-        let encoded: Vec<Vec<u8>> = ops.iter().map(encode).collect();
+        // runs beside this push's commit (and a large batch on all cores).
+        let encoded: Vec<Vec<u8>> = ops.par_iter().with_min_len(500).map(encode).collect();
         let guard = self.writer.lock().expect("writer lock");
         let mut out = PushResponse::default();
-        let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
-        // Chunks read back while loading records, shared by their operations.
-        let mut chunks = ChunkCache::default();
+        // Every record the batch touches, read on all cores (each worker
+        // shares the log chunks it reads between its records).
+        let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut records: BTreeMap<RecordId, LoadedRecord> = ids
+            .into_par_iter()
+            .with_min_len(250)
+            .map_init(ChunkCache::default, |chunks, id| {
+                Ok((id, self.load_record(id, chunks)?))
+            })
+            .collect::<Result<_>>()?;
         // New operations in arrival order, logged once their record's final
         // site tag is known.
         let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
         let mut audited = Vec::new();
         let mut batch = sled::Batch::default();
         for (op, json) in ops.into_iter().zip(encoded) {
-            let record = match records.entry(op.record) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(self.load_record(op.record, &mut chunks)?)
-                }
-            };
+            let record = records.get_mut(&op.record).expect("loaded above");
             if record.doc.contains(op.id) {
                 out.duplicates += 1;
                 continue;
@@ -800,7 +805,6 @@ impl ServerStore {
             record.changed = true;
             out.applied += 1;
         }
-        drop(chunks);
         let mut log = LogWriter::after(self.last_seq()?);
         let mut tags: BTreeMap<RecordId, Vec<u8>> = BTreeMap::new();
         for (id, record) in records.iter_mut() {
@@ -855,12 +859,30 @@ impl ServerStore {
             records.get_mut(&id).expect("loaded").stored.ops.push(pos);
         }
         log.finish(&mut batch);
-        let mut changed = Vec::with_capacity(tags.len());
+        // Each changed record's view, entry and conflicts on all cores; then
+        // into the batch, and to `committed`, in record order.
+        let mut staged: Vec<(RecordId, &mut LoadedRecord, Vec<u8>)> =
+            Vec::with_capacity(tags.len());
         for (id, record) in &mut records {
             if record.changed {
                 let tag = tags.remove(id).expect("tagged");
-                changed.push(stage_record(&mut batch, *id, record, tag));
+                staged.push((*id, record, tag));
             }
+        }
+        let writes: Vec<RecordWrites> = staged
+            .into_par_iter()
+            .with_min_len(250)
+            .map(|(id, record, tag)| record_writes(id, record, tag))
+            .collect();
+        let mut changed = Vec::with_capacity(writes.len());
+        for w in writes {
+            for (k, v) in w.writes {
+                match v {
+                    Some(v) => batch.insert(k, v),
+                    None => batch.remove(k),
+                }
+            }
+            changed.push(w.changed);
         }
         batch.insert(b"m/seq".to_vec(), log.last().to_be_bytes().to_vec());
         if !audited.is_empty() || !out.rejected.is_empty() {
@@ -1054,12 +1076,16 @@ impl ChangedRecord {
 
 /// Stages a record's entry (its new site tag, report row, conflict flag and
 /// operation positions) and its open conflicts when they change.
-fn stage_record(
-    batch: &mut sled::Batch,
-    id: RecordId,
-    record: &mut LoadedRecord,
-    tag: Vec<u8>,
-) -> ChangedRecord {
+/// What a push writes of one changed record (`None`: a removal), and what
+/// it hands the duplicate index.
+struct RecordWrites {
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    changed: ChangedRecord,
+}
+
+/// A changed record's entry (its new site tag, report row, conflict flag
+/// and log positions) and open conflicts, from its recomputed view.
+fn record_writes(id: RecordId, record: &mut LoadedRecord, tag: Vec<u8>) -> RecordWrites {
     let view = record.doc.view(id);
     let had_conflicts = record.stored.has_conflicts;
     record.stored.tag = tag;
@@ -1068,13 +1094,16 @@ fn stage_record(
         .and_then(|f| ReportRow::of(&f.fields))
         .map(|r| r.to_bytes());
     record.stored.has_conflicts = !view.conflicts.is_empty();
-    batch.insert(record_key(id), record.stored.to_bytes());
+    let mut writes = vec![(record_key(id), Some(record.stored.to_bytes()))];
     if !view.conflicts.is_empty() {
-        batch.insert(key(b"c/", id.0.as_bytes()), encode(&view.conflicts));
+        writes.push((key(b"c/", id.0.as_bytes()), Some(encode(&view.conflicts))));
     } else if had_conflicts {
-        batch.remove(key(b"c/", id.0.as_bytes()));
+        writes.push((key(b"c/", id.0.as_bytes()), None));
     }
-    ChangedRecord::of_view(id, &record.doc, &view)
+    RecordWrites {
+        writes,
+        changed: ChangedRecord::of_view(id, &record.doc, &view),
+    }
 }
 
 fn record_key(id: RecordId) -> Vec<u8> {

@@ -120,6 +120,13 @@ pub struct PushRequest<'a> {
     pub ops: Cow<'a, [Op]>,
 }
 
+/// [`PushRequest`] as the server receives it: each operation's JSON kept
+/// apart, to be decoded one by one (several at once, on several cores).
+#[derive(Debug, Deserialize)]
+pub struct RawPushRequest {
+    pub ops: Vec<Box<serde_json::value::RawValue>>,
+}
+
 /// The start of a push request or pull answer whose operations are
 /// already JSON (a push queue, the server's log): `{"ops":[…]`, for the
 /// caller to complete with the remaining fields and the closing brace.

@@ -379,6 +379,35 @@ fn a_push_starts_small_then_follows_the_servers_advice_within_the_laptops_limit(
 }
 
 #[test]
+fn a_batch_with_one_malformed_operation_is_refused_whole_and_names_it() {
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    // Large enough to be decoded on several cores.
+    write_at_once(a, 1200, 23);
+    let queued = a.store.pending(1200).unwrap();
+    let mut json: Vec<&[u8]> = queued.iter().map(|q| q.json.as_slice()).collect();
+    json.insert(700, br#"{"id":"not an operation"}"#);
+    match a.client().push_json(&json) {
+        Err(ClientError::Refused {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 400);
+            assert!(
+                message.contains("operation 701 of the batch is not a valid operation"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(server_families(&admin), 0, "nothing of the batch applied");
+    // The laptop's queue is untouched: the next sync sends it all.
+    assert_eq!(a.store.pending_count(), 1200);
+    a.sync();
+    assert_eq!(server_families(&admin), 1200);
+}
+
+#[test]
 fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut_resumes() {
     let server = TestServer::start();
     let (admin, devices) = enrolled(&server, Role::Field, 1);
