@@ -41,7 +41,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, Origin, RecordDoc};
+use rayon::prelude::*;
+use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, Origin, RecordDoc, RecordView};
 use returnee_shared::wire::{RejectedOp, Role, SyncCursor};
 use returnee_shared::{
     DeviceId, Family, FamilyFields, FieldName, FieldValue, OpId, RecordId, ReportRow,
@@ -402,11 +403,8 @@ struct Writes {
     /// Operations made here in this batch, as queued items: `commit`
     /// writes them as queue entries.
     queue: Vec<u8>,
-    /// Families changed here are marked for the duplicate index to catch
-    /// up later (`bp/`) rather than indexed now: a pull.
-    defer_index: bool,
-    /// With `defer_index`: the families this batch changed, marked by
-    /// [`duplicates::stage_pulled_marks`].
+    /// Families a pull changed: marked by [`duplicates::stage_pulled_marks`]
+    /// for the duplicate index to catch up later rather than indexed now.
     pulled: Vec<RecordId>,
 }
 
@@ -424,6 +422,54 @@ impl Writes {
     }
     fn remove(&mut self, key: Vec<u8>) {
         self.batch.remove(key);
+    }
+    fn apply(&mut self, doc: DocWrites) {
+        for (key, sealed) in doc.puts {
+            self.batch.insert(key, sealed);
+        }
+        for key in doc.removes {
+            self.batch.remove(key);
+        }
+    }
+}
+
+/// What staging a record's doc writes (values already sealed), computed
+/// apart from the batch so that a pulled page's records are prepared on
+/// all cores.
+#[derive(Default)]
+struct DocWrites {
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    removes: Vec<Vec<u8>>,
+}
+
+impl DocWrites {
+    /// A record's operations, its report row while it counts and its open
+    /// conflicts while it has some (`fresh`: nothing of it stored yet, so
+    /// nothing to remove).
+    fn of(
+        cipher: &StoreCipher,
+        id: RecordId,
+        doc: &RecordDoc,
+        view: &RecordView,
+        fresh: bool,
+    ) -> Self {
+        let mut out = DocWrites::default();
+        let mut put = |key: Vec<u8>, value: Vec<u8>| {
+            let sealed = cipher.seal(&key, value);
+            out.puts.push((key, sealed));
+        };
+        put(doc_key(id), encode(doc));
+        match view.active().and_then(|f| ReportRow::of(&f.fields)) {
+            Some(row) => put(row_key(id), row.to_bytes().to_vec()),
+            None if fresh => {}
+            None => out.removes.push(row_key(id)),
+        }
+        if !view.conflicts.is_empty() {
+            put(conflicts_key(id), encode(&view.conflicts));
+        } else if !fresh {
+            out.removes.push(conflicts_key(id));
+        }
+        out
     }
 }
 
@@ -583,7 +629,6 @@ impl LocalStore {
             cipher: self.cipher.clone(),
             fresh: Default::default(),
             queue: Vec::new(),
-            defer_index: false,
             pulled: Vec::new(),
         }
     }
@@ -692,26 +737,13 @@ impl LocalStore {
             .transpose()
     }
 
-    /// Stages a record's operations and its recomputed view.
+    /// Stages a record's operations and its recomputed view (and its
+    /// duplicate index entries, in the same batch).
     fn stage_doc(w: &mut Writes, id: RecordId, doc: &RecordDoc) {
-        w.put(doc_key(id), doc);
         let view = doc.view(id);
-        if w.defer_index {
-            w.pulled.push(id);
-        } else {
-            w.dup.note(id, doc, &view);
-        }
-        let fresh = w.fresh.contains(&id);
-        match view.active().and_then(|f| ReportRow::of(&f.fields)) {
-            Some(row) => w.put_bytes(row_key(id), row.to_bytes().to_vec()),
-            None if fresh => {}
-            None => w.remove(row_key(id)),
-        }
-        if !view.conflicts.is_empty() {
-            w.put(conflicts_key(id), &view.conflicts);
-        } else if !fresh {
-            w.remove(conflicts_key(id));
-        }
+        let writes = DocWrites::of(&w.cipher, id, doc, &view, w.fresh.contains(&id));
+        w.apply(writes);
+        w.dup.note(id, doc, &view);
     }
 
     fn next_pending_seq(&self) -> Result<u64> {
@@ -1237,34 +1269,39 @@ impl LocalStore {
         forget: &[RecordId],
         cursor: SyncCursor,
     ) -> Result<usize> {
-        // `None`: a family purged here; its operations are dropped.
-        let mut docs: std::collections::BTreeMap<RecordId, Option<RecordDoc>> = Default::default();
-        let mut applied = 0;
         let any_purged = self.db.scan_prefix(b"g/").next().is_some();
         let mut w = self.writes();
-        // Indexing pulled families for duplicates is most of a pull's
-        // work; it waits for the next command that looks for duplicates.
-        w.defer_index = true;
+        // The page's records, read on all cores. `None`: a family purged
+        // here, whose operations are dropped.
+        let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let loaded: Vec<(RecordId, Option<Option<RecordDoc>>)> = ids
+            .into_par_iter()
+            .with_min_len(250)
+            .map(|id| {
+                Ok(if any_purged && self.db.contains_key(purged_key(id))? {
+                    (id, None)
+                } else {
+                    (id, Some(self.load_doc(id)?))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut docs: std::collections::BTreeMap<RecordId, Option<RecordDoc>> = Default::default();
+        for (id, doc) in loaded {
+            docs.insert(
+                id,
+                doc.map(|d| {
+                    d.unwrap_or_else(|| {
+                        w.fresh.insert(id);
+                        RecordDoc::default()
+                    })
+                }),
+            );
+        }
+        let mut applied = 0;
         for op in ops {
-            let id = op.record;
-            let doc = match docs.entry(id) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let doc = if any_purged && self.db.contains_key(purged_key(id))? {
-                        None
-                    } else {
-                        Some(match self.load_doc(id)? {
-                            Some(doc) => doc,
-                            None => {
-                                w.fresh.insert(id);
-                                RecordDoc::default()
-                            }
-                        })
-                    };
-                    e.insert(doc)
-                }
-            };
-            if let Some(doc) = doc
+            if let Some(Some(doc)) = docs.get_mut(&op.record)
                 && doc.insert(op)
             {
                 applied += 1;
@@ -1280,12 +1317,26 @@ impl LocalStore {
                 .filter(|id| !unsynced.contains(id))
                 .collect()
         };
-        for (id, doc) in &docs {
-            if let Some(doc) = doc
-                && !forgotten.contains(id)
-            {
-                Self::stage_doc(&mut w, *id, doc);
-            }
+        // Each record's writes prepared on all cores, then batched in order.
+        // Indexing pulled families for duplicates is most of a pull's work:
+        // they are only marked, for the next command that looks for
+        // duplicates.
+        let (cipher, fresh) = (&w.cipher, &w.fresh);
+        let staged: Vec<(RecordId, DocWrites)> = docs
+            .par_iter()
+            .filter(|(id, _)| !forgotten.contains(id))
+            .filter_map(|(id, doc)| {
+                let doc = doc.as_ref()?;
+                let view = doc.view(*id);
+                Some((
+                    *id,
+                    DocWrites::of(cipher, *id, doc, &view, fresh.contains(id)),
+                ))
+            })
+            .collect();
+        for (id, writes) in staged {
+            w.apply(writes);
+            w.pulled.push(id);
         }
         for id in &forgotten {
             self.stage_removal(&mut w, *id)?;
