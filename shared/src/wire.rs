@@ -173,7 +173,7 @@ pub struct PushResponse {
 /// The size of the first batch of a push, before the server has advised
 /// one: small, so that on a crowded server or a weak link the first
 /// acknowledgement comes back soon.
-pub const FIRST_PUSH_BATCH: usize = 200;
+pub const FIRST_PUSH_BATCH: usize = 100;
 
 /// A position in the server's log of operations. Opaque to clients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
