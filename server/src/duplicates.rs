@@ -48,7 +48,7 @@ const DRAIN_CHUNK: usize = 2000;
 /// once) is not slowed by the index competing for the same cores and store;
 /// the work is the same, done right after.
 const QUIET: Duration = Duration::from_millis(250);
-/// ... unless this many records wait (about 200 bytes each in memory).
+/// ... unless this many records wait (about 150 bytes each in memory).
 const HIGH_WATER: usize = 100_000;
 /// Bumped when the index's layout or the detection rules change: the index
 /// is then rebuilt at start.
@@ -95,7 +95,24 @@ struct State {
 
 /// A record waiting to be re-checked, with what the push that changed it
 /// computed of it; `None`: read it from the store (a rebuild, a test).
-type Waiting = Option<ChangedRecord>;
+type Waiting = Option<WaitingRecord>;
+
+/// A [`ChangedRecord`] as it waits: its features encoded as the index
+/// stores them (a few dozen bytes rather than a kilobyte of strings and
+/// map nodes: up to [`HIGH_WATER`] of them wait during a burst of pushes).
+struct WaitingRecord {
+    features: Option<Box<[u8]>>,
+    dismissed: Box<[RecordId]>,
+}
+
+impl From<ChangedRecord> for WaitingRecord {
+    fn from(c: ChangedRecord) -> Self {
+        WaitingRecord {
+            features: c.features.map(|f| f.to_bytes().into_boxed_slice()),
+            dismissed: c.dismissed.into_iter().collect(),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Pending {
@@ -254,7 +271,11 @@ impl DuplicateIndex {
     /// what [`DuplicateIndex::enqueue`] returns.
     pub fn enqueue_changed(&self, changed: Vec<ChangedRecord>) -> bool {
         self.inner.pending.lock().expect("pending lock").last_push = Some(Instant::now());
-        self.queue(changed.into_iter().map(|c| (c.id, Some(c))))
+        self.queue(
+            changed
+                .into_iter()
+                .map(|c| (c.id, Some(WaitingRecord::from(c)))),
+        )
     }
 
     /// Waits while pushes keep arriving ([`QUIET`], [`HIGH_WATER`]).
@@ -357,14 +378,17 @@ impl DuplicateIndex {
         let index = TreeIndex(tree);
         for (id, waiting) in records {
             let id = *id;
-            let ChangedRecord {
-                features,
-                dismissed,
-                ..
-            } = match waiting {
-                Some(changed) => changed.clone(),
+            let (features, dismissed): (Option<Features>, Vec<RecordId>) = match waiting {
+                Some(w) => (
+                    w.features.as_deref().map(decode_features).transpose()?,
+                    w.dismissed.to_vec(),
+                ),
                 None => {
-                    ChangedRecord::of(id, &self.inner.store.record_doc(id)?.unwrap_or_default())
+                    let c = ChangedRecord::of(
+                        id,
+                        &self.inner.store.record_doc(id)?.unwrap_or_default(),
+                    );
+                    (c.features, c.dismissed.into_iter().collect())
                 }
             };
             let old = index.features(id)?;
