@@ -319,8 +319,13 @@ fn many_devices(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>
 
 /// Peak resident memory of a process so far, in MB (Linux: VmHWM).
 fn peak_rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmHWM:")
+}
+
+/// A memory figure of a process's /proc status (`VmHWM:`, `VmRSS:`), in MB.
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -395,6 +400,9 @@ fn rss(n: usize) {
     }
     // Let sled release the store's lock before the client opens it.
     std::thread::sleep(Duration::from_millis(500));
+    // The server's resident memory as each phase starts: what it kept of
+    // the phases before (allocators and sled's cache do not give it back).
+    let at_start = std::cell::Cell::new(status_mb(server.pid(), "VmRSS:"));
     let print = |phase: &str, seconds: f64, client_mb: Option<f64>| {
         println!(
             "{}",
@@ -406,10 +414,12 @@ fn rss(n: usize) {
                 "docs_per_s": (n as f64 / seconds).round(),
                 "client_peak_rss_mb": client_mb.map(round),
                 "server_peak_rss_mb": peak_rss_mb(server.pid()).map(round),
+                "server_rss_at_start_mb": at_start.get().map(round),
             })
         );
         // Each phase's own peak: the next starts from the memory in use now.
         reset_peak_rss(server.pid());
+        at_start.set(status_mb(server.pid(), "VmRSS:"));
     };
     let (seconds, client_mb) = run_client(&["--data-dir", &pusher, "sync", "--json"]);
     print("rss-push", seconds, Some(client_mb));
