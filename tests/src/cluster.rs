@@ -492,6 +492,18 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// SIGTERM, and waits until the server has stopped gracefully (its
+    /// store flushed, its duplicate index marked clean).
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed: {status}");
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "the server stopped with {exit}");
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill");

@@ -429,6 +429,38 @@ fn rss(n: usize) {
     print("rss-duplicate-check", start.elapsed().as_secs_f64(), None);
     let (seconds, client_mb) = run_client(&["--data-dir", &puller, "sync", "--json"]);
     print("rss-pull", seconds, Some(client_mb));
+    // The same pull from a server just restarted on that store (as after a
+    // deployment), not carrying what the push and the check left behind.
+    let (data, bind) = (dir.path().join("server"), server.addr.to_string());
+    server.stop();
+    let server = ServerProcess::start(&data, &bind);
+    let fresh = store_dir("fresh-puller");
+    run_client(&["--data-dir", &fresh, "init"]);
+    let code = admin.mint(Role::Supervisor, &[]);
+    run_client(&[
+        "--data-dir",
+        &fresh,
+        "enroll",
+        "--server",
+        &server.url,
+        "--code",
+        &code,
+    ]);
+    let at_start = status_mb(server.pid(), "VmRSS:");
+    let (seconds, client_mb) = run_client(&["--data-dir", &fresh, "sync", "--json"]);
+    println!(
+        "{}",
+        json!({
+            "system": "returnee",
+            "phase": "rss-pull-restarted-server",
+            "n": n,
+            "seconds": round(seconds),
+            "docs_per_s": (n as f64 / seconds).round(),
+            "client_peak_rss_mb": round(client_mb),
+            "server_peak_rss_mb": peak_rss_mb(server.pid()).map(round),
+            "server_rss_at_start_mb": at_start.map(round),
+        })
+    );
 }
 
 /// Starts a new peak-memory measurement of a process (Linux: writing 5 to
