@@ -177,8 +177,10 @@ async fn push(
     Ok(HttpResponse::Ok().json(ack))
 }
 
-/// Decodes a push's operations, several at once on a large batch; the
-/// first one that is not a valid operation refuses the whole batch.
+/// Decodes a push's operations, several at once on a large batch; any
+/// element that is not a valid operation refuses the whole batch, and the
+/// error names one such element by its place (with several, not
+/// necessarily the first).
 fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
     raw.par_iter()
         .with_min_len(500)
