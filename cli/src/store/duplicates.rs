@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use returnee_shared::duplicates::{
     BlockIndex, Candidate, Features, find_candidates_with, index_keys_with, record_of_key,
     sort_candidates,
@@ -111,10 +112,16 @@ impl Staged {
     /// Notes a record staged with these operations and this view (the last
     /// note of a record in a batch wins).
     pub(super) fn note(&mut self, id: RecordId, doc: &RecordDoc, view: &RecordView) {
-        let features = view.active().map(|f| Features::of(&f.fields));
-        let dismissed = doc.dismissed().into_iter().collect();
+        let (features, dismissed) = noted(doc, view);
         self.records.insert(id, (features, dismissed));
     }
+}
+
+/// What the index needs of a record: its features while it counts, and the
+/// records it was dismissed against.
+fn noted(doc: &RecordDoc, view: &RecordView) -> (Option<Features>, Vec<RecordId>) {
+    let features = view.active().map(|f| Features::of(&f.fields));
+    (features, doc.dismissed().into_iter().collect())
 }
 
 /// The store's blocking index as a [`BlockIndex`].
@@ -249,11 +256,18 @@ impl LocalStore {
                 return Ok(());
             }
             let mut w = self.writes();
-            for id in ids {
-                if let Some(doc) = self.load_doc(id)? {
-                    w.dup.note(id, &doc, &doc.view(id));
-                }
-            }
+            // Read and computed on all cores; written in one batch.
+            let ids: Vec<RecordId> = ids.into_iter().collect();
+            let noted: Vec<_> = ids
+                .into_par_iter()
+                .with_min_len(250)
+                .map(|id| {
+                    Ok(self
+                        .load_doc(id)?
+                        .map(|doc| (id, noted(&doc, &doc.view(id)))))
+                })
+                .collect::<Result<_>>()?;
+            w.dup.records.extend(noted.into_iter().flatten());
             for key in marks {
                 w.remove(key);
             }
