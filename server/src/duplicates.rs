@@ -378,9 +378,16 @@ impl DuplicateIndex {
         let index = TreeIndex(tree);
         for (id, waiting) in records {
             let id = *id;
-            let (features, dismissed): (Option<Features>, Vec<RecordId>) = match waiting {
+            // The features, and their encoding as the index stores them
+            // (a waiting record brings it, so it is not encoded twice).
+            let (features, encoded, dismissed): (
+                Option<Features>,
+                Option<sled::IVec>,
+                Vec<RecordId>,
+            ) = match waiting {
                 Some(w) => (
                     w.features.as_deref().map(decode_features).transpose()?,
+                    w.features.as_deref().map(sled::IVec::from),
                     w.dismissed.to_vec(),
                 ),
                 None => {
@@ -388,7 +395,8 @@ impl DuplicateIndex {
                         id,
                         &self.inner.store.record_doc(id)?.unwrap_or_default(),
                     );
-                    (c.features, c.dismissed.into_iter().collect())
+                    let encoded = c.features.as_ref().map(|f| sled::IVec::from(f.to_bytes()));
+                    (c.features, encoded, c.dismissed.into_iter().collect())
                 }
             };
             let old = index.features(id)?;
@@ -405,9 +413,8 @@ impl DuplicateIndex {
                         batch.remove(k);
                     }
                 }
-                match &features {
-                    Some(f) => {
-                        let value = sled::IVec::from(f.to_bytes());
+                match encoded {
+                    Some(value) => {
                         for k in new {
                             batch.insert(k, value.clone());
                         }
