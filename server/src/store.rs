@@ -162,16 +162,37 @@ const KIND_OP: u8 = b'o';
 const KIND_RESEND: u8 = b'r';
 const KIND_FORGET: u8 = b'f';
 
-/// A log entry: device, kind, site tag, payload.
-fn log_entry(device: DeviceId, kind: u8, tag: &[u8], payload: &[u8]) -> Vec<u8> {
-    let tag = &tag[..tag.len().min(255)];
-    let mut v = Vec::with_capacity(18 + tag.len() + payload.len());
-    v.extend_from_slice(device.0.as_bytes());
-    v.push(kind);
-    v.push(tag.len() as u8);
-    v.extend_from_slice(tag);
-    v.extend_from_slice(payload);
-    v
+/// A log entry: device, kind, site tag, payload (written straight into
+/// its chunk, see [`LogWriter::append`]).
+#[derive(Clone, Copy)]
+struct LogEntry<'a> {
+    device: DeviceId,
+    kind: u8,
+    tag: &'a [u8],
+    payload: &'a [u8],
+}
+
+fn log_entry<'a>(device: DeviceId, kind: u8, tag: &'a [u8], payload: &'a [u8]) -> LogEntry<'a> {
+    LogEntry {
+        device,
+        kind,
+        tag: &tag[..tag.len().min(255)],
+        payload,
+    }
+}
+
+impl LogEntry<'_> {
+    fn len(&self) -> usize {
+        18 + self.tag.len() + self.payload.len()
+    }
+
+    fn write_into(&self, v: &mut Vec<u8>) {
+        v.extend_from_slice(self.device.0.as_bytes());
+        v.push(self.kind);
+        v.push(self.tag.len() as u8);
+        v.extend_from_slice(self.tag);
+        v.extend_from_slice(self.payload);
+    }
 }
 
 /// Entries per log chunk: few enough that reading one operation back (a
@@ -208,7 +229,7 @@ impl LogWriter {
         }
     }
 
-    fn append(&mut self, batch: &mut sled::Batch, entry: &[u8]) -> LogPos {
+    fn append(&mut self, batch: &mut sled::Batch, entry: LogEntry<'_>) -> LogPos {
         if self.count == CHUNK_ENTRIES {
             self.finish(batch);
         }
@@ -221,7 +242,7 @@ impl LogWriter {
         };
         self.chunk
             .extend_from_slice(&(entry.len() as u32).to_be_bytes());
-        self.chunk.extend_from_slice(entry);
+        entry.write_into(&mut self.chunk);
         self.count += 1;
         self.next += 1;
         pos
@@ -794,11 +815,13 @@ impl ServerStore {
         let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
         ids.sort_unstable();
         ids.dedup();
+        let stored = record_packs::get_many(&self.db, &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = ids
             .into_par_iter()
+            .zip(stored)
             .with_min_len(250)
-            .map_init(ChunkCache::default, |chunks, id| {
-                Ok((id, self.load_record(id, chunks)?))
+            .map_init(ChunkCache::default, |chunks, (id, entry)| {
+                Ok((id, self.loaded(entry.as_deref(), chunks)?))
             })
             .collect::<Result<_>>()?;
         // New operations in arrival order, logged once their record's final
@@ -827,56 +850,28 @@ impl ServerStore {
             out.applied += 1;
         }
         let mut log = LogWriter::after(self.last_seq()?);
+        // Each changed record's site tag, and the entries that tell devices
+        // it moved, on all cores; logged in record order.
+        let retagged: Vec<(RecordId, Vec<u8>, Vec<Move>)> = records
+            .par_iter()
+            .filter(|(_, record)| record.changed)
+            .map(|(id, record)| {
+                let (tag, moves) = retag(record);
+                (*id, tag, moves)
+            })
+            .collect();
         let mut tags: BTreeMap<RecordId, Vec<u8>> = BTreeMap::new();
-        for (id, record) in records.iter_mut() {
-            if !record.changed {
-                continue;
+        for (id, tag, moves) in retagged {
+            for (kind, sites) in moves {
+                log.append(
+                    &mut batch,
+                    log_entry(device.id, kind, &sites, id.0.as_bytes()),
+                );
             }
-            let sites = record.doc.sites();
-            let tag = site_tag(&sites);
-            if record.existed && tag != record.stored.tag {
-                let before: BTreeSet<&str> = std::str::from_utf8(&record.stored.tag)
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                let arrived: BTreeSet<String> = sites
-                    .iter()
-                    .filter(|s| !before.contains(s.as_str()))
-                    .cloned()
-                    .collect();
-                if !arrived.is_empty() {
-                    // Devices at the new site have none of its history yet.
-                    log.append(
-                        &mut batch,
-                        &log_entry(device.id, KIND_RESEND, &site_tag(&arrived), id.0.as_bytes()),
-                    );
-                }
-                let departed: BTreeSet<String> = before
-                    .iter()
-                    .filter(|s| !sites.contains(**s))
-                    .map(|s| s.to_string())
-                    .collect();
-                if !departed.is_empty() {
-                    // Devices of the old site should no longer hold it.
-                    log.append(
-                        &mut batch,
-                        &log_entry(
-                            device.id,
-                            KIND_FORGET,
-                            &site_tag(&departed),
-                            id.0.as_bytes(),
-                        ),
-                    );
-                }
-            }
-            tags.insert(*id, tag);
+            tags.insert(id, tag);
         }
         for (id, json) in fresh {
-            let pos = log.append(
-                &mut batch,
-                &log_entry(device.id, KIND_OP, &tags[&id], &json),
-            );
+            let pos = log.append(&mut batch, log_entry(device.id, KIND_OP, &tags[&id], &json));
             records.get_mut(&id).expect("loaded").stored.ops.push(pos);
         }
         log.finish(&mut batch);
@@ -1072,6 +1067,43 @@ struct LoadedRecord {
     stored: RecordEntry,
     existed: bool,
     changed: bool,
+}
+
+/// A log entry a record's move calls for: its kind and site tag.
+type Move = (u8, Vec<u8>);
+
+/// A changed record's site tag, and the log entries its move calls for
+/// (kind and site tag): devices at a site it arrived at have none of its
+/// history yet (`KIND_RESEND`); devices of a site it left should no longer
+/// hold it (`KIND_FORGET`).
+fn retag(record: &LoadedRecord) -> (Vec<u8>, Vec<Move>) {
+    let sites = record.doc.sites();
+    let tag = site_tag(&sites);
+    let mut moves = Vec::new();
+    if record.existed && tag != record.stored.tag {
+        let before: BTreeSet<&str> = std::str::from_utf8(&record.stored.tag)
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let arrived: BTreeSet<String> = sites
+            .iter()
+            .filter(|s| !before.contains(s.as_str()))
+            .cloned()
+            .collect();
+        if !arrived.is_empty() {
+            moves.push((KIND_RESEND, site_tag(&arrived)));
+        }
+        let departed: BTreeSet<String> = before
+            .iter()
+            .filter(|s| !sites.contains(**s))
+            .map(|s| s.to_string())
+            .collect();
+        if !departed.is_empty() {
+            moves.push((KIND_FORGET, site_tag(&departed)));
+        }
+    }
+    (tag, moves)
 }
 
 /// What a push changed of a record, as the duplicate index needs it: its
@@ -1290,7 +1322,16 @@ impl ServerStore {
 
     /// A record's operations and its stored entry (empty if new).
     fn load_record(&self, id: RecordId, chunks: &mut ChunkCache) -> Result<LoadedRecord> {
-        Ok(match self.record_entry(id)? {
+        self.loaded(record_packs::get(&self.db, id)?.as_deref(), chunks)
+    }
+
+    /// A record's operations and its stored entry, from that entry (`None`:
+    /// a new record).
+    fn loaded(&self, entry: Option<&[u8]>, chunks: &mut ChunkCache) -> Result<LoadedRecord> {
+        let stored = entry
+            .map(|v| RecordEntry::from_bytes(v).ok_or_else(|| damaged("a record entry")))
+            .transpose()?;
+        Ok(match stored {
             Some(stored) => LoadedRecord {
                 doc: self.ops_at(&stored.ops, chunks)?,
                 stored,
@@ -1359,7 +1400,18 @@ mod tests {
         let mut batch = sled::Batch::default();
         let mut log = LogWriter::after(41);
         let positions: Vec<LogPos> = (0..CHUNK_ENTRIES * 2 + 5)
-            .map(|i| log.append(&mut batch, format!("entry {i}").as_bytes()))
+            .map(|i| {
+                let payload = format!("entry {i}");
+                log.append(
+                    &mut batch,
+                    log_entry(
+                        DeviceId(uuid::Uuid::nil()),
+                        KIND_OP,
+                        b"",
+                        payload.as_bytes(),
+                    ),
+                )
+            })
             .collect();
         log.finish(&mut batch);
         assert_eq!(log.last(), 41 + positions.len() as u64);
@@ -1380,7 +1432,8 @@ mod tests {
         for (first, chunk) in &chunks {
             for (i, (offset, entry)) in chunk_entries(chunk).enumerate() {
                 let seq = first + i as u64;
-                assert_eq!(entry, format!("entry {}", seq - 42).as_bytes());
+                let (_, _, _, at) = parse_log_entry(entry).unwrap();
+                assert_eq!(&entry[at..], format!("entry {}", seq - 42).as_bytes());
                 let pos = positions[(seq - 42) as usize];
                 assert_eq!((pos.chunk, pos.offset as usize), (*first, offset));
                 assert_eq!(entry_at(chunk, pos.offset).unwrap().1, entry);

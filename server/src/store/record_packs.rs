@@ -96,6 +96,42 @@ pub(super) fn get(db: &sled::Db, id: RecordId) -> Result<Option<sled::IVec>> {
         .map(|i| pack.subslice(entries[i].1, entries[i].2)))
 }
 
+/// The stored entries of `ids` (sorted, each once), in their order: one
+/// lookup per pack they fall in rather than per record (a push's new
+/// records mostly fall in the last pack).
+pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<Vec<Option<sled::IVec>>> {
+    debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let mut out = Vec::with_capacity(ids.len());
+    let mut rest = ids;
+    while let Some(first) = rest.first() {
+        let (key, pack) = pack_of(db, *first)?;
+        let (mine, later) = rest.split_at(in_pack(db, &key, rest, |id| *id)?);
+        rest = later;
+        let entries = entries(&pack).ok_or_else(|| damaged("a record pack"))?;
+        out.extend(mine.iter().map(|id| {
+            entries
+                .binary_search_by_key(id, |e| e.0)
+                .ok()
+                .map(|i| pack.subslice(entries[i].1, entries[i].2))
+        }));
+    }
+    Ok(out)
+}
+
+/// How many of `items` (sorted by id, the first in the pack keyed `key`)
+/// fall in that pack.
+fn in_pack<T>(
+    db: &sled::Db,
+    key: &[u8],
+    items: &[T],
+    id_of: impl Fn(&T) -> RecordId,
+) -> Result<usize> {
+    Ok(match next_pack_key(db, key)? {
+        Some(upper) => items.partition_point(|t| id_of(t).0.as_bytes()[..] < upper[PREFIX.len()..]),
+        None => items.len(),
+    })
+}
+
 /// Every stored entry, in record id order.
 pub(super) fn scan(db: &sled::Db) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
     db.scan_prefix(PREFIX).flat_map(|item| match item {
@@ -122,14 +158,7 @@ pub(super) fn stage(
     let mut rest = updates;
     while let Some((first, _)) = rest.first() {
         let (key, pack) = pack_of(db, *first)?;
-        let upper = next_pack_key(db, &key)?;
-        let taken = match &upper {
-            Some(upper) => {
-                rest.partition_point(|(id, _)| id.0.as_bytes()[..] < upper[PREFIX.len()..])
-            }
-            None => rest.len(),
-        };
-        let (mine, later) = rest.split_at(taken);
+        let (mine, later) = rest.split_at(in_pack(db, &key, rest, |u| u.0)?);
         rest = later;
         let old = entries(&pack).ok_or_else(|| damaged("a record pack"))?;
         let appended = old.last().is_none_or(|last| last.0 < mine[0].0);
@@ -295,6 +324,12 @@ mod tests {
                 prop_assert_eq!(get(&db, *rid).unwrap().map(|e| e.to_vec()), Some(v.clone()));
             }
             prop_assert_eq!(get(&db, id(5_000 << 64)).unwrap(), None);
+            // Looked up together, with ids it does not hold among them.
+            let asked: Vec<RecordId> = (0u128..2_100).step_by(3).map(|n| id(n << 64)).collect();
+            let many = get_many(&db, &asked).unwrap();
+            for (rid, got) in asked.iter().zip(many) {
+                prop_assert_eq!(got.map(|e| e.to_vec()), expected.get(rid).cloned());
+            }
             let scanned: Vec<(RecordId, Vec<u8>)> =
                 scan(&db).map(|r| r.map(|(i, e)| (i, e.to_vec())).unwrap()).collect();
             prop_assert_eq!(scanned, expected.into_iter().collect::<Vec<_>>());
