@@ -97,6 +97,12 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl From<returnee_shared::packs::DamagedPack> for StoreError {
+    fn from(_: returnee_shared::packs::DamagedPack) -> Self {
+        damaged("a record pack")
+    }
+}
+
 /// An enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
@@ -893,7 +899,7 @@ impl ServerStore {
         let mut changed = Vec::with_capacity(writes.len());
         let mut entries = Vec::with_capacity(writes.len());
         for w in writes {
-            entries.push((w.changed.id, w.entry));
+            entries.push((w.changed.id, Some(w.entry)));
             for (k, v) in w.writes {
                 match v {
                     Some(v) => batch.insert(k, v),

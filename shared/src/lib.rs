@@ -5,6 +5,7 @@
 //! - [`reference`]: crossings and provinces, from the CSV lists in `reference/`;
 //! - [`validate`]: parsing typed input and the rules every record obeys;
 //! - [`merge`]: operations on records and the pure, order-independent merge;
+//! - [`packs`]: per-record entries stored many to a key, the layout both stores use;
 //! - [`duplicates`]: which records look like the same family, and why;
 //! - [`report`]: the published figures;
 //! - [`wire`]: the sync protocol's messages.
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod duplicates;
 pub mod family;
 pub mod merge;
+pub mod packs;
 pub mod reference;
 pub mod report;
 pub mod validate;
