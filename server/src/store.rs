@@ -207,6 +207,10 @@ impl LogEntry<'_> {
 /// 10 µs each; 16 entries per chunk write a push's log four times faster
 /// than 4 did). Chunks of any size read back, so the figure can change.
 const CHUNK_ENTRIES: usize = 16;
+/// ... and bytes per chunk (give or take one entry): sled writes a page of
+/// more than 128 KB to a file of its own at every rewrite, and a page holds
+/// up to 16 keys (see `returnee_shared::packs::PACK_BYTES`).
+const CHUNK_BYTES: usize = returnee_shared::packs::PACK_BYTES;
 
 /// Where an entry sits in the log: the first position of its chunk and its
 /// byte offset in the chunk.
@@ -236,7 +240,9 @@ impl LogWriter {
     }
 
     fn append(&mut self, batch: &mut sled::Batch, entry: LogEntry<'_>) -> LogPos {
-        if self.count == CHUNK_ENTRIES {
+        if self.count == CHUNK_ENTRIES
+            || (self.count > 0 && self.chunk.len() + 4 + entry.len() > CHUNK_BYTES)
+        {
             self.finish(batch);
         }
         if self.count == 0 {
@@ -1399,6 +1405,31 @@ mod tests {
         assert_eq!(RecordEntry::row_of(&none.to_bytes()), None);
         assert_eq!(RecordEntry::from_bytes(&none.to_bytes()), Some(none));
         assert_eq!(RecordEntry::from_bytes(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn the_log_writer_keeps_chunks_of_large_entries_within_their_byte_budget() {
+        let mut batch = sled::Batch::default();
+        let mut log = LogWriter::after(0);
+        let payload = vec![b'x'; 2000];
+        let positions: Vec<LogPos> = (0..10)
+            .map(|_| {
+                log.append(
+                    &mut batch,
+                    log_entry(DeviceId(uuid::Uuid::nil()), KIND_OP, b"", &payload),
+                )
+            })
+            .collect();
+        log.finish(&mut batch);
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        db.apply_batch(batch).unwrap();
+        let chunks: Vec<sled::IVec> = db.scan_prefix(b"l/").map(|i| i.unwrap().1).collect();
+        assert!(chunks.iter().all(|c| c.len() <= CHUNK_BYTES));
+        assert_eq!(chunks.len(), 10usize.div_ceil(CHUNK_BYTES / 2022));
+        let mut cache = ChunkCache::default();
+        for pos in positions {
+            assert_eq!(cache.op_json(&db, pos).unwrap().unwrap().to_vec(), payload);
+        }
     }
 
     #[test]

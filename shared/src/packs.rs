@@ -20,9 +20,15 @@ use std::ops::Range;
 
 use crate::RecordId;
 
-/// Most entries in one pack. Record ids are time-ordered (UUID v7), so new
-/// records mostly land in the last pack and fill it before it is cut.
+/// Most entries in one pack.
 pub const PACK_RECORDS: usize = 64;
+
+/// Most bytes in one pack, give or take one entry (a single entry larger
+/// than this gets a pack of its own). sled writes a page of more than
+/// 128 KB (its default segment size over 4) to a file of its own at every
+/// rewrite, and a page holds up to 16 keys: packs of up to 6 KB keep pages
+/// below that.
+pub const PACK_BYTES: usize = 6 * 1024;
 
 /// The lower bound of the first pack.
 pub const FIRST: RecordId = RecordId(uuid::Uuid::nil());
@@ -187,29 +193,60 @@ fn merge<'a>(
     }
 }
 
-/// A pack's entries cut into packs of at most [`PACK_RECORDS`]: full ones
-/// from the left when records were only added at its end (the next ones
-/// will come after them too), else even ones, leaving room on both sides.
+/// A pack's entries cut into packs of at most [`PACK_RECORDS`] entries and
+/// about [`PACK_BYTES`]: full ones from the left when records were only
+/// added at its end (the next ones will come after them too), else even
+/// ones, leaving room on both sides.
 fn cut<'e, 'a>(
     entries: &'e [(RecordId, &'a [u8])],
     appended: bool,
 ) -> Vec<&'e [(RecordId, &'a [u8])]> {
-    if entries.len() <= PACK_RECORDS {
+    let size = |piece: &[(RecordId, &[u8])]| piece.iter().map(|e| 20 + e.1.len()).sum::<usize>();
+    if entries.len() <= PACK_RECORDS && size(entries) <= PACK_BYTES {
         return vec![entries];
     }
     if appended {
-        return entries.chunks(PACK_RECORDS).collect();
+        return fill(entries, PACK_RECORDS, PACK_BYTES);
     }
-    let pieces = entries.len().div_ceil(PACK_RECORDS);
-    entries.chunks(entries.len().div_ceil(pieces)).collect()
+    let total = size(entries);
+    let pieces = entries
+        .len()
+        .div_ceil(PACK_RECORDS)
+        .max(total.div_ceil(PACK_BYTES));
+    fill(
+        entries,
+        entries.len().div_ceil(pieces),
+        total.div_ceil(pieces),
+    )
+}
+
+/// Entries cut left to right into packs of at most `records` entries and
+/// `bytes` (an entry larger than that alone).
+fn fill<'e, 'a>(
+    entries: &'e [(RecordId, &'a [u8])],
+    records: usize,
+    bytes: usize,
+) -> Vec<&'e [(RecordId, &'a [u8])]> {
+    let mut out = Vec::new();
+    let (mut start, mut filled) = (0, 0);
+    for (i, e) in entries.iter().enumerate() {
+        let len = 20 + e.1.len();
+        if i > start && (i - start == records || filled + len > bytes) {
+            out.push(&entries[start..i]);
+            (start, filled) = (i, 0);
+        }
+        filled += len;
+    }
+    out.push(&entries[start..]);
+    out
 }
 
 /// Packs for entries kept one per key by an older layout (`loose`, sorted by
-/// id, all above every entry already packed): full packs, the first bounded
-/// by [`FIRST`] when no pack exists yet.
+/// id, all above every entry already packed, none empty of entries): full
+/// packs, the first bounded by [`FIRST`] when no pack exists yet.
 pub fn pack_loose(loose: &[(RecordId, &[u8])], first_exists: bool) -> Vec<PackWrite> {
-    loose
-        .chunks(PACK_RECORDS)
+    fill(loose, PACK_RECORDS, PACK_BYTES)
+        .into_iter()
         .enumerate()
         .map(|(i, piece)| {
             let bound = if i == 0 && !first_exists {
@@ -280,6 +317,11 @@ mod tests {
             for (i, (lower, pack)) in self.0.iter().enumerate() {
                 let ids: Vec<RecordId> = entries(pack).unwrap().iter().map(|e| e.0).collect();
                 assert!(ids.len() <= PACK_RECORDS, "pack {i} holds {}", ids.len());
+                assert!(
+                    ids.len() == 1 || pack.len() <= PACK_BYTES,
+                    "pack {i} is {} bytes",
+                    pack.len()
+                );
                 assert!(ids.windows(2).all(|w| w[0] < w[1]));
                 assert!(ids.iter().all(|id| id >= lower));
                 if let Some(next) = bounds.get(i + 1) {
@@ -313,7 +355,7 @@ mod tests {
             for writes in &batches {
                 let updates: Vec<(RecordId, Option<Vec<u8>>)> = writes
                     .iter()
-                    .map(|(&n, b)| (id(n), b.map(|b| vec![b; (b % 7) as usize])))
+                    .map(|(&n, b)| (id(n), b.map(|b| vec![b; (b as usize % 7) * (b as usize % 5) * 40])))
                     .collect();
                 let plan = plan(&store, &updates).unwrap();
                 store.write(plan);
@@ -347,6 +389,28 @@ mod tests {
         store.check();
         // 1,000 records: 15 full packs and one of 40.
         assert_eq!(store.0.len(), 1000usize.div_ceil(PACK_RECORDS));
+    }
+
+    #[test]
+    fn large_entries_make_smaller_packs_and_a_huge_one_its_own() {
+        let mut store = Memory::new();
+        let mut updates: Vec<(RecordId, Option<Vec<u8>>)> =
+            (1..=100u128).map(|i| (id(i), Some(vec![7; 400]))).collect();
+        updates[50].1 = Some(vec![9; 3 * PACK_BYTES]);
+        let plan = plan(&store, &updates).unwrap();
+        store.write(plan);
+        store.check();
+        let sizes: Vec<usize> = store
+            .0
+            .values()
+            .map(|p| entries(p).unwrap().len())
+            .collect();
+        assert!(sizes.contains(&1), "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&n| n <= PACK_BYTES / 420 + 1),
+            "{sizes:?}"
+        );
+        assert_eq!(store.all().len(), 100);
     }
 
     #[test]
