@@ -3,8 +3,11 @@
 //!
 //! Layout (one tree, so one `sled::Batch` changes several kinds atomically):
 //! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
-//! - `d/<record id>`: the record's operations ([`RecordDoc`]);
-//! - `s/<record id>`: what reports need of an active family ([`ReportRow`], 19 bytes);
+//! - `D/<record id>`: the records' operations ([`RecordDoc`]), packed a few
+//!   dozen records to a key in id order ([`record_packs`]); earlier
+//!   versions kept one `d/<record id>` key each, packed when the store opens;
+//! - `S/<record id>`: what reports need of each active family ([`ReportRow`],
+//!   19 bytes), packed the same way (earlier: `s/<record id>`);
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `q/<seq>`: operations made here and not yet acknowledged by the server,
 //!   written with each local write (at most [`QUEUE_ENTRY_OPS`] an entry), each
@@ -117,10 +120,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
 mod purge;
+mod record_packs;
 pub mod sealing;
 
 pub use duplicates::BlockCounts;
 pub use purge::PurgeOutcome;
+use record_packs::{DOCS, PackedValues, ROWS};
 use sealing::{CryptHeader, IndexKey, Passphrase, SealError, StoreCipher};
 
 /// What the device shows of a record, kept beside its operations.
@@ -202,12 +207,6 @@ const META_INDEX_KEY: &str = "index_key";
 
 fn meta_key(name: &str) -> Vec<u8> {
     [b"m/".as_slice(), name.as_bytes()].concat()
-}
-fn doc_key(id: RecordId) -> Vec<u8> {
-    [b"d/".as_slice(), id.0.as_bytes()].concat()
-}
-fn row_key(id: RecordId) -> Vec<u8> {
-    [b"s/".as_slice(), id.0.as_bytes()].concat()
 }
 fn conflicts_key(id: RecordId) -> Vec<u8> {
     [b"c/".as_slice(), id.0.as_bytes()].concat()
@@ -342,6 +341,9 @@ pub struct LocalStore {
     cipher: StoreCipher,
     /// Hashes the duplicate index's block keys.
     index: IndexKey,
+    /// Held from reading the packs a commit rewrites until its batch is
+    /// applied ([`record_packs`]).
+    commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// Where the passphrase of an encrypted store comes from, asked only when
@@ -406,6 +408,10 @@ struct Writes {
     /// Families a pull changed: marked by [`duplicates::stage_pulled_marks`]
     /// for the duplicate index to catch up later rather than indexed now.
     pulled: Vec<RecordId>,
+    /// Records' operations set or removed, packed at commit.
+    docs: PackedValues,
+    /// Report rows set or removed, packed at commit.
+    rows: PackedValues,
 }
 
 impl Writes {
@@ -424,6 +430,10 @@ impl Writes {
         self.batch.remove(key);
     }
     fn apply(&mut self, doc: DocWrites) {
+        self.docs.insert(doc.id, Some(doc.doc));
+        if let Some(row) = doc.row {
+            self.rows.insert(doc.id, row);
+        }
         for (key, sealed) in doc.puts {
             self.batch.insert(key, sealed);
         }
@@ -433,11 +443,14 @@ impl Writes {
     }
 }
 
-/// What staging a record's doc writes (values already sealed), computed
-/// apart from the batch so that a pulled page's records are prepared on
-/// all cores.
-#[derive(Default)]
+/// What staging a record's doc writes, computed apart from the batch so
+/// that a pulled page's records are prepared on all cores: its operations
+/// and report row (for their packs), its other keys (values sealed).
 struct DocWrites {
+    id: RecordId,
+    doc: Vec<u8>,
+    /// `Some(None)`: the row goes; `None`: nothing to do.
+    row: Option<Option<Vec<u8>>>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     removes: Vec<Vec<u8>>,
 }
@@ -453,19 +466,21 @@ impl DocWrites {
         view: &RecordView,
         fresh: bool,
     ) -> Self {
-        let mut out = DocWrites::default();
-        let mut put = |key: Vec<u8>, value: Vec<u8>| {
-            let sealed = cipher.seal(&key, value);
-            out.puts.push((key, sealed));
+        let mut out = DocWrites {
+            id,
+            doc: encode(doc),
+            row: match view.active().and_then(|f| ReportRow::of(&f.fields)) {
+                Some(row) => Some(Some(row.to_bytes().to_vec())),
+                None if fresh => None,
+                None => Some(None),
+            },
+            puts: Vec::new(),
+            removes: Vec::new(),
         };
-        put(doc_key(id), encode(doc));
-        match view.active().and_then(|f| ReportRow::of(&f.fields)) {
-            Some(row) => put(row_key(id), row.to_bytes().to_vec()),
-            None if fresh => {}
-            None => out.removes.push(row_key(id)),
-        }
         if !view.conflicts.is_empty() {
-            put(conflicts_key(id), encode(&view.conflicts));
+            let key = conflicts_key(id);
+            let sealed = cipher.seal(&key, encode(&view.conflicts));
+            out.puts.push((key, sealed));
         } else if !fresh {
             out.removes.push(conflicts_key(id));
         }
@@ -515,6 +530,7 @@ impl LocalStore {
             dir: dir.to_path_buf(),
             cipher,
             index,
+            commit_lock: Default::default(),
         };
         let mut w = store.writes();
         w.batch = batch;
@@ -609,6 +625,7 @@ impl LocalStore {
             dir: dir.to_path_buf(),
             cipher,
             index,
+            commit_lock: Default::default(),
         };
         if let Some(bytes) = new {
             // A store made before index keys: its index is rebuilt under the new key.
@@ -618,6 +635,7 @@ impl LocalStore {
             store.db.apply_batch(w.batch)?;
             store.db.flush()?;
         }
+        store.pack_loose_values()?;
         store.ensure_duplicate_index()?;
         Ok(store)
     }
@@ -630,6 +648,8 @@ impl LocalStore {
             fresh: Default::default(),
             queue: Vec::new(),
             pulled: Vec::new(),
+            docs: Default::default(),
+            rows: Default::default(),
         }
     }
 
@@ -726,15 +746,16 @@ impl LocalStore {
             w.put(meta_key(META_PENDING_COUNT), &count);
         }
         self.stage_duplicates(&mut w)?;
+        let guard = self.commit_lock.lock().expect("commit lock");
+        self.stage_packs(&mut w)?;
         self.db.apply_batch(w.batch)?;
+        drop(guard);
         self.db.flush()?;
         Ok(())
     }
 
     fn load_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
-        self.get_value(&doc_key(id))?
-            .map(|b| decode(&b))
-            .transpose()
+        self.packed(DOCS, id)?.map(|b| decode(&b)).transpose()
     }
 
     /// Stages a record's operations and its recomputed view (and its
@@ -876,9 +897,8 @@ impl LocalStore {
             return Err(StoreError::NotFound(text.to_string()));
         }
         let mut found = None;
-        for item in self.db.scan_prefix(b"d/") {
-            let (k, _) = item?;
-            let id = RecordId(uuid::Uuid::from_slice(&k[2..]).expect("16-byte key"));
+        for item in self.scan_packed(DOCS) {
+            let (id, _) = item?;
             if id.to_string().starts_with(&wanted) || id.0.simple().to_string().starts_with(&wanted)
             {
                 if found.is_some() {
@@ -897,8 +917,8 @@ impl LocalStore {
 
     /// Every record the device holds, deleted ones included, in id order.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
-        self.scan_values(b"d/").filter_map(|item| {
-            let doc = item.and_then(|(k, v)| Ok((record_id_of(&k), decode::<RecordDoc>(&v)?)));
+        self.scan_packed(DOCS).filter_map(|item| {
+            let doc = item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?)));
             match doc {
                 Ok((id, doc)) => stored_view(id, &doc).map(Ok),
                 Err(e) => Some(Err(e)),
@@ -916,7 +936,7 @@ impl LocalStore {
 
     /// What reports need of every family that counts: a fast scan.
     pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
-        self.scan_values(b"s/").map(|item| {
+        self.scan_packed(ROWS).map(|item| {
             let (_, v) = item?;
             ReportRow::from_bytes(&v)
                 .ok_or_else(|| StoreError::BadValue("a report row in the store is damaged".into()))
@@ -1276,14 +1296,16 @@ impl LocalStore {
         let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
         ids.sort_unstable();
         ids.dedup();
+        let stored = self.packed_many(DOCS, &ids)?;
         let loaded: Vec<(RecordId, Option<Option<RecordDoc>>)> = ids
             .into_par_iter()
+            .zip(stored)
             .with_min_len(250)
-            .map(|id| {
+            .map(|(id, stored)| {
                 Ok(if any_purged && self.db.contains_key(purged_key(id))? {
                     (id, None)
                 } else {
-                    (id, Some(self.load_doc(id)?))
+                    (id, Some(stored.map(|b| decode(&b)).transpose()?))
                 })
             })
             .collect::<Result<_>>()?;
@@ -1354,10 +1376,6 @@ impl LocalStore {
         self.db.flush()?;
         Ok(())
     }
-}
-
-fn record_id_of(key: &[u8]) -> RecordId {
-    RecordId(uuid::Uuid::from_slice(&key[2..18]).expect("16-byte record key"))
 }
 
 fn stored_view(id: RecordId, doc: &RecordDoc) -> Option<StoredView> {

@@ -255,8 +255,10 @@ impl DuplicateIndex {
     /// push's answer does not wait for it.
     pub fn after_push(&self, changed: Vec<ChangedRecord>) {
         if self.enqueue_changed(changed) {
-            let me = self.clone();
-            actix_web::rt::task::spawn_blocking(move || me.drain());
+            // The task does not keep a stopped server's index (and store)
+            // open: it holds them only while it works.
+            let weak = Arc::downgrade(&self.inner);
+            actix_web::rt::task::spawn_blocking(move || Self::drain(&weak));
         }
     }
 
@@ -301,20 +303,24 @@ impl DuplicateIndex {
 
     /// Processes waiting records until none are left, [`DRAIN_CHUNK`] at a
     /// time, taking the lock for each chunk (a listing may come in between).
-    fn drain(&self) {
+    fn drain(weak: &std::sync::Weak<Inner>) {
         loop {
-            self.wait_for_quiet();
-            let _guard = self.inner.lock.lock().expect("index lock");
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let index = DuplicateIndex { inner };
+            index.wait_for_quiet();
+            let _guard = index.inner.lock.lock().expect("index lock");
             {
-                let mut p = self.inner.pending.lock().expect("pending lock");
+                let mut p = index.inner.pending.lock().expect("pending lock");
                 if p.records.is_empty() {
                     p.scheduled = false;
                     return;
                 }
             }
-            if let Err(e) = self.process_locked() {
+            if let Err(e) = index.process_locked() {
                 tracing::error!(error = %e, "duplicate index update failed; it is rebuilt at the next start");
-                let mut p = self.inner.pending.lock().expect("pending lock");
+                let mut p = index.inner.pending.lock().expect("pending lock");
                 p.scheduled = false;
                 return;
             }

@@ -72,6 +72,22 @@ pub fn entries(pack: &[u8]) -> Result<Vec<(RecordId, Range<usize>)>, DamagedPack
     Ok(out)
 }
 
+/// The entries of a pack, in id order, each as `slice` makes it from its
+/// range (a sub-slice sharing the pack's buffer, say), or `Err` items for a
+/// damaged pack: what a scan over packs yields for one of them.
+pub fn split<T, E: From<DamagedPack>>(
+    pack: &[u8],
+    slice: impl Fn(Range<usize>) -> T,
+) -> Vec<Result<(RecordId, T), E>> {
+    match entries(pack) {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|(id, at)| Ok((id, slice(at))))
+            .collect(),
+        Err(e) => vec![Err(e.into())],
+    }
+}
+
 /// A pack of these entries (in id order).
 pub fn encode<'a>(entries: impl IntoIterator<Item = (RecordId, &'a [u8])>) -> Vec<u8> {
     let mut v = Vec::new();

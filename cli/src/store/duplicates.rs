@@ -228,9 +228,8 @@ impl LocalStore {
         self.commit(w)?;
         let mut w = self.writes();
         let mut n = 0;
-        for item in self.scan_values(b"d/") {
-            let (k, v) = item?;
-            let id = RecordId(uuid::Uuid::from_slice(&k[2..18]).expect("16-byte record key"));
+        for item in self.scan_packed(super::DOCS) {
+            let (id, v) = item?;
             let doc: RecordDoc = decode(&v)?;
             w.dup.note(id, &doc, &doc.view(id));
             n += 1;

@@ -20,7 +20,7 @@ use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
 use super::duplicates::{dismissed_key, features_key, pulled_key};
-use super::{LocalStore, Result, Writes, conflicts_key, decode, doc_key, purged_key, row_key};
+use super::{DOCS, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
 
 /// What a purge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,16 +48,15 @@ impl LocalStore {
         let mut out = PurgeOutcome::default();
         if self.enrollment()?.is_none() || self.last_sync()?.is_none() {
             out.never_synced = true;
-            out.kept_unsynced = self.db.scan_prefix(b"d/").count() as u64;
+            out.kept_unsynced = self.scan_packed(DOCS).count() as u64;
             return Ok(out);
         }
         let unsynced = self.unsynced_records()?;
 
         let mut w = self.writes();
         let mut purged: HashSet<RecordId> = HashSet::new();
-        for item in self.scan_values(b"d/") {
-            let (k, v) = item?;
-            let id = super::record_id_of(&k);
+        for item in self.scan_packed(DOCS) {
+            let (id, v) = item?;
             let doc: RecordDoc = decode(&v)?;
             let Some(newest) = doc.ops.iter().map(|o| o.at).max() else {
                 continue;
@@ -102,8 +101,8 @@ impl LocalStore {
                 w.remove(key);
             }
         }
-        w.remove(doc_key(id));
-        w.remove(row_key(id));
+        w.docs.insert(id, None);
+        w.rows.insert(id, None);
         w.remove(conflicts_key(id));
         w.remove(features_key(id));
         w.remove(pulled_key(id));

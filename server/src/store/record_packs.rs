@@ -76,13 +76,7 @@ pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<Vec<Option<Vec
 pub(super) fn scan(db: &sled::Db) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
     db.scan_prefix(PREFIX).flat_map(|item| match item {
         Err(e) => vec![Err(e.into())],
-        Ok((_, pack)) => match packs::entries(&pack) {
-            Ok(entries) => entries
-                .into_iter()
-                .map(|(id, at)| Ok((id, pack.subslice(at.start, at.len()))))
-                .collect(),
-            Err(e) => vec![Err(e.into())],
-        },
+        Ok((_, pack)) => packs::split(&pack, |at| pack.subslice(at.start, at.len())),
     })
 }
 
