@@ -844,10 +844,21 @@ impl LocalStore {
         // Families purged here are on the server already: an upsert of one
         // leaves it alone (one read per new family, only once anything was purged).
         let any_purged = self.db.scan_prefix(b"g/").next().is_some();
+        // Every family named, read one pack at a time (an import's new ids
+        // mostly fall in one pack: opened once, not once per row).
+        let mut ids: Vec<RecordId> = items.iter().map(|u| u.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored = self.packed_many(DOCS, &ids)?;
+        let mut stored: std::collections::HashMap<RecordId, Vec<u8>> = ids
+            .into_iter()
+            .zip(stored)
+            .filter_map(|(id, doc)| Some((id, doc?)))
+            .collect();
         for Upsert { id, fields, origin } in items {
             let mut doc = match touched.remove(&id) {
                 Some(d) => d,
-                None => match self.load_doc(id)? {
+                None => match stored.remove(&id).map(|b| decode(&b)).transpose()? {
                     Some(d) => d,
                     None if any_purged && self.db.contains_key(purged_key(id))? => {
                         out.unchanged += 1;

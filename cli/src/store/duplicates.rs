@@ -255,15 +255,22 @@ impl LocalStore {
                 return Ok(());
             }
             let mut w = self.writes();
-            // Read and computed on all cores; written in one batch.
+            // Written in one batch.
+            // Read one pack at a time, decoded and computed on all cores.
             let ids: Vec<RecordId> = ids.into_iter().collect();
+            let stored = self.packed_many(super::DOCS, &ids)?;
             let noted: Vec<_> = ids
                 .into_par_iter()
+                .zip(stored)
                 .with_min_len(250)
-                .map(|id| {
-                    Ok(self
-                        .load_doc(id)?
-                        .map(|doc| (id, noted(&doc, &doc.view(id)))))
+                .map(|(id, stored)| {
+                    Ok(match stored {
+                        Some(b) => {
+                            let doc: RecordDoc = decode(&b)?;
+                            Some((id, noted(&doc, &doc.view(id))))
+                        }
+                        None => None,
+                    })
                 })
                 .collect::<Result<_>>()?;
             w.dup.records.extend(noted.into_iter().flatten());
