@@ -54,6 +54,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod page_cache;
 mod record_packs;
 
 /// The layout of the store (see the module docs); bumped on any change
@@ -738,10 +739,10 @@ impl ServerStore {
     /// Audit entries after `after`, at most `limit`, and whether more follow.
     pub fn audit(&self, after: u64, limit: usize) -> Result<(Vec<AuditEntry>, bool)> {
         let mut out = Vec::new();
-        for item in self
+        let scan = self
             .db
-            .range(audit_key(after.saturating_add(1))..audit_key(u64::MAX))
-        {
+            .range(audit_key(after.saturating_add(1))..audit_key(u64::MAX));
+        for item in page_cache::weighed(&self.db, scan) {
             if out.len() >= limit {
                 return Ok((out, true));
             }
@@ -755,7 +756,7 @@ impl ServerStore {
     pub fn verify_audit(&self) -> Result<std::result::Result<u64, ChainBreak>> {
         let mut entries = Vec::new();
         let mut broken = None;
-        for item in self.db.scan_prefix(b"a/") {
+        for item in page_cache::weighed(&self.db, self.db.scan_prefix(b"a/")) {
             let (k, v) = item?;
             match serde_json::from_slice::<AuditEntry>(&v) {
                 Ok(e) => entries.push(e),
@@ -963,7 +964,8 @@ impl ServerStore {
         };
         let mut chunks = ChunkCache::default();
         let durable = self.durable.load(Ordering::Acquire);
-        'chunks: for item in self.db.range(log_key(from)..log_key(u64::MAX)) {
+        let scan = self.db.range(log_key(from)..log_key(u64::MAX));
+        'chunks: for item in page_cache::weighed(&self.db, scan) {
             let (k, chunk) = item?;
             let first = seq_of_log_key(&k);
             for (i, (offset, entry)) in chunk_entries(&chunk).enumerate() {

@@ -74,7 +74,7 @@ pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<Vec<Option<Vec
 
 /// Every stored entry, in record id order.
 pub(super) fn scan(db: &sled::Db) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
-    db.scan_prefix(PREFIX).flat_map(|item| match item {
+    super::page_cache::weighed(db, db.scan_prefix(PREFIX)).flat_map(|item| match item {
         Err(e) => vec![Err(e.into())],
         Ok((_, pack)) => packs::split(&pack, |at| pack.subslice(at.start, at.len())),
     })
