@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use rayon::prelude::*;
 use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, Origin, RecordDoc, RecordView};
-use returnee_shared::wire::{RejectedOp, Role, SyncCursor};
+use returnee_shared::wire::{LoggedSpan, RejectedOp, Role, SyncCursor};
 use returnee_shared::{
     DeviceId, Family, FamilyFields, FieldName, FieldValue, OpId, RecordId, ReportRow,
 };
@@ -1230,7 +1230,27 @@ impl LocalStore {
     /// leading operations are acknowledged only moves its mark (`qd/`); one
     /// acknowledged out of order keeps the rest, rewritten.
     pub fn acknowledge(&self, sent: &[QueuedOp], rejected: &[RejectedOp]) -> Result<()> {
+        self.acknowledge_logged(sent, rejected, None)
+    }
+
+    /// [`LocalStore::acknowledge`], also moving the cursor over `logged`,
+    /// the log positions the server gave these operations and nothing else
+    /// ([`LoggedSpan::advance`]: only if the cursor stands just before them),
+    /// in the same atomic write.
+    pub fn acknowledge_logged(
+        &self,
+        sent: &[QueuedOp],
+        rejected: &[RejectedOp],
+        logged: Option<LoggedSpan>,
+    ) -> Result<()> {
         let mut w = self.writes();
+        if let Some(span) = logged {
+            let cursor = self.cursor()?;
+            let moved = span.advance(cursor);
+            if moved != cursor {
+                w.put(meta_key(META_CURSOR), &moved);
+            }
+        }
         let mut by_entry: std::collections::BTreeMap<u64, std::collections::BTreeSet<usize>> =
             Default::default();
         for q in sent {

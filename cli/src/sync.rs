@@ -76,7 +76,7 @@ pub fn push_all(
         }
         let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
         let ack = client.push_json(&json)?;
-        store.acknowledge(&batch, &ack.rejected)?;
+        store.acknowledge_logged(&batch, &ack.rejected, ack.logged)?;
         // An older server gives no advice: then the full size.
         size = ack.next_batch.map_or(max, |n| n as usize).clamp(1, max);
         summary.pushed += batch.len() as u64 - ack.rejected.len() as u64;

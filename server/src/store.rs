@@ -48,7 +48,9 @@ use returnee_shared::audit::{
 };
 use returnee_shared::duplicates::Features;
 use returnee_shared::merge::{Change, Conflict, Op, RecordDoc, RecordView};
-use returnee_shared::wire::{DeviceSummary, PushResponse, RejectedOp, Role, SyncCursor};
+use returnee_shared::wire::{
+    DeviceSummary, LoggedSpan, PushResponse, RejectedOp, Role, SyncCursor,
+};
 use returnee_shared::{DeviceId, FieldName, FieldValue, RecordId, ReportBuilder, ReportRow};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -864,7 +866,8 @@ impl ServerStore {
             record.changed = true;
             out.applied += 1;
         }
-        let mut log = LogWriter::after(self.last_seq()?);
+        let logged_after = self.last_seq()?;
+        let mut log = LogWriter::after(logged_after);
         // Each changed record's site tag, and the entries that tell devices
         // it moved, on all cores; logged in record order.
         let retagged: Vec<(RecordId, Vec<u8>, Vec<Move>)> = records
@@ -876,8 +879,10 @@ impl ServerStore {
             })
             .collect();
         let mut tags: BTreeMap<RecordId, Vec<u8>> = BTreeMap::new();
+        let mut moved = false;
         for (id, tag, moves) in retagged {
             for (kind, sites) in moves {
+                moved = true;
                 log.append(
                     &mut batch,
                     log_entry(device.id, kind, &sites, id.0.as_bytes()),
@@ -936,6 +941,12 @@ impl ServerStore {
         // flush.
         committed(changed);
         let last = log.last();
+        if !moved && last > logged_after {
+            out.logged = Some(LoggedSpan {
+                first: SyncCursor(logged_after + 1),
+                last: SyncCursor(last),
+            });
+        }
         drop(guard);
         // Flushed outside the lock: pushes that committed meanwhile share
         // one flush (sled's flush makes everything applied before it

@@ -168,6 +168,36 @@ pub struct PushResponse {
     /// servers: keep the batch size as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_batch: Option<u32>,
+    /// The log positions this batch's operations took, when the batch
+    /// logged nothing but them. A pull leaves out a device's own
+    /// operations, so a device whose cursor stands just before `first` may
+    /// move it to `last`: a laptop that pushed a large backlog then does not
+    /// read it all back on its next pull. Absent from older servers, when
+    /// nothing was logged, and when the batch moved a family between sites
+    /// (the entries that tell devices so are for the pushing device too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged: Option<LoggedSpan>,
+}
+
+/// Positions `first..=last` of the server's log, all taken by one push
+/// batch's own operations ([`PushResponse::logged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedSpan {
+    pub first: SyncCursor,
+    pub last: SyncCursor,
+}
+
+impl LoggedSpan {
+    /// Where a cursor that stood at `cursor` may move once this span is
+    /// acknowledged: to its end if the cursor stood just before it (nothing
+    /// of anyone else's lies between), otherwise where it was.
+    pub fn advance(&self, cursor: SyncCursor) -> SyncCursor {
+        if self.first.0 > 0 && cursor.0 == self.first.0 - 1 && self.last >= self.first {
+            self.last
+        } else {
+            cursor
+        }
+    }
 }
 
 /// The size of the first batch of a push, before the server has advised
@@ -245,6 +275,35 @@ pub const REVOKED: &str = "revoked";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_logged_span_moves_only_a_cursor_that_stands_just_before_it() {
+        let span = LoggedSpan {
+            first: SyncCursor(31),
+            last: SyncCursor(40),
+        };
+        assert_eq!(span.advance(SyncCursor(30)), SyncCursor(40));
+        // Positions 29 and 30 (someone else's, perhaps) are not read yet.
+        assert_eq!(span.advance(SyncCursor(28)), SyncCursor(28));
+        // Already past it (a pull got there first): stays.
+        assert_eq!(span.advance(SyncCursor(45)), SyncCursor(45));
+        let from_start = LoggedSpan {
+            first: SyncCursor(1),
+            last: SyncCursor(5),
+        };
+        assert_eq!(from_start.advance(SyncCursor(0)), SyncCursor(5));
+        // Not a span a server sends: never moves anything.
+        let odd = LoggedSpan {
+            first: SyncCursor(0),
+            last: SyncCursor(9),
+        };
+        assert_eq!(odd.advance(SyncCursor(0)), SyncCursor(0));
+        let backwards = LoggedSpan {
+            first: SyncCursor(8),
+            last: SyncCursor(3),
+        };
+        assert_eq!(backwards.advance(SyncCursor(7)), SyncCursor(7));
+    }
 
     #[test]
     fn a_body_assembled_from_encoded_operations_reads_as_the_wire_types() {

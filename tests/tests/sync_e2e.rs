@@ -379,6 +379,38 @@ fn a_push_starts_small_then_follows_the_servers_advice_within_the_laptops_limit(
 }
 
 #[test]
+fn a_push_moves_the_cursor_over_its_own_operations_but_never_over_anothers() {
+    use returnee_cli::sync::{pull_all, push_all};
+    use returnee_shared::wire::SyncCursor;
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 2);
+    let (a, b) = (&devices[0], &devices[1]);
+    // Alone on the server: a's own operations take positions 1..=30, and
+    // its cursor passes them without a pull.
+    write_at_once(a, 30, 1);
+    push_all(&a.store, a.client(), 1000, &()).unwrap();
+    assert_eq!(a.store.cursor().unwrap(), SyncCursor(30));
+    // b's operations come next (31..=35); a's next push is logged after
+    // them, so a's cursor must stay where it is: it has not read b's yet.
+    write_at_once(b, 5, 2);
+    push_all(&b.store, b.client(), 1000, &()).unwrap();
+    assert_eq!(
+        b.store.cursor().unwrap(),
+        SyncCursor(0),
+        "a's 30 lie before b's"
+    );
+    write_at_once(a, 7, 3);
+    push_all(&a.store, a.client(), 1000, &()).unwrap();
+    assert_eq!(a.store.cursor().unwrap(), SyncCursor(30));
+    assert_eq!(pull_all(&a.store, a.client(), 1000, &()).unwrap(), 5);
+    assert_eq!(a.store.cursor().unwrap(), SyncCursor(42));
+    assert_eq!(pull_all(&b.store, b.client(), 1000, &()).unwrap(), 37);
+    admin.sync();
+    assert_eq!(admin.report().totals.families, 42);
+    assert_converged(&admin, &[a, b]);
+}
+
+#[test]
 fn a_batch_with_one_malformed_operation_is_refused_whole_and_names_it() {
     let server = TestServer::start();
     let (admin, devices) = enrolled(&server, Role::Field, 1);
