@@ -37,8 +37,13 @@ use crate::family::{DeviceId, Family, FamilyFields, OpId, RecordId};
 use crate::validate::{FieldName, FieldValue};
 
 /// What an operation does.
+///
+/// On the wire: an object whose `kind` names the variant, beside the
+/// variant's fields (`{"kind": "edit", "values": [...]}`). Read by
+/// [`change_json`], which takes the same JSON as serde's tagged derive but
+/// reads it without buffering when `kind` comes first.
 #[allow(clippy::large_enum_variant)] // creations are the common case; boxing gains nothing
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// A new family: sets every field and makes the record active.
@@ -69,6 +74,8 @@ pub enum Change {
     /// suggested again. Recorded on the lower id of the two; changes no value.
     Dismiss { other: RecordId },
 }
+
+mod change_json;
 
 /// Who first recorded a family, and when, by that device's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

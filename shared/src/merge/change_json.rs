@@ -1,0 +1,356 @@
+//! Reading a [`Change`] from its tagged form (`{"kind": …, …fields}`).
+//!
+//! serde's derive for an internally tagged enum first buffers the whole
+//! object (every key and value of a family's fields) to find the tag, then
+//! reads the variant from the buffer: on a server taking a push of 5,000
+//! new families that was most of the time spent decoding operations. This
+//! crate writes `kind` first, so the reader here takes it from the first
+//! key and reads the variant's fields straight from the input. When `kind`
+//! comes later (JSON from elsewhere) the object is read into a JSON value
+//! first, as the derive would have: the same input is accepted either way,
+//! with the same errors for a missing or unknown `kind`.
+
+use std::fmt;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::{Change, Origin};
+use crate::family::{FamilyFields, RecordId};
+use crate::validate::FieldValue;
+
+/// The variants, as their `kind` names them.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Create,
+    Edit,
+    Delete,
+    Restore,
+    Merge,
+    MergedValues,
+    Dismiss,
+}
+
+#[derive(Deserialize)]
+struct CreateFields {
+    fields: FamilyFields,
+    #[serde(default)]
+    origin: Option<Origin>,
+}
+
+#[derive(Deserialize)]
+struct EditFields {
+    values: Vec<FieldValue>,
+}
+
+#[derive(Deserialize)]
+struct NoFields {}
+
+#[derive(Deserialize)]
+struct MergeFields {
+    into: RecordId,
+}
+
+#[derive(Deserialize)]
+struct MergedValuesFields {
+    from: RecordId,
+    values: Vec<FieldValue>,
+}
+
+#[derive(Deserialize)]
+struct DismissFields {
+    other: RecordId,
+}
+
+impl Kind {
+    /// The variant `self` names, its fields read from `d`.
+    fn read<'de, D: Deserializer<'de>>(self, d: D) -> Result<Change, D::Error> {
+        Ok(match self {
+            Kind::Create => {
+                let f = CreateFields::deserialize(d)?;
+                Change::Create {
+                    fields: f.fields,
+                    origin: f.origin,
+                }
+            }
+            Kind::Edit => Change::Edit {
+                values: EditFields::deserialize(d)?.values,
+            },
+            Kind::Delete => {
+                NoFields::deserialize(d)?;
+                Change::Delete
+            }
+            Kind::Restore => {
+                NoFields::deserialize(d)?;
+                Change::Restore
+            }
+            Kind::Merge => Change::Merge {
+                into: MergeFields::deserialize(d)?.into,
+            },
+            Kind::MergedValues => {
+                let f = MergedValuesFields::deserialize(d)?;
+                Change::MergedValues {
+                    from: f.from,
+                    values: f.values,
+                }
+            }
+            Kind::Dismiss => Change::Dismiss {
+                other: DismissFields::deserialize(d)?.other,
+            },
+        })
+    }
+}
+
+/// A key of the object: `kind`, or another (kept for the slow path).
+enum Key {
+    Kind,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(if v == "kind" {
+                    Key::Kind
+                } else {
+                    Key::Other(v.to_owned())
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct ChangeVisitor;
+
+impl<'de> Visitor<'de> for ChangeVisitor {
+    type Value = Change;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a change: an object with its `kind`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Change, A::Error> {
+        let first = match map.next_key::<Key>()? {
+            None => return Err(de::Error::missing_field("kind")),
+            Some(Key::Kind) => {
+                let kind: Kind = map.next_value()?;
+                // The rest of the object is the variant's fields.
+                return kind.read(MapAccessDeserializer::new(map));
+            }
+            Some(Key::Other(name)) => name,
+        };
+        // `kind` comes later: read the whole object, then the variant.
+        let mut rest = serde_json::Map::new();
+        rest.insert(first, map.next_value()?);
+        while let Some(key) = map.next_key::<Key>()? {
+            let name = match key {
+                Key::Kind => "kind".to_owned(),
+                Key::Other(name) => name,
+            };
+            rest.insert(name, map.next_value()?);
+        }
+        let kind = rest
+            .remove("kind")
+            .ok_or_else(|| de::Error::missing_field("kind"))?;
+        let kind = Kind::deserialize(kind).map_err(de::Error::custom)?;
+        let fields: serde_json::Value = rest.into();
+        kind.read(fields.into_deserializer())
+            .map_err(de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ChangeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::FieldValue;
+    use proptest::prelude::*;
+
+    /// What serde's derive reads: the reference the reader here must match.
+    #[allow(clippy::large_enum_variant)] // as `Change`
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Derived {
+        Create {
+            fields: FamilyFields,
+            #[serde(default)]
+            origin: Option<Origin>,
+        },
+        Edit {
+            values: Vec<FieldValue>,
+        },
+        Delete,
+        Restore,
+        Merge {
+            into: RecordId,
+        },
+        MergedValues {
+            from: RecordId,
+            values: Vec<FieldValue>,
+        },
+        Dismiss {
+            other: RecordId,
+        },
+    }
+
+    fn same(derived: Derived, change: &Change) -> bool {
+        let back = serde_json::to_value(change).unwrap();
+        let derived_back = match derived {
+            Derived::Create { fields, origin } => Change::Create { fields, origin },
+            Derived::Edit { values } => Change::Edit { values },
+            Derived::Delete => Change::Delete,
+            Derived::Restore => Change::Restore,
+            Derived::Merge { into } => Change::Merge { into },
+            Derived::MergedValues { from, values } => Change::MergedValues { from, values },
+            Derived::Dismiss { other } => Change::Dismiss { other },
+        };
+        serde_json::to_value(&derived_back).unwrap() == back
+    }
+
+    fn id(n: u128) -> RecordId {
+        RecordId(uuid::Uuid::from_u128(n))
+    }
+
+    fn samples() -> Vec<Change> {
+        let fields = FamilyFields {
+            crossing: "torkham".into(),
+            crossed_on: "2026-09-17".parse().unwrap(),
+            return_type: crate::family::ReturnType::Spontaneous,
+            departure_province: "PK-KP".into(),
+            destination_province: "AF-NAN".into(),
+            members: crate::family::Members {
+                males: [1, 2, 0, 1, 0],
+                females: [0, 1, 1, 1, 0],
+            },
+            head_name: Some("Name \u{e9}".into()),
+            head_sex: None,
+            doc_type: crate::family::DocType::None,
+            doc_number: None,
+            consent: true,
+            vulnerabilities: Default::default(),
+            documentation: Default::default(),
+            protection_referral: None,
+            notes: Some("note".into()),
+        };
+        vec![
+            Change::Create {
+                fields: fields.clone(),
+                origin: None,
+            },
+            Change::Create {
+                fields,
+                origin: Some(Origin {
+                    recorded_by: crate::family::DeviceId(uuid::Uuid::from_u128(9)),
+                    recorded_at: "2026-09-17T08:00:00Z".parse().unwrap(),
+                }),
+            },
+            Change::Edit {
+                values: vec![FieldValue::Notes(Some("a \"quoted\" note".into()))],
+            },
+            Change::Delete,
+            Change::Restore,
+            Change::Merge { into: id(3) },
+            Change::MergedValues {
+                from: id(4),
+                values: vec![FieldValue::Crossing("chaman".into())],
+            },
+            Change::Dismiss { other: id(5) },
+        ]
+    }
+
+    #[test]
+    fn every_change_reads_back_as_written() {
+        for change in samples() {
+            let json = serde_json::to_string(&change).unwrap();
+            assert!(json.starts_with(r#"{"kind":"#), "{json}");
+            let back: Change = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, change);
+            let derived: Derived = serde_json::from_str(&json).unwrap();
+            assert!(same(derived, &change));
+        }
+    }
+
+    proptest! {
+        /// Whatever the order of the keys (and unknown keys beside them),
+        /// the reader takes what serde's derive takes, and refuses what it
+        /// refuses.
+        #[test]
+        fn any_key_order_reads_as_the_derive_reads_it(
+            which in 0usize..8,
+            rotate in 0usize..4,
+            extra in proptest::option::of("[a-z]{1,6}"),
+            drop_kind in any::<bool>(),
+        ) {
+            let change = &samples()[which];
+            let serde_json::Value::Object(map) = serde_json::to_value(change).unwrap() else {
+                panic!("a change is an object");
+            };
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            if drop_kind {
+                entries.retain(|(k, _)| k != "kind");
+            }
+            if let Some(extra) = extra {
+                entries.push((extra, serde_json::json!([1, {"x": null}])));
+            }
+            if !entries.is_empty() {
+                let n = rotate % entries.len();
+                entries.rotate_left(n);
+            }
+            // Written by hand, so the order above is the order on the wire.
+            let json = format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let ours = serde_json::from_str::<Change>(&json);
+            let theirs = serde_json::from_str::<Derived>(&json);
+            match (ours, theirs) {
+                (Ok(ours), Ok(theirs)) => prop_assert!(same(theirs, &ours), "{json}"),
+                (Err(_), Err(_)) => {}
+                (ours, theirs) => prop_assert!(false, "{json}: ours {ours:?}, derive {theirs:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_or_unknown_kind_is_named() {
+        let missing = serde_json::from_str::<Change>(r#"{"values":[]}"#).unwrap_err();
+        assert!(
+            missing.to_string().contains("missing field `kind`"),
+            "{missing}"
+        );
+        let empty = serde_json::from_str::<Change>("{}").unwrap_err();
+        assert!(
+            empty.to_string().contains("missing field `kind`"),
+            "{empty}"
+        );
+        let unknown = serde_json::from_str::<Change>(r#"{"kind":"explode"}"#).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown variant `explode`"),
+            "{unknown}"
+        );
+        let late = serde_json::from_str::<Change>(r#"{"into":"x","kind":"teleport"}"#).unwrap_err();
+        assert!(
+            late.to_string().contains("unknown variant `teleport`"),
+            "{late}"
+        );
+        assert!(serde_json::from_str::<Change>("[]").is_err());
+    }
+}
