@@ -756,9 +756,19 @@ impl LocalStore {
         }
         self.stage_duplicates(&mut w)?;
         let guard = self.commit_lock.lock().expect("commit lock");
-        self.stage_packs(&mut w)?;
+        let packs = self.stage_packs(&mut w)?;
         self.db.apply_batch(w.batch)?;
         drop(guard);
+        // Each pack written is read a few times more: sled weighs the pages
+        // a write touches only after 64 accesses to a cache shard, and a
+        // pack's page (16 packs, up to 96 KB) is written once per pulled
+        // page, so thousands of them could stay in memory unweighed (see
+        // `scan_values`).
+        for key in &packs {
+            for _ in 0..3 {
+                let _ = self.db.get(key);
+            }
+        }
         self.db.flush()?;
         Ok(())
     }

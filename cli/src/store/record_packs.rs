@@ -122,7 +122,8 @@ impl LocalStore {
     /// Turns the docs and rows gathered in `w` into pack writes (sealed on
     /// all cores). The caller holds the commit lock until the batch is
     /// applied.
-    pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<()> {
+    pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
+        let mut written = Vec::new();
         for (prefix, values) in [
             (DOCS, std::mem::take(&mut w.docs)),
             (ROWS, std::mem::take(&mut w.rows)),
@@ -143,12 +144,15 @@ impl LocalStore {
                 .collect();
             for (key, pack) in sealed {
                 match pack {
-                    Some(p) => w.batch.insert(key, p),
+                    Some(p) => {
+                        written.push(key.clone());
+                        w.batch.insert(key, p)
+                    }
                     None => w.batch.remove(key),
                 }
             }
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Moves the values a store of an earlier version kept one per key
