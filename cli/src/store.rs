@@ -738,7 +738,17 @@ impl LocalStore {
         self.set_meta(META_LAST_SYNC, &at)
     }
 
-    fn commit(&self, mut w: Writes) -> Result<()> {
+    fn commit(&self, w: Writes) -> Result<()> {
+        self.commit_unflushed(w)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// [`LocalStore::commit`] without the flush: the write is atomic, and
+    /// durable at the next flush (any later commit's, or sled's own every
+    /// half second). Only for writes that a crash may lose without losing
+    /// anything typed: see [`LocalStore::acknowledge_logged`].
+    fn commit_unflushed(&self, mut w: Writes) -> Result<()> {
         if !w.queue.is_empty() {
             let queue = std::mem::take(&mut w.queue);
             let items = queue_items(false, &queue)?;
@@ -769,7 +779,6 @@ impl LocalStore {
                 let _ = self.db.get(key);
             }
         }
-        self.db.flush()?;
         Ok(())
     }
 
@@ -1247,6 +1256,12 @@ impl LocalStore {
     /// the log positions the server gave these operations and nothing else
     /// ([`LoggedSpan::advance`]: only if the cursor stands just before them),
     /// in the same atomic write.
+    ///
+    /// Not flushed (a push saves a disk sync per batch): an acknowledgement
+    /// a crash loses leaves its operations queued, the next sync sends them
+    /// again, and the server recognises every one and changes nothing; a
+    /// lost cursor move only means reading those positions again. The
+    /// sync's last write flushes every acknowledgement before it.
     pub fn acknowledge_logged(
         &self,
         sent: &[QueuedOp],
@@ -1316,7 +1331,7 @@ impl LocalStore {
                 w.put(held_key(r.op), &(op, r));
             }
         }
-        self.commit(w)
+        self.commit_unflushed(w)
     }
 
     /// Operations the server refused, with the reason.
