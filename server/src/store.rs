@@ -1545,6 +1545,68 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn a_push_names_the_positions_it_logged_unless_a_family_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let a = enrolled(&store, "a");
+        let now = Utc::now();
+        let ops = creates(&a, 7);
+        let r = store.push(&a, ops.clone(), now).unwrap();
+        assert_eq!(
+            r.logged,
+            Some(LoggedSpan {
+                first: SyncCursor(1),
+                last: SyncCursor(7)
+            })
+        );
+        // A re-send logs nothing, so it names nothing.
+        assert_eq!(store.push(&a, ops.clone(), now).unwrap().logged, None);
+        let edit = |values: Vec<FieldValue>| Op {
+            id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+            record: ops[0].record,
+            device: a.id,
+            at: now,
+            base: store
+                .record_doc(ops[0].record)
+                .unwrap()
+                .unwrap()
+                .ops
+                .iter()
+                .map(|o| o.id)
+                .collect(),
+            resolution: false,
+            change: Change::Edit { values },
+        };
+        // A move between sites logs entries for other devices too (and
+        // perhaps for this one): no span.
+        let moved = store
+            .push(
+                &a,
+                vec![edit(vec![FieldValue::Crossing("chaman".into())])],
+                now,
+            )
+            .unwrap();
+        assert_eq!(moved.applied, 1);
+        assert_eq!(moved.logged, None);
+        let last = store.last_seq().unwrap();
+        assert!(last > 8, "the move logged more than the edit: {last}");
+        let noted = store
+            .push(
+                &a,
+                vec![edit(vec![FieldValue::Notes(Some("n".into()))])],
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            noted.logged,
+            Some(LoggedSpan {
+                first: SyncCursor(last + 1),
+                last: SyncCursor(last + 1)
+            })
+        );
+    }
+
     /// Pulls a page at a time, checking each page against the limit.
     fn pull_all(store: &ServerStore, device: &Device, limit: usize) -> Vec<Op> {
         let mut cursor = SyncCursor(0);
