@@ -23,7 +23,7 @@
 //! - `h/<op id>`: operations the server refused, held with the reason;
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
-//! - `b/…`, `bf/…`, `x/…`: the duplicate index, kept in the same batch as
+//! - `b/…`, `F/…`, `x/…`: the duplicate index, kept in the same batch as
 //!   the records it indexes ([`duplicates`]), except for families changed by
 //!   a pull: those are marked (`bp/<cursor><part>`: the ids of up to 256
 //!   families a pulled page changed; `bp/<record id>` from earlier versions)
@@ -412,6 +412,8 @@ struct Writes {
     docs: PackedValues,
     /// Report rows set or removed, packed at commit.
     rows: PackedValues,
+    /// Duplicate-index features set or removed, packed at commit.
+    features: PackedValues,
 }
 
 impl Writes {
@@ -650,6 +652,7 @@ impl LocalStore {
             pulled: Vec::new(),
             docs: Default::default(),
             rows: Default::default(),
+            features: Default::default(),
         }
     }
 
@@ -1458,6 +1461,7 @@ pub(crate) mod tests {
     use returnee_shared::wire::RejectedOp;
     use returnee_shared::{DocType, FamilyFields, FieldValue, Members, ReturnType};
 
+    use super::record_packs::FEATURES;
     use super::*;
 
     /// A valid family at Torkham, told apart by `n`.
@@ -1665,6 +1669,38 @@ pub(crate) mod tests {
         f
     }
 
+    #[test]
+    fn an_index_of_one_features_key_per_family_is_rebuilt_packed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = {
+            let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+            let ids: Vec<RecordId> = (0..3)
+                .map(|i| {
+                    let f = if i < 2 { twin() } else { fields(2) };
+                    store.add(f, Utc::now()).unwrap()
+                })
+                .collect();
+            // As version 2 left it: each family's features under its own
+            // `bf/` key, no packs.
+            let mut w = store.writes();
+            for item in store.scan_packed(FEATURES) {
+                let (id, v) = item.unwrap();
+                w.put_bytes([b"bf/".as_slice(), id.0.as_bytes()].concat(), v.to_vec());
+            }
+            for item in store.db.scan_prefix(FEATURES) {
+                w.remove(item.unwrap().0.to_vec());
+            }
+            w.put(meta_key(duplicates::META_DUP_INDEX), &2u32);
+            store.db.apply_batch(w.batch).unwrap();
+            store.db.flush().unwrap();
+            ids
+        };
+        let store = LocalStore::open(dir.path()).unwrap();
+        assert_eq!(store.db.scan_prefix(b"bf/").count(), 0);
+        assert_eq!(store.scan_packed(FEATURES).count(), 3);
+        assert_twins_found(&store, &ids);
+    }
+
     /// Pulls the twins and a third family into `store`; their record ids.
     fn pull_twins_and_another(store: &LocalStore) -> Vec<RecordId> {
         let other = DeviceId(uuid::Uuid::new_v4());
@@ -1696,7 +1732,7 @@ pub(crate) mod tests {
         want.sort();
         assert_eq!(pair, want);
         assert_eq!(store.db.scan_prefix(b"bp/").count(), 0);
-        assert_eq!(store.db.scan_prefix(b"bf/").count(), 3);
+        assert_eq!(store.scan_packed(FEATURES).count(), 3);
     }
 
     #[test]
@@ -1712,7 +1748,7 @@ pub(crate) mod tests {
             store.pulled_not_indexed().unwrap(),
             ids.iter().copied().collect()
         );
-        assert_eq!(store.db.scan_prefix(b"bf/").count(), 0);
+        assert_eq!(store.scan_packed(FEATURES).count(), 0);
         assert_twins_found(&store, &ids);
         // A family added here afterwards is indexed at once and found.
         let added = store.add(twin(), Utc::now()).unwrap();

@@ -8,8 +8,12 @@
 //!   store's own index key ([`super::sealing::IndexKey`]), 16 bytes: a key
 //!   never shows a name or a document number, and the hashes of a list of
 //!   names do not find them without the key;
-//! - `bf/<record id>`: the same features (the record's index keys are
-//!   derived from them, to remove them when it changes);
+//! - `F/<record id>`: the same features (the record's index keys are
+//!   derived from them, to remove them when it changes; candidates are
+//!   compared on them), packed a few dozen to a key like the records
+//!   ([`super::record_packs::FEATURES`]). Earlier versions kept one
+//!   `bf/<record id>` key each: half the keys of a store, and sled's memory
+//!   at open grows with keys; such an index is rebuilt once;
 //! - `x/<lower id><higher id>`: a pair dismissed as not the same family.
 //!
 //! `stage_doc` notes each record it stages ([`Staged::note`]) and `commit`
@@ -36,6 +40,7 @@ use returnee_shared::merge::{
 use returnee_shared::wire::SyncCursor;
 use returnee_shared::{DeviceId, OpId, RecordId, Slot};
 
+use super::record_packs::FEATURES;
 use super::{LocalStore, Result, StoreError, Writes, decode, meta_key};
 
 /// The prefix of the blocking index.
@@ -43,7 +48,10 @@ const INDEX_PREFIX: &[u8] = b"b/";
 pub(super) const META_DUP_INDEX: &str = "dup_index";
 /// Bumped when the index's layout or the detection rules change: the
 /// index is rebuilt when the store is opened. 2: keyed block hashes.
-const DUP_INDEX_VERSION: u32 = 2;
+/// 3: features packed (`F/`), not one `bf/` key each.
+const DUP_INDEX_VERSION: u32 = 3;
+/// Where version 2 kept each family's features.
+const LOOSE_FEATURES: &[u8] = b"bf/";
 /// Records per batch when the index is rebuilt.
 const REBUILD_CHUNK: usize = 2000;
 
@@ -81,10 +89,6 @@ pub(super) fn stage_pulled_marks(w: &mut Writes, cursor: SyncCursor) {
         .concat();
         w.put_bytes(key, ids.iter().flat_map(|id| *id.0.as_bytes()).collect());
     }
-}
-
-pub(super) fn features_key(id: RecordId) -> Vec<u8> {
-    [b"bf/".as_slice(), id.0.as_bytes()].concat()
 }
 
 fn decode_features(bytes: &[u8]) -> Result<Features> {
@@ -142,7 +146,7 @@ impl BlockIndex for LocalIndex<'_> {
             .collect()
     }
     fn features(&self, id: RecordId) -> Result<Features> {
-        match self.0.get_value(&features_key(id))? {
+        match self.0.packed(FEATURES, id)? {
             Some(b) => decode_features(&b),
             None => Err(StoreError::BadValue(
                 "the duplicate index names a family it has no features of; run `returnee init` on this store to rebuild it".into(),
@@ -168,12 +172,23 @@ impl LocalStore {
     /// Turns the batch's notes into index writes in the same batch.
     pub(super) fn stage_duplicates(&self, w: &mut Writes) -> Result<()> {
         let staged = std::mem::take(&mut w.dup.records);
+        // What each record was indexed with: none for a new one, and the
+        // others' read one pack at a time.
+        let known: Vec<RecordId> = staged
+            .keys()
+            .filter(|id| !w.fresh.contains(id))
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut indexed: HashMap<RecordId, Features> = HashMap::new();
+        for (id, stored) in known.iter().zip(self.packed_many(FEATURES, &known)?) {
+            if let Some(b) = stored {
+                indexed.insert(*id, decode_features(&b)?);
+            }
+        }
         for (id, (features, dismissed)) in staged {
-            let old = if w.fresh.contains(&id) {
-                None
-            } else {
-                self.features_of(id)?
-            };
+            let old = indexed.remove(&id);
             if old != features {
                 let new = features
                     .as_ref()
@@ -189,9 +204,11 @@ impl LocalStore {
                         for k in new {
                             w.mark(k);
                         }
-                        w.put_bytes(features_key(id), f.to_bytes());
+                        w.features.insert(id, Some(f.to_bytes()));
                     }
-                    None => w.remove(features_key(id)),
+                    None => {
+                        w.features.insert(id, None);
+                    }
                 }
             }
             for other in dismissed {
@@ -208,7 +225,7 @@ impl LocalStore {
 
     /// The features a record is indexed with, if it is.
     pub(super) fn features_of(&self, id: RecordId) -> Result<Option<Features>> {
-        self.get_value(&features_key(id))?
+        self.packed(FEATURES, id)?
             .map(|b| decode_features(&b))
             .transpose()
     }
@@ -220,7 +237,7 @@ impl LocalStore {
             return Ok(());
         }
         let mut w = self.writes();
-        for prefix in [INDEX_PREFIX, b"bf/", b"x/", b"bp/"] {
+        for prefix in [INDEX_PREFIX, LOOSE_FEATURES, FEATURES, b"x/", b"bp/"] {
             for item in self.db.scan_prefix(prefix) {
                 w.remove(item?.0.to_vec());
             }
@@ -383,9 +400,8 @@ impl LocalStore {
         self.index_pulled()?;
         let mut by_id: BTreeMap<String, Candidate> = BTreeMap::new();
         // Every family that counts has its features indexed.
-        for item in self.scan_values(b"bf/") {
-            let (k, v) = item?;
-            let id = RecordId(uuid::Uuid::from_slice(&k[3..19]).expect("16-byte record key"));
+        for item in self.scan_packed(FEATURES) {
+            let (id, v) = item?;
             let features = decode_features(&v)?;
             for c in self.find_candidates(id, &features)? {
                 by_id.entry(c.id.clone()).or_insert(c);

@@ -19,7 +19,7 @@ use returnee_shared::merge::{Op, RecordDoc};
 use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
-use super::duplicates::{dismissed_key, features_key, pulled_key};
+use super::duplicates::{dismissed_key, pulled_key};
 use super::{DOCS, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
 
 /// What a purge did.
@@ -104,7 +104,7 @@ impl LocalStore {
         w.docs.insert(id, None);
         w.rows.insert(id, None);
         w.remove(conflicts_key(id));
-        w.remove(features_key(id));
+        w.features.insert(id, None);
         w.remove(pulled_key(id));
         Ok(())
     }

@@ -28,6 +28,10 @@ use super::{LocalStore, Result, StoreError, Writes};
 pub(super) const DOCS: &[u8] = b"D/";
 /// The report row of each family that counts (`ReportRow`, 19 bytes).
 pub(super) const ROWS: &[u8] = b"S/";
+/// The duplicate index's features of each family that counts
+/// (`Features::to_bytes`, about 50 bytes; earlier versions kept one
+/// `bf/<record id>` key each).
+pub(super) const FEATURES: &[u8] = b"F/";
 /// The one-key-per-record prefixes of earlier versions, and their packs'.
 const LOOSE: [(&[u8], &[u8]); 2] = [(b"d/", DOCS), (b"s/", ROWS)];
 
@@ -48,7 +52,7 @@ impl From<packs::DamagedPack> for StoreError {
     }
 }
 
-/// One kind of pack (`DOCS` or `ROWS`) of a store, values opened.
+/// One kind of pack (`DOCS`, `ROWS` or `FEATURES`) of a store, values opened.
 struct Packs<'a> {
     store: &'a LocalStore,
     prefix: &'static [u8],
@@ -119,7 +123,7 @@ impl LocalStore {
         })
     }
 
-    /// Turns the docs and rows gathered in `w` into pack writes (sealed on
+    /// Turns the docs, rows and features gathered in `w` into pack writes (sealed on
     /// all cores). The caller holds the commit lock until the batch is
     /// applied.
     pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
@@ -127,6 +131,7 @@ impl LocalStore {
         for (prefix, values) in [
             (DOCS, std::mem::take(&mut w.docs)),
             (ROWS, std::mem::take(&mut w.rows)),
+            (FEATURES, std::mem::take(&mut w.features)),
         ] {
             if values.is_empty() {
                 continue;
