@@ -10,8 +10,12 @@
 //!   (`returnee_shared::duplicates::index_keys`), valued with the record's
 //!   `Features` (`Features::to_bytes`, a few dozen bytes), so a lookup
 //!   reads no other key;
-//! - `f/<record id>`: the same `Features`, for every family that counts
-//!   (its index keys are derived from them, to remove them when it changes);
+//! - `F/<lower record id>`: the same `Features`, for every family that
+//!   counts (its index keys are derived from them, to remove them when it
+//!   changes), packed a few dozen to a key in id order like the store's
+//!   records (`store::record_packs`): one key per family was half the
+//!   index's keys, and sled's memory grows with keys (version 1 kept
+//!   `f/<record id>`; such an index is rebuilt at start);
 //! - `p/<pair id>`: an open candidate (`Candidate` as JSON);
 //! - `r/<record id><pair id>`: the pairs a record is in;
 //! - `x/<lower id><higher id>`: a dismissed pair, never suggested again;
@@ -27,7 +31,7 @@
 //!
 //! Log lines carry counts only, never a name or a document number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,6 +43,7 @@ use returnee_shared::duplicates::{
 use returnee_shared::merge::{Change, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::store::record_packs::{features_get_many, features_stage};
 use crate::store::{ChangedRecord, Device, Result, ServerStore, StoreError};
 
 /// Records re-checked per index batch after pushes.
@@ -51,8 +56,9 @@ const QUIET: Duration = Duration::from_millis(250);
 /// ... unless this many records wait (about 150 bytes each in memory).
 const HIGH_WATER: usize = 100_000;
 /// Bumped when the index's layout or the detection rules change: the index
-/// is then rebuilt at start.
-const VERSION: u32 = 1;
+/// is then rebuilt at start. 2: features packed (`F/`), not one `f/` key
+/// each.
+const VERSION: u32 = 2;
 const INDEX: &[u8] = b"b/";
 const STATE: &[u8] = b"state";
 /// Records updated per batch during a rebuild.
@@ -64,9 +70,6 @@ fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         k.extend_from_slice(p);
     }
     k
-}
-fn features_key(id: RecordId) -> Vec<u8> {
-    key(b"f/", &[id.0.as_bytes()])
 }
 fn pair_key(pair: &str) -> Vec<u8> {
     key(b"p/", &[pair.as_bytes()])
@@ -143,15 +146,6 @@ pub struct DuplicateIndex {
 
 /// The tree as a [`BlockIndex`].
 struct TreeIndex<'a>(&'a sled::Tree);
-
-impl TreeIndex<'_> {
-    fn features(&self, id: RecordId) -> Result<Option<Features>> {
-        self.0
-            .get(features_key(id))?
-            .map(|b| decode_features(&b))
-            .transpose()
-    }
-}
 
 impl BlockIndex for TreeIndex<'_> {
     type Error = StoreError;
@@ -381,7 +375,20 @@ impl DuplicateIndex {
         let mut active: Vec<(RecordId, Features)> = Vec::with_capacity(records.len());
         // Records that were in the index before: only they can be in pairs.
         let mut indexed: Vec<RecordId> = Vec::new();
-        let index = TreeIndex(tree);
+        // What each record was indexed with, read one pack at a time.
+        let ids: Vec<RecordId> = records
+            .iter()
+            .map(|(id, _)| *id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut stored: HashMap<RecordId, Features> = HashMap::new();
+        for (id, bytes) in ids.iter().zip(features_get_many(tree, &ids)?) {
+            if let Some(b) = bytes {
+                stored.insert(*id, decode_features(&b)?);
+            }
+        }
+        let mut features_written: BTreeMap<RecordId, Option<Vec<u8>>> = BTreeMap::new();
         for (id, waiting) in records {
             let id = *id;
             // The features, and their encoding as the index stores them
@@ -405,7 +412,7 @@ impl DuplicateIndex {
                     (c.features, encoded, c.dismissed.into_iter().collect())
                 }
             };
-            let old = index.features(id)?;
+            let old = stored.get(&id).cloned();
             if old.is_some() {
                 indexed.push(id);
             }
@@ -424,9 +431,11 @@ impl DuplicateIndex {
                         for k in new {
                             batch.insert(k, value.clone());
                         }
-                        batch.insert(features_key(id), value);
+                        features_written.insert(id, Some(value.to_vec()));
                     }
-                    None => batch.remove(features_key(id)),
+                    None => {
+                        features_written.insert(id, None);
+                    }
                 }
             }
             for other in dismissed {
@@ -436,6 +445,9 @@ impl DuplicateIndex {
                 active.push((id, f));
             }
         }
+        let features_written: Vec<(RecordId, Option<Vec<u8>>)> =
+            features_written.into_iter().collect();
+        features_stage(tree, &mut batch, &features_written)?;
         tree.apply_batch(batch)?;
 
         // 2. Their pairs: forget the old ones, find the current ones.
@@ -455,7 +467,7 @@ impl DuplicateIndex {
             }
         }
         for (id, f) in &active {
-            let found = find_candidates(&index, INDEX, *id, f, |a, b| {
+            let found = find_candidates(&TreeIndex(tree), INDEX, *id, f, |a, b| {
                 Ok(tree.contains_key(dismissed_key(a, b))?)
             })?;
             for c in found {
@@ -535,6 +547,78 @@ mod tests {
                 dismissed: Default::default(),
             })
             .collect()
+    }
+
+    #[test]
+    fn an_index_of_one_features_key_per_family_is_rebuilt_packed() {
+        use crate::store::tests::{enrolled, fields};
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let device = enrolled(&store, "a");
+        let twin = |n: u32| {
+            let mut f = fields("torkham", n);
+            f.head_name = Some("Mohammad Gul".into());
+            f.head_sex = Some(returnee_shared::Sex::Male);
+            f.doc_type = returnee_shared::DocType::PorCard;
+            f.doc_number = Some("PK-1234567".into());
+            f.consent = true;
+            f.members = fields("torkham", 0).members;
+            f
+        };
+        let ops: Vec<Op> = [twin(0), twin(0), fields("chaman", 5)]
+            .into_iter()
+            .map(|fields| Op {
+                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                record: RecordId::new_v7(),
+                device: device.id,
+                at: chrono::Utc::now(),
+                base: vec![],
+                resolution: false,
+                change: Change::Create {
+                    fields,
+                    origin: None,
+                },
+            })
+            .collect();
+        let ids: Vec<RecordId> = ops.iter().map(|o| o.record).collect();
+        store.push(&device, ops, chrono::Utc::now()).unwrap();
+        let found = {
+            let index = DuplicateIndex::open(&store).unwrap();
+            index.update(&ids).unwrap();
+            let found = index.candidates().unwrap();
+            assert_eq!(found.len(), 1, "{found:?}");
+            // As version 1 left it: features under one `f/` key each.
+            let tree = &index.inner.tree;
+            for item in tree.scan_prefix(b"F/") {
+                tree.remove(item.unwrap().0).unwrap();
+            }
+            for id in &ids[..2] {
+                tree.insert(key(b"f/", &[id.0.as_bytes()]), vec![1])
+                    .unwrap();
+            }
+            index.close().unwrap();
+            tree.insert(
+                STATE,
+                serde_json::to_vec(&State {
+                    version: 1,
+                    clean: true,
+                })
+                .unwrap(),
+            )
+            .unwrap();
+            found
+        };
+        let index = DuplicateIndex::open(&store).unwrap();
+        let tree = &index.inner.tree;
+        assert_eq!(tree.scan_prefix(b"f/").count(), 0);
+        let packed = features_get_many(tree, &{
+            let mut sorted = ids.clone();
+            sorted.sort();
+            sorted
+        })
+        .unwrap();
+        assert!(packed.iter().all(Option::is_some), "{packed:?}");
+        assert_eq!(index.candidates().unwrap(), found);
     }
 
     #[test]

@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 mod page_cache;
-mod record_packs;
+pub(crate) mod record_packs;
 
 /// The layout of the store (see the module docs); bumped on any change
 /// an older server could not read, or that this one could not read from an
@@ -1376,7 +1376,7 @@ impl ServerStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1495,7 +1495,7 @@ mod tests {
         assert_eq!(n, positions.len());
     }
 
-    fn fields(crossing: &str, n: u32) -> returnee_shared::FamilyFields {
+    pub(crate) fn fields(crossing: &str, n: u32) -> returnee_shared::FamilyFields {
         let mut members = returnee_shared::Members::default();
         members.males[2] = 1 + n % 3;
         members.females[2] = 1;
@@ -1518,7 +1518,7 @@ mod tests {
         }
     }
 
-    fn enrolled(store: &ServerStore, name: &str) -> Device {
+    pub(crate) fn enrolled(store: &ServerStore, name: &str) -> Device {
         let now = Utc::now();
         let code = store
             .mint_code(Role::Supervisor, vec![], 1, None, now)

@@ -1,5 +1,7 @@
-//! The server's record entries in packs (`p/<lower bound>`, see
-//! `returnee_shared::packs` for the layout and why), over sled.
+//! The server's per-record values in packs, over sled (see
+//! `returnee_shared::packs` for the layout and why): the record entries
+//! (`p/<lower bound>`, in the store's tree) and the duplicate index's
+//! features of each family (`F/<lower bound>`, in the index's tree).
 //!
 //! Only the push path writes packs, under the store's writer lock, so a
 //! pack's read, merge and rewrite cannot interleave with another's. sled
@@ -13,68 +15,120 @@ use returnee_shared::packs::{self, FIRST, PackStore};
 
 use super::{Result, StoreError, damaged};
 
-const PREFIX: &[u8] = b"p/";
-
-fn pack_key(lower: RecordId) -> Vec<u8> {
-    [PREFIX, lower.0.as_bytes()].concat()
+/// One set of packs: where it lives and what its absence means.
+#[derive(Clone, Copy)]
+struct Kind {
+    prefix: &'static [u8],
+    /// The records' first pack is written when the store is made: its
+    /// absence is damage. The duplicate index's features have none until
+    /// the first family is indexed.
+    first_always_exists: bool,
 }
 
-fn bound_of(key: &[u8]) -> Result<RecordId> {
-    key.get(PREFIX.len()..)
+/// The records' entries, in the store's tree.
+const RECORDS: Kind = Kind {
+    prefix: b"p/",
+    first_always_exists: true,
+};
+
+/// The duplicate index's features of each family it holds, in the index's
+/// own tree ([`features_get_many`], [`features_stage`]).
+const FEATURES: Kind = Kind {
+    prefix: b"F/",
+    first_always_exists: false,
+};
+
+fn pack_key(kind: Kind, lower: RecordId) -> Vec<u8> {
+    [kind.prefix, lower.0.as_bytes()].concat()
+}
+
+fn bound_of(kind: Kind, key: &[u8]) -> Result<RecordId> {
+    key.get(kind.prefix.len()..)
         .and_then(|b| uuid::Uuid::from_slice(b).ok())
         .map(RecordId)
-        .ok_or_else(|| damaged("a record pack key"))
+        .ok_or_else(|| damaged("a pack key"))
 }
 
-/// The key of the first pack, which every store has.
+/// The key of the records' first pack, which every store has.
 pub(super) fn first_pack_key() -> Vec<u8> {
-    pack_key(FIRST)
+    pack_key(RECORDS, FIRST)
 }
 
-struct Packs<'a>(&'a sled::Db);
+struct Packs<'a> {
+    tree: &'a sled::Tree,
+    kind: Kind,
+}
 
 impl PackStore for Packs<'_> {
     type Error = StoreError;
     type Pack = sled::IVec;
 
     fn pack_holding(&self, id: RecordId) -> Result<(RecordId, sled::IVec)> {
-        match self.0.range(first_pack_key()..=pack_key(id)).next_back() {
+        let range = pack_key(self.kind, FIRST)..=pack_key(self.kind, id);
+        match self.tree.range(range).next_back() {
             Some(item) => {
                 let (k, v) = item?;
-                Ok((bound_of(&k)?, v))
+                Ok((bound_of(self.kind, &k)?, v))
             }
-            None => Err(damaged("the first record pack is missing")),
+            None if self.kind.first_always_exists => {
+                Err(damaged("the first record pack is missing"))
+            }
+            // None yet: the first, empty.
+            None => Ok((FIRST, sled::IVec::default())),
         }
     }
 
     fn pack_after(&self, lower: RecordId) -> Result<Option<RecordId>> {
-        let (from, end) = (pack_key(lower), pack_key(RecordId(uuid::Uuid::max())));
+        let from = pack_key(self.kind, lower);
+        let end = pack_key(self.kind, RecordId(uuid::Uuid::max()));
         match self
-            .0
+            .tree
             .range::<&[u8], _>((Bound::Excluded(&from[..]), Bound::Included(&end[..])))
             .next()
         {
-            Some(item) => Ok(Some(bound_of(&item?.0)?)),
+            Some(item) => Ok(Some(bound_of(self.kind, &item?.0)?)),
             None => Ok(None),
         }
     }
 }
 
+fn records(db: &sled::Db) -> Packs<'_> {
+    Packs {
+        tree: db,
+        kind: RECORDS,
+    }
+}
+
+/// Stages `updates` (sorted by id, each id once) of the packs `packs`.
+fn stage_in(
+    packs: &Packs<'_>,
+    batch: &mut sled::Batch,
+    updates: &[(RecordId, Option<Vec<u8>>)],
+) -> Result<()> {
+    for (lower, pack) in packs::plan(packs, updates)? {
+        match pack {
+            Some(pack) => batch.insert(pack_key(packs.kind, lower), pack),
+            None => batch.remove(pack_key(packs.kind, lower)),
+        }
+    }
+    Ok(())
+}
+
 /// The stored entry of record `id`, if the store holds it.
 pub(super) fn get(db: &sled::Db, id: RecordId) -> Result<Option<Vec<u8>>> {
-    packs::get(&Packs(db), id)
+    packs::get(&records(db), id)
 }
 
 /// The stored entries of `ids` (sorted, each once), in their order: one
 /// lookup per pack they fall in (a push's new records mostly fall in the
 /// last pack).
 pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<Vec<Option<Vec<u8>>>> {
-    packs::get_many(&Packs(db), ids)
+    packs::get_many(&records(db), ids)
 }
 
 /// Every stored entry, in record id order.
 pub(super) fn scan(db: &sled::Db) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
-    super::page_cache::weighed(db, db.scan_prefix(PREFIX)).flat_map(|item| match item {
+    super::page_cache::weighed(db, db.scan_prefix(RECORDS.prefix)).flat_map(|item| match item {
         Err(e) => vec![Err(e.into())],
         Ok((_, pack)) => packs::split(&pack, |at| pack.subslice(at.start, at.len())),
     })
@@ -87,13 +141,35 @@ pub(super) fn stage(
     batch: &mut sled::Batch,
     updates: &[(RecordId, Option<Vec<u8>>)],
 ) -> Result<()> {
-    for (lower, pack) in packs::plan(&Packs(db), updates)? {
-        match pack {
-            Some(pack) => batch.insert(pack_key(lower), pack),
-            None => batch.remove(pack_key(lower)),
-        }
-    }
-    Ok(())
+    stage_in(&records(db), batch, updates)
+}
+
+/// The duplicate index's stored features of `ids` (sorted, each once), in
+/// their order, from the index's tree: one lookup per pack.
+pub(crate) fn features_get_many(
+    tree: &sled::Tree,
+    ids: &[RecordId],
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let packs = Packs {
+        tree,
+        kind: FEATURES,
+    };
+    packs::get_many(&packs, ids)
+}
+
+/// Stages new, changed or removed features (`updates`, sorted by id, each
+/// id once) of the duplicate index in `tree` into `batch`. The index's
+/// writer holds its lock, so no other write rewrites these packs meanwhile.
+pub(crate) fn features_stage(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    updates: &[(RecordId, Option<Vec<u8>>)],
+) -> Result<()> {
+    let packs = Packs {
+        tree,
+        kind: FEATURES,
+    };
+    stage_in(&packs, batch, updates)
 }
 
 /// Moves the record entries of a store of format 3 (one key each, under
@@ -127,7 +203,10 @@ pub(super) fn pack_loose_entries(db: &sled::Db, old_prefix: &[u8]) -> Result<u64
             batch.remove(k);
         }
         for (lower, pack) in packs::pack_loose(&parsed, first_exists) {
-            batch.insert(pack_key(lower), pack.expect("a loose entry's pack"));
+            batch.insert(
+                pack_key(RECORDS, lower),
+                pack.expect("a loose entry's pack"),
+            );
         }
         db.apply_batch(batch)?;
         moved += loose.len() as u64;
@@ -163,7 +242,7 @@ mod tests {
         assert_eq!(pack_loose_entries(&db, b"r/").unwrap(), (n - n / 2) as u64);
         assert_eq!(db.scan_prefix(b"r/").count(), 0);
         assert_eq!(
-            db.scan_prefix(PREFIX).count(),
+            db.scan_prefix(RECORDS.prefix).count(),
             (n as usize).div_ceil(packs::PACK_RECORDS) + 1,
             "full packs, the second move's starting after the first's"
         );
