@@ -1428,9 +1428,7 @@ impl LocalStore {
             w.apply(writes);
             w.pulled.push(id);
         }
-        for id in &forgotten {
-            self.stage_removal(&mut w, *id)?;
-        }
+        self.stage_removals(&mut w, &forgotten)?;
         self.stage_dismissed_removal(&mut w, &forgotten)?;
         duplicates::stage_pulled_marks(&mut w, cursor);
         w.put(meta_key(META_CURSOR), &cursor);

@@ -91,7 +91,7 @@ pub(super) fn stage_pulled_marks(w: &mut Writes, cursor: SyncCursor) {
     }
 }
 
-fn decode_features(bytes: &[u8]) -> Result<Features> {
+pub(super) fn decode_features(bytes: &[u8]) -> Result<Features> {
     Features::from_bytes(bytes).ok_or_else(|| {
         StoreError::BadValue(
             "an entry of the duplicate index is damaged; run `returnee init` on this store to rebuild it"

@@ -19,7 +19,8 @@ use returnee_shared::merge::{Op, RecordDoc};
 use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
-use super::duplicates::{dismissed_key, pulled_key};
+use super::duplicates::{decode_features, dismissed_key, pulled_key};
+use super::record_packs::FEATURES;
 use super::{DOCS, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
 
 /// What a purge did.
@@ -71,10 +72,10 @@ impl LocalStore {
                 out.kept_unsynced += 1;
                 continue;
             }
-            self.stage_removal(&mut w, id)?;
             w.put(purged_key(id), &now);
             purged.insert(id);
         }
+        self.stage_removals(&mut w, &purged)?;
         self.stage_dismissed_removal(&mut w, &purged)?;
         out.removed = purged.len() as u64;
         self.commit(w)?;
@@ -93,19 +94,26 @@ impl LocalStore {
         Ok(unsynced)
     }
 
-    /// Stages the removal of a family and of everything derived from it:
-    /// doc, report row, conflicts, duplicate index entries.
-    pub(super) fn stage_removal(&self, w: &mut Writes, id: RecordId) -> Result<()> {
-        if let Some(f) = self.features_of(id)? {
-            for key in self.index_keys(id, &f) {
-                w.remove(key);
+    /// Stages the removal of these families and of everything derived from
+    /// them: doc, report row, conflicts, duplicate index entries (their
+    /// features read one pack at a time, not a pack per family).
+    pub(super) fn stage_removals(&self, w: &mut Writes, removed: &HashSet<RecordId>) -> Result<()> {
+        let mut ids: Vec<RecordId> = removed.iter().copied().collect();
+        ids.sort_unstable();
+        for (id, features) in ids.iter().zip(self.packed_many(FEATURES, &ids)?) {
+            let id = *id;
+            if let Some(b) = features {
+                let f = decode_features(&b)?;
+                for key in self.index_keys(id, &f) {
+                    w.remove(key);
+                }
             }
+            w.docs.insert(id, None);
+            w.rows.insert(id, None);
+            w.remove(conflicts_key(id));
+            w.features.insert(id, None);
+            w.remove(pulled_key(id));
         }
-        w.docs.insert(id, None);
-        w.rows.insert(id, None);
-        w.remove(conflicts_key(id));
-        w.features.insert(id, None);
-        w.remove(pulled_key(id));
         Ok(())
     }
 
@@ -197,6 +205,23 @@ mod tests {
         assert!(store.get(ids[2]).unwrap().is_none());
         assert!(store.get(ids[3]).unwrap().is_some(), "pending: kept");
         assert_eq!(store.report_rows().count(), 2);
+        // Gone from the duplicate index too: its features and block keys.
+        for id in &ids[1..3] {
+            assert_eq!(store.features_of(*id).unwrap(), None);
+        }
+        let kept_keys: usize = [ids[0], ids[3]]
+            .iter()
+            .map(|id| {
+                let f = store.features_of(*id).unwrap().expect("kept, indexed");
+                store.index_keys(*id, &f).len()
+            })
+            .sum();
+        assert!(kept_keys > 0);
+        assert_eq!(
+            store.db.scan_prefix(b"b/").count(),
+            kept_keys,
+            "the two kept families' keys only"
+        );
 
         // A pulled operation of a purged family is dropped.
         let op = returnee_shared::merge::Op {
