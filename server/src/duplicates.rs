@@ -31,7 +31,7 @@
 //!
 //! Log lines carry counts only, never a name or a document number.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ const DRAIN_CHUNK: usize = 2000;
 /// once) is not slowed by the index competing for the same cores and store;
 /// the work is the same, done right after.
 const QUIET: Duration = Duration::from_millis(250);
-/// ... unless this many records wait (about 150 bytes each in memory).
+/// ... unless this many records wait (about 110 bytes each in memory).
 const HIGH_WATER: usize = 100_000;
 /// Bumped when the index's layout or the detection rules change: the index
 /// is then rebuilt at start. 2: features packed (`F/`), not one `f/` key
@@ -119,9 +119,12 @@ impl From<ChangedRecord> for WaitingRecord {
 
 #[derive(Default)]
 struct Pending {
-    /// Later pushes replace what earlier ones left waiting: they are
-    /// queued in commit order ([`ServerStore::push_then`]).
-    records: BTreeMap<RecordId, Waiting>,
+    /// In commit order ([`ServerStore::push_then`]); a record changed by
+    /// several pushes is in it once per push, the later the newer (each
+    /// chunk taken keeps a record's newest entry, and older ones are never
+    /// behind newer ones). A queue rather than a map keyed by record: up to
+    /// [`HIGH_WATER`] of them wait, and a map's nodes took twice the memory.
+    records: VecDeque<(RecordId, Waiting)>,
     /// Whether a blocking task is on its way to process `records`.
     scheduled: bool,
     /// When the last push was queued.
@@ -334,14 +337,10 @@ impl DuplicateIndex {
         // huge batch held in memory (the rest stays queued as ids).
         let records: Vec<(RecordId, Waiting)> = {
             let mut p = self.inner.pending.lock().expect("pending lock");
-            let mut take = Vec::with_capacity(DRAIN_CHUNK.min(p.records.len()));
-            while take.len() < DRAIN_CHUNK {
-                match p.records.pop_first() {
-                    Some(item) => take.push(item),
-                    None => break,
-                }
-            }
-            take
+            let n = DRAIN_CHUNK.min(p.records.len());
+            // A record's newest entry of the chunk replaces its older ones.
+            let newest: BTreeMap<RecordId, Waiting> = p.records.drain(..n).collect();
+            newest.into_iter().collect()
         };
         if records.is_empty() {
             return Ok(false);
@@ -619,6 +618,47 @@ mod tests {
         .unwrap();
         assert!(packed.iter().all(Option::is_some), "{packed:?}");
         assert_eq!(index.candidates().unwrap(), found);
+    }
+
+    #[test]
+    fn a_record_queued_by_several_pushes_is_indexed_as_the_newest_left_it() {
+        use crate::store::tests::fields;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path()).unwrap();
+        let index = DuplicateIndex::open(&store).unwrap();
+        let twin = || {
+            let mut f = fields("torkham", 0);
+            f.head_name = Some("Mohammad Gul".into());
+            f.head_sex = Some(returnee_shared::Sex::Male);
+            f.doc_type = returnee_shared::DocType::PorCard;
+            f.doc_number = Some("PK-1234567".into());
+            f.consent = true;
+            f
+        };
+        let other = {
+            let mut f = fields("chaman", 5);
+            f.head_name = Some("Abdul Wali".into());
+            f
+        };
+        let (a, b) = (RecordId::new_v7(), RecordId::new_v7());
+        let queued = |id, f: &returnee_shared::FamilyFields| ChangedRecord {
+            id,
+            features: Some(Features::of(f)),
+            dismissed: Default::default(),
+        };
+        // b becomes a's twin, then (a later push) someone else: the pair
+        // must not be suggested; both entries of b fall in one chunk.
+        index.enqueue_changed(vec![queued(a, &twin()), queued(b, &twin())]);
+        index.enqueue_changed(vec![queued(b, &other)]);
+        assert!(index.candidates().unwrap().is_empty());
+        // The other way round, with the older entry in an earlier chunk
+        // than the newer one: the pair is found.
+        index.enqueue_changed(vec![queued(b, &other)]);
+        index.enqueue_changed(changed(DRAIN_CHUNK));
+        index.enqueue_changed(vec![queued(b, &twin())]);
+        let found = index.candidates().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].records, if a < b { [a, b] } else { [b, a] });
     }
 
     #[test]
