@@ -492,7 +492,13 @@ impl ServerStore {
         let db = loop {
             match sled::Config::new()
                 .path(dir)
-                .cache_capacity(48 * 1024 * 1024)
+                // What sled counts is the pages' size on disk; in memory the
+                // duplicate index's small keys and values take two to three
+                // times that, and a shard is weighed only every 64 accesses
+                // (`page_cache`). At 8 MB a million-family push peaked 40–70
+                // MB lower than at 48 MB, the 100,000 benchmark unchanged
+                // but the duplicate check (0.89 → 0.98 s).
+                .cache_capacity(8 * 1024 * 1024)
                 .open()
             {
                 Ok(db) => break db,

@@ -5,7 +5,7 @@
 //! A range scan reads each leaf once (16 keys), so up to 16,000 leaves can
 //! be read in before any of them is weighed: a pull of a million families
 //! from a restarted server held about 270 MB of log pages against a cache
-//! set to 48 MB (a heap profile showed them as sled's deserialised nodes).
+//! then set to 48 MB (a heap profile showed them as sled's deserialised nodes).
 //! Reading each scanned key once more notes one more access of its leaf
 //! per key, so a shard weighs what it holds every few leaves instead of
 //! every few dozen: the same pull then peaks about 200 MB lower, for a

@@ -425,7 +425,8 @@ fn rss(n: usize) {
     print("rss-push", seconds, Some(client_mb));
     // The server's duplicate check of what arrived (a listing waits for it).
     let start = Instant::now();
-    admin.client().duplicates().expect("duplicates");
+    let pairs = admin.client().duplicates().expect("duplicates").len();
+    eprintln!("duplicate check: {pairs} candidate pairs");
     print("rss-duplicate-check", start.elapsed().as_secs_f64(), None);
     let (seconds, client_mb) = run_client(&["--data-dir", &puller, "sync", "--json"]);
     print("rss-pull", seconds, Some(client_mb));
