@@ -308,6 +308,7 @@ impl DuplicateIndex {
             let index = DuplicateIndex { inner };
             index.wait_for_quiet();
             let _guard = index.inner.lock.lock().expect("index lock");
+            let _purge = returnee_memory::EagerPurge::after(0); // as in `process_all_locked`
             {
                 let mut p = index.inner.pending.lock().expect("pending lock");
                 if p.records.is_empty() {
@@ -326,6 +327,10 @@ impl DuplicateIndex {
 
     /// Updates the index for every waiting record; the caller holds the lock.
     fn process_all_locked(&self) -> Result<()> {
+        // Indexing a burst churns through sled's nodes: memory freed is
+        // handed back at once rather than kept a second (a million-family
+        // check peaked at 212-221 MB rather than 263-288; `returnee_memory`).
+        let _purge = returnee_memory::EagerPurge::after(0);
         while self.process_locked()? {}
         Ok(())
     }
