@@ -308,7 +308,9 @@ impl DuplicateIndex {
             let index = DuplicateIndex { inner };
             index.wait_for_quiet();
             let _guard = index.inner.lock.lock().expect("index lock");
-            let _purge = returnee_memory::EagerPurge::after(0); // as in `process_all_locked`
+            // As in `process_all_locked`; taken after the wait, so that
+            // pushes arriving meanwhile run with the allocator's own delay.
+            let _purge = returnee_memory::EagerPurge::after(0);
             {
                 let mut p = index.inner.pending.lock().expect("pending lock");
                 if p.records.is_empty() {
