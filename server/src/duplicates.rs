@@ -545,6 +545,18 @@ pub(crate) fn admit_decision(
 mod tests {
     use super::*;
 
+    /// A family whose every copy is a duplicate candidate of the others
+    /// (same crossing and day, head's name, document number).
+    fn twin() -> returnee_shared::FamilyFields {
+        let mut f = crate::store::tests::fields("torkham", 0);
+        f.head_name = Some("Mohammad Gul".into());
+        f.head_sex = Some(returnee_shared::Sex::Male);
+        f.doc_type = returnee_shared::DocType::PorCard;
+        f.doc_number = Some("PK-1234567".into());
+        f.consent = true;
+        f
+    }
+
     fn changed(n: usize) -> Vec<ChangedRecord> {
         (0..n)
             .map(|_| ChangedRecord {
@@ -561,17 +573,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
         let device = enrolled(&store, "a");
-        let twin = |n: u32| {
-            let mut f = fields("torkham", n);
-            f.head_name = Some("Mohammad Gul".into());
-            f.head_sex = Some(returnee_shared::Sex::Male);
-            f.doc_type = returnee_shared::DocType::PorCard;
-            f.doc_number = Some("PK-1234567".into());
-            f.consent = true;
-            f.members = fields("torkham", 0).members;
-            f
-        };
-        let ops: Vec<Op> = [twin(0), twin(0), fields("chaman", 5)]
+        let ops: Vec<Op> = [twin(), twin(), fields("chaman", 5)]
             .into_iter()
             .map(|fields| Op {
                 id: returnee_shared::OpId(uuid::Uuid::new_v4()),
@@ -633,15 +635,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
         let index = DuplicateIndex::open(&store).unwrap();
-        let twin = || {
-            let mut f = fields("torkham", 0);
-            f.head_name = Some("Mohammad Gul".into());
-            f.head_sex = Some(returnee_shared::Sex::Male);
-            f.doc_type = returnee_shared::DocType::PorCard;
-            f.doc_number = Some("PK-1234567".into());
-            f.consent = true;
-            f
-        };
         let other = {
             let mut f = fields("chaman", 5);
             f.head_name = Some("Abdul Wali".into());
