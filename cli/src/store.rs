@@ -280,7 +280,7 @@ fn queue_items(legacy: bool, v: &[u8]) -> Result<Vec<QueueItem<'_>>> {
         )
     };
     if legacy {
-        if v.is_empty() || v.len() % QUEUE_PAIR != 0 {
+        if v.is_empty() || !v.len().is_multiple_of(QUEUE_PAIR) {
             return Err(damaged_queue());
         }
         return Ok(v

@@ -1430,7 +1430,7 @@ fn kill_9_during_a_bulk_import_keeps_every_saved_chunk() {
     assert!(held >= saved, "saved {saved} rows but only {held} are held");
     // Chunks are atomic: whole chunks or the whole file.
     assert!(
-        held % CHUNK == 0 || held == ROWS as u64,
+        held.is_multiple_of(CHUNK) || held == ROWS as u64,
         "{held} families held: not whole chunks"
     );
     // Every family held is valid and one of the file's.
