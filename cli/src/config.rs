@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::store::sealing::Passphrase;
+use returnee_store::laptop::sealing::Passphrase;
 
 /// Everything a command needs to know about where and how it runs.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! 0 success, 2 usage or validation errors, 1 anything else.
 
 use crate::client::ClientError;
-use crate::store::StoreError;
+use returnee_store::laptop::StoreError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,8 @@ pub enum CliError {
         "{message}. {}",
         match erased {
             Ok(()) => format!(
-                "This laptop's copy has been erased ({unsent} change(s) not yet sent were erased with it). To work again, ask an admin for a new code, then run `returnee init` and `returnee enroll`"
+                "This laptop's copy has been erased ({} change(s) not yet sent were erased with it). To work again, ask an admin for a new code, then run `returnee init` and `returnee enroll`",
+                unsent.map_or("an unknown number of".to_string(), |n| n.to_string())
             ),
             Err(e) => format!(
                 "Erasing this laptop's copy FAILED ({e}); delete the data folder by hand"
@@ -37,7 +38,8 @@ pub enum CliError {
     )]
     Revoked {
         message: String,
-        unsent: usize,
+        /// Operations not yet pushed (`None`: the queue could not be read).
+        unsent: Option<usize>,
         erased: Result<(), String>,
     },
     /// Some rows or items were refused; the others were saved. The summary was printed.

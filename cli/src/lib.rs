@@ -1,7 +1,7 @@
 //! `returnee`: the field worker's command-line client.
 //!
 //! It records families into a local store that works with no connection at
-//! all ([`store`]), and syncs with the central server when a link is there
+//! all (`returnee_store::laptop`), and syncs with the central server when a link is there
 //! ([`client`], [`sync`]). Each subcommand is a module of [`commands`]: a thin
 //! layer that parses, calls the store or the client, and prints.
 
@@ -12,7 +12,6 @@ pub mod config;
 pub mod csv_format;
 pub mod error;
 pub mod output;
-pub mod store;
 pub mod sync;
 
 pub use cli::Cli;

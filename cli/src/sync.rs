@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::client::{ClientError, ServerClient};
 use crate::error::CliError;
-use crate::store::LocalStore;
+use returnee_store::laptop::LocalStore;
 
 /// The most operations per batch unless `--batch-size` says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 2000;
@@ -68,7 +68,7 @@ pub fn push_all(
     let max = batch_size.clamp(1, MAX_PUSH_OPS);
     let mut size = max.min(FIRST_PUSH_BATCH);
     let mut summary = SyncSummary::default();
-    let total = store.pending_count() as u64;
+    let total = store.pending_count()? as u64;
     loop {
         let batch = store.pending(size)?;
         if batch.is_empty() {
@@ -165,7 +165,8 @@ pub fn erase_if_revoked<T>(store: LocalStore, result: Result<T, CliError>) -> Re
         }
         _ => return result,
     };
-    let unsent = store.pending_count();
+    // The erasure goes ahead even if the queue cannot be counted.
+    let unsent = store.pending_count().ok();
     let dir = store.dir().to_path_buf();
     let wiped = store.wipe();
     drop(store);

@@ -9,11 +9,11 @@ use actix_web::{App, HttpResponse, web};
 use returnee_shared::wire::ErrorBody;
 
 use crate::config::ServerConfig;
-use crate::duplicates::DuplicateIndex;
 use crate::error::ApiError;
 use crate::routes;
 use crate::state::AppState;
-use crate::store::{ServerStore, StoreError};
+use returnee_store::server::DuplicateIndex;
+use returnee_store::server::{ServerStore, StoreError};
 
 /// A server ready to listen: its store is open.
 pub struct Prepared {

@@ -8,7 +8,7 @@ use returnee_shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::Device;
+use returnee_store::server::Device;
 
 /// The enrolled device that made the request.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use returnee_shared::wire::ErrorBody;
 
-use crate::store::StoreError;
+use returnee_store::server::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -1,10 +1,10 @@
 //! `returnee-server`: the central sync server.
 //!
-//! Field laptops enroll with a one-time code ([`store::ServerStore::enroll`]),
+//! Field laptops enroll with a one-time code (`ServerStore::enroll`, in `returnee-store`),
 //! push the operations they made and pull everyone else's ([`routes`]). The
 //! server merges with the pure rules of `returnee-shared`, keeps conflicts for
-//! supervisors, finds duplicate families ([`duplicates`]), and answers
-//! reports. actix-web over one sled store, over HTTPS when given a certificate
+//! supervisors, finds duplicate families (`DuplicateIndex`), and answers
+//! reports. actix-web over one sled store (`returnee-store`), over HTTPS when given a certificate
 //! ([`tls`]).
 //!
 //! The binary (`main.rs`) only parses arguments and calls [`app`].
@@ -12,17 +12,14 @@
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod duplicates;
 pub mod error;
 pub mod pacing;
 pub mod routes;
 pub mod state;
-pub mod store;
 pub mod tls;
 
 pub use app::{Prepared, RunningServer, http_server, prepare, spawn};
 pub use config::ServerConfig;
-pub use duplicates::DuplicateIndex;
 pub use error::ApiError;
-pub use store::{ServerStore, StoreError};
+pub use returnee_store::server::{DuplicateIndex, ServerStore, StoreError};
 pub use tls::{Tls, TlsError};

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::EnrollRefusal;
+use returnee_store::server::EnrollRefusal;
 
 type State = web::Data<AppState>;
 
@@ -161,7 +161,9 @@ async fn push(
         drop(raw);
         // Committed: re-check the changed records for duplicates (off this request).
         Ok(store.push_then(&device, ops, Utc::now(), |changed| {
-            duplicates.after_push(changed)
+            duplicates.after_push(changed, |task| {
+                actix_web::rt::task::spawn_blocking(task);
+            })
         })?)
     })
     .await?;

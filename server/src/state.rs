@@ -1,8 +1,8 @@
 //! What every request handler shares.
 
 use crate::config::ServerConfig;
-use crate::duplicates::DuplicateIndex;
-use crate::store::ServerStore;
+use returnee_store::server::DuplicateIndex;
+use returnee_store::server::ServerStore;
 
 /// Shared by every worker: the store (one sled handle), its duplicate
 /// index, and the configuration.

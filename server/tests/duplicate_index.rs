@@ -3,11 +3,11 @@
 //! rebuild finds what the updates found.
 
 use chrono::{NaiveDate, Utc};
-use returnee_server::store::Device;
 use returnee_server::{DuplicateIndex, ServerStore};
 use returnee_shared::merge::{Change, Op};
 use returnee_shared::wire::Role;
 use returnee_shared::{DeviceId, DocType, FamilyFields, Members, OpId, RecordId, ReturnType};
+use returnee_store::server::Device;
 
 fn family(i: usize, doc: String) -> FamilyFields {
     FamilyFields {

@@ -257,24 +257,6 @@ fn fill<'e, 'a>(
     out
 }
 
-/// Packs for entries kept one per key by an older layout (`loose`, sorted by
-/// id, all above every entry already packed, none empty of entries): full
-/// packs, the first bounded by [`FIRST`] when no pack exists yet.
-pub fn pack_loose(loose: &[(RecordId, &[u8])], first_exists: bool) -> Vec<PackWrite> {
-    fill(loose, PACK_RECORDS, PACK_BYTES)
-        .into_iter()
-        .enumerate()
-        .map(|(i, piece)| {
-            let bound = if i == 0 && !first_exists {
-                FIRST
-            } else {
-                piece[0].0
-            };
-            (bound, Some(encode(piece.iter().copied())))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,19 +409,6 @@ mod tests {
             "{sizes:?}"
         );
         assert_eq!(store.all().len(), 100);
-    }
-
-    #[test]
-    fn loose_entries_pack_after_those_already_packed() {
-        let mut store = Memory(BTreeMap::new());
-        let loose: Vec<(RecordId, Vec<u8>)> =
-            (1..300u128).map(|i| (id(i), vec![i as u8])).collect();
-        let refs: Vec<(RecordId, &[u8])> = loose.iter().map(|(i, v)| (*i, &v[..])).collect();
-        // In two steps, as a move stopped part way resumes.
-        store.write(pack_loose(&refs[..100], false));
-        store.write(pack_loose(&refs[100..], true));
-        store.check();
-        assert_eq!(store.all(), loose);
     }
 
     #[test]

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use returnee_cli::client::ServerClient;
-use returnee_cli::store::{Enrollment, LocalStore, StoredView};
 use returnee_cli::sync::{SyncSummary, sync};
 use returnee_server::{RunningServer, ServerConfig, Tls, prepare, spawn};
 use returnee_shared::wire::{CodeRequest, Role};
 use returnee_shared::{FamilyFields, Members, Report, ReportBuilder, ReportFilter, ReturnType};
+use returnee_store::laptop::{Enrollment, LocalStore, StoredView};
 
 use crate::Rng;
 

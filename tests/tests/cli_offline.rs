@@ -1469,7 +1469,7 @@ fn kill_9_during_a_bulk_import_keeps_every_saved_chunk() {
 fn a_second_process_is_told_the_store_is_in_use() {
     let store = Store::init();
     add_one(&store);
-    let held = returnee_cli::store::LocalStore::open(store.path()).expect("open in-process");
+    let held = returnee_store::laptop::LocalStore::open(store.path()).expect("open in-process");
     for args in [
         &["list"][..],
         &["report", "--json"],

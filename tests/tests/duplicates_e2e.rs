@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, Utc};
-use returnee_cli::store::StoredView;
 use returnee_shared::duplicates::{Candidate, THRESHOLD};
 use returnee_shared::merge::{DECIDE_KEPT, DECIDE_MERGED, Lifecycle, RECORD_CONFLICT_FIELD};
 use returnee_shared::wire::Role;
 use returnee_shared::{
     DocType, FamilyFields, FieldValue, Members, RecordId, ReportFilter, ReturnType, Sex,
 };
+use returnee_store::laptop::StoredView;
 use returnee_tests::Store;
 use returnee_tests::cluster::{Device, ServerProcess, TestServer, enrolled};
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use returnee_cli::client::{ClientError, ServerClient};
-use returnee_cli::store::StoredView;
 use returnee_shared::merge::{DECIDE_DELETED, DECIDE_KEPT, Lifecycle, RECORD_CONFLICT_FIELD};
 use returnee_shared::wire::Role;
 use returnee_shared::{FieldValue, ReportFilter};
+use returnee_store::laptop::StoredView;
 use returnee_tests::Rng;
 use returnee_tests::cluster::{
     Device, FaultProxy, Faults, ServerProcess, TestServer, days_later, enrolled, family,
@@ -312,7 +312,7 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
     });
     let err = a.try_sync(&a.client_via(&proxy.url()), 100).unwrap_err();
     assert!(err.to_string().contains("cannot reach the server"), "{err}");
-    let left = a.store.pending_count();
+    let left = a.store.pending_count().unwrap();
     assert!(
         left > 0 && left < 600,
         "some batches were acknowledged: {left} left"
@@ -321,7 +321,7 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
     // The link comes back: the next sync finishes the work.
     proxy.set(Faults::default());
     a.try_sync(&a.client_via(&proxy.url()), 100).unwrap();
-    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(a.store.pending_count().unwrap(), 0);
     assert_eq!(server_families(&admin), 600);
     admin.sync();
     assert_converged(&admin, &[a]);
@@ -331,7 +331,7 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
 fn write_at_once(device: &Device, n: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let items = (0..n)
-        .map(|_| returnee_cli::store::Upsert {
+        .map(|_| returnee_store::laptop::Upsert {
             id: returnee_shared::RecordId::new_v7(),
             fields: family(&mut rng),
             origin: None,
@@ -374,7 +374,7 @@ fn a_push_starts_small_then_follows_the_servers_advice_within_the_laptops_limit(
     assert_eq!(sizes[0], FIRST_PUSH_BATCH as u64, "{sizes:?}");
     assert!(sizes.iter().all(|&s| s > 0 && s <= 1000), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<u64>(), 1500, "{sizes:?}");
-    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(a.store.pending_count().unwrap(), 0);
     assert_eq!(server_families(&admin), 1500);
 }
 
@@ -434,7 +434,7 @@ fn a_batch_with_one_malformed_operation_is_refused_whole_and_names_it() {
     }
     assert_eq!(server_families(&admin), 0, "nothing of the batch applied");
     // The laptop's queue is untouched: the next sync sends it all.
-    assert_eq!(a.store.pending_count(), 1200);
+    assert_eq!(a.store.pending_count().unwrap(), 1200);
     a.sync();
     assert_eq!(server_families(&admin), 1200);
 }
@@ -447,7 +447,7 @@ fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut
     // One local write of 600 families (as an import chunk): queue entries
     // of up to 64 operations, which batches of 70 do not line up with.
     write_at_once(a, 600, 21);
-    assert_eq!(a.store.pending_count(), 600);
+    assert_eq!(a.store.pending_count().unwrap(), 600);
     let proxy = FaultProxy::start(server.running.addr());
     proxy.set(Faults {
         cut_up_after: Some(12_000),
@@ -455,7 +455,7 @@ fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut
     });
     // Batches of 70: entries are acknowledged part by part.
     assert!(a.try_sync(&a.client_via(&proxy.url()), 70).is_err());
-    let left = a.store.pending_count();
+    let left = a.store.pending_count().unwrap();
     assert!(left > 0 && left < 600, "{left} left");
     // Nothing lost: what is not acknowledged is still queued (the batch
     // cut mid-way may or may not have landed; a re-send is recognised).
@@ -467,7 +467,7 @@ fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut
     proxy.set(Faults::default());
     let s = a.try_sync(&a.client_via(&proxy.url()), 70).unwrap();
     assert_eq!(s.pushed as usize, left);
-    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(a.store.pending_count().unwrap(), 0);
     assert_eq!(server_families(&admin), 600);
     admin.sync();
     assert_converged(&admin, &[a]);
@@ -490,7 +490,7 @@ fn a_lost_push_response_is_resent_and_recognised() {
     });
     assert!(a.try_sync(&a.client_via(&proxy.url()), 100).is_err());
     assert_eq!(
-        a.store.pending_count(),
+        a.store.pending_count().unwrap(),
         50,
         "nothing acknowledged, nothing dropped"
     );
@@ -498,7 +498,7 @@ fn a_lost_push_response_is_resent_and_recognised() {
     proxy.set(Faults::default());
     let s = a.try_sync(&a.client_via(&proxy.url()), 100).unwrap();
     assert_eq!(s.pushed, 50);
-    assert_eq!(a.store.pending_count(), 0);
+    assert_eq!(a.store.pending_count().unwrap(), 0);
     assert_eq!(server_families(&admin), 50, "the re-send added nothing");
 }
 
@@ -553,7 +553,7 @@ fn a_server_killed_during_sync_loses_nothing_acknowledged() {
     let store = a.store.clone();
     let client = a.client().clone();
     let syncing = std::thread::spawn(move || returnee_cli::sync::sync(&store, &client, 50, &()));
-    while a.store.pending_count() > 2000 {
+    while a.store.pending_count().unwrap() > 2000 {
         std::thread::sleep(Duration::from_millis(5));
     }
     first.kill9();
@@ -561,7 +561,7 @@ fn a_server_killed_during_sync_loses_nothing_acknowledged() {
         syncing.join().unwrap().is_err(),
         "the sync saw the server go"
     );
-    let acknowledged = 3000 - a.store.pending_count();
+    let acknowledged = 3000 - a.store.pending_count().unwrap();
     assert!(acknowledged >= 1000);
 
     let _second = ServerProcess::start(&data, &bind);

@@ -14,7 +14,7 @@ use crate::commands::{now, open_store};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, table};
-use crate::store::{BlockCounts, LocalStore};
+use returnee_store::laptop::{BlockCounts, LocalStore};
 
 /// At most this many warnings are printed by one import.
 const IMPORT_WARNINGS: u64 = 20;

@@ -70,7 +70,7 @@ pub fn run(args: EditArgs, config: &Config) -> Result<(), CliError> {
     if let Some((males, females)) = members {
         let current = store
             .get(id)?
-            .ok_or_else(|| crate::store::StoreError::NotFound(args.id.clone()))?
+            .ok_or_else(|| returnee_store::laptop::StoreError::NotFound(args.id.clone()))?
             .family
             .fields
             .members;

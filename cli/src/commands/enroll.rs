@@ -5,7 +5,7 @@ use crate::client::{ServerClient, read_ca_file};
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::store::Enrollment;
+use returnee_store::laptop::Enrollment;
 
 pub fn run(args: EnrollArgs, config: &Config) -> Result<(), CliError> {
     let store = open_store(config)?;

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::csv_format::{CsvRow, Format};
 use crate::error::CliError;
 use crate::output::{print_json, progress};
-use crate::store::{LocalStore, Upsert, UpsertOutcome};
+use returnee_store::laptop::{LocalStore, Upsert, UpsertOutcome};
 
 /// Rows saved per atomic, flushed batch.
 const CHUNK: usize = 2000;

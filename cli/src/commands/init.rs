@@ -5,8 +5,8 @@ use crate::cli::InitArgs;
 use crate::commands::passphrase;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::store::sealing::Passphrase;
-use crate::store::{InitOutcome, LocalStore};
+use returnee_store::laptop::sealing::Passphrase;
+use returnee_store::laptop::{InitOutcome, LocalStore};
 
 /// The shortest passphrase `init --encrypt` accepts.
 const MIN_PASSPHRASE_CHARS: usize = 8;

@@ -12,7 +12,7 @@ use crate::commands::{open_store, parse_filter};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{num, print_json, table};
-use crate::store::StoredView;
+use returnee_store::laptop::StoredView;
 
 pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
     let filter = parse_filter(&args.filter)?;

@@ -7,8 +7,8 @@ use returnee_shared::{FamilyDraft, ReportFilter, ReturnType};
 use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::store::LocalStore;
-use crate::store::sealing::Passphrase;
+use returnee_store::laptop::LocalStore;
+use returnee_store::laptop::sealing::Passphrase;
 
 pub mod add;
 pub mod admin;
@@ -63,7 +63,7 @@ pub fn open_store_for_import(config: &Config) -> Result<LocalStore, CliError> {
     Ok(LocalStore::open_with_cache(
         &config.data_dir,
         &|| passphrase(config),
-        crate::store::BULK_CACHE_BYTES,
+        returnee_store::laptop::BULK_CACHE_BYTES,
     )?)
 }
 

@@ -30,7 +30,7 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
     let id = store.resolve_id(&args.id)?;
     let view = store
         .get(id)?
-        .ok_or_else(|| crate::store::StoreError::NotFound(args.id.clone()))?;
+        .ok_or_else(|| returnee_store::laptop::StoreError::NotFound(args.id.clone()))?;
     let f = &view.family;
     let m = &f.fields.members;
     if args.json {

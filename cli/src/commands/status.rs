@@ -39,7 +39,7 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             .map(|e| e.sites.clone())
             .unwrap_or_default(),
         last_sync: store.last_sync()?.map(|t| t.to_rfc3339()),
-        pending: store.pending_count(),
+        pending: store.pending_count()?,
         conflicts,
         families,
         refused: held.len(),

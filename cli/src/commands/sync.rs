@@ -27,7 +27,7 @@ impl SyncProgress for Bars {
 pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     let store = open_store(config)?;
     let client = enrolled_client(&store, config.ca_file.as_deref())?;
-    let pending = store.pending_count() as u64;
+    let pending = store.pending_count()? as u64;
     let bars = Bars {
         push: progress(config, pending, "pushing"),
         pull: progress(config, 0, "pulling"),

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use returnee_cli::store::Upsert;
 use returnee_cli::sync::{SyncProgress, push_all, sync};
 use returnee_shared::wire::Role;
 use returnee_shared::{FamilyFields, FieldValue, RecordId};
+use returnee_store::laptop::Upsert;
 use returnee_tests::Rng;
 use returnee_tests::cluster::{Device, FaultProxy, TestServer, enrolled, family};
 use serde_json::{Value, json};
@@ -380,7 +380,7 @@ fn rss(n: usize) {
         ]);
     }
     {
-        let (store, _) = returnee_cli::store::LocalStore::open(std::path::Path::new(&pusher))
+        let (store, _) = returnee_store::laptop::LocalStore::open(std::path::Path::new(&pusher))
             .map(|s| (s, ()))
             .expect("pusher store");
         let mut rng = Rng::new(42);

@@ -39,11 +39,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
-use returnee_server::store::Device;
 use returnee_server::{DuplicateIndex, ServerStore};
 use returnee_shared::merge::{Change, Op};
 use returnee_shared::wire::Role;
 use returnee_shared::{DeviceId, DocType, FamilyFields, Members, OpId, RecordId, ReturnType, Sex};
+use returnee_store::server::Device;
 use returnee_tests::Rng;
 
 // As in the real binaries (server and client run in this process here).

@@ -3,20 +3,18 @@
 //!
 //! Layout (one tree, so one `sled::Batch` changes several kinds atomically):
 //! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
+//! - `m/format`: the layout's version ([`FORMAT`]), plain; a store of
+//!   another one is refused;
 //! - `D/<record id>`: the records' operations ([`RecordDoc`]), packed a few
-//!   dozen records to a key in id order ([`record_packs`]); earlier
-//!   versions kept one `d/<record id>` key each, packed when the store opens;
-//! - `S/<record id>`: what reports need of each active family ([`ReportRow`],
-//!   19 bytes), packed the same way (earlier: `s/<record id>`);
+//!   dozen records to a key in id order ([`record_packs`]);
+//! - `S/<record id>`: what reports need of each active family ([`ReportRow`]),
+//!   packed the same way;
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `q/<seq>`: operations made here and not yet acknowledged by the server,
 //!   written with each local write (at most [`QUEUE_ENTRY_OPS`] an entry), each
 //!   operation as its record's id and its own id (16 bytes each), then its
 //!   JSON (a 4-byte length, then the bytes) as it is pushed, so that a push
 //!   reads nothing else;
-//! - `p/<seq>`: the same, written by earlier versions: record and operation
-//!   ids only (32 bytes an operation), the operation read from its record.
-//!   Still read, never written; sequence numbers run on from one to the other;
 //! - `qd/<seq>`: how many leading operations of queue entry `seq` the server
 //!   has acknowledged (4 bytes), so that a large entry (an import chunk) is
 //!   not rewritten at each batch; absent when none are;
@@ -26,14 +24,14 @@
 //! - `b/…`, `F/…`, `x/…`: the duplicate index, kept in the same batch as
 //!   the records it indexes ([`duplicates`]), except for families changed by
 //!   a pull: those are marked (`bp/<cursor><part>`: the ids of up to 256
-//!   families a pulled page changed; `bp/<record id>` from earlier versions)
-//!   and indexed by the next command that looks for duplicates. Its block keys are keyed hashes
+//!   families a pulled page changed) and indexed by the next command that looks for duplicates. Its block keys are keyed hashes
 //!   ([`sealing::IndexKey`]): no key in the store holds a name or a document
 //!   number, in a plain store as in an encrypted one.
 //!
 //! Every value goes through the store's [`StoreCipher`] ([`sealing`]): the
 //! identity in a plain store, an AEAD bound to the value's key in an
-//! encrypted one. Only `m/crypt` (the encryption header) is always plain.
+//! encrypted one. Only `m/crypt` (the encryption header) and `m/format`
+//! are always plain.
 //! Empty marker values (index entries, dismissed pairs) carry nothing and
 //! are left empty.
 //!
@@ -41,7 +39,6 @@
 //! flush, so it survives `kill -9` right after.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rayon::prelude::*;
@@ -52,6 +49,9 @@ use returnee_shared::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::db::OpenError;
+use crate::format::{self, FormatError, Migration, Opened};
 
 /// Errors of the local store.
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +96,18 @@ pub enum StoreError {
     NoSuchConflict(String),
     #[error(transparent)]
     Invalid(#[from] returnee_shared::ValidationError),
+    /// A value given by the user is wrong (exit 2).
     #[error("{0}")]
     BadValue(String),
+    /// Something stored does not read back (exit 1).
+    #[error(
+        "the local store is damaged: {0}. Your data is still on disk; copy the data folder somewhere safe before trying anything else, and ask for support"
+    )]
+    Damaged(String),
+    #[error(
+        "the store at {dir} was written by another version of returnee (store format {found}, this one reads {FORMAT}); nothing was changed. Run the version that wrote it (and sync), or start a new store with another --data-dir"
+    )]
+    Format { dir: PathBuf, found: u32 },
     #[error(
         "the store at {0} is encrypted: set RETURNEE_PASSPHRASE, or run returnee on a terminal to be asked for the passphrase"
     )]
@@ -204,6 +214,14 @@ const META_PENDING_COUNT: &str = "pending_count";
 const META_CRYPT: &str = "crypt";
 /// The duplicate index's key (32 bytes; sealed in an encrypted store).
 const META_INDEX_KEY: &str = "index_key";
+/// The layout's version (4 bytes, plain), written when the store is made.
+const FORMAT_KEY: &[u8] = b"m/format";
+/// The store's migrations, oldest first ([`crate::format`]): add one, with
+/// a test on a store written by the release before, for any change to the
+/// layout (see the module docs) that a released store must be brought to.
+const MIGRATIONS: &[Migration<StoreError>] = &[];
+/// The layout's version.
+pub const FORMAT: u32 = format::current(MIGRATIONS);
 
 fn meta_key(name: &str) -> Vec<u8> {
     [b"m/".as_slice(), name.as_bytes()].concat()
@@ -216,10 +234,6 @@ fn conflicts_key(id: RecordId) -> Vec<u8> {
 /// in memory, and entries of megabytes made a push of a million families
 /// take a gigabyte.
 const QUEUE_ENTRY_OPS: usize = 64;
-
-/// Bytes of one operation in a legacy (`p/`) queue entry: its record's
-/// id, then its own.
-const QUEUE_PAIR: usize = 32;
 
 /// Where a queued operation sits: its queue entry (one per local write:
 /// an `add`, an `edit`, a chunk of an import) and its place in it.
@@ -234,9 +248,6 @@ fn queue_key(seq: u64) -> Vec<u8> {
 }
 fn queue_done_key(seq: u64) -> Vec<u8> {
     [b"qd/".as_slice(), &seq.to_be_bytes()].concat()
-}
-fn legacy_queue_key(seq: u64) -> Vec<u8> {
-    [b"p/".as_slice(), &seq.to_be_bytes()].concat()
 }
 
 /// An operation waiting to be pushed: where it sits in the queue, and its
@@ -253,49 +264,35 @@ pub struct QueuedOp {
 /// already acknowledged.
 struct QueueEntry {
     seq: u64,
-    legacy: bool,
     done: usize,
     value: sled::IVec,
 }
 
-/// One operation of a queue entry as stored: its record, its id, its JSON
-/// (absent in a legacy entry), and the bytes of the whole item.
+/// One operation of a queue entry as stored: its record, its id, its JSON,
+/// and the bytes of the whole item.
 struct QueueItem<'a> {
     record: RecordId,
     id: OpId,
-    json: Option<&'a [u8]>,
+    json: &'a [u8],
     raw: &'a [u8],
 }
 
 fn damaged_queue() -> StoreError {
-    StoreError::BadValue("an entry of the push queue is damaged".into())
+    damaged("an entry of the push queue does not read back")
+}
+
+fn damaged(what: impl Into<String>) -> StoreError {
+    StoreError::Damaged(what.into())
 }
 
 /// The operations of a queue entry, in order.
-fn queue_items(legacy: bool, v: &[u8]) -> Result<Vec<QueueItem<'_>>> {
+fn queue_items(v: &[u8]) -> Result<Vec<QueueItem<'_>>> {
     let ids = |b: &[u8]| {
         (
             RecordId(uuid::Uuid::from_slice(&b[..16]).expect("16 bytes")),
             OpId(uuid::Uuid::from_slice(&b[16..32]).expect("16 bytes")),
         )
     };
-    if legacy {
-        if v.is_empty() || !v.len().is_multiple_of(QUEUE_PAIR) {
-            return Err(damaged_queue());
-        }
-        return Ok(v
-            .chunks_exact(QUEUE_PAIR)
-            .map(|raw| {
-                let (record, id) = ids(raw);
-                QueueItem {
-                    record,
-                    id,
-                    json: None,
-                    raw,
-                }
-            })
-            .collect());
-    }
     let mut out = Vec::new();
     let mut rest = v;
     while !rest.is_empty() {
@@ -308,7 +305,7 @@ fn queue_items(legacy: bool, v: &[u8]) -> Result<Vec<QueueItem<'_>>> {
         out.push(QueueItem {
             record,
             id,
-            json: Some(&raw[36..]),
+            json: &raw[36..],
             raw,
         });
         rest = tail;
@@ -359,37 +356,14 @@ pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 pub const BULK_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
-    let deadline = Instant::now() + Duration::from_millis(1500);
-    loop {
-        let r = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open();
-        match r {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
-                if Instant::now() >= deadline {
-                    return Err(StoreError::InUse(dir.to_path_buf()));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
-                return Err(StoreError::Corrupt {
-                    dir: dir.to_path_buf(),
-                    source: e,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Whether opening failed because another process holds the store's lock.
-/// sled 0.34 wraps the OS's `WouldBlock` in an I/O error of kind `Other`
-/// ("could not acquire lock on …"), so the kind alone does not tell.
-fn is_lock_conflict(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock
-        || e.to_string().starts_with("could not acquire lock")
+    crate::db::open(dir, cache_bytes).map_err(|e| match e {
+        OpenError::InUse => StoreError::InUse(dir.to_path_buf()),
+        OpenError::Corrupt(source) => StoreError::Corrupt {
+            dir: dir.to_path_buf(),
+            source,
+        },
+        OpenError::Other(e) => e.into(),
+    })
 }
 
 /// A batch of changes to the store, applied atomically. Every value staged
@@ -545,6 +519,7 @@ impl LocalStore {
             },
         );
         store.mark_duplicate_index_built(&mut w);
+        w.batch.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec());
         store.db.apply_batch(w.batch)?;
         store.db.flush()?;
         Ok((store, InitOutcome::Created))
@@ -596,10 +571,23 @@ impl LocalStore {
         }
     }
 
-    /// Unlocks an opened store (checking the passphrase before anything is
-    /// read or written), gives a store made before index keys one, and
-    /// brings its duplicate index up to date.
+    /// Checks an opened store's format, unlocks it (checking the passphrase
+    /// before anything is read or written), and brings its duplicate index
+    /// up to date.
     fn unlock(db: sled::Db, dir: &Path, passphrase: PassphraseSource<'_>) -> Result<Self> {
+        match format::open(&db, FORMAT_KEY, MIGRATIONS, false, Default::default()) {
+            Ok(Opened::Migrated { from }) => {
+                tracing::info!(from, to = FORMAT, "store format migrated");
+            }
+            Ok(Opened::Created | Opened::Current) => {}
+            Err(FormatError::Unknown { found }) => {
+                return Err(StoreError::Format {
+                    dir: dir.to_path_buf(),
+                    found,
+                });
+            }
+            Err(FormatError::Store(e)) => return Err(e),
+        }
         let cipher = match db.get(meta_key(META_CRYPT))? {
             None => StoreCipher::Plain,
             Some(raw) => {
@@ -609,19 +597,13 @@ impl LocalStore {
             }
         };
         let key = meta_key(META_INDEX_KEY);
-        let (index, new) = match db.get(&key)? {
-            Some(v) => {
-                let bytes = cipher.open(&key, v).map_err(|e| Self::sealing(dir, e))?;
-                (
-                    IndexKey::from_bytes(&bytes).map_err(|e| Self::sealing(dir, e))?,
-                    None,
-                )
-            }
-            None => {
-                let (index, bytes) = IndexKey::generate().map_err(|e| Self::sealing(dir, e))?;
-                (index, Some(bytes))
-            }
-        };
+        let sealed = db
+            .get(&key)?
+            .ok_or_else(|| damaged("its duplicate index key is missing"))?;
+        let bytes = cipher
+            .open(&key, sealed)
+            .map_err(|e| Self::sealing(dir, e))?;
+        let index = IndexKey::from_bytes(&bytes).map_err(|e| Self::sealing(dir, e))?;
         let store = LocalStore {
             db,
             dir: dir.to_path_buf(),
@@ -629,15 +611,6 @@ impl LocalStore {
             index,
             commit_lock: Default::default(),
         };
-        if let Some(bytes) = new {
-            // A store made before index keys: its index is rebuilt under the new key.
-            let mut w = store.writes();
-            w.put_bytes(key, bytes.to_vec());
-            w.remove(meta_key(duplicates::META_DUP_INDEX));
-            store.db.apply_batch(w.batch)?;
-            store.db.flush()?;
-        }
-        store.pack_loose_values()?;
         store.ensure_duplicate_index()?;
         Ok(store)
     }
@@ -670,22 +643,14 @@ impl LocalStore {
             .map_err(|e| Self::sealing(&self.dir, e))
     }
 
-    /// Every entry under `prefix`, values opened.
-    ///
-    /// Each key is read once more as the scan passes it. sled 0.34 weighs
-    /// pages for eviction only after 64 accesses to one of its 256 cache
-    /// shards, and a scan reads each page once: a long scan (a report over
-    /// a million families) would otherwise hold thousands of pages past
-    /// the cache's size. The second read notes one more access per key, so
-    /// the cache keeps to its bound (the server does the same: its
-    /// `store::page_cache`).
+    /// Every entry under `prefix`, values opened (a scan that keeps the
+    /// page cache to its size: [`crate::db::weighed`]).
     fn scan_values(
         &self,
         prefix: &'static [u8],
     ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
-        self.db.scan_prefix(prefix).map(move |item| {
+        crate::db::weighed(&self.db, self.db.scan_prefix(prefix)).map(move |item| {
             let (k, v) = item?;
-            let _ = self.db.get(&k);
             let v = self.open_value(&k, v)?;
             Ok((k, v))
         })
@@ -754,7 +719,7 @@ impl LocalStore {
     fn commit_unflushed(&self, mut w: Writes) -> Result<()> {
         if !w.queue.is_empty() {
             let queue = std::mem::take(&mut w.queue);
-            let items = queue_items(false, &queue)?;
+            let items = queue_items(&queue)?;
             let mut seq = self.next_pending_seq()?;
             for (i, part) in items.chunks(QUEUE_ENTRY_OPS).enumerate() {
                 if i > 0 {
@@ -772,16 +737,7 @@ impl LocalStore {
         let packs = self.stage_packs(&mut w)?;
         self.db.apply_batch(w.batch)?;
         drop(guard);
-        // Each pack written is read a few times more: sled weighs the pages
-        // a write touches only after 64 accesses to a cache shard, and a
-        // pack's page (16 packs, up to 96 KB) is written once per pulled
-        // page, so thousands of them could stay in memory unweighed (see
-        // `scan_values`).
-        for key in &packs {
-            for _ in 0..3 {
-                let _ = self.db.get(key);
-            }
-        }
+        crate::db::weigh_written(&self.db, &packs);
         Ok(())
     }
 
@@ -980,8 +936,7 @@ impl LocalStore {
     pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
         self.scan_packed(ROWS).map(|item| {
             let (_, v) = item?;
-            ReportRow::from_bytes(&v)
-                .ok_or_else(|| StoreError::BadValue("a report row in the store is damaged".into()))
+            ReportRow::from_bytes(&v).ok_or_else(|| damaged("a report row does not read back"))
         })
     }
 
@@ -1125,53 +1080,39 @@ impl LocalStore {
     }
 
     /// How many operations wait to be pushed.
-    pub fn pending_count(&self) -> usize {
-        self.queue_len().unwrap_or_else(|_| self.count_queued()) as usize
+    pub fn pending_count(&self) -> Result<usize> {
+        Ok(self.queue_len()? as usize)
     }
 
-    /// The kept count of queued operations; counted once in a store written
-    /// before it was kept.
+    /// The kept count of queued operations (every write to the queue keeps
+    /// it; absent until the first).
     fn queue_len(&self) -> Result<u64> {
-        Ok(match self.meta::<u64>(META_PENDING_COUNT)? {
-            Some(n) => n,
-            None => self.count_queued(),
-        })
+        Ok(self.meta::<u64>(META_PENDING_COUNT)?.unwrap_or(0))
     }
 
     /// Counts the queued operations by reading the whole queue.
-    fn count_queued(&self) -> u64 {
-        self.queue_entries()
-            .map(|entry| {
-                entry
-                    .and_then(|e| {
-                        Ok(queue_items(e.legacy, &e.value)?
-                            .len()
-                            .saturating_sub(e.done))
-                    })
-                    .unwrap_or(0) as u64
-            })
-            .sum()
+    #[cfg(test)]
+    fn count_queued(&self) -> Result<u64> {
+        let mut n = 0;
+        for entry in self.queue_entries() {
+            let e = entry?;
+            n += queue_items(&e.value)?.len().saturating_sub(e.done) as u64;
+        }
+        Ok(n)
     }
 
-    /// The queue's entries, in order: legacy entries are all older than the
-    /// others.
+    /// The queue's entries, in order.
     fn queue_entries(&self) -> impl Iterator<Item = Result<QueueEntry>> + '_ {
         let seq = |k: &[u8]| u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
-        self.scan_values(b"p/")
-            .map(move |item| item.map(|(k, v)| (seq(&k), true, v)))
-            .chain(
-                self.scan_values(b"q/")
-                    .map(move |item| item.map(|(k, v)| (seq(&k), false, v))),
-            )
-            .map(|item| {
-                let (seq, legacy, value) = item?;
-                Ok(QueueEntry {
-                    seq,
-                    legacy,
-                    done: self.queue_done(seq)?,
-                    value,
-                })
+        self.scan_values(b"q/").map(move |item| {
+            let (k, value) = item?;
+            let seq = seq(&k);
+            Ok(QueueEntry {
+                seq,
+                done: self.queue_done(seq)?,
+                value,
             })
+        })
     }
 
     /// How many leading operations of entry `seq` are acknowledged.
@@ -1190,7 +1131,7 @@ impl LocalStore {
         for entry in self.queue_entries() {
             let e = entry?;
             out.extend(
-                queue_items(e.legacy, &e.value)?
+                queue_items(&e.value)?
                     .iter()
                     .skip(e.done)
                     .map(|item| item.record),
@@ -1203,36 +1144,12 @@ impl LocalStore {
     /// where each sits in the queue.
     pub fn pending(&self, limit: usize) -> Result<Vec<QueuedOp>> {
         let mut out = Vec::new();
-        // Legacy entries name operations kept in their records.
-        let mut docs: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
         'entries: for entry in self.queue_entries() {
             let e = entry?;
-            for (index, item) in queue_items(e.legacy, &e.value)?
-                .into_iter()
-                .enumerate()
-                .skip(e.done)
-            {
+            for (index, item) in queue_items(&e.value)?.into_iter().enumerate().skip(e.done) {
                 if out.len() >= limit {
                     break 'entries;
                 }
-                let json = match item.json {
-                    Some(json) => json.to_vec(),
-                    None => {
-                        let doc = match docs.entry(item.record) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(e) => {
-                                e.insert(self.load_doc(item.record)?.unwrap_or_default())
-                            }
-                        };
-                        let op = doc.ops.iter().find(|o| o.id == item.id).ok_or_else(|| {
-                            StoreError::BadValue(format!(
-                                "the push queue names an operation missing from family {}",
-                                item.record
-                            ))
-                        })?;
-                        encode(op)
-                    }
-                };
                 out.push(QueuedOp {
                     at: QueueRef {
                         seq: e.seq,
@@ -1240,7 +1157,7 @@ impl LocalStore {
                     },
                     record: item.record,
                     id: item.id,
-                    json,
+                    json: item.json.to_vec(),
                 });
             }
         }
@@ -1289,15 +1206,12 @@ impl LocalStore {
         }
         let mut removed = 0u64;
         for (seq, acked) in by_entry {
-            let (key, legacy, v) = match self.get_value(&queue_key(seq))? {
-                Some(v) => (queue_key(seq), false, v),
-                None => match self.get_value(&legacy_queue_key(seq))? {
-                    Some(v) => (legacy_queue_key(seq), true, v),
-                    None => continue,
-                },
+            let key = queue_key(seq);
+            let Some(v) = self.get_value(&key)? else {
+                continue;
             };
             let done = self.queue_done(seq)?;
-            let items = queue_items(legacy, &v)?;
+            let items = queue_items(&v)?;
             removed += acked
                 .iter()
                 .filter(|i| **i >= done && **i < items.len())
@@ -1498,7 +1412,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_queue_carries_each_operation_and_still_reads_entries_of_the_older_layout() {
+    fn the_queue_carries_each_operation_as_recorded_and_its_count() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
         let now = Utc::now();
@@ -1513,58 +1427,37 @@ pub(crate) mod tests {
             .unwrap();
         let queued = store.pending(100).unwrap();
         assert_eq!(queued.len(), 4);
-        assert_eq!(store.pending_count(), 4);
-        assert_eq!(store.count_queued(), 4);
+        assert_eq!(store.pending_count().unwrap(), 4);
+        assert_eq!(store.count_queued().unwrap(), 4);
         let json: Vec<Vec<u8>> = queued.iter().map(|q| q.json.clone()).collect();
         assert_eq!(
             json,
             recorded(&store, &queued),
             "the queue holds each operation as recorded"
         );
-
-        // Rewrite the first two entries as an earlier version wrote them:
-        // ids only, under p/.
-        let mut w = store.writes();
-        for q in &queued[..2] {
-            w.remove(queue_key(q.at.seq));
-            w.put_bytes(
-                legacy_queue_key(q.at.seq),
-                [q.record.0.as_bytes().as_slice(), q.id.0.as_bytes()].concat(),
-            );
-        }
-        store.commit(w).unwrap();
-        assert!(store.db.scan_prefix(b"p/").next().is_some());
-        let mixed = store.pending(100).unwrap();
-        assert_eq!(mixed, queued, "same operations, same order, same JSON");
-        assert_eq!(store.pending_count(), 4);
-        assert_eq!(store.count_queued(), 4);
         assert_eq!(
             store.queued_records().unwrap(),
             vec![ids[0], ids[1], ids[2], ids[0]]
         );
 
-        // A partial acknowledgement across both layouts; one refused.
+        // A partial acknowledgement; one refused.
         let refused = RejectedOp {
             op: queued[1].id,
             error: "forbidden".into(),
             message: "refused".into(),
         };
-        store.acknowledge(&mixed[..3], &[refused]).unwrap();
+        store.acknowledge(&queued[..3], &[refused]).unwrap();
         let left = store.pending(100).unwrap();
         assert_eq!(left, queued[3..].to_vec());
-        assert_eq!(store.pending_count(), 1);
-        assert_eq!(store.count_queued(), 1);
-        assert!(
-            store.db.scan_prefix(b"p/").next().is_none(),
-            "acknowledged legacy entries go"
-        );
+        assert_eq!(store.pending_count().unwrap(), 1);
+        assert_eq!(store.count_queued().unwrap(), 1);
         let held = store.held().unwrap();
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].0.id, queued[1].id);
         store.acknowledge(&left, &[]).unwrap();
         assert!(store.pending(100).unwrap().is_empty());
-        assert_eq!(store.pending_count(), 0);
-        assert_eq!(store.count_queued(), 0);
+        assert_eq!(store.pending_count().unwrap(), 0);
+        assert_eq!(store.count_queued().unwrap(), 0);
     }
 
     #[test]
@@ -1592,8 +1485,8 @@ pub(crate) mod tests {
         store.acknowledge(&all[..3], &[]).unwrap();
         assert_eq!(store.get_value(&queue_key(seq)).unwrap().unwrap(), entry);
         assert_eq!(store.pending(100).unwrap(), all[3..].to_vec());
-        assert_eq!(store.pending_count(), 7);
-        assert_eq!(store.count_queued(), 7);
+        assert_eq!(store.pending_count().unwrap(), 7);
+        assert_eq!(store.count_queued().unwrap(), 7);
         assert_eq!(store.queued_records().unwrap().len(), 7);
         assert_eq!(store.pending(2).unwrap(), all[3..5].to_vec());
 
@@ -1618,8 +1511,8 @@ pub(crate) mod tests {
         store
             .acknowledge(&store.pending(100).unwrap(), &[])
             .unwrap();
-        assert_eq!(store.pending_count(), 0);
-        assert_eq!(store.count_queued(), 0);
+        assert_eq!(store.pending_count().unwrap(), 0);
+        assert_eq!(store.count_queued().unwrap(), 0);
         assert!(store.get_value(&queue_key(seq)).unwrap().is_none());
         assert!(store.get_value(&queue_done_key(seq)).unwrap().is_none());
     }
@@ -1667,39 +1560,6 @@ pub(crate) mod tests {
         f
     }
 
-    #[test]
-    fn an_index_of_one_features_key_per_family_is_rebuilt_packed_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let ids = {
-            let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
-            let ids: Vec<RecordId> = (0..3)
-                .map(|i| {
-                    let f = if i < 2 { twin() } else { fields(2) };
-                    store.add(f, Utc::now()).unwrap()
-                })
-                .collect();
-            // As version 2 left it: each family's features under its own
-            // `bf/` key, no packs.
-            let mut w = store.writes();
-            for item in store.scan_packed(FEATURES) {
-                let (id, v) = item.unwrap();
-                w.put_bytes([b"bf/".as_slice(), id.0.as_bytes()].concat(), v.to_vec());
-            }
-            for item in store.db.scan_prefix(FEATURES) {
-                w.remove(item.unwrap().0.to_vec());
-            }
-            w.put(meta_key(duplicates::META_DUP_INDEX), &2u32);
-            store.db.apply_batch(w.batch).unwrap();
-            store.db.flush().unwrap();
-            ids
-        };
-        let store = LocalStore::open(dir.path()).unwrap();
-        assert_eq!(store.db.scan_prefix(b"bf/").count(), 0);
-        assert_eq!(store.scan_packed(FEATURES).count(), 3);
-        assert_twins_found(&store, &ids);
-    }
-
-    /// Pulls the twins and a third family into `store`; their record ids.
     fn pull_twins_and_another(store: &LocalStore) -> Vec<RecordId> {
         let other = DeviceId(uuid::Uuid::new_v4());
         let create = |fields: FamilyFields| Op {
@@ -1754,25 +1614,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn families_marked_by_an_earlier_version_one_key_each_are_indexed_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
-        let ids = pull_twins_and_another(&store);
-        // As an earlier version marked them: one empty key per family.
-        for key in store.db.scan_prefix(b"bp/").keys() {
-            store.db.remove(key.unwrap()).unwrap();
-        }
-        for id in &ids {
-            store
-                .db
-                .insert(duplicates::pulled_key(*id), Vec::<u8>::new())
-                .unwrap();
-        }
-        assert_eq!(store.pulled_not_indexed().unwrap().len(), 3);
-        assert_twins_found(&store, &ids);
-    }
-
-    #[test]
     fn a_damaged_queue_entry_is_an_error_not_a_silent_skip() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
@@ -1781,6 +1622,6 @@ pub(crate) mod tests {
         let mut w = store.writes();
         w.put_bytes(queue_key(q.at.seq), q.json[..10].to_vec());
         store.commit(w).unwrap();
-        assert!(matches!(store.pending(10), Err(StoreError::BadValue(_))));
+        assert!(matches!(store.pending(10), Err(StoreError::Damaged(_))));
     }
 }

@@ -43,8 +43,12 @@ use returnee_shared::duplicates::{
 use returnee_shared::merge::{Change, Op};
 use serde::{Deserialize, Serialize};
 
-use crate::store::record_packs::{features_get_many, features_stage};
-use crate::store::{ChangedRecord, Device, Result, ServerStore, StoreError};
+use super::record_packs::{features_get_many, features_stage};
+use super::{ChangedRecord, Device, Result, ServerStore, StoreError};
+
+/// Work that brings the index up to date with what pushes queued: run it
+/// on a thread that may block.
+pub type DrainTask = Box<dyn FnOnce() + Send + 'static>;
 
 /// Records re-checked per index batch after pushes.
 const DRAIN_CHUNK: usize = 2000;
@@ -248,14 +252,15 @@ impl DuplicateIndex {
     }
 
     /// Called as a push commits ([`ServerStore::push_then`]) with what it
-    /// changed: those records are (re)checked on a blocking thread; the
-    /// push's answer does not wait for it.
-    pub fn after_push(&self, changed: Vec<ChangedRecord>) {
+    /// changed: those records are (re)checked by a task that `spawn` runs
+    /// on a blocking thread, started only when none is on its way already;
+    /// the push's answer does not wait for it.
+    pub fn after_push(&self, changed: Vec<ChangedRecord>, spawn: impl FnOnce(DrainTask)) {
         if self.enqueue_changed(changed) {
             // The task does not keep a stopped server's index (and store)
             // open: it holds them only while it works.
             let weak = Arc::downgrade(&self.inner);
-            actix_web::rt::task::spawn_blocking(move || Self::drain(&weak));
+            spawn(Box::new(move || Self::drain(&weak)));
         }
     }
 
@@ -548,7 +553,7 @@ mod tests {
     /// A family whose every copy is a duplicate candidate of the others
     /// (same crossing and day, head's name, document number).
     fn twin() -> returnee_shared::FamilyFields {
-        let mut f = crate::store::tests::fields("torkham", 0);
+        let mut f = super::super::tests::fields("torkham", 0);
         f.head_name = Some("Mohammad Gul".into());
         f.head_sex = Some(returnee_shared::Sex::Male);
         f.doc_type = returnee_shared::DocType::PorCard;
@@ -569,7 +574,7 @@ mod tests {
 
     #[test]
     fn an_index_of_one_features_key_per_family_is_rebuilt_packed() {
-        use crate::store::tests::{enrolled, fields};
+        use super::super::tests::{enrolled, fields};
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
         let device = enrolled(&store, "a");
@@ -631,7 +636,7 @@ mod tests {
 
     #[test]
     fn a_record_queued_by_several_pushes_is_indexed_as_the_newest_left_it() {
-        use crate::store::tests::fields;
+        use super::super::tests::fields;
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
         let index = DuplicateIndex::open(&store).unwrap();

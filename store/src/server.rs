@@ -39,7 +39,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rayon::prelude::*;
@@ -56,15 +55,21 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-mod page_cache;
+use crate::db::OpenError;
+use crate::format::{self, FormatError, Migration, Opened};
+
+pub mod duplicates;
+
+pub use duplicates::DuplicateIndex;
+
 pub(crate) mod record_packs;
 
-/// The layout of the store (see the module docs); bumped on any change
-/// an older server could not read, or that this one could not read from an
-/// older store.
-const FORMAT: u32 = 4;
-/// The format this one reads after packing its record entries.
-const FORMAT_LOOSE_ENTRIES: u32 = 3;
+/// The store's migrations, oldest first ([`crate::format`]): add one, with
+/// a test on a store written by the release before, for any change to the
+/// layout (see the module docs) that a released store must be brought to.
+const MIGRATIONS: &[Migration<StoreError>] = &[];
+/// The layout's version, under [`FORMAT_KEY`].
+const FORMAT: u32 = format::current(MIGRATIONS);
 const FORMAT_KEY: &[u8] = b"m/format";
 
 /// Errors of the server's store.
@@ -460,13 +465,12 @@ pub fn normalize_code(code: &str) -> String {
         .collect()
 }
 
-/// Whether sled failed to open because another handle holds the store's lock
-/// (sled 0.34 reports it as kind `Other`, "could not acquire lock …", not
-/// `WouldBlock`). The laptop store has the same check.
-fn is_lock_conflict(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock
-        || e.to_string().starts_with("could not acquire lock")
-}
+/// sled's page cache. What sled counts is the pages' size on disk; in
+/// memory the duplicate index's small keys and values take two to three
+/// times that, and a shard is weighed only every 64 accesses
+/// ([`crate::db::weighed`]): a larger cache let a million-family push run
+/// past the server's memory budget.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The server's store. Cheap to clone; one per process.
 #[derive(Clone)]
@@ -488,69 +492,31 @@ impl ServerStore {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let deadline = Instant::now() + Duration::from_millis(1500);
-        let db = loop {
-            match sled::Config::new()
-                .path(dir)
-                // What sled counts is the pages' size on disk; in memory the
-                // duplicate index's small keys and values take two to three
-                // times that, and a shard is weighed only every 64 accesses
-                // (`page_cache`). At 8 MB a million-family push peaked 40–70
-                // MB lower than at 48 MB, the 100,000 benchmark unchanged
-                // but the duplicate check (0.89 → 0.98 s).
-                .cache_capacity(8 * 1024 * 1024)
-                .open()
-            {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
-                    if Instant::now() >= deadline {
-                        return Err(StoreError::InUse(dir.to_path_buf()));
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
-                    return Err(StoreError::Corrupt {
-                        dir: dir.to_path_buf(),
-                        source: e,
-                    });
-                }
-                Err(e) => return Err(e.into()),
+        let db = crate::db::open(dir, CACHE_BYTES).map_err(|e| match e {
+            OpenError::InUse => StoreError::InUse(dir.to_path_buf()),
+            OpenError::Corrupt(source) => StoreError::Corrupt {
+                dir: dir.to_path_buf(),
+                source,
+            },
+            OpenError::Other(e) => e.into(),
+        })?;
+        // A store of another format would be misread: refuse it rather than
+        // serve garbage.
+        let empty = db.first()?.is_none();
+        let mut first = sled::Batch::default();
+        first.insert(record_packs::first_pack_key(&db), Vec::new());
+        match format::open(&db, FORMAT_KEY, MIGRATIONS, empty, first) {
+            Ok(Opened::Migrated { from }) => {
+                tracing::info!(from, to = FORMAT, "store format migrated");
             }
-        };
-        // A store written before log entries carried their sites would be
-        // misread: refuse it rather than serve garbage.
-        match db.get(FORMAT_KEY)? {
-            Some(v) if v.as_ref() == FORMAT.to_be_bytes() => {}
-            Some(v) if v.as_ref() == FORMAT_LOOSE_ENTRIES.to_be_bytes() => {
-                let moved = record_packs::pack_loose_entries(&db, b"r/")?;
-                db.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec())?;
-                db.flush()?;
-                tracing::info!(
-                    records = moved,
-                    "record entries packed (store format 3 to 4)"
-                );
-            }
-            Some(v) => {
+            Ok(Opened::Created | Opened::Current) => {}
+            Err(FormatError::Unknown { found }) => {
                 return Err(StoreError::Format {
                     dir: dir.to_path_buf(),
-                    found: v
-                        .get(..4)
-                        .map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes"))),
+                    found,
                 });
             }
-            None if db.get(b"m/seq")?.is_some() || db.scan_prefix(b"dev/").next().is_some() => {
-                return Err(StoreError::Format {
-                    dir: dir.to_path_buf(),
-                    found: 1,
-                });
-            }
-            None => {
-                let mut batch = sled::Batch::default();
-                batch.insert(record_packs::first_pack_key(), Vec::new());
-                batch.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec());
-                db.apply_batch(batch)?;
-                db.flush()?;
-            }
+            Err(FormatError::Store(e)) => return Err(e),
         }
         let durable = Arc::new(AtomicU64::new(
             db.get(b"m/seq")?
@@ -750,7 +716,7 @@ impl ServerStore {
         let scan = self
             .db
             .range(audit_key(after.saturating_add(1))..audit_key(u64::MAX));
-        for item in page_cache::weighed(&self.db, scan) {
+        for item in crate::db::weighed(&self.db, scan) {
             if out.len() >= limit {
                 return Ok((out, true));
             }
@@ -764,7 +730,7 @@ impl ServerStore {
     pub fn verify_audit(&self) -> Result<std::result::Result<u64, ChainBreak>> {
         let mut entries = Vec::new();
         let mut broken = None;
-        for item in page_cache::weighed(&self.db, self.db.scan_prefix(b"a/")) {
+        for item in crate::db::weighed(&self.db, self.db.scan_prefix(b"a/")) {
             let (k, v) = item?;
             match serde_json::from_slice::<AuditEntry>(&v) {
                 Ok(e) => entries.push(e),
@@ -982,7 +948,7 @@ impl ServerStore {
         let mut chunks = ChunkCache::default();
         let durable = self.durable.load(Ordering::Acquire);
         let scan = self.db.range(log_key(from)..log_key(u64::MAX));
-        'chunks: for item in page_cache::weighed(&self.db, scan) {
+        'chunks: for item in crate::db::weighed(&self.db, scan) {
             let (k, chunk) = item?;
             let first = seq_of_log_key(&k);
             for (i, (offset, entry)) in chunk_entries(&chunk).enumerate() {
@@ -1264,7 +1230,7 @@ fn admit(
             ));
         }
     }
-    crate::duplicates::admit_decision(device, op)?;
+    duplicates::admit_decision(device, op)?;
     if op.resolution && !device.role.may_resolve() {
         return Err((
             "forbidden",
@@ -1398,7 +1364,7 @@ pub(crate) mod tests {
             db.flush().unwrap();
         }
         let err = ServerStore::open(old.path()).err().expect("refused");
-        assert!(matches!(err, StoreError::Format { found: 1, .. }), "{err}");
+        assert!(matches!(err, StoreError::Format { found: 0, .. }), "{err}");
         assert!(err.to_string().contains("new --data-dir"), "{err}");
     }
 
@@ -1627,54 +1593,6 @@ pub(crate) mod tests {
                 return out;
             }
         }
-    }
-
-    #[test]
-    fn a_store_of_format_3_has_its_record_entries_packed_when_opened() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, ops) = {
-            let store = ServerStore::open(dir.path()).unwrap();
-            let a = enrolled(&store, "a");
-            let ops = creates(&a, 200);
-            assert_eq!(
-                store.push(&a, ops.clone(), Utc::now()).unwrap().applied,
-                200
-            );
-            // Rewrite it as format 3 left it: one `r/<id>` key per entry.
-            let mut batch = sled::Batch::default();
-            for item in store.db.scan_prefix(b"p/") {
-                batch.remove(item.unwrap().0);
-            }
-            for item in record_packs::scan(&store.db) {
-                let (id, entry) = item.unwrap();
-                batch.insert(key(b"r/", id.0.as_bytes()), entry);
-            }
-            batch.insert(FORMAT_KEY, FORMAT_LOOSE_ENTRIES.to_be_bytes().to_vec());
-            store.db.apply_batch(batch).unwrap();
-            store.flush().unwrap();
-            (a, ops)
-        };
-        let store = ServerStore::open(dir.path()).expect("a format-3 store opens");
-        assert_eq!(store.db.scan_prefix(b"r/").count(), 0);
-        assert_eq!(
-            store.db.get(FORMAT_KEY).unwrap().unwrap().to_vec(),
-            FORMAT.to_be_bytes()
-        );
-        for op in &ops {
-            let doc = store.record_doc(op.record).unwrap().expect("still there");
-            assert!(doc.contains(op.id));
-        }
-        let report = store
-            .report(&a, ReportBuilder::new(Default::default(), None))
-            .unwrap();
-        assert_eq!(report.totals.families, 200);
-        // Re-sent, they are recognised; new ones still land.
-        let r = store.push(&a, ops, Utc::now()).unwrap();
-        assert_eq!((r.applied, r.duplicates), (0, 200));
-        assert_eq!(
-            store.push(&a, creates(&a, 3), Utc::now()).unwrap().applied,
-            3
-        );
     }
 
     #[test]

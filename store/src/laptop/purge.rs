@@ -19,7 +19,7 @@ use returnee_shared::merge::{Op, RecordDoc};
 use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
-use super::duplicates::{decode_features, dismissed_key, pulled_key};
+use super::duplicates::{decode_features, dismissed_key};
 use super::record_packs::FEATURES;
 use super::{DOCS, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
 
@@ -112,7 +112,6 @@ impl LocalStore {
             w.rows.insert(id, None);
             w.remove(conflicts_key(id));
             w.features.insert(id, None);
-            w.remove(pulled_key(id));
         }
         Ok(())
     }
@@ -258,7 +257,7 @@ mod tests {
         // It all holds after reopening, with the passphrase only.
         assert!(matches!(
             LocalStore::open(dir.path()),
-            Err(crate::store::StoreError::PassphraseNeeded(_))
+            Err(crate::laptop::StoreError::PassphraseNeeded(_))
         ));
         let store = LocalStore::open_with(dir.path(), &|| Some(pass.clone())).unwrap();
         assert_eq!(store.report_rows().count(), 2);

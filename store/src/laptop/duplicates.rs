@@ -11,9 +11,7 @@
 //! - `F/<record id>`: the same features (the record's index keys are
 //!   derived from them, to remove them when it changes; candidates are
 //!   compared on them), packed a few dozen to a key like the records
-//!   ([`super::record_packs::FEATURES`]). Earlier versions kept one
-//!   `bf/<record id>` key each: half the keys of a store, and sled's memory
-//!   at open grows with keys; such an index is rebuilt once;
+//!   ([`super::record_packs::FEATURES`]);
 //! - `x/<lower id><higher id>`: a pair dismissed as not the same family.
 //!
 //! `stage_doc` notes each record it stages ([`Staged::note`]) and `commit`
@@ -46,12 +44,9 @@ use super::{LocalStore, Result, StoreError, Writes, decode, meta_key};
 /// The prefix of the blocking index.
 const INDEX_PREFIX: &[u8] = b"b/";
 pub(super) const META_DUP_INDEX: &str = "dup_index";
-/// Bumped when the index's layout or the detection rules change: the
-/// index is rebuilt when the store is opened. 2: keyed block hashes.
-/// 3: features packed (`F/`), not one `bf/` key each.
-const DUP_INDEX_VERSION: u32 = 3;
-/// Where version 2 kept each family's features.
-const LOOSE_FEATURES: &[u8] = b"bf/";
+/// Bumped when the detection rules change what the index holds: the index
+/// is derived data, rebuilt from the records when the store is opened.
+const DUP_INDEX_VERSION: u32 = 1;
 /// Records per batch when the index is rebuilt.
 const REBUILD_CHUNK: usize = 2000;
 
@@ -63,12 +58,6 @@ pub struct BlockCounts(HashMap<Vec<u8>, u32>);
 /// record id (16) that end it.
 fn block_of(key: &[u8]) -> &[u8] {
     &key[..key.len().saturating_sub(20)]
-}
-
-/// A family changed by a pull and not indexed yet, as earlier versions
-/// marked it (one key per family; still read, and removed with the family).
-pub(super) fn pulled_key(id: RecordId) -> Vec<u8> {
-    [b"bp/".as_slice(), id.0.as_bytes()].concat()
 }
 
 /// The most family ids one pulled-page mark holds (16 bytes each).
@@ -92,12 +81,8 @@ pub(super) fn stage_pulled_marks(w: &mut Writes, cursor: SyncCursor) {
 }
 
 pub(super) fn decode_features(bytes: &[u8]) -> Result<Features> {
-    Features::from_bytes(bytes).ok_or_else(|| {
-        StoreError::BadValue(
-            "an entry of the duplicate index is damaged; run `returnee init` on this store to rebuild it"
-                .into(),
-        )
-    })
+    Features::from_bytes(bytes)
+        .ok_or_else(|| super::damaged("an entry of the duplicate index does not read back"))
 }
 
 pub(super) fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
@@ -148,8 +133,8 @@ impl BlockIndex for LocalIndex<'_> {
     fn features(&self, id: RecordId) -> Result<Features> {
         match self.0.packed(FEATURES, id)? {
             Some(b) => decode_features(&b),
-            None => Err(StoreError::BadValue(
-                "the duplicate index names a family it has no features of; run `returnee init` on this store to rebuild it".into(),
+            None => Err(super::damaged(
+                "the duplicate index names a family it has no features of",
             )),
         }
     }
@@ -237,7 +222,7 @@ impl LocalStore {
             return Ok(());
         }
         let mut w = self.writes();
-        for prefix in [INDEX_PREFIX, LOOSE_FEATURES, FEATURES, b"x/", b"bp/"] {
+        for prefix in [INDEX_PREFIX, FEATURES, b"x/", b"bp/"] {
             for item in self.db.scan_prefix(prefix) {
                 w.remove(item?.0.to_vec());
             }
@@ -306,13 +291,8 @@ impl LocalStore {
         let id_of = |b: &[u8]| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record id"));
         for item in self.db.scan_prefix(b"bp/") {
             let (k, v) = item?;
-            if k.len() == 3 + 16 {
-                // One family, named by the key (an earlier version's mark).
-                ids.insert(id_of(&k[3..]));
-            } else {
-                let v = self.open_value(&k, v)?;
-                ids.extend(v.chunks_exact(16).map(id_of));
-            }
+            let v = self.open_value(&k, v)?;
+            ids.extend(v.chunks_exact(16).map(id_of));
             marks.push(k.to_vec());
             if ids.len() >= limit {
                 break;
