@@ -338,10 +338,16 @@ pub struct LocalStore {
     cipher: StoreCipher,
     /// Hashes the duplicate index's block keys.
     index: IndexKey,
-    /// Held from reading the packs a commit rewrites until its batch is
-    /// applied ([`record_packs`]).
+    /// Held by every write from its first read to its batch being applied
+    /// ([`WriteLock`]).
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
+
+/// Proof that the store's write lock is held. Every write takes it before
+/// it reads what it will change (a record, the queue's next number, a pack)
+/// and keeps it until its batch is applied, so that writes through clones
+/// of one store, on several threads, never build on the same old value.
+pub(super) struct WriteLock<'a>(#[allow(dead_code)] std::sync::MutexGuard<'a, ()>);
 
 /// Where the passphrase of an encrypted store comes from, asked only when
 /// the store turns out to be encrypted (`None`: there is none to be had).
@@ -706,8 +712,14 @@ impl LocalStore {
         self.set_meta(META_LAST_SYNC, &at)
     }
 
-    fn commit(&self, w: Writes) -> Result<()> {
-        self.commit_unflushed(w)?;
+    /// Takes the write lock (see [`WriteLock`]).
+    pub(super) fn write_lock(&self) -> WriteLock<'_> {
+        WriteLock(self.commit_lock.lock().expect("write lock"))
+    }
+
+    /// Applies `w` in one atomic batch and flushes it.
+    fn commit(&self, lock: &WriteLock<'_>, w: Writes) -> Result<()> {
+        self.commit_unflushed(lock, w)?;
         self.db.flush()?;
         Ok(())
     }
@@ -716,7 +728,7 @@ impl LocalStore {
     /// durable at the next flush (any later commit's, or sled's own every
     /// half second). Only for writes that a crash may lose without losing
     /// anything typed: see [`LocalStore::acknowledge_logged`].
-    fn commit_unflushed(&self, mut w: Writes) -> Result<()> {
+    fn commit_unflushed(&self, _lock: &WriteLock<'_>, mut w: Writes) -> Result<()> {
         if !w.queue.is_empty() {
             let queue = std::mem::take(&mut w.queue);
             let items = queue_items(&queue)?;
@@ -733,10 +745,8 @@ impl LocalStore {
             w.put(meta_key(META_PENDING_COUNT), &count);
         }
         self.stage_duplicates(&mut w)?;
-        let guard = self.commit_lock.lock().expect("commit lock");
         let packs = self.stage_packs(&mut w)?;
         self.db.apply_batch(w.batch)?;
-        drop(guard);
         crate::db::weigh_written(&self.db, &packs);
         Ok(())
     }
@@ -825,6 +835,7 @@ impl LocalStore {
     /// One atomic, flushed batch: when it returns, all of them are saved.
     pub fn upsert_many(&self, items: Vec<Upsert>, now: DateTime<Utc>) -> Result<UpsertOutcome> {
         let device = self.device()?.id;
+        let lock = self.write_lock();
         let mut w = self.writes();
         let mut out = UpsertOutcome::default();
         let mut touched: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
@@ -880,7 +891,7 @@ impl LocalStore {
             Self::stage_doc(&mut w, id, &doc);
             touched.insert(id, doc);
         }
-        self.commit(w)?;
+        self.commit(&lock, w)?;
         Ok(out)
     }
 
@@ -950,6 +961,7 @@ impl LocalStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<FieldName>> {
         let device = self.device()?.id;
+        let lock = self.write_lock();
         let mut doc = self
             .load_doc(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
@@ -972,22 +984,29 @@ impl LocalStore {
         }
         let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
         let ops = self.edit_ops(device, id, &doc, changes, now);
-        self.commit_local(id, &mut doc, ops)?;
+        self.commit_local(&lock, id, &mut doc, ops)?;
         Ok(names)
     }
 
-    fn commit_local(&self, id: RecordId, doc: &mut RecordDoc, ops: Vec<Op>) -> Result<()> {
+    fn commit_local(
+        &self,
+        lock: &WriteLock<'_>,
+        id: RecordId,
+        doc: &mut RecordDoc,
+        ops: Vec<Op>,
+    ) -> Result<()> {
         let mut w = self.writes();
         for op in ops {
             Self::stage_local(&mut w, doc, op);
         }
         Self::stage_doc(&mut w, id, doc);
-        self.commit(w)
+        self.commit(lock, w)
     }
 
     /// Deletes a family, keeping a tombstone so that sync carries the deletion.
     pub fn delete(&self, id: RecordId, now: DateTime<Utc>) -> Result<()> {
         let device = self.device()?.id;
+        let lock = self.write_lock();
         let mut doc = self
             .load_doc(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
@@ -1003,7 +1022,7 @@ impl LocalStore {
         }
         let mut op = self.new_op(device, id, now, Change::Delete);
         op.base = doc.base_for_lifecycle();
-        self.commit_local(id, &mut doc, vec![op])
+        self.commit_local(&lock, id, &mut doc, vec![op])
     }
 
     /// Every open conflict on this device.
@@ -1025,6 +1044,7 @@ impl LocalStore {
         now: DateTime<Utc>,
     ) -> Result<Conflict> {
         use returnee_shared::merge::{DECIDE_DELETED, DECIDE_KEPT, RECORD_CONFLICT_FIELD};
+        let lock = self.write_lock();
         let conflict = self
             .conflicts()?
             .into_iter()
@@ -1036,7 +1056,10 @@ impl LocalStore {
             .load_doc(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let op = if conflict.field == RECORD_CONFLICT_FIELD {
-            if self.resolve_merge_conflict(id, &doc, value, now)?.is_some() {
+            if self
+                .resolve_merge_conflict(&lock, id, &doc, value, now)?
+                .is_some()
+            {
                 return Ok(conflict);
             }
             let change = match value.trim().to_ascii_lowercase().as_str() {
@@ -1075,7 +1098,7 @@ impl LocalStore {
         };
         let mut op = op;
         op.resolution = true;
-        self.commit_local(id, &mut doc, vec![op])?;
+        self.commit_local(&lock, id, &mut doc, vec![op])?;
         Ok(conflict)
     }
 
@@ -1188,6 +1211,7 @@ impl LocalStore {
         rejected: &[RejectedOp],
         logged: Option<LoggedSpan>,
     ) -> Result<()> {
+        let lock = self.write_lock();
         let mut w = self.writes();
         if let Some(span) = logged {
             let cursor = self.cursor()?;
@@ -1248,7 +1272,7 @@ impl LocalStore {
                 w.put(held_key(r.op), &(op, r));
             }
         }
-        self.commit_unflushed(w)
+        self.commit_unflushed(&lock, w)
     }
 
     /// Operations the server refused, with the reason.
@@ -1271,6 +1295,7 @@ impl LocalStore {
         forget: &[RecordId],
         cursor: SyncCursor,
     ) -> Result<usize> {
+        let lock = self.write_lock();
         let any_purged = self.db.scan_prefix(b"g/").next().is_some();
         let mut w = self.writes();
         // The page's records, read on all cores. `None`: a family purged
@@ -1346,7 +1371,7 @@ impl LocalStore {
         self.stage_dismissed_removal(&mut w, &forgotten)?;
         duplicates::stage_pulled_marks(&mut w, cursor);
         w.put(meta_key(META_CURSOR), &cursor);
-        self.commit(w)?;
+        self.commit(&lock, w)?;
         Ok(applied)
     }
 
@@ -1409,6 +1434,39 @@ pub(crate) mod tests {
                 encode(doc.ops.iter().find(|o| o.id == q.id).unwrap())
             })
             .collect()
+    }
+
+    #[test]
+    fn writes_through_clones_on_several_threads_lose_no_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        let now = Utc::now();
+        let shared = store.add(fields(0), now).unwrap();
+        // Each thread adds families and edits one family all share: every
+        // operation must reach the queue and its record.
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let store = store.clone();
+                s.spawn(move || {
+                    for n in 0..25 {
+                        store.add(fields(t * 100 + n + 1), now).unwrap();
+                        let note = FieldValue::Notes(Some(format!("note {t} {n}")));
+                        store
+                            .edit(shared, vec![note], now.date_naive(), now)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let queued = store.pending(usize::MAX).unwrap();
+        assert_eq!(queued.len(), 1 + 4 * 50, "every operation is queued");
+        let ids: std::collections::HashSet<OpId> = queued.iter().map(|q| q.id).collect();
+        assert_eq!(ids.len(), queued.len(), "each once");
+        assert_eq!(store.pending_count().unwrap(), queued.len());
+        assert_eq!(store.count_queued().unwrap(), queued.len() as u64);
+        let doc = store.load_doc(shared).unwrap().unwrap();
+        assert_eq!(doc.ops.len(), 1 + 4 * 25, "every edit is in its record");
+        assert_eq!(store.views().count(), 1 + 4 * 25);
     }
 
     #[test]
@@ -1621,7 +1679,7 @@ pub(crate) mod tests {
         let q = store.pending(1).unwrap().remove(0);
         let mut w = store.writes();
         w.put_bytes(queue_key(q.at.seq), q.json[..10].to_vec());
-        store.commit(w).unwrap();
+        store.commit(&store.write_lock(), w).unwrap();
         assert!(matches!(store.pending(10), Err(StoreError::Damaged(_))));
     }
 }

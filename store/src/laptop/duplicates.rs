@@ -39,7 +39,7 @@ use returnee_shared::wire::SyncCursor;
 use returnee_shared::{DeviceId, OpId, RecordId, Slot};
 
 use super::record_packs::FEATURES;
-use super::{LocalStore, Result, StoreError, Writes, decode, meta_key};
+use super::{LocalStore, Result, StoreError, WriteLock, Writes, decode, meta_key};
 
 /// The prefix of the blocking index.
 const INDEX_PREFIX: &[u8] = b"b/";
@@ -221,13 +221,14 @@ impl LocalStore {
         if self.meta::<u32>(META_DUP_INDEX)? == Some(DUP_INDEX_VERSION) {
             return Ok(());
         }
+        let lock = self.write_lock();
         let mut w = self.writes();
         for prefix in [INDEX_PREFIX, FEATURES, b"x/", b"bp/"] {
             for item in self.db.scan_prefix(prefix) {
                 w.remove(item?.0.to_vec());
             }
         }
-        self.commit(w)?;
+        self.commit(&lock, w)?;
         let mut w = self.writes();
         let mut n = 0;
         for item in self.scan_packed(super::DOCS) {
@@ -236,11 +237,11 @@ impl LocalStore {
             w.dup.note(id, &doc, &doc.view(id));
             n += 1;
             if n % REBUILD_CHUNK == 0 {
-                self.commit(std::mem::replace(&mut w, self.writes()))?;
+                self.commit(&lock, std::mem::replace(&mut w, self.writes()))?;
             }
         }
         w.put(meta_key(META_DUP_INDEX), &DUP_INDEX_VERSION);
-        self.commit(w)
+        self.commit(&lock, w)
     }
 
     /// Indexes the families pulls changed since the index last caught up
@@ -250,7 +251,7 @@ impl LocalStore {
     /// A family may be named by several marks (pulled twice) or no longer be
     /// here (purged, or gone from this device's sites): it is indexed as it
     /// is now, once, or skipped.
-    pub(super) fn index_pulled(&self) -> Result<()> {
+    pub(super) fn index_pulled(&self, lock: &WriteLock<'_>) -> Result<()> {
         loop {
             let (marks, ids) = self.pulled_marks(REBUILD_CHUNK)?;
             if marks.is_empty() {
@@ -279,7 +280,7 @@ impl LocalStore {
             for key in marks {
                 w.remove(key);
             }
-            self.commit(w)?;
+            self.commit(lock, w)?;
         }
     }
 
@@ -328,7 +329,7 @@ impl LocalStore {
     /// than it saves). A bulk import starts from these counts and scans a
     /// block only once a second family is in it ([`BlockCounts`]).
     pub fn block_counts(&self, cap: usize) -> Result<Option<BlockCounts>> {
-        self.index_pulled()?;
+        self.index_pulled(&self.write_lock())?;
         let mut counts = BlockCounts::default();
         for (n, item) in self.db.scan_prefix(INDEX_PREFIX).keys().enumerate() {
             if n >= cap {
@@ -368,7 +369,7 @@ impl LocalStore {
 
     /// The duplicate candidates of one family (none if it does not count).
     pub fn candidates_of(&self, id: RecordId) -> Result<Vec<Candidate>> {
-        self.index_pulled()?;
+        self.index_pulled(&self.write_lock())?;
         match self.features_of(id)? {
             Some(f) => self.find_candidates(id, &f),
             None => Ok(Vec::new()),
@@ -377,7 +378,11 @@ impl LocalStore {
 
     /// Every open duplicate candidate pair on this device, highest score first.
     pub fn duplicates(&self) -> Result<Vec<Candidate>> {
-        self.index_pulled()?;
+        self.duplicates_locked(&self.write_lock())
+    }
+
+    fn duplicates_locked(&self, lock: &WriteLock<'_>) -> Result<Vec<Candidate>> {
+        self.index_pulled(lock)?;
         let mut by_id: BTreeMap<String, Candidate> = BTreeMap::new();
         // Every family that counts has its features indexed.
         for item in self.scan_packed(FEATURES) {
@@ -392,16 +397,16 @@ impl LocalStore {
         Ok(out)
     }
 
-    fn pair(&self, pair_id: &str) -> Result<Candidate> {
+    fn pair(&self, lock: &WriteLock<'_>, pair_id: &str) -> Result<Candidate> {
         let wanted = pair_id.trim().to_ascii_lowercase();
-        self.duplicates()?
+        self.duplicates_locked(lock)?
             .into_iter()
             .find(|c| c.id == wanted)
             .ok_or_else(|| StoreError::NoSuchPair(pair_id.trim().to_string()))
     }
 
     /// Saves operations on several records: one atomic, flushed batch.
-    fn commit_ops(&self, ops: Vec<Op>) -> Result<()> {
+    fn commit_ops(&self, lock: &WriteLock<'_>, ops: Vec<Op>) -> Result<()> {
         let mut w = self.writes();
         let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
         for op in ops {
@@ -415,7 +420,7 @@ impl LocalStore {
         for (id, doc) in &docs {
             Self::stage_doc(&mut w, *id, doc);
         }
-        self.commit(w)
+        self.commit(lock, w)
     }
 
     /// Merges a candidate pair: `keep` (a unique prefix of one of its two
@@ -429,7 +434,8 @@ impl LocalStore {
         keep: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(RecordId, RecordId)> {
-        let pair = self.pair(pair_id)?;
+        let lock = self.write_lock();
+        let pair = self.pair(&lock, pair_id)?;
         let keep = match keep {
             None => pair.records[0],
             Some(text) => {
@@ -460,22 +466,24 @@ impl LocalStore {
         let keep_doc = self.load_doc(keep)?.unwrap_or_default();
         let lose_doc = self.load_doc(lose)?.unwrap_or_default();
         let ops = plan_merge((keep, &keep_doc), (lose, &lose_doc), decision(device, now));
-        self.commit_ops(ops)?;
+        self.commit_ops(&lock, ops)?;
         Ok((keep, lose))
     }
 
     /// Dismisses a candidate pair: not the same family, never suggested again.
     pub fn dismiss_pair(&self, pair_id: &str, now: DateTime<Utc>) -> Result<Candidate> {
-        let pair = self.pair(pair_id)?;
+        let lock = self.write_lock();
+        let pair = self.pair(&lock, pair_id)?;
         let device = self.device()?.id;
         let op = plan_dismiss(pair.records[0], pair.records[1], decision(device, now));
-        self.commit_ops(vec![op])?;
+        self.commit_ops(&lock, vec![op])?;
         Ok(pair)
     }
 
     /// Undoes the merge of `id`: it counts again, and the values it carried
     /// onto the survivor stop competing there. Returns the survivor.
     pub fn unmerge(&self, id: RecordId, now: DateTime<Utc>) -> Result<RecordId> {
+        let lock = self.write_lock();
         let doc = self
             .load_doc(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
@@ -489,7 +497,7 @@ impl LocalStore {
             keep.as_ref().map(|d| (into, d)),
             decision(device, now),
         );
-        self.commit_ops(ops)?;
+        self.commit_ops(&lock, ops)?;
         Ok(into)
     }
 
@@ -499,6 +507,7 @@ impl LocalStore {
     /// records, `deleted` deletes. `None` when no merge is involved.
     pub(super) fn resolve_merge_conflict(
         &self,
+        lock: &WriteLock<'_>,
         id: RecordId,
         doc: &RecordDoc,
         value: &str,
@@ -528,7 +537,7 @@ impl LocalStore {
                 "'{value}' does not decide this conflict; use --value merged, --value kept or --value deleted"
             )));
         };
-        self.commit_ops(ops)?;
+        self.commit_ops(lock, ops)?;
         Ok(Some(()))
     }
 }

@@ -52,6 +52,7 @@ impl LocalStore {
             out.kept_unsynced = self.scan_packed(DOCS).count() as u64;
             return Ok(out);
         }
+        let lock = self.write_lock();
         let unsynced = self.unsynced_records()?;
 
         let mut w = self.writes();
@@ -78,7 +79,7 @@ impl LocalStore {
         self.stage_removals(&mut w, &purged)?;
         self.stage_dismissed_removal(&mut w, &purged)?;
         out.removed = purged.len() as u64;
-        self.commit(w)?;
+        self.commit(&lock, w)?;
         Ok(out)
     }
 
