@@ -1,0 +1,291 @@
+//! The writes a person makes on this laptop: add, import (upsert), edit,
+//! delete and resolve a conflict. Each becomes operations, staged into the
+//! record and the push queue in one batch under the write lock.
+
+use super::*;
+
+impl LocalStore {
+    /// Stages a local operation: into its record and the push queue.
+    pub(super) fn stage_local(w: &mut Writes, doc: &mut RecordDoc, op: Op) {
+        let json = encode(&op);
+        w.queue.extend_from_slice(op.record.0.as_bytes());
+        w.queue.extend_from_slice(op.id.0.as_bytes());
+        w.queue
+            .extend_from_slice(&(json.len() as u32).to_be_bytes());
+        w.queue.extend_from_slice(&json);
+        doc.insert(op);
+    }
+
+    pub(super) fn new_op(
+        &self,
+        device: DeviceId,
+        record: RecordId,
+        now: DateTime<Utc>,
+        change: Change,
+    ) -> Op {
+        Op {
+            id: OpId::new_v7(),
+            record,
+            device,
+            at: now,
+            base: Vec::new(),
+            resolution: false,
+            change,
+        }
+    }
+
+    /// The operations of an edit (usually one; see [`RecordDoc::plan_edit`]).
+    pub(super) fn edit_ops(
+        &self,
+        device: DeviceId,
+        id: RecordId,
+        doc: &RecordDoc,
+        changes: Vec<FieldValue>,
+        now: DateTime<Utc>,
+    ) -> Vec<Op> {
+        let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
+        doc.plan_edit(&names, false)
+            .into_iter()
+            .map(|(fields, base)| {
+                let values = changes
+                    .iter()
+                    .filter(|v| fields.contains(&v.name()))
+                    .cloned()
+                    .collect();
+                let mut op = self.new_op(device, id, now, Change::Edit { values });
+                op.base = base;
+                op
+            })
+            .collect()
+    }
+
+    /// Saves a new family and returns its id.
+    pub fn add(&self, fields: FamilyFields, now: DateTime<Utc>) -> Result<RecordId> {
+        let id = RecordId::new_v7();
+        self.upsert_many(
+            vec![Upsert {
+                id,
+                fields,
+                origin: None,
+            }],
+            now,
+        )?;
+        Ok(id)
+    }
+
+    /// Adds families, or edits those whose id is already here so they match
+    /// (fields that already match are left alone; nothing is added twice).
+    /// One atomic, flushed batch: when it returns, all of them are saved.
+    pub fn upsert_many(&self, items: Vec<Upsert>, now: DateTime<Utc>) -> Result<UpsertOutcome> {
+        let device = self.device()?.id;
+        let lock = self.write_lock();
+        let mut w = self.writes();
+        let mut out = UpsertOutcome::default();
+        let mut touched: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
+        // Families purged here are on the server already: an upsert of one
+        // leaves it alone (one read per new family, only once anything was purged).
+        let any_purged = self.db.scan_prefix(b"g/").next().is_some();
+        // Every family named, read one pack at a time (an import's new ids
+        // mostly fall in one pack: opened once, not once per row).
+        let mut ids: Vec<RecordId> = items.iter().map(|u| u.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored = self.packed_many(DOCS, &ids)?;
+        let mut stored: std::collections::HashMap<RecordId, Vec<u8>> = ids
+            .into_iter()
+            .zip(stored)
+            .filter_map(|(id, doc)| Some((id, doc?)))
+            .collect();
+        for Upsert { id, fields, origin } in items {
+            let mut doc = match touched.remove(&id) {
+                Some(d) => d,
+                None => match stored.remove(&id).map(|b| decode(&b)).transpose()? {
+                    Some(d) => d,
+                    None if any_purged && self.db.contains_key(purged_key(id))? => {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                    None => {
+                        w.fresh.insert(id);
+                        RecordDoc::default()
+                    }
+                },
+            };
+            let view = doc.view(id);
+            match view.family {
+                None => {
+                    let op = self.new_op(device, id, now, Change::Create { fields, origin });
+                    Self::stage_local(&mut w, &mut doc, op);
+                    out.added += 1;
+                    out.added_ids.push(id);
+                }
+                Some(current) => {
+                    let changes = current.fields.changes_to(&fields);
+                    if changes.is_empty() {
+                        out.unchanged += 1;
+                    } else {
+                        for op in self.edit_ops(device, id, &doc, changes, now) {
+                            Self::stage_local(&mut w, &mut doc, op);
+                        }
+                        out.updated += 1;
+                    }
+                }
+            }
+            Self::stage_doc(&mut w, id, &doc);
+            touched.insert(id, doc);
+        }
+        self.commit(&lock, w)?;
+        Ok(out)
+    }
+
+    /// Changes some fields of a family. Values equal to the current ones are
+    /// dropped; the result must still pass validation. Returns the fields changed.
+    pub fn edit(
+        &self,
+        id: RecordId,
+        values: Vec<FieldValue>,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FieldName>> {
+        let device = self.device()?.id;
+        let lock = self.write_lock();
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let view = doc.view(id);
+        let Some(current) = view.active() else {
+            return Err(match (view.family, view.lifecycle) {
+                (Some(_), Lifecycle::Merged { into }) => StoreError::Merged { id, into },
+                (Some(_), _) => StoreError::Deleted(id),
+                (None, _) => StoreError::NotFound(id.to_string()),
+            });
+        };
+        let mut fields = current.fields.clone();
+        for v in &values {
+            fields.set(v.clone());
+        }
+        fields.check(today)?;
+        let changes = current.fields.changes_to(&fields);
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<FieldName> = changes.iter().map(|v| v.name()).collect();
+        let ops = self.edit_ops(device, id, &doc, changes, now);
+        self.commit_local(&lock, id, &mut doc, ops)?;
+        Ok(names)
+    }
+
+    pub(super) fn commit_local(
+        &self,
+        lock: &WriteLock<'_>,
+        id: RecordId,
+        doc: &mut RecordDoc,
+        ops: Vec<Op>,
+    ) -> Result<()> {
+        let mut w = self.writes();
+        for op in ops {
+            Self::stage_local(&mut w, doc, op);
+        }
+        Self::stage_doc(&mut w, id, doc);
+        self.commit(lock, w)
+    }
+
+    /// Deletes a family, keeping a tombstone so that sync carries the deletion.
+    pub fn delete(&self, id: RecordId, now: DateTime<Utc>) -> Result<()> {
+        let device = self.device()?.id;
+        let lock = self.write_lock();
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let view = doc.view(id);
+        if view.family.is_none() {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        if view.lifecycle == Lifecycle::Deleted {
+            return Err(StoreError::Deleted(id));
+        }
+        if let Lifecycle::Merged { into } = view.lifecycle {
+            return Err(StoreError::Merged { id, into });
+        }
+        let mut op = self.new_op(device, id, now, Change::Delete);
+        op.base = doc.base_for_lifecycle();
+        self.commit_local(&lock, id, &mut doc, vec![op])
+    }
+
+    /// Every open conflict on this device.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut out = Vec::new();
+        for item in self.scan_values(b"c/") {
+            out.extend(decode::<Vec<Conflict>>(&item?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// Decides a conflict: the chosen value becomes an operation that covers
+    /// every competing value, and syncs everywhere like any edit.
+    pub fn resolve(
+        &self,
+        conflict_id: &str,
+        value: &str,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Conflict> {
+        use returnee_shared::merge::{DECIDE_DELETED, DECIDE_KEPT, RECORD_CONFLICT_FIELD};
+        let lock = self.write_lock();
+        let conflict = self
+            .conflicts()?
+            .into_iter()
+            .find(|c| c.id == conflict_id.trim())
+            .ok_or_else(|| StoreError::NoSuchConflict(conflict_id.to_string()))?;
+        let id = conflict.record_id;
+        let device = self.device()?.id;
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let op = if conflict.field == RECORD_CONFLICT_FIELD {
+            if self
+                .resolve_merge_conflict(&lock, id, &doc, value, now)?
+                .is_some()
+            {
+                return Ok(conflict);
+            }
+            let change = match value.trim().to_ascii_lowercase().as_str() {
+                DECIDE_DELETED | "delete" => Change::Delete,
+                DECIDE_KEPT | "keep" => Change::Restore,
+                other => {
+                    return Err(StoreError::BadValue(format!(
+                        "'{other}' does not decide a delete conflict; use --value deleted or --value kept"
+                    )));
+                }
+            };
+            let mut op = self.new_op(device, id, now, change);
+            op.base = doc.base_for_lifecycle();
+            op
+        } else {
+            let field = FieldName::parse(&conflict.field)
+                .ok_or_else(|| StoreError::BadValue(format!("unknown field {}", conflict.field)))?;
+            let parsed = FieldValue::parse(field, value)
+                .map_err(|p| returnee_shared::ValidationError { problems: vec![p] })?;
+            let view = doc.view(id);
+            if let Some(f) = view.family {
+                let mut fields = f.fields.clone();
+                fields.set(parsed.clone());
+                fields.check(today)?;
+            }
+            let mut op = self.new_op(
+                device,
+                id,
+                now,
+                Change::Edit {
+                    values: vec![parsed],
+                },
+            );
+            op.base = doc.base_for_edit(field, true);
+            op
+        };
+        let mut op = op;
+        op.resolution = true;
+        self.commit_local(&lock, id, &mut doc, vec![op])?;
+        Ok(conflict)
+    }
+}

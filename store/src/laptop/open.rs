@@ -1,0 +1,159 @@
+//! Making a store, and opening one: its format checked, then unlocked.
+
+use super::*;
+
+impl LocalStore {
+    /// Creates a plain store (and a device id) or finds the one already there.
+    pub fn init(dir: &Path, device_name: &str) -> Result<(Self, InitOutcome)> {
+        Self::init_with(dir, device_name, None, &|| None)
+    }
+
+    /// Creates the store, encrypted under `encrypt` if given, or finds the
+    /// one already there (unlocked with `encrypt`, else with `passphrase`).
+    /// A new store is written in one flushed batch: its encryption header,
+    /// index key and device id land together or not at all.
+    pub fn init_with(
+        dir: &Path,
+        device_name: &str,
+        encrypt: Option<&Passphrase>,
+        passphrase: PassphraseSource<'_>,
+    ) -> Result<(Self, InitOutcome)> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        let db = open_db(dir, CACHE_BYTES)?;
+        if Self::has_device(&db)? {
+            if encrypt.is_some() && db.get(meta_key(META_CRYPT))?.is_none() {
+                return Err(StoreError::AlreadyPlain(dir.to_path_buf()));
+            }
+            let given = encrypt.cloned();
+            let store = Self::unlock(db, dir, &|| given.clone().or_else(passphrase))?;
+            return Ok((store, InitOutcome::AlreadyThere));
+        }
+        let mut batch = sled::Batch::default();
+        let cipher = match encrypt {
+            Some(pass) => {
+                let (cipher, header) =
+                    StoreCipher::create(pass).map_err(|e| Self::sealing(dir, e))?;
+                batch.insert(meta_key(META_CRYPT), encode(&header));
+                cipher
+            }
+            None => StoreCipher::Plain,
+        };
+        let (index, index_bytes) = IndexKey::generate().map_err(|e| Self::sealing(dir, e))?;
+        let store = LocalStore {
+            db,
+            dir: dir.to_path_buf(),
+            cipher,
+            index,
+            commit_lock: Default::default(),
+        };
+        let mut w = store.writes();
+        w.batch = batch;
+        w.put_bytes(meta_key(META_INDEX_KEY), index_bytes.to_vec());
+        w.put(
+            meta_key(META_DEVICE),
+            &DeviceInfo {
+                id: DeviceId::new_v4(),
+                name: device_name.to_string(),
+            },
+        );
+        store.mark_duplicate_index_built(&mut w);
+        w.batch.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec());
+        store.db.apply_batch(w.batch)?;
+        store.db.flush()?;
+        Ok((store, InitOutcome::Created))
+    }
+
+    /// Opens an existing plain store (an encrypted one needs [`Self::open_with`]).
+    pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, &|| None)
+    }
+
+    /// Opens an existing store, asking `passphrase` if it is encrypted.
+    pub fn open_with(dir: &Path, passphrase: PassphraseSource<'_>) -> Result<Self> {
+        Self::open_with_cache(dir, passphrase, CACHE_BYTES)
+    }
+
+    /// As [`Self::open_with`], with a page cache of `cache_bytes`
+    /// ([`BULK_CACHE_BYTES`] for a bulk import).
+    pub fn open_with_cache(
+        dir: &Path,
+        passphrase: PassphraseSource<'_>,
+        cache_bytes: u64,
+    ) -> Result<Self> {
+        if !dir.join("conf").exists() && !dir.join("db").exists() {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        let db = open_db(dir, cache_bytes)?;
+        if !Self::has_device(&db)? {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        Self::unlock(db, dir, passphrase)
+    }
+
+    /// Whether the store is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.cipher.is_sealed()
+    }
+
+    pub(super) fn has_device(db: &sled::Db) -> Result<bool> {
+        Ok(db.contains_key(meta_key(META_DEVICE))?)
+    }
+
+    pub(super) fn sealing(dir: &Path, source: SealError) -> StoreError {
+        match source {
+            SealError::WrongPassphrase => StoreError::WrongPassphrase(dir.to_path_buf()),
+            source => StoreError::Sealing {
+                dir: dir.to_path_buf(),
+                source,
+            },
+        }
+    }
+
+    /// Checks an opened store's format, unlocks it (checking the passphrase
+    /// before anything is read or written), and brings its duplicate index
+    /// up to date.
+    pub(super) fn unlock(
+        db: sled::Db,
+        dir: &Path,
+        passphrase: PassphraseSource<'_>,
+    ) -> Result<Self> {
+        match format::open(&db, FORMAT_KEY, MIGRATIONS, false, Default::default()) {
+            Ok(Opened::Migrated { from }) => {
+                tracing::info!(from, to = FORMAT, "store format migrated");
+            }
+            Ok(Opened::Created | Opened::Current) => {}
+            Err(FormatError::Unknown { found }) => {
+                return Err(StoreError::Format {
+                    dir: dir.to_path_buf(),
+                    found,
+                });
+            }
+            Err(FormatError::Store(e)) => return Err(e),
+        }
+        let cipher = match db.get(meta_key(META_CRYPT))? {
+            None => StoreCipher::Plain,
+            Some(raw) => {
+                let header: CryptHeader = decode(&raw)?;
+                let pass = passphrase().ok_or_else(|| StoreError::PassphraseNeeded(dir.into()))?;
+                StoreCipher::unlock(&header, &pass).map_err(|e| Self::sealing(dir, e))?
+            }
+        };
+        let key = meta_key(META_INDEX_KEY);
+        let sealed = db
+            .get(&key)?
+            .ok_or_else(|| damaged("its duplicate index key is missing"))?;
+        let bytes = cipher
+            .open(&key, sealed)
+            .map_err(|e| Self::sealing(dir, e))?;
+        let index = IndexKey::from_bytes(&bytes).map_err(|e| Self::sealing(dir, e))?;
+        let store = LocalStore {
+            db,
+            dir: dir.to_path_buf(),
+            cipher,
+            index,
+            commit_lock: Default::default(),
+        };
+        store.ensure_duplicate_index()?;
+        Ok(store)
+    }
+}

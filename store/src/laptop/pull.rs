@@ -1,0 +1,99 @@
+//! Applying what a pull brought: the operations of other devices and the
+//! families that left this device's sites.
+
+use super::*;
+
+impl LocalStore {
+    /// Applies operations pulled from the server and moves the cursor past
+    /// them, in one atomic batch: a crash leaves either both or neither.
+    ///
+    /// `forget` lists families that left this device's sites: each is
+    /// removed, unless some change to it is not on the server yet (it stays,
+    /// so that nothing typed here is lost; the server refuses such changes
+    /// and `status` shows them).
+    pub fn apply_remote(
+        &self,
+        ops: Vec<Op>,
+        forget: &[RecordId],
+        cursor: SyncCursor,
+    ) -> Result<usize> {
+        let lock = self.write_lock();
+        let any_purged = self.db.scan_prefix(b"g/").next().is_some();
+        let mut w = self.writes();
+        // The page's records, read on all cores. `None`: a family purged
+        // here, whose operations are dropped.
+        let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored = self.packed_many(DOCS, &ids)?;
+        let loaded: Vec<(RecordId, Option<Option<RecordDoc>>)> = ids
+            .into_par_iter()
+            .zip(stored)
+            .with_min_len(250)
+            .map(|(id, stored)| {
+                Ok(if any_purged && self.db.contains_key(purged_key(id))? {
+                    (id, None)
+                } else {
+                    (id, Some(stored.map(|b| decode(&b)).transpose()?))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut docs: std::collections::BTreeMap<RecordId, Option<RecordDoc>> = Default::default();
+        for (id, doc) in loaded {
+            docs.insert(
+                id,
+                doc.map(|d| {
+                    d.unwrap_or_else(|| {
+                        w.fresh.insert(id);
+                        RecordDoc::default()
+                    })
+                }),
+            );
+        }
+        let mut applied = 0;
+        for op in ops {
+            if let Some(Some(doc)) = docs.get_mut(&op.record)
+                && doc.insert(op)
+            {
+                applied += 1;
+            }
+        }
+        let forgotten: std::collections::HashSet<RecordId> = if forget.is_empty() {
+            Default::default()
+        } else {
+            let unsynced = self.unsynced_records()?;
+            forget
+                .iter()
+                .copied()
+                .filter(|id| !unsynced.contains(id))
+                .collect()
+        };
+        // Each record's writes prepared on all cores, then batched in order.
+        // Indexing pulled families for duplicates is most of a pull's work:
+        // they are only marked, for the next command that looks for
+        // duplicates.
+        let (cipher, fresh) = (&w.cipher, &w.fresh);
+        let staged: Vec<(RecordId, DocWrites)> = docs
+            .par_iter()
+            .filter(|(id, _)| !forgotten.contains(id))
+            .filter_map(|(id, doc)| {
+                let doc = doc.as_ref()?;
+                let view = doc.view(*id);
+                Some((
+                    *id,
+                    DocWrites::of(cipher, *id, doc, &view, fresh.contains(id)),
+                ))
+            })
+            .collect();
+        for (id, writes) in staged {
+            w.apply(writes);
+            w.pulled.push(id);
+        }
+        self.stage_removals(&mut w, &forgotten)?;
+        self.stage_dismissed_removal(&mut w, &forgotten)?;
+        duplicates::stage_pulled_marks(&mut w, cursor);
+        w.put(meta_key(META_CURSOR), &cursor);
+        self.commit(&lock, w)?;
+        Ok(applied)
+    }
+}
