@@ -1,0 +1,381 @@
+use super::*;
+
+#[test]
+fn a_store_of_another_format_is_refused_and_a_new_one_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(ServerStore::open(dir.path()).unwrap());
+    drop(ServerStore::open(dir.path()).expect("its own format reopens"));
+    // A store written before the format was recorded (it has a log).
+    let old = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(old.path()).unwrap();
+        db.insert(b"m/seq", 7u64.to_be_bytes().to_vec()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = ServerStore::open(old.path()).err().expect("refused");
+    assert!(matches!(err, StoreError::Format { found: 0, .. }), "{err}");
+    assert!(err.to_string().contains("new --data-dir"), "{err}");
+}
+
+#[test]
+fn a_record_entry_reads_back_what_was_written() {
+    let entry = RecordEntry {
+        tag: b"chaman,torkham".to_vec(),
+        row: Some([7; 19]),
+        has_conflicts: true,
+        ops: vec![
+            LogPos {
+                chunk: 1,
+                offset: 0,
+            },
+            LogPos {
+                chunk: u64::MAX - 3,
+                offset: 77_000,
+            },
+        ],
+    };
+    let bytes = entry.to_bytes();
+    assert_eq!(RecordEntry::from_bytes(&bytes), Some(entry.clone()));
+    assert_eq!(RecordEntry::row_of(&bytes), Some(&[7u8; 19][..]));
+    let none = RecordEntry { row: None, ..entry };
+    assert_eq!(RecordEntry::row_of(&none.to_bytes()), None);
+    assert_eq!(RecordEntry::from_bytes(&none.to_bytes()), Some(none));
+    assert_eq!(RecordEntry::from_bytes(&bytes[..bytes.len() - 1]), None);
+}
+
+#[test]
+fn the_log_writer_keeps_chunks_of_large_entries_within_their_byte_budget() {
+    let mut batch = sled::Batch::default();
+    let mut log = LogWriter::after(0);
+    let payload = vec![b'x'; 2000];
+    let positions: Vec<LogPos> = (0..10)
+        .map(|_| {
+            log.append(
+                &mut batch,
+                log_entry(DeviceId(uuid::Uuid::nil()), KIND_OP, b"", &payload),
+            )
+        })
+        .collect();
+    log.finish(&mut batch);
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    db.apply_batch(batch).unwrap();
+    let chunks: Vec<sled::IVec> = db.scan_prefix(b"l/").map(|i| i.unwrap().1).collect();
+    assert!(chunks.iter().all(|c| c.len() <= CHUNK_BYTES));
+    assert_eq!(chunks.len(), 10usize.div_ceil(CHUNK_BYTES / 2022));
+    let mut cache = ChunkCache::default();
+    for pos in positions {
+        assert_eq!(cache.op_json(&db, pos).unwrap().unwrap().to_vec(), payload);
+    }
+}
+
+#[test]
+fn the_log_writer_cuts_chunks_and_every_entry_is_found_again() {
+    let mut batch = sled::Batch::default();
+    let mut log = LogWriter::after(41);
+    let positions: Vec<LogPos> = (0..CHUNK_ENTRIES * 2 + 5)
+        .map(|i| {
+            let payload = format!("entry {i}");
+            log.append(
+                &mut batch,
+                log_entry(
+                    DeviceId(uuid::Uuid::nil()),
+                    KIND_OP,
+                    b"",
+                    payload.as_bytes(),
+                ),
+            )
+        })
+        .collect();
+    log.finish(&mut batch);
+    assert_eq!(log.last(), 41 + positions.len() as u64);
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    db.apply_batch(batch).unwrap();
+    let chunks: Vec<(u64, sled::IVec)> = db
+        .scan_prefix(b"l/")
+        .map(|i| i.map(|(k, v)| (seq_of_log_key(&k), v)).unwrap())
+        .collect();
+    assert_eq!(
+        chunks.iter().map(|c| c.0).collect::<Vec<_>>(),
+        (0..positions.len() as u64)
+            .step_by(CHUNK_ENTRIES)
+            .map(|i| 42 + i)
+            .collect::<Vec<_>>()
+    );
+    let mut n = 0;
+    for (first, chunk) in &chunks {
+        for (i, (offset, entry)) in chunk_entries(chunk).enumerate() {
+            let seq = first + i as u64;
+            let (_, _, _, at) = parse_log_entry(entry).unwrap();
+            assert_eq!(&entry[at..], format!("entry {}", seq - 42).as_bytes());
+            let pos = positions[(seq - 42) as usize];
+            assert_eq!((pos.chunk, pos.offset as usize), (*first, offset));
+            assert_eq!(entry_at(chunk, pos.offset).unwrap().1, entry);
+            n += 1;
+        }
+    }
+    assert_eq!(n, positions.len());
+}
+
+pub(crate) fn fields(crossing: &str, n: u32) -> returnee_shared::FamilyFields {
+    let mut members = returnee_shared::Members::default();
+    members.males[2] = 1 + n % 3;
+    members.females[2] = 1;
+    returnee_shared::FamilyFields {
+        crossing: crossing.into(),
+        crossed_on: NaiveDate::from_ymd_opt(2026, 9, 17).unwrap(),
+        return_type: returnee_shared::ReturnType::ALL[0],
+        departure_province: "PK-KP".into(),
+        destination_province: "AF-NAN".into(),
+        members,
+        head_name: None,
+        head_sex: None,
+        doc_type: returnee_shared::DocType::None,
+        doc_number: None,
+        consent: false,
+        vulnerabilities: Default::default(),
+        documentation: Default::default(),
+        protection_referral: None,
+        notes: Some(format!("family {n}")),
+    }
+}
+
+pub(crate) fn enrolled(store: &ServerStore, name: &str) -> Device {
+    let now = Utc::now();
+    let code = store
+        .mint_code(Role::Supervisor, vec![], 1, None, now)
+        .unwrap();
+    let id = DeviceId(uuid::Uuid::new_v4());
+    store.enroll(&code, id, name, now).unwrap().unwrap().0
+}
+
+/// `n` new families at Torkham, created by `device`.
+fn creates(device: &Device, n: u32) -> Vec<Op> {
+    (0..n)
+        .map(|n| Op {
+            id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+            record: RecordId::new_v7(),
+            device: device.id,
+            at: Utc::now(),
+            base: vec![],
+            resolution: false,
+            change: Change::Create {
+                fields: fields("torkham", n),
+                origin: None,
+            },
+        })
+        .collect()
+}
+
+#[test]
+fn a_push_names_the_positions_it_logged_unless_a_family_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ServerStore::open(dir.path()).unwrap();
+    let a = enrolled(&store, "a");
+    let now = Utc::now();
+    let ops = creates(&a, 7);
+    let r = store.push(&a, ops.clone(), now).unwrap();
+    assert_eq!(
+        r.logged,
+        Some(LoggedSpan {
+            first: SyncCursor(1),
+            last: SyncCursor(7)
+        })
+    );
+    // A re-send logs nothing, so it names nothing.
+    assert_eq!(store.push(&a, ops.clone(), now).unwrap().logged, None);
+    let edit = |values: Vec<FieldValue>| Op {
+        id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+        record: ops[0].record,
+        device: a.id,
+        at: now,
+        base: store
+            .record_doc(ops[0].record)
+            .unwrap()
+            .unwrap()
+            .ops
+            .iter()
+            .map(|o| o.id)
+            .collect(),
+        resolution: false,
+        change: Change::Edit { values },
+    };
+    // A move between sites logs entries for other devices too (and
+    // perhaps for this one): no span.
+    let moved = store
+        .push(
+            &a,
+            vec![edit(vec![FieldValue::Crossing("chaman".into())])],
+            now,
+        )
+        .unwrap();
+    assert_eq!(moved.applied, 1);
+    assert_eq!(moved.logged, None);
+    let last = store.last_seq().unwrap();
+    assert!(last > 8, "the move logged more than the edit: {last}");
+    let noted = store
+        .push(
+            &a,
+            vec![edit(vec![FieldValue::Notes(Some("n".into()))])],
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        noted.logged,
+        Some(LoggedSpan {
+            first: SyncCursor(last + 1),
+            last: SyncCursor(last + 1)
+        })
+    );
+}
+
+/// Pulls a page at a time, checking each page against the limit.
+fn pull_all(store: &ServerStore, device: &Device, limit: usize) -> Vec<Op> {
+    let mut cursor = SyncCursor(0);
+    let mut out = Vec::new();
+    loop {
+        let page = store.pull(device, cursor, limit).unwrap();
+        assert!(page.ops.len() <= limit);
+        assert!(page.cursor >= cursor);
+        out.extend(page.ops.iter().map(|j| decode::<Op>(j).unwrap()));
+        cursor = page.cursor;
+        if !page.more {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn pages_of_any_size_hand_out_every_operation_once_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ServerStore::open(dir.path()).unwrap();
+    let (a, b) = (enrolled(&store, "a"), enrolled(&store, "b"));
+    let now = Utc::now();
+    let ops = creates(&a, 150);
+    // Two pushes: the second starts new chunks mid-sequence.
+    let r = store.push(&a, ops[..100].to_vec(), now).unwrap();
+    assert_eq!(r.applied, 100);
+    let r = store.push(&a, ops.clone(), now).unwrap();
+    assert_eq!((r.applied, r.duplicates), (50, 100));
+    for limit in [1, 7, 64, 65, 1000] {
+        let got = pull_all(&store, &b, limit);
+        assert_eq!(
+            got.iter().map(|o| o.id).collect::<Vec<_>>(),
+            ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+            "limit {limit}"
+        );
+    }
+    // Nothing past the last position known to be on disk is handed out.
+    let durable = store.durable.swap(120, Ordering::AcqRel);
+    let page = store.pull(&b, SyncCursor(100), 1000).unwrap();
+    assert_eq!(
+        (page.ops.len(), page.cursor, page.more),
+        (20, SyncCursor(120), false)
+    );
+    store.durable.store(durable, Ordering::Release);
+    // The sender gets none of its own back, and the report counts each once.
+    assert!(pull_all(&store, &a, 10).is_empty());
+    let report = store
+        .report(&b, ReportBuilder::new(Default::default(), None))
+        .unwrap();
+    assert_eq!(report.totals.families, 150);
+    // An edit reads its record back from the log.
+    let first = &ops[0];
+    let mut edited = fields("torkham", 0);
+    edited.notes = Some("edited".into());
+    let edit = Op {
+        id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+        record: first.record,
+        device: a.id,
+        at: now,
+        base: vec![first.id],
+        resolution: false,
+        change: Change::Edit {
+            values: vec![FieldValue::Notes(Some("edited".into()))],
+        },
+    };
+    assert_eq!(store.push(&a, vec![edit], now).unwrap().applied, 1);
+    let doc = store.record_doc(first.record).unwrap().unwrap();
+    assert_eq!(doc.ops.len(), 2);
+    assert_eq!(
+        doc.view(first.record).family.unwrap().fields.notes,
+        edited.notes
+    );
+}
+
+#[test]
+fn concurrent_pushes_to_the_same_records_keep_every_operation_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ServerStore::open(dir.path()).unwrap();
+    let (a, b, reader) = (
+        enrolled(&store, "a"),
+        enrolled(&store, "b"),
+        enrolled(&store, "reader"),
+    );
+    let now = Utc::now();
+    let creates = creates(&a, 40);
+    store.push(&a, creates.clone(), now).unwrap();
+    let edits = |device: &Device, round: usize| -> Vec<Op> {
+        creates
+            .iter()
+            .map(|c| Op {
+                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                record: c.record,
+                device: device.id,
+                at: now,
+                base: vec![c.id],
+                resolution: false,
+                change: Change::Edit {
+                    values: vec![FieldValue::Notes(Some(format!("{} {round}", device.name)))],
+                },
+            })
+            .collect()
+    };
+    let mut sent: Vec<Op> = creates.clone();
+    let batches: Vec<(Device, Vec<Op>)> = (0..6)
+        .flat_map(|round| [(a.clone(), edits(&a, round)), (b.clone(), edits(&b, round))])
+        .collect();
+    for (_, ops) in &batches {
+        sent.extend(ops.iter().cloned());
+    }
+    std::thread::scope(|s| {
+        // Every batch at once, each sent twice (a re-send racing the
+        // original): between the two, every operation applied once.
+        let running: Vec<_> = batches
+            .iter()
+            .map(|(device, ops)| {
+                let store = &store;
+                let twice: Vec<_> = (0..2)
+                    .map(|_| s.spawn(move || store.push(device, ops.clone(), now).unwrap()))
+                    .collect();
+                (ops.len() as u64, twice)
+            })
+            .collect();
+        for (n, twice) in running {
+            let acks: Vec<PushResponse> = twice.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(acks[0].applied + acks[1].applied, n);
+            assert_eq!(acks[0].duplicates + acks[1].duplicates, n);
+        }
+    });
+    let pulled = pull_all(&store, &reader, 100);
+    let mut got: Vec<_> = pulled.iter().map(|o| o.id).collect();
+    let mut want: Vec<_> = sent.iter().map(|o| o.id).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every operation logged once");
+    for c in &creates {
+        let doc = store.record_doc(c.record).unwrap().unwrap();
+        assert_eq!(doc.ops.len(), 1 + 12, "the create and every edit");
+    }
+}
+
+#[test]
+fn a_second_open_of_a_store_in_use_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = ServerStore::open(dir.path()).unwrap();
+    let second = ServerStore::open(dir.path());
+    assert!(
+        matches!(second, Err(StoreError::InUse(_))),
+        "{:?}",
+        second.err()
+    );
+}
