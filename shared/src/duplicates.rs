@@ -41,8 +41,8 @@ use crate::reference::UNDECIDED_DESTINATION;
 /// Two records are compared when their crossing dates are at most this many days apart.
 pub const WINDOW_DAYS: u64 = 2;
 /// The lowest score at which a pair is suggested: chosen on the synthetic
-/// set of `dupbench` (README, "Duplicate detection"), where it balances
-/// precision and recall.
+/// set of `dupbench` (PERFORMANCE.md, "Duplicate detection"), where it
+/// balances precision and recall.
 pub const THRESHOLD: f64 = 0.59;
 
 /// What detection reads of a family, normalised.
