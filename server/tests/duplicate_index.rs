@@ -6,7 +6,7 @@ use chrono::{NaiveDate, Utc};
 use returnee_server::{DuplicateIndex, ServerStore};
 use returnee_shared::merge::{Change, Op};
 use returnee_shared::wire::Role;
-use returnee_shared::{DeviceId, DocType, FamilyFields, Members, OpId, RecordId, ReturnType};
+use returnee_shared::{DocType, FamilyFields, Members, RecordId, ReturnType};
 use returnee_store::server::Device;
 
 fn family(i: usize, doc: String) -> FamilyFields {
@@ -39,7 +39,7 @@ fn a_listing_finishes_every_queued_record_and_a_rebuild_agrees() {
     let store = ServerStore::open(dir.path()).unwrap();
     let index = DuplicateIndex::open(&store).unwrap();
     let device = Device {
-        id: DeviceId::new_v4(),
+        id: returnee_store::ids::new_device_id(),
         name: "test".into(),
         role: Role::Admin,
         sites: Vec::new(),
@@ -50,12 +50,15 @@ fn a_listing_finishes_every_queued_record_and_a_rebuild_agrees() {
     // than two chunks of work waiting when the listing comes.
     let mut fields: Vec<FamilyFields> = (0..4500).map(|i| family(i, format!("D{i:07}"))).collect();
     fields.push(fields[4499].clone());
-    let ids: Vec<RecordId> = fields.iter().map(|_| RecordId::new_v7()).collect();
+    let ids: Vec<RecordId> = fields
+        .iter()
+        .map(|_| returnee_store::ids::new_record_id())
+        .collect();
     let ops: Vec<Op> = ids
         .iter()
         .zip(fields)
         .map(|(id, f)| Op {
-            id: OpId::new_v7(),
+            id: returnee_store::ids::new_op_id(),
             record: *id,
             device: device.id,
             at: Utc::now(),

@@ -49,11 +49,6 @@ id_type!(
 );
 
 impl OpId {
-    /// A fresh operation id.
-    pub fn new_v7() -> Self {
-        OpId(Uuid::now_v7())
-    }
-
     /// A clock-independent total order used only to choose which of several
     /// concurrent values is shown while their conflict is open: the random
     /// bits of the UUID first, so a device with a fast clock gains nothing.
@@ -63,20 +58,6 @@ impl OpId {
         k[..8].copy_from_slice(&b[8..]);
         k[8..].copy_from_slice(&b[..8]);
         k
-    }
-}
-
-impl DeviceId {
-    /// A fresh device id.
-    pub fn new_v4() -> Self {
-        DeviceId(Uuid::new_v4())
-    }
-}
-
-impl RecordId {
-    /// A fresh, time-ordered record id.
-    pub fn new_v7() -> Self {
-        RecordId(Uuid::now_v7())
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod db;
 mod format;
+pub mod ids;
 pub mod laptop;
 mod packs;
 pub mod server;

@@ -332,7 +332,7 @@ fn write_at_once(device: &Device, n: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let items = (0..n)
         .map(|_| returnee_store::laptop::Upsert {
-            id: returnee_shared::RecordId::new_v7(),
+            id: returnee_store::ids::new_record_id(),
             fields: family(&mut rng),
             origin: None,
         })

@@ -143,7 +143,7 @@ impl BlockIndex for LocalIndex<'_> {
 /// Builds a supervisor's decision operation made on `device` at `now`.
 fn decision(device: DeviceId, now: DateTime<Utc>) -> impl FnMut(RecordId, Vec<OpId>, Change) -> Op {
     move |record, base, change| Op {
-        id: OpId::new_v7(),
+        id: crate::ids::new_op_id(),
         record,
         device,
         at: now,

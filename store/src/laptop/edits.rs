@@ -24,7 +24,7 @@ impl LocalStore {
         change: Change,
     ) -> Op {
         Op {
-            id: OpId::new_v7(),
+            id: crate::ids::new_op_id(),
             record,
             device,
             at: now,
@@ -61,7 +61,7 @@ impl LocalStore {
 
     /// Saves a new family and returns its id.
     pub fn add(&self, fields: FamilyFields, now: DateTime<Utc>) -> Result<RecordId> {
-        let id = RecordId::new_v7();
+        let id = crate::ids::new_record_id();
         self.upsert_many(
             vec![Upsert {
                 id,

@@ -52,7 +52,7 @@ impl LocalStore {
         w.put(
             meta_key(META_DEVICE),
             &DeviceInfo {
-                id: DeviceId::new_v4(),
+                id: crate::ids::new_device_id(),
                 name: device_name.to_string(),
             },
         );

@@ -225,7 +225,7 @@ mod tests {
 
         // A pulled operation of a purged family is dropped.
         let op = returnee_shared::merge::Op {
-            id: returnee_shared::OpId::new_v7(),
+            id: crate::ids::new_op_id(),
             record: ids[1],
             device,
             at: Utc::now(),

@@ -129,7 +129,7 @@ fn a_large_entry_acknowledged_in_order_moves_a_mark_and_out_of_order_is_rewritte
     let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
     let items = (0..10)
         .map(|n| Upsert {
-            id: RecordId::new_v7(),
+            id: crate::ids::new_record_id(),
             fields: fields(n),
             origin: None,
         })
@@ -185,7 +185,7 @@ fn a_large_write_is_queued_as_several_bounded_entries_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
     let ids: Vec<RecordId> = (0..QUEUE_ENTRY_OPS * 2 + 22)
-        .map(|_| RecordId::new_v7())
+        .map(|_| crate::ids::new_record_id())
         .collect();
     let items = ids
         .iter()
@@ -227,7 +227,7 @@ fn pull_twins_and_another(store: &LocalStore) -> Vec<RecordId> {
     let other = DeviceId(uuid::Uuid::new_v4());
     let create = |fields: FamilyFields| Op {
         id: OpId(uuid::Uuid::new_v4()),
-        record: RecordId::new_v7(),
+        record: crate::ids::new_record_id(),
         device: other,
         at: Utc::now(),
         base: vec![],

@@ -565,7 +565,7 @@ mod tests {
     fn changed(n: usize) -> Vec<ChangedRecord> {
         (0..n)
             .map(|_| ChangedRecord {
-                id: RecordId::new_v7(),
+                id: crate::ids::new_record_id(),
                 features: None,
                 dismissed: Default::default(),
             })
@@ -582,7 +582,7 @@ mod tests {
             .into_iter()
             .map(|fields| Op {
                 id: returnee_shared::OpId(uuid::Uuid::new_v4()),
-                record: RecordId::new_v7(),
+                record: crate::ids::new_record_id(),
                 device: device.id,
                 at: chrono::Utc::now(),
                 base: vec![],
@@ -645,7 +645,7 @@ mod tests {
             f.head_name = Some("Abdul Wali".into());
             f
         };
-        let (a, b) = (RecordId::new_v7(), RecordId::new_v7());
+        let (a, b) = (crate::ids::new_record_id(), crate::ids::new_record_id());
         let queued = |id, f: &returnee_shared::FamilyFields| ChangedRecord {
             id,
             features: Some(Features::of(f)),

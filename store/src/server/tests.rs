@@ -153,7 +153,7 @@ fn creates(device: &Device, n: u32) -> Vec<Op> {
     (0..n)
         .map(|n| Op {
             id: returnee_shared::OpId(uuid::Uuid::new_v4()),
-            record: RecordId::new_v7(),
+            record: crate::ids::new_record_id(),
             device: device.id,
             at: Utc::now(),
             base: vec![],

@@ -71,7 +71,7 @@ fn args() -> Args {
 fn fill(device: &Device, n: usize, seed: u64) -> Vec<(RecordId, FamilyFields)> {
     let mut rng = Rng::new(seed);
     let all: Vec<(RecordId, FamilyFields)> = (0..n)
-        .map(|_| (RecordId::new_v7(), family(&mut rng)))
+        .map(|_| (returnee_store::ids::new_record_id(), family(&mut rng)))
         .collect();
     for chunk in all.chunks(10_000) {
         device
@@ -389,7 +389,7 @@ fn rss(n: usize) {
             let k = left.min(20_000);
             let items = (0..k)
                 .map(|_| Upsert {
-                    id: RecordId::new_v7(),
+                    id: returnee_store::ids::new_record_id(),
                     fields: family(&mut rng),
                     origin: None,
                 })

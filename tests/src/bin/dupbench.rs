@@ -42,7 +42,7 @@ use chrono::{NaiveDate, Utc};
 use returnee_server::{DuplicateIndex, ServerStore};
 use returnee_shared::merge::{Change, Op};
 use returnee_shared::wire::Role;
-use returnee_shared::{DeviceId, DocType, FamilyFields, Members, OpId, RecordId, ReturnType, Sex};
+use returnee_shared::{DocType, FamilyFields, Members, RecordId, ReturnType, Sex};
 use returnee_store::server::Device;
 use returnee_tests::Rng;
 
@@ -503,14 +503,16 @@ fn main() -> anyhow::Result<()> {
     let store = ServerStore::open(&dir.path().join("server"))?;
     let index = DuplicateIndex::open(&store)?;
     let device = Device {
-        id: DeviceId::new_v4(),
+        id: returnee_store::ids::new_device_id(),
         name: "dupbench".into(),
         role: Role::Admin,
         sites: Vec::new(),
         enrolled_at: Utc::now(),
         revoked_at: None,
     };
-    let ids: Vec<RecordId> = (0..families.len()).map(|_| RecordId::new_v7()).collect();
+    let ids: Vec<RecordId> = (0..families.len())
+        .map(|_| returnee_store::ids::new_record_id())
+        .collect();
     let class_of: HashMap<RecordId, usize> = ids
         .iter()
         .zip(&families)
@@ -524,7 +526,7 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .zip(chunk)
             .map(|(id, g)| Op {
-                id: OpId::new_v7(),
+                id: returnee_store::ids::new_op_id(),
                 record: *id,
                 device: device.id,
                 at: Utc::now(),
