@@ -5,8 +5,12 @@
 //! - [`server`]: the central store (`ServerStore`): devices, the operation
 //!   log, records, the audit trail, and the duplicate index.
 //!
-//! Both open their sled database through [`db::open`] and keep per-record
-//! values many to a key through one pack adapter ([`packs`]).
+//! Both open their sled database through `db::open`, keep per-record values
+//! many to a key through one pack adapter (`packs`), and check their stored
+//! format against one ordered list of migrations each (`format`). Every key
+//! either store writes is listed in ARCHITECTURE.md's keyspace registry and
+//! in the module docs of [`laptop`] and [`server`]; a new kind of key is
+//! added to both.
 
 mod db;
 mod format;
