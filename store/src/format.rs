@@ -22,25 +22,6 @@ pub enum Opened {
     Migrated { from: u32 },
 }
 
-/// Why a store's format is not one this version reads.
-#[derive(Debug)]
-pub enum FormatError<E> {
-    /// Written by another version: `found` is its format (0 when the store
-    /// holds data but no format number: written before format 1).
-    Unknown { found: u32 },
-    /// A migration or a read failed.
-    Store(E),
-}
-
-impl<E> From<sled::Error> for FormatError<E>
-where
-    E: From<sled::Error>,
-{
-    fn from(e: sled::Error) -> Self {
-        FormatError::Store(e.into())
-    }
-}
-
 /// The format this list of migrations leads to.
 pub const fn current<E>(migrations: &[Migration<E>]) -> u32 {
     migrations.len() as u32 + 1
@@ -48,21 +29,24 @@ pub const fn current<E>(migrations: &[Migration<E>]) -> u32 {
 
 /// Reads the format of the store `db` under `key` and brings it up to the
 /// current one. An empty store (`empty`) gets the current format written
-/// (with the caller's first writes, if any, staged in `first`).
+/// with the caller's first writes (`first`). A store of a format this
+/// version does not read is left alone: `unknown` makes the store's error
+/// from what was found (0 when the store holds data but no format number:
+/// written before format 1).
 pub fn open<E: From<sled::Error>>(
     db: &sled::Db,
     key: &[u8],
     migrations: &[Migration<E>],
     empty: bool,
     first: sled::Batch,
-) -> Result<Opened, FormatError<E>> {
+    unknown: impl FnOnce(u32) -> E,
+) -> Result<Opened, E> {
     let current = current(migrations);
     let found = match db.get(key)? {
-        Some(v) => v
-            .as_ref()
-            .try_into()
-            .map(u32::from_be_bytes)
-            .map_err(|_| FormatError::Unknown { found: 0 })?,
+        Some(v) => match <[u8; 4]>::try_from(v.as_ref()) {
+            Ok(b) => u32::from_be_bytes(b),
+            Err(_) => return Err(unknown(0)),
+        },
         None if empty => {
             let mut batch = first;
             batch.insert(key, current.to_be_bytes().to_vec());
@@ -70,19 +54,20 @@ pub fn open<E: From<sled::Error>>(
             db.flush()?;
             return Ok(Opened::Created);
         }
-        None => return Err(FormatError::Unknown { found: 0 }),
+        None => return Err(unknown(0)),
     };
     if found == current {
         return Ok(Opened::Current);
     }
     if found == 0 || found > current {
-        return Err(FormatError::Unknown { found });
+        return Err(unknown(found));
     }
     for (i, migrate) in migrations.iter().enumerate().skip(found as usize - 1) {
-        migrate(db).map_err(FormatError::Store)?;
+        migrate(db)?;
         db.insert(key, (i as u32 + 2).to_be_bytes().to_vec())?;
         db.flush()?;
     }
+    tracing::info!(from = found, to = current, "store format migrated");
     Ok(Opened::Migrated { from: found })
 }
 
@@ -92,15 +77,30 @@ mod tests {
 
     const KEY: &[u8] = b"m/format";
 
-    fn step_2(db: &sled::Db) -> Result<(), sled::Error> {
-        db.insert(b"ran", b"2".to_vec()).map(drop)
+    #[derive(Debug)]
+    enum E {
+        Sled,
+        Unknown(u32),
     }
-    fn step_3(db: &sled::Db) -> Result<(), sled::Error> {
+    impl From<sled::Error> for E {
+        fn from(_: sled::Error) -> Self {
+            E::Sled
+        }
+    }
+
+    fn step_2(db: &sled::Db) -> Result<(), E> {
+        Ok(db.insert(b"ran", b"2".to_vec()).map(drop)?)
+    }
+    fn step_3(db: &sled::Db) -> Result<(), E> {
         // Sees what step 2 left: migrations run in order.
         let before = db.get(b"ran")?.expect("step 2 ran first");
-        db.insert(b"ran", [&before[..], b"3"].concat()).map(drop)
+        Ok(db.insert(b"ran", [&before[..], b"3"].concat()).map(drop)?)
     }
-    const MIGRATIONS: &[Migration<sled::Error>] = &[step_2, step_3];
+    const MIGRATIONS: &[Migration<E>] = &[step_2, step_3];
+
+    fn open_it(db: &sled::Db, empty: bool, first: sled::Batch) -> Result<Opened, E> {
+        open(db, KEY, MIGRATIONS, empty, first, E::Unknown)
+    }
 
     fn format_of(db: &sled::Db) -> u32 {
         u32::from_be_bytes(db.get(KEY).unwrap().unwrap().as_ref().try_into().unwrap())
@@ -111,12 +111,12 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let mut first = sled::Batch::default();
         first.insert(b"hello", b"x".to_vec());
-        let opened = open(&db, KEY, MIGRATIONS, true, first).unwrap();
+        let opened = open_it(&db, true, first).unwrap();
         assert_eq!(opened, Opened::Created);
         assert_eq!(format_of(&db), 3);
         assert!(db.get(b"hello").unwrap().is_some());
         assert_eq!(
-            open(&db, KEY, MIGRATIONS, false, Default::default()).unwrap(),
+            open_it(&db, false, Default::default()).unwrap(),
             Opened::Current
         );
         assert!(db.get(b"ran").unwrap().is_none(), "no migration ran");
@@ -126,7 +126,7 @@ mod tests {
     fn an_older_store_runs_each_later_migration_in_order() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         db.insert(KEY, 1u32.to_be_bytes().to_vec()).unwrap();
-        let opened = open(&db, KEY, MIGRATIONS, false, Default::default()).unwrap();
+        let opened = open_it(&db, false, Default::default()).unwrap();
         assert_eq!(opened, Opened::Migrated { from: 1 });
         assert_eq!(format_of(&db), 3);
         assert_eq!(&db.get(b"ran").unwrap().unwrap()[..], b"23");
@@ -134,7 +134,7 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().unwrap();
         db.insert(KEY, 2u32.to_be_bytes().to_vec()).unwrap();
         db.insert(b"ran", b"2".to_vec()).unwrap();
-        open(&db, KEY, MIGRATIONS, false, Default::default()).unwrap();
+        open_it(&db, false, Default::default()).unwrap();
         assert_eq!(&db.get(b"ran").unwrap().unwrap()[..], b"23", "only step 3");
     }
 
@@ -143,16 +143,16 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().unwrap();
         db.insert(KEY, 4u32.to_be_bytes().to_vec()).unwrap();
         assert!(matches!(
-            open(&db, KEY, MIGRATIONS, false, Default::default()),
-            Err(FormatError::Unknown { found: 4 })
+            open_it(&db, false, Default::default()),
+            Err(E::Unknown(4))
         ));
         assert_eq!(format_of(&db), 4);
 
         let db = sled::Config::new().temporary(true).open().unwrap();
         db.insert(b"data", b"x".to_vec()).unwrap();
         assert!(matches!(
-            open(&db, KEY, MIGRATIONS, false, Default::default()),
-            Err(FormatError::Unknown { found: 0 })
+            open_it(&db, false, Default::default()),
+            Err(E::Unknown(0))
         ));
         assert!(db.get(KEY).unwrap().is_none());
     }

@@ -51,7 +51,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::db::OpenError;
-use crate::format::{self, FormatError, Migration, Opened};
+use crate::format::{self, Migration};
 
 /// Errors of the local store.
 #[derive(Debug, thiserror::Error)]

@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::OpenError;
-use crate::format::{self, FormatError, Migration, Opened};
+use crate::format::{self, Migration};
 
 pub mod duplicates;
 
@@ -239,19 +239,12 @@ impl ServerStore {
         let empty = db.first()?.is_none();
         let mut first = sled::Batch::default();
         first.insert(record_packs::first_pack_key(&db), Vec::new());
-        match format::open(&db, FORMAT_KEY, MIGRATIONS, empty, first) {
-            Ok(Opened::Migrated { from }) => {
-                tracing::info!(from, to = FORMAT, "store format migrated");
+        format::open(&db, FORMAT_KEY, MIGRATIONS, empty, first, |found| {
+            StoreError::Format {
+                dir: dir.to_path_buf(),
+                found,
             }
-            Ok(Opened::Created | Opened::Current) => {}
-            Err(FormatError::Unknown { found }) => {
-                return Err(StoreError::Format {
-                    dir: dir.to_path_buf(),
-                    found,
-                });
-            }
-            Err(FormatError::Store(e)) => return Err(e),
-        }
+        })?;
         let durable = Arc::new(AtomicU64::new(
             db.get(b"m/seq")?
                 .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))

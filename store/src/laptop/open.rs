@@ -117,19 +117,17 @@ impl LocalStore {
         dir: &Path,
         passphrase: PassphraseSource<'_>,
     ) -> Result<Self> {
-        match format::open(&db, FORMAT_KEY, MIGRATIONS, false, Default::default()) {
-            Ok(Opened::Migrated { from }) => {
-                tracing::info!(from, to = FORMAT, "store format migrated");
-            }
-            Ok(Opened::Created | Opened::Current) => {}
-            Err(FormatError::Unknown { found }) => {
-                return Err(StoreError::Format {
-                    dir: dir.to_path_buf(),
-                    found,
-                });
-            }
-            Err(FormatError::Store(e)) => return Err(e),
-        }
+        format::open(
+            &db,
+            FORMAT_KEY,
+            MIGRATIONS,
+            false,
+            Default::default(),
+            |found| StoreError::Format {
+                dir: dir.to_path_buf(),
+                found,
+            },
+        )?;
         let cipher = match db.get(meta_key(META_CRYPT))? {
             None => StoreCipher::Plain,
             Some(raw) => {

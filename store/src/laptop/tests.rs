@@ -287,3 +287,35 @@ fn a_damaged_queue_entry_is_an_error_not_a_silent_skip() {
     store.commit(&store.write_lock(), w).unwrap();
     assert!(matches!(store.pending(10), Err(StoreError::Damaged(_))));
 }
+
+#[test]
+fn a_store_of_another_format_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        store.add(fields(1), Utc::now()).unwrap();
+        store
+            .db
+            .insert(FORMAT_KEY, (FORMAT + 1).to_be_bytes().to_vec())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let err = LocalStore::open(dir.path()).err().expect("refused");
+    assert!(
+        matches!(err, StoreError::Format { found, .. } if found == FORMAT + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another version"), "{err}");
+    // Nothing was changed: put the format back and the family is there.
+    let db = crate::db::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(
+        db.get(FORMAT_KEY).unwrap().unwrap().to_vec(),
+        (FORMAT + 1).to_be_bytes()
+    );
+    db.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec())
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(store.families().count(), 1);
+}
