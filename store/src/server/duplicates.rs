@@ -335,8 +335,9 @@ impl DuplicateIndex {
     /// Updates the index for every waiting record; the caller holds the lock.
     fn process_all_locked(&self) -> Result<()> {
         // Indexing a burst churns through sled's nodes: memory freed is
-        // handed back at once rather than kept a second (a million-family
-        // check peaked at 212-221 MB rather than 263-288; `returnee_memory`).
+        // handed back at once rather than kept a second, or the server's
+        // resident memory runs past its budget at a million families
+        // (`returnee_memory`; PERFORMANCE.md).
         let _purge = returnee_memory::EagerPurge::after(0);
         while self.process_locked()? {}
         Ok(())

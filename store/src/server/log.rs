@@ -49,11 +49,10 @@ impl LogEntry<'_> {
 
 /// Entries per log chunk: few enough that reading one operation back (a
 /// record's history, on a later push) reads a small value, many enough that
-/// a large push writes one key per chunk rather than per operation. Chunks
-/// of 16 wrote a push's log a little faster, but serving a full pull of a
-/// million families then took 470 MB more on the server (sled keeps whole
-/// pages of chunks in memory) instead of 270. Chunks of any size read back,
-/// so the figure can change.
+/// a large push writes one key per chunk rather than per operation. Larger
+/// chunks write a push's log a little faster but cost the server memory
+/// while it serves a full pull (sled keeps whole pages of chunks in
+/// memory). Chunks of any size read back, so the figure can change.
 pub(super) const CHUNK_ENTRIES: usize = 4;
 /// ... and bytes per chunk (give or take one entry): sled writes a page of
 /// more than 128 KB to a file of its own at every rewrite, and a page holds
