@@ -18,47 +18,9 @@ pub const MAX_PULL_OPS: usize = 10_000;
 /// The header that carries the protocol version on every sync request.
 pub const PROTOCOL_HEADER: &str = "x-returnee-protocol";
 
-/// What an enrolled device may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Records and edits families at its own site.
-    Field,
-    /// Also resolves conflicts and duplicates and reads reports, for its sites.
-    Supervisor,
-    /// Everything, plus devices and enrollment codes.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Field => "field",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "field" => Some(Role::Field),
-            "supervisor" => Some(Role::Supervisor),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    /// Whether this role may decide conflicts (and later, duplicates).
-    pub fn may_resolve(self) -> bool {
-        matches!(self, Role::Supervisor | Role::Admin)
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What an enrolled device may do; defined with the access policy, in
+/// [`crate::access`].
+pub use crate::access::Role;
 
 /// Every error the server sends: `{"error": CODE, "message": TEXT}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
