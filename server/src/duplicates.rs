@@ -516,10 +516,11 @@ impl DuplicateIndex {
 pub(crate) fn admit_decision(
     device: &Device,
     op: &Op,
-) -> std::result::Result<(), (&'static str, String)> {
+) -> std::result::Result<(), (returnee_shared::wire::ErrorCode, String)> {
+    use returnee_shared::wire::ErrorCode;
     if op.decides_duplicates() && !device.role.may_resolve() {
         return Err((
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "only supervisors and admins decide duplicates (merge, dismiss, unmerge); this device is {}",
                 device.role
@@ -534,7 +535,7 @@ pub(crate) fn admit_decision(
     };
     if names_itself {
         return Err((
-            "bad_request",
+            ErrorCode::BadRequest,
             "a duplicate decision names the family itself as its other record".into(),
         ));
     }

@@ -861,7 +861,7 @@ impl ServerStore {
             if let Err((error, message)) = admit(device, &op, &record.doc, today) {
                 out.rejected.push(RejectedOp {
                     op: op.id,
-                    error: error.to_string(),
+                    error,
                     message,
                 });
                 continue;
@@ -1233,10 +1233,11 @@ fn admit(
     op: &Op,
     doc: &RecordDoc,
     today: NaiveDate,
-) -> std::result::Result<(), (&'static str, String)> {
+) -> std::result::Result<(), (returnee_shared::wire::ErrorCode, String)> {
+    use returnee_shared::wire::ErrorCode;
     if op.device != device.id {
         return Err((
-            "forbidden",
+            ErrorCode::Forbidden,
             "the operation names another device; a device may only send its own changes".into(),
         ));
     }
@@ -1244,7 +1245,7 @@ fn admit(
         let sites = doc.sites();
         if !sites.is_empty() && !sites.iter().any(|s| device.works_at(s)) {
             return Err((
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!(
                     "this family is recorded at {}; this device works at {} only",
                     sites.iter().cloned().collect::<Vec<_>>().join(", "),
@@ -1256,7 +1257,7 @@ fn admit(
             && !device.works_at(&c)
         {
             return Err((
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!(
                     "this device records families for {} only, not {c}; a supervisor of both sites can move a family",
                     device.sites.join(", ")
@@ -1267,7 +1268,7 @@ fn admit(
     crate::duplicates::admit_decision(device, op)?;
     if op.resolution && !device.role.may_resolve() {
         return Err((
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "only supervisors and admins resolve conflicts; this device is {}",
                 device.role
@@ -1276,7 +1277,7 @@ fn admit(
     }
     if matches!(op.change, Change::Restore) && !op.resolution {
         return Err((
-            "bad_request",
+            ErrorCode::BadRequest,
             "keeping a deleted family is a conflict resolution".into(),
         ));
     }
@@ -1286,7 +1287,7 @@ fn admit(
         Change::Create { fields, .. } => {
             fields
                 .check(tomorrow)
-                .map_err(|e| ("invalid", e.one_line()))?;
+                .map_err(|e| (ErrorCode::Invalid, e.one_line()))?;
         }
         Change::Edit { values } | Change::MergedValues { values, .. } => {
             let view = doc.view(op.record);
@@ -1304,7 +1305,7 @@ fn admit(
                         .collect();
                     if !own.is_empty() {
                         return Err((
-                            "invalid",
+                            ErrorCode::Invalid,
                             returnee_shared::ValidationError { problems: own }.one_line(),
                         ));
                     }
