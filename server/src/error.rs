@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use returnee_shared::access::Denial;
 use returnee_shared::wire::{ErrorBody, ErrorCode};
 
 use crate::store::StoreError;
@@ -46,6 +47,13 @@ impl ApiError {
             ApiError::TooLarge(_) => ErrorCode::TooLarge,
             ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
         }
+    }
+}
+
+/// The access policy's refusal: 403, with its message.
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        ApiError::Forbidden(d.message)
     }
 }
 

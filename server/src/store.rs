@@ -120,23 +120,32 @@ pub struct Device {
 }
 
 impl Device {
+    /// This device as the access policy (`returnee_shared::access`) sees
+    /// it; borrows its sites, allocates nothing.
+    pub fn principal(&self) -> returnee_shared::access::Principal<'_> {
+        returnee_shared::access::Principal {
+            device: self.id,
+            role: self.role,
+            sites: &self.sites,
+        }
+    }
+
     /// Whether this device works at every site (admins, and supervisors
     /// given no site).
     pub fn all_sites(&self) -> bool {
-        self.role == Role::Admin || self.sites.is_empty()
+        self.principal().every_site()
     }
 
-    /// Whether a record with this site tag is this device's to see.
+    /// Whether a record with this site tag (its sites, comma-separated) is
+    /// this device's to see: the policy's `SeeSite` on the tag's bytes, as
+    /// they are (no allocation: the pull asks once per log entry).
     pub fn sees(&self, tag: &[u8]) -> bool {
-        self.all_sites()
-            || tag
-                .split(|b| *b == b',')
-                .any(|site| self.sites.iter().any(|mine| mine.as_bytes() == site))
+        self.principal().sees_any(tag.split(|b| *b == b','))
     }
 
     /// Whether this device works at `site`.
     pub fn works_at(&self, site: &str) -> bool {
-        self.all_sites() || self.sites.iter().any(|s| s == site)
+        self.principal().works_at(site)
     }
 
     pub fn summary(&self) -> DeviceSummary {
@@ -1234,46 +1243,28 @@ fn admit(
     doc: &RecordDoc,
     today: NaiveDate,
 ) -> std::result::Result<(), (returnee_shared::wire::ErrorCode, String)> {
+    use returnee_shared::access::{Action, authorize};
     use returnee_shared::wire::ErrorCode;
-    if op.device != device.id {
-        return Err((
-            ErrorCode::Forbidden,
-            "the operation names another device; a device may only send its own changes".into(),
-        ));
-    }
-    if !device.all_sites() {
-        let sites = doc.sites();
-        if !sites.is_empty() && !sites.iter().any(|s| device.works_at(s)) {
-            return Err((
-                ErrorCode::Forbidden,
-                format!(
-                    "this family is recorded at {}; this device works at {} only",
-                    sites.iter().cloned().collect::<Vec<_>>().join(", "),
-                    device.sites.join(", ")
-                ),
-            ));
-        }
-        if let Some(FieldValue::Crossing(c)) = op.value(FieldName::Crossing)
-            && !device.works_at(&c)
-        {
-            return Err((
-                ErrorCode::Forbidden,
-                format!(
-                    "this device records families for {} only, not {c}; a supervisor of both sites can move a family",
-                    device.sites.join(", ")
-                ),
-            ));
-        }
+    let me = device.principal();
+    let check = |action: &Action| {
+        authorize(&me, action).map_err(|denial| (ErrorCode::Forbidden, denial.message))
+    };
+    check(&Action::SendOpsOf(op.device))?;
+    // The record's sites come from its operations: worked out only for a
+    // device that does not work at every site.
+    if !me.every_site() {
+        let crossing = match op.value(FieldName::Crossing) {
+            Some(FieldValue::Crossing(c)) => Some(c),
+            _ => None,
+        };
+        check(&Action::WriteFamilyAt {
+            recorded_at: &doc.sites(),
+            crossing: crossing.as_deref(),
+        })?;
     }
     crate::duplicates::admit_decision(device, op)?;
-    if op.resolution && !device.role.may_resolve() {
-        return Err((
-            ErrorCode::Forbidden,
-            format!(
-                "only supervisors and admins resolve conflicts; this device is {}",
-                device.role
-            ),
-        ));
+    if op.resolution {
+        check(&Action::ResolveConflict)?;
     }
     if matches!(op.change, Change::Restore) && !op.resolution {
         return Err((
