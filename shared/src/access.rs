@@ -48,13 +48,6 @@ impl Role {
             _ => None,
         }
     }
-
-    /// Whether this role may decide conflicts and duplicates. Superseded by
-    /// [`authorize`] (`Action::ResolveConflict`, `Action::DecideDuplicates`);
-    /// goes once its last caller does.
-    pub fn may_resolve(self) -> bool {
-        matches!(self, Role::Supervisor | Role::Admin)
-    }
 }
 
 impl std::fmt::Display for Role {
