@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use returnee_shared::wire::{
     AuditPage, AuditQuery, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse,
-    ErrorBody, Health, PROTOCOL_HEADER, PROTOCOL_VERSION, PullQuery, PullResponse, PushRequest,
-    PushResponse, REVOKED, SyncCursor,
+    ErrorBody, ErrorCode, Health, PROTOCOL_HEADER, PROTOCOL_VERSION, PullQuery, PullResponse,
+    PushRequest, PushResponse, SyncCursor,
 };
 use returnee_shared::{Conflict, DeviceId, Op, Report, ReportFilter};
 use serde::Serialize;
@@ -31,7 +31,7 @@ pub enum ClientError {
     #[error("the server refused the request ({status} {code}): {message}")]
     Refused {
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     #[error(
@@ -58,7 +58,13 @@ impl ClientError {
 
     /// Whether the server said this device's credential is no longer valid.
     pub fn is_revoked(&self) -> bool {
-        matches!(self, ClientError::Refused { code, .. } if code == REVOKED)
+        matches!(
+            self,
+            ClientError::Refused {
+                code: ErrorCode::Revoked,
+                ..
+            }
+        )
     }
 }
 
@@ -172,9 +178,18 @@ impl ServerClient {
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
         } else {
-            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-                error: status.canonical_reason().unwrap_or("error").to_string(),
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            // Not an error body (a proxy's page, say): its status's name and
+            // the start of its text.
+            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                ErrorBody {
+                    error: ErrorCode::Unknown,
+                    message: match status.canonical_reason() {
+                        Some(reason) if text.trim().is_empty() => reason.to_string(),
+                        Some(reason) => format!("{reason}: {text}"),
+                        None => text,
+                    },
+                }
             });
             Err(ClientError::Refused {
                 status: status.as_u16(),

@@ -49,6 +49,13 @@ pub enum CliError {
     Other(String),
 }
 
+/// The access policy's refusal: a usage error, with its words.
+impl From<returnee_shared::access::Denial> for CliError {
+    fn from(d: returnee_shared::access::Denial) -> Self {
+        CliError::Usage(d.message)
+    }
+}
+
 impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
 
 use actix_web::{App, HttpResponse, web};
-use returnee_shared::wire::ErrorBody;
+use returnee_shared::wire::{ErrorBody, ErrorCode};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
@@ -97,7 +97,7 @@ pub fn http_server(
             .configure(routes::configure)
             .default_service(web::to(|| async {
                 HttpResponse::NotFound().json(ErrorBody {
-                    error: "not_found".into(),
+                    error: ErrorCode::NotFound,
                     message: "no such endpoint; the API lives under /v1/ (GET /v1/health)".into(),
                 })
             }))

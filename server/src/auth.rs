@@ -1,10 +1,12 @@
 //! Authentication: the `Authorization: Bearer TOKEN` header resolved to an
-//! enrolled device, as an actix extractor, and the role checks handlers use.
+//! enrolled device, as an actix extractor, and the access checks handlers
+//! make through it (the policy is `returnee_shared::access`).
 
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use returnee_shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION, Role};
+use returnee_shared::access::{Action, authorize};
+use returnee_shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -15,16 +17,10 @@ use returnee_store::server::Device;
 pub struct Authenticated(pub Device);
 
 impl Authenticated {
-    /// Refuses unless the device has one of `roles`.
-    pub fn require(&self, roles: &[Role], what: &str) -> Result<&Device, ApiError> {
-        if roles.contains(&self.0.role) {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "a {} device may not {what}; ask an admin",
-                self.0.role
-            )))
-        }
+    /// Refuses (403, with the policy's words) unless the device may do `action`.
+    pub fn authorize(&self, action: Action) -> Result<&Device, ApiError> {
+        authorize(&self.0.principal(), &action)?;
+        Ok(&self.0)
     }
 }
 

@@ -4,7 +4,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use returnee_shared::wire::ErrorBody;
+use returnee_shared::access::Denial;
+use returnee_shared::wire::{ErrorBody, ErrorCode};
 
 use returnee_store::server::StoreError;
 
@@ -34,18 +35,25 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Revoked(_) => returnee_shared::wire::REVOKED,
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::ProtocolMismatch(_) => "protocol_mismatch",
-            ApiError::TooLarge(_) => "too_large",
-            ApiError::Store(_) | ApiError::Internal(_) => "internal",
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Revoked(_) => ErrorCode::Revoked,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::ProtocolMismatch(_) => ErrorCode::ProtocolMismatch,
+            ApiError::TooLarge(_) => ErrorCode::TooLarge,
+            ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
         }
+    }
+}
+
+/// The access policy's refusal: 403, with its message.
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        ApiError::Forbidden(d.message)
     }
 }
 
@@ -67,7 +75,7 @@ impl ResponseError for ApiError {
             tracing::error!(error = %e, "store failure");
         }
         HttpResponse::build(self.status_code()).json(ErrorBody {
-            error: self.code().to_string(),
+            error: self.code(),
             message: self.to_string(),
         })
     }

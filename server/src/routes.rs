@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use rayon::prelude::*;
 use returnee_shared::DeviceId;
+use returnee_shared::access::Action;
 use returnee_shared::merge::Op;
 use returnee_shared::validate::{parse_crossing, parse_date_only};
 use returnee_shared::wire::{
@@ -97,7 +98,7 @@ async fn mint_code(
     who: Authenticated,
     body: web::Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = who.require(&[Role::Admin], "mint enrollment codes")?.id;
+    let admin = who.authorize(Action::MintCodes)?.id;
     let req = body.into_inner();
     if !(1..=1000).contains(&req.uses) {
         return Err(ApiError::BadRequest("uses must be from 1 to 1000".into()));
@@ -243,18 +244,14 @@ async fn pull(
 }
 
 async fn conflicts(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    let device = who
-        .require(&[Role::Supervisor, Role::Admin], "list conflicts")?
-        .clone();
+    let device = who.authorize(Action::ListConflicts)?.clone();
     let store = state.store.clone();
     let list = blocking(move || Ok(store.conflicts(&device)?)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 async fn duplicates(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    let device = who
-        .require(&[Role::Supervisor, Role::Admin], "list duplicates")?
-        .clone();
+    let device = who.authorize(Action::ListDuplicates)?.clone();
     let index = state.duplicates.clone();
     let store = state.store.clone();
     let list = blocking(move || {
@@ -286,9 +283,7 @@ async fn reports(
     who: Authenticated,
     query: web::Query<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let device = who
-        .require(&[Role::Supervisor, Role::Admin], "read reports")?
-        .clone();
+    let device = who.authorize(Action::ReadReports)?.clone();
     let q = query.into_inner();
     let bad = |m: String| ApiError::BadRequest(m);
     let mut filter = ReportFilter::default();
@@ -323,7 +318,7 @@ async fn reports(
 }
 
 async fn devices(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    who.require(&[Role::Admin], "list devices")?;
+    who.authorize(Action::ListDevices)?;
     let store = state.store.clone();
     let list = blocking(move || Ok(store.devices()?)).await?;
     let list: Vec<DeviceSummary> = list.iter().map(|d| d.summary()).collect();
@@ -335,7 +330,7 @@ async fn revoke(
     who: Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = who.require(&[Role::Admin], "revoke devices")?.id;
+    let admin = who.authorize(Action::RevokeDevice)?.id;
     let id = uuid::Uuid::parse_str(path.trim())
         .map(DeviceId)
         .map_err(|_| {
@@ -365,7 +360,7 @@ async fn audit(
     who: Authenticated,
     query: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    who.require(&[Role::Admin], "read the audit trail")?;
+    who.authorize(Action::ReadAudit)?;
     let limit = query.limit(MAX_AUDIT_PAGE);
     let after = query.after;
     let store = state.store.clone();

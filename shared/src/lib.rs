@@ -1,5 +1,6 @@
 //! `returnee-shared`: what the laptop client and the server agree on.
 //!
+//! - [`access`]: roles, and who may do what (the one access policy);
 //! - [`audit`]: the hash-chained audit trail's entries and how to check them;
 //! - [`family`]: the family record and its closed value sets;
 //! - [`reference`]: crossings and provinces, from the CSV lists in `reference/`;
@@ -13,6 +14,7 @@
 //! This crate does no I/O: no files, no network, no storage, no async runtime.
 //! The caller passes in the clock (`today`, timestamps) and fresh ids.
 
+pub mod access;
 pub mod audit;
 pub mod duplicates;
 pub mod family;

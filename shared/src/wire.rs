@@ -18,45 +18,108 @@ pub const MAX_PULL_OPS: usize = 10_000;
 /// The header that carries the protocol version on every sync request.
 pub const PROTOCOL_HEADER: &str = "x-returnee-protocol";
 
-/// What an enrolled device may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What an enrolled device may do; defined with the access policy, in
+/// [`crate::access`].
+pub use crate::access::Role;
+
+/// The machine-readable code of a refusal: of a whole request
+/// ([`ErrorBody::error`]) or of one pushed operation ([`RejectedOp::error`]).
+/// On the wire, the snake_case name (`"forbidden"`, `"bad_request"`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Records and edits families at its own site.
-    Field,
-    /// Also resolves conflicts and duplicates and reads reports, for its sites.
-    Supervisor,
-    /// Everything, plus devices and enrollment codes.
-    Admin,
+pub enum ErrorCode {
+    /// No credential, or one this server does not know (HTTP 401).
+    Unauthorized,
+    /// The device was revoked by an admin: it must erase its local copy (HTTP 401).
+    Revoked,
+    /// The device's role or sites do not allow it ([`crate::access`]; HTTP
+    /// 403, or a refused operation).
+    Forbidden,
+    /// The request, or an operation, is malformed (HTTP 400).
+    BadRequest,
+    /// An operation whose values break a validation rule (refused
+    /// operations only).
+    Invalid,
+    /// HTTP 404.
+    NotFound,
+    /// HTTP 409: the device is already enrolled.
+    Conflict,
+    /// Client and server speak different sync protocols (HTTP 400).
+    ProtocolMismatch,
+    /// The body or batch is over the limit (HTTP 413).
+    TooLarge,
+    /// The server failed (HTTP 500).
+    Internal,
+    /// A code this version does not know (from a newer server), or an
+    /// answer that was not an error body at all.
+    #[serde(other)]
+    Unknown,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
+impl ErrorCode {
+    /// Every code, for tests and parsing.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::Revoked,
+        ErrorCode::Forbidden,
+        ErrorCode::BadRequest,
+        ErrorCode::Invalid,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::ProtocolMismatch,
+        ErrorCode::TooLarge,
+        ErrorCode::Internal,
+        ErrorCode::Unknown,
+    ];
+
+    /// The wire form.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Role::Field => "field",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Revoked => "revoked",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::ProtocolMismatch => "protocol_mismatch",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "field" => Some(Role::Field),
-            "supervisor" => Some(Role::Supervisor),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    /// Whether this role may decide conflicts (and later, duplicates).
-    pub fn may_resolve(self) -> bool {
-        matches!(self, Role::Supervisor | Role::Admin)
+    /// The code of a wire form; [`ErrorCode::Unknown`] for any other text.
+    pub fn parse(s: &str) -> ErrorCode {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(ErrorCode::Unknown)
     }
 }
 
-impl std::fmt::Display for Role {
+impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(s: &str) -> ErrorCode {
+        ErrorCode::parse(s)
+    }
+}
+
+/// Compares with a wire form (`code == "forbidden"`).
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -64,7 +127,7 @@ impl std::fmt::Display for Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable machine-readable code (`unauthorized`, `bad_request`, …).
-    pub error: String,
+    pub error: ErrorCode,
     /// What was wrong and how to fix it; never personal data.
     pub message: String,
 }
@@ -148,7 +211,8 @@ pub fn ops_body_start<O: AsRef<[u8]>>(ops: &[O]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedOp {
     pub op: OpId,
-    pub error: String,
+    /// `forbidden`, `bad_request` or `invalid`.
+    pub error: ErrorCode,
     pub message: String,
 }
 
@@ -268,13 +332,36 @@ pub struct AuditQuery {
 /// The most audit entries one page carries.
 pub const MAX_AUDIT_PAGE: usize = 1000;
 
-/// The error code of a request from a revoked device: the device must erase
-/// its local copy.
-pub const REVOKED: &str = "revoked";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_keep_their_wire_form_and_unknown_ones_still_read() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+            assert_eq!(ErrorCode::parse(code.as_str()), code);
+        }
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":"too_large","message":"m"}"#).unwrap();
+        assert_eq!(body.error, ErrorCode::TooLarge);
+        assert!(body.error == "too_large");
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":"too_large","message":"m"}"#
+        );
+        let newer: ErrorBody =
+            serde_json::from_str(r#"{"error":"rate_limited","message":"later"}"#).unwrap();
+        assert_eq!(newer.error, ErrorCode::Unknown);
+        assert_eq!(ErrorCode::from("rate_limited"), ErrorCode::Unknown);
+        let refused: RejectedOp = serde_json::from_str(
+            r#"{"op":"00000000-0000-0000-0000-000000000001","error":"invalid","message":"m"}"#,
+        )
+        .unwrap();
+        assert_eq!(refused.error, ErrorCode::Invalid);
+    }
 
     #[test]
     fn a_logged_span_moves_only_a_cursor_that_stands_just_before_it() {

@@ -135,23 +135,32 @@ pub struct Device {
 }
 
 impl Device {
+    /// This device as the access policy (`returnee_shared::access`) sees
+    /// it; borrows its sites, allocates nothing.
+    pub fn principal(&self) -> returnee_shared::access::Principal<'_> {
+        returnee_shared::access::Principal {
+            device: self.id,
+            role: self.role,
+            sites: &self.sites,
+        }
+    }
+
     /// Whether this device works at every site (admins, and supervisors
     /// given no site).
     pub fn all_sites(&self) -> bool {
-        self.role == Role::Admin || self.sites.is_empty()
+        self.principal().every_site()
     }
 
-    /// Whether a record with this site tag is this device's to see.
+    /// Whether a record with this site tag (its sites, comma-separated) is
+    /// this device's to see: the policy's `SeeSite` on the tag's bytes, as
+    /// they are (no allocation: the pull asks once per log entry).
     pub fn sees(&self, tag: &[u8]) -> bool {
-        self.all_sites()
-            || tag
-                .split(|b| *b == b',')
-                .any(|site| self.sites.iter().any(|mine| mine.as_bytes() == site))
+        self.principal().sees_any(tag.split(|b| *b == b','))
     }
 
     /// Whether this device works at `site`.
     pub fn works_at(&self, site: &str) -> bool {
-        self.all_sites() || self.sites.iter().any(|s| s == site)
+        self.principal().works_at(site)
     }
 
     pub fn summary(&self) -> DeviceSummary {
@@ -328,7 +337,7 @@ impl ServerStore {
             if let Err((error, message)) = admit(device, &op, &record.doc, today) {
                 out.rejected.push(RejectedOp {
                     op: op.id,
-                    error: error.to_string(),
+                    error,
                     message,
                 });
                 continue;

@@ -15,7 +15,7 @@ type Outcome = Result<(), (u16, String)>;
 fn outcome<T>(r: Result<T, ClientError>) -> Outcome {
     match r {
         Ok(_) => Ok(()),
-        Err(ClientError::Refused { status, code, .. }) => Err((status, code)),
+        Err(ClientError::Refused { status, code, .. }) => Err((status, code.to_string())),
         Err(e) => panic!("unexpected failure: {e}"),
     }
 }

@@ -1,7 +1,7 @@
 //! `returnee add`: record a family, from flags or an interactive form.
 
 use crate::cli::AddArgs;
-use crate::commands::{form, now, open_store, own_sites, site_problem, today};
+use crate::commands::{Access, form, now, open_store, today};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::print_json;
@@ -13,7 +13,7 @@ pub fn run(args: AddArgs, config: &Config) -> Result<(), CliError> {
     } else {
         args.fields.to_draft().build(today())?
     };
-    if let Some(p) = site_problem(&own_sites(&store)?, &fields.crossing) {
+    if let Some(p) = Access::of(&store)?.crossing_problem(&fields.crossing) {
         return Err(returnee_shared::ValidationError { problems: vec![p] }.into());
     }
     let id = store.add(fields, now())?;

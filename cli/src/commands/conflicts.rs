@@ -2,9 +2,10 @@
 //! by a supervisor or admin.
 
 use comfy_table::Cell;
+use returnee_shared::access::Action;
 
 use crate::cli::{ConflictsAction, ConflictsArgs};
-use crate::commands::{now, open_store, today};
+use crate::commands::{authorize_local, now, open_store, today};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, table};
@@ -50,13 +51,7 @@ pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
             Ok(())
         }
         Some(ConflictsAction::Resolve { conflict_id, value }) => {
-            let role = store.enrollment()?.map(|e| e.role);
-            if !role.is_some_and(|r| r.may_resolve()) {
-                return Err(CliError::Usage(format!(
-                    "only a supervisor or admin device may resolve conflicts; this device is {}. Ask your supervisor to decide it",
-                    role.map_or("not enrolled".to_string(), |r| format!("enrolled as {r}"))
-                )));
-            }
+            authorize_local(&store, Action::ResolveConflict)?;
             let c = store.resolve(&conflict_id, &value, today(), now())?;
             println!(
                 "resolved conflict {} on {} of {}; sync to send the decision",

@@ -7,10 +7,11 @@
 
 use comfy_table::Cell;
 use returnee_shared::RecordId;
+use returnee_shared::access::{Action, Decision};
 use returnee_shared::duplicates::Candidate;
 
 use crate::cli::{DuplicatesAction, DuplicatesArgs};
-use crate::commands::{now, open_store};
+use crate::commands::{authorize_local, now, open_store};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, table};
@@ -24,7 +25,7 @@ pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
     match args.action {
         None => list(&store, config, args.json),
         Some(DuplicatesAction::Merge { pair_id, keep }) => {
-            require_supervisor(&store, "merge duplicates")?;
+            authorize_local(&store, Action::DecideDuplicates(Decision::Merge))?;
             let (keep, lose) = store.merge_pair(&pair_id, keep.as_deref(), now())?;
             let open = store
                 .get(keep)?
@@ -45,7 +46,7 @@ pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
             Ok(())
         }
         Some(DuplicatesAction::Dismiss { pair_id }) => {
-            require_supervisor(&store, "dismiss duplicates")?;
+            authorize_local(&store, Action::DecideDuplicates(Decision::Dismiss))?;
             let pair = store.dismiss_pair(&pair_id, now())?;
             println!(
                 "dismissed pair {}: {} and {} are not the same family and will not be suggested again; sync to send the decision",
@@ -54,7 +55,7 @@ pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
             Ok(())
         }
         Some(DuplicatesAction::Unmerge { record_id }) => {
-            require_supervisor(&store, "unmerge duplicates")?;
+            authorize_local(&store, Action::DecideDuplicates(Decision::Unmerge))?;
             let id = store.resolve_id(&record_id)?;
             let into = store.unmerge(id, now())?;
             println!(
@@ -90,19 +91,6 @@ fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError>
         candidates.len()
     );
     Ok(())
-}
-
-/// Refuses unless this device is enrolled as a supervisor or admin (the
-/// server refuses the decision otherwise, too).
-fn require_supervisor(store: &LocalStore, what: &str) -> Result<(), CliError> {
-    let role = store.enrollment()?.map(|e| e.role);
-    if role.is_some_and(|r| r.may_resolve()) {
-        return Ok(());
-    }
-    Err(CliError::Usage(format!(
-        "only a supervisor or admin device may {what}; this device is {}. Ask your supervisor to decide it",
-        role.map_or("not enrolled".to_string(), |r| format!("enrolled as {r}"))
-    )))
 }
 
 fn warning(id: RecordId, c: &Candidate) -> String {

@@ -4,7 +4,7 @@
 use returnee_shared::{FieldName, FieldValue, Problem, ValidationError};
 
 use crate::cli::EditArgs;
-use crate::commands::{now, open_store, own_sites, site_problem, today};
+use crate::commands::{Access, now, open_store, today};
 use crate::config::Config;
 use crate::error::CliError;
 
@@ -58,10 +58,10 @@ pub fn run(args: EditArgs, config: &Config) -> Result<(), CliError> {
         }
     }
     let store = open_store(config)?;
-    let sites = own_sites(&store)?;
+    let access = Access::of(&store)?;
     for v in &values {
         if let FieldValue::Crossing(c) = v
-            && let Some(p) = site_problem(&sites, c)
+            && let Some(p) = access.crossing_problem(c)
         {
             problems.push(p);
         }

@@ -164,7 +164,7 @@ impl ChunkWriter {
 struct Importer {
     today: NaiveDate,
     /// The only crossings this device may record, if it is enrolled for some.
-    sites: Option<Vec<String>>,
+    access: crate::commands::Access,
     chunk: Vec<Upsert>,
     seen: HashMap<[u8; 32], u32>,
     summary: Summary,
@@ -184,7 +184,7 @@ impl Importer {
         fields: FamilyFields,
         origin: Option<Origin>,
     ) -> Result<(), CliError> {
-        if let Some(p) = crate::commands::site_problem(&self.sites, &fields.crossing) {
+        if let Some(p) = self.access.crossing_problem(&fields.crossing) {
             self.refuse(line, p.to_string());
             return Ok(());
         }
@@ -340,7 +340,7 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
     let bar = progress(config, size / 200 + 1, "importing");
     let mut imp = Importer {
         today: today(),
-        sites: crate::commands::own_sites(&store)?,
+        access: crate::commands::Access::of(&store)?,
         chunk: Vec::with_capacity(CHUNK),
         seen: HashMap::new(),
         summary: Summary::default(),

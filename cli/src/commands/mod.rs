@@ -1,6 +1,9 @@
 //! One module per subcommand, each a thin layer over the store or the client.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Local, NaiveDate, Utc};
+use returnee_shared::access::{Action, Denial, Principal, authorize, authorize_unenrolled};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
 use returnee_shared::{FamilyDraft, ReportFilter, ReturnType};
 
@@ -84,30 +87,54 @@ pub fn passphrase(config: &Config) -> Option<Passphrase> {
         .map(Passphrase::new)
 }
 
-/// The sites this device may record families for, when it is enrolled for
-/// some only (field devices, and supervisors given sites). The server
-/// refuses the others; refusing them here says so before anything is saved.
-pub fn own_sites(store: &LocalStore) -> Result<Option<Vec<String>>, CliError> {
-    Ok(store.enrollment()?.and_then(|e| {
-        (e.role != returnee_shared::wire::Role::Admin && !e.sites.is_empty()).then_some(e.sites)
-    }))
+/// What this laptop may do, by the policy the server applies
+/// (`returnee_shared::access`), as its enrollment says: the same refusals,
+/// in the same words, before anything is saved. A laptop not enrolled
+/// records families at any site, but decides nothing that is a supervisor's.
+pub struct Access {
+    enrollment: Option<returnee_store::laptop::Enrollment>,
 }
 
-/// A problem if `crossing` is not one of `sites`.
-pub fn site_problem(
-    sites: &Option<Vec<String>>,
-    crossing: &str,
-) -> Option<returnee_shared::Problem> {
-    let sites = sites.as_ref()?;
-    (!sites.iter().any(|s| s == crossing)).then(|| {
-        returnee_shared::Problem::new(
-            "crossing",
-            format!(
-                "this device is enrolled for {} only; a family at {crossing} is recorded by a device of that site",
-                sites.join(", ")
+impl Access {
+    /// Reads the enrollment of `store` (once).
+    pub fn of(store: &LocalStore) -> Result<Access, CliError> {
+        Ok(Access {
+            enrollment: store.enrollment()?,
+        })
+    }
+
+    /// Whether this laptop may do `action`.
+    pub fn authorize(&self, action: &Action) -> Result<(), Denial> {
+        match &self.enrollment {
+            Some(e) => authorize(
+                &Principal {
+                    device: e.device_id,
+                    role: e.role,
+                    sites: &e.sites,
+                },
+                action,
             ),
-        )
-    })
+            None => authorize_unenrolled(action),
+        }
+    }
+
+    /// A problem if this laptop may not give a family the crossing
+    /// `crossing` (a new family, or an edit that moves one). Only the
+    /// crossing: where a held family is recorded now, the server checks.
+    pub fn crossing_problem(&self, crossing: &str) -> Option<returnee_shared::Problem> {
+        const NEW: &BTreeSet<String> = &BTreeSet::new();
+        self.authorize(&Action::WriteFamilyAt {
+            recorded_at: NEW,
+            crossing: Some(crossing),
+        })
+        .err()
+        .map(|denial| returnee_shared::Problem::new("crossing", denial.message))
+    }
+}
+
+/// Refuses, with the policy's words, unless `store`'s enrollment allows `action`.
+pub fn authorize_local(store: &LocalStore, action: Action) -> Result<(), CliError> {
+    Ok(Access::of(store)?.authorize(&action)?)
 }
 
 /// The laptop's date, for "not in the future" checks.

@@ -9,50 +9,33 @@ pub(super) fn admit(
     op: &Op,
     doc: &RecordDoc,
     today: NaiveDate,
-) -> std::result::Result<(), (&'static str, String)> {
-    if op.device != device.id {
-        return Err((
-            "forbidden",
-            "the operation names another device; a device may only send its own changes".into(),
-        ));
-    }
-    if !device.all_sites() {
-        let sites = doc.sites();
-        if !sites.is_empty() && !sites.iter().any(|s| device.works_at(s)) {
-            return Err((
-                "forbidden",
-                format!(
-                    "this family is recorded at {}; this device works at {} only",
-                    sites.iter().cloned().collect::<Vec<_>>().join(", "),
-                    device.sites.join(", ")
-                ),
-            ));
-        }
-        if let Some(FieldValue::Crossing(c)) = op.value(FieldName::Crossing)
-            && !device.works_at(&c)
-        {
-            return Err((
-                "forbidden",
-                format!(
-                    "this device records families for {} only, not {c}; a supervisor of both sites can move a family",
-                    device.sites.join(", ")
-                ),
-            ));
-        }
+) -> std::result::Result<(), (returnee_shared::wire::ErrorCode, String)> {
+    use returnee_shared::access::{Action, authorize};
+    use returnee_shared::wire::ErrorCode;
+    let me = device.principal();
+    let check = |action: &Action| {
+        authorize(&me, action).map_err(|denial| (ErrorCode::Forbidden, denial.message))
+    };
+    check(&Action::SendOpsOf(op.device))?;
+    // The record's sites come from its operations: worked out only for a
+    // device that does not work at every site.
+    if !me.every_site() {
+        let crossing = match op.value(FieldName::Crossing) {
+            Some(FieldValue::Crossing(c)) => Some(c),
+            _ => None,
+        };
+        check(&Action::WriteFamilyAt {
+            recorded_at: &doc.sites(),
+            crossing: crossing.as_deref(),
+        })?;
     }
     duplicates::admit_decision(device, op)?;
-    if op.resolution && !device.role.may_resolve() {
-        return Err((
-            "forbidden",
-            format!(
-                "only supervisors and admins resolve conflicts; this device is {}",
-                device.role
-            ),
-        ));
+    if op.resolution {
+        check(&Action::ResolveConflict)?;
     }
     if matches!(op.change, Change::Restore) && !op.resolution {
         return Err((
-            "bad_request",
+            ErrorCode::BadRequest,
             "keeping a deleted family is a conflict resolution".into(),
         ));
     }
@@ -62,7 +45,7 @@ pub(super) fn admit(
         Change::Create { fields, .. } => {
             fields
                 .check(tomorrow)
-                .map_err(|e| ("invalid", e.one_line()))?;
+                .map_err(|e| (ErrorCode::Invalid, e.one_line()))?;
         }
         Change::Edit { values } | Change::MergedValues { values, .. } => {
             let view = doc.view(op.record);
@@ -80,7 +63,7 @@ pub(super) fn admit(
                         .collect();
                     if !own.is_empty() {
                         return Err((
-                            "invalid",
+                            ErrorCode::Invalid,
                             returnee_shared::ValidationError { problems: own }.one_line(),
                         ));
                     }

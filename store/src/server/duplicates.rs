@@ -517,20 +517,23 @@ impl DuplicateIndex {
 }
 
 /// Whether `device` may send `op`, as far as duplicates go: merges,
-/// carried values and dismissals are supervisors' and admins' decisions.
-/// The error code and message if not (see `store::admit`).
+/// carried values and dismissals are supervisors' and admins' decisions
+/// (`returnee_shared::access`). The error code and message if not (see
+/// `store::admit`).
 pub(crate) fn admit_decision(
     device: &Device,
     op: &Op,
-) -> std::result::Result<(), (&'static str, String)> {
-    if op.decides_duplicates() && !device.role.may_resolve() {
-        return Err((
-            "forbidden",
-            format!(
-                "only supervisors and admins decide duplicates (merge, dismiss, unmerge); this device is {}",
-                device.role
-            ),
-        ));
+) -> std::result::Result<(), (returnee_shared::wire::ErrorCode, String)> {
+    use returnee_shared::access::{Action, Decision, authorize};
+    use returnee_shared::wire::ErrorCode;
+    if op.decides_duplicates() {
+        // Values carried from a merged family are part of the merge.
+        let decision = match op.change {
+            Change::Dismiss { .. } => Decision::Dismiss,
+            _ => Decision::Merge,
+        };
+        authorize(&device.principal(), &Action::DecideDuplicates(decision))
+            .map_err(|denial| (ErrorCode::Forbidden, denial.message))?;
     }
     let names_itself = match op.change {
         Change::Merge { into } => into == op.record,
@@ -540,7 +543,7 @@ pub(crate) fn admit_decision(
     };
     if names_itself {
         return Err((
-            "bad_request",
+            ErrorCode::BadRequest,
             "a duplicate decision names the family itself as its other record".into(),
         ));
     }
