@@ -233,10 +233,15 @@ impl ReportRow {
         })
     }
 
+    /// The size of the compact form ([`ReportRow::to_bytes`]): part of both
+    /// stores' formats.
+    pub const BYTES: usize = 19;
+
     /// The compact form: crossing, departure and destination as indexes into
-    /// the reference lists, the date as days since 0001-01-01, counts as bytes.
-    pub fn to_bytes(&self) -> [u8; 19] {
-        let mut b = [0u8; 19];
+    /// the reference lists, the date as days since 0001-01-01, counts as
+    /// bytes, and the form's version last.
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut b = [0u8; Self::BYTES];
         b[0] = index_of(
             reference::crossings().iter().map(|c| c.entry.code.as_str()),
             self.crossing,
@@ -271,7 +276,7 @@ impl ReportRow {
 
     /// Reads the compact form back; `None` if it is not one.
     pub fn from_bytes(b: &[u8]) -> Option<ReportRow> {
-        if b.len() != 19 || b[18] != 1 {
+        if b.len() != Self::BYTES || b[18] != 1 {
             return None;
         }
         let crossing = reference::crossings()

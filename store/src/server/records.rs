@@ -5,21 +5,26 @@
 use super::*;
 
 /// A record's entry (in the `p/` packs): its site tag (one length byte, then
-/// the tag), its report row (a flag byte, then 19 bytes when set), whether
+/// the tag), its report row (a flag byte, then [`ReportRow::BYTES`] when
+/// set), whether
 /// it has open conflicts (one byte), then the log position of each of its
 /// operations (8 + 4 bytes each).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct RecordEntry {
     pub(super) tag: Vec<u8>,
-    pub(super) row: Option<[u8; 19]>,
+    pub(super) row: Option<[u8; ReportRow::BYTES]>,
     pub(super) has_conflicts: bool,
     pub(super) ops: Vec<LogPos>,
 }
 
+/// A log position as stored in an entry: chunk (8 bytes), offset (4).
+const LOG_POS_BYTES: usize = 12;
+
 impl RecordEntry {
     pub(super) fn to_bytes(&self) -> Vec<u8> {
         let tag = &self.tag[..self.tag.len().min(255)];
-        let mut v = Vec::with_capacity(2 + tag.len() + 20 + 12 * self.ops.len());
+        let mut v =
+            Vec::with_capacity(3 + tag.len() + ReportRow::BYTES + LOG_POS_BYTES * self.ops.len());
         v.push(tag.len() as u8);
         v.extend_from_slice(tag);
         match &self.row {
@@ -47,19 +52,20 @@ impl RecordEntry {
                 None
             }
             _ => {
-                let row: [u8; 19] = b.get(at + 1..at + 20)?.try_into().ok()?;
-                at += 20;
+                let row: [u8; ReportRow::BYTES] =
+                    b.get(at + 1..at + 1 + ReportRow::BYTES)?.try_into().ok()?;
+                at += 1 + ReportRow::BYTES;
                 Some(row)
             }
         };
         let has_conflicts = *b.get(at)? != 0;
         at += 1;
         let rest = b.get(at..)?;
-        if rest.len() % 12 != 0 {
+        if !rest.len().is_multiple_of(LOG_POS_BYTES) {
             return None;
         }
         let ops = rest
-            .chunks_exact(12)
+            .chunks_exact(LOG_POS_BYTES)
             .map(|p| LogPos {
                 chunk: u64::from_be_bytes(p[..8].try_into().expect("8 bytes")),
                 offset: u32::from_be_bytes(p[8..].try_into().expect("4 bytes")),
@@ -78,7 +84,7 @@ impl RecordEntry {
         let tag_len = *b.first()? as usize;
         match *b.get(1 + tag_len)? {
             0 => None,
-            _ => b.get(2 + tag_len..21 + tag_len),
+            _ => b.get(2 + tag_len..2 + tag_len + ReportRow::BYTES),
         }
     }
 }
