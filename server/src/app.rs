@@ -19,7 +19,8 @@ use returnee_store::server::{ServerStore, StoreError};
 pub struct Prepared {
     pub store: ServerStore,
     pub config: ServerConfig,
-    /// The store's duplicate index (rebuilt here if the last stop was not clean).
+    /// The store's duplicate index (caught up here with what the log holds after
+    /// the position it was through, after a crash or a stop mid-update).
     pub duplicates: DuplicateIndex,
     /// On the very first start with an empty store, the code the first admin enrolls with.
     pub initial_admin_code: Option<String>,

@@ -161,11 +161,13 @@ async fn push(
         let ops = decode_ops(&raw)?;
         drop(raw);
         // Committed: re-check the changed records for duplicates (off this request).
-        Ok(store.push_then(&device, ops, Utc::now(), |changed| {
-            duplicates.after_push(changed, |task| {
-                actix_web::rt::task::spawn_blocking(task);
-            })
-        })?)
+        Ok(
+            store.push_then(&device, ops, Utc::now(), |changed, through| {
+                duplicates.after_push(changed, through, |task| {
+                    actix_web::rt::task::spawn_blocking(task);
+                })
+            })?,
+        )
     })
     .await?;
     ack.next_batch = Some(crate::pacing::next_batch(n, arrived.elapsed()) as u32);

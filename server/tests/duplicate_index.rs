@@ -74,9 +74,13 @@ fn a_listing_finishes_every_queued_record_and_a_rebuild_agrees() {
     let mut first = true;
     for chunk in ops.chunks(1000) {
         let ack = store
-            .push_then(&device, chunk.to_vec(), Utc::now(), |changed| {
+            .push_then(&device, chunk.to_vec(), Utc::now(), |changed, through| {
                 assert_eq!(changed.len(), chunk.len());
-                assert_eq!(index.enqueue_changed(changed), first, "one task at a time");
+                assert_eq!(
+                    index.enqueue_changed(changed, through),
+                    first,
+                    "one task at a time"
+                );
                 first = false;
             })
             .unwrap();

@@ -277,7 +277,45 @@ impl ServerStore {
             && self.db.scan_prefix(b"code/").next().is_none())
     }
 
-    fn last_seq(&self) -> Result<u64> {
+    /// The records named by the log after position `after`: what a
+    /// projection of the log (the duplicate index) must look at again to
+    /// catch up from there.
+    pub(crate) fn records_logged_after(&self, after: u64) -> Result<BTreeSet<RecordId>> {
+        #[derive(Deserialize)]
+        struct RecordOf {
+            record: RecordId,
+        }
+        let mut out = BTreeSet::new();
+        let start = after.saturating_add(1);
+        let from = match self.db.range(log_key(0)..=log_key(start)).next_back() {
+            Some(item) => seq_of_log_key(&item?.0),
+            None => start,
+        };
+        let scan = self.db.range(log_key(from)..log_key(u64::MAX));
+        for item in crate::db::weighed(&self.db, scan) {
+            let (k, chunk) = item?;
+            let first = seq_of_log_key(&k);
+            for (i, (_, entry)) in chunk_entries(&chunk).enumerate() {
+                if first + i as u64 <= after {
+                    continue;
+                }
+                let (_, kind, _, at) =
+                    parse_log_entry(entry).ok_or_else(|| damaged("a log entry"))?;
+                let payload = &entry[at..];
+                let record = match kind {
+                    KIND_OP => serde_json::from_slice::<RecordOf>(payload)?.record,
+                    _ => RecordId(
+                        uuid::Uuid::from_slice(payload.get(..16).unwrap_or_default())
+                            .map_err(|_| damaged("a log entry"))?,
+                    ),
+                };
+                out.insert(record);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn last_seq(&self) -> Result<u64> {
         Ok(self
             .db
             .get(b"m/seq")?
@@ -290,18 +328,19 @@ impl ServerStore {
     /// ones are refused with a reason. Durable when this returns, together
     /// with its audit entry.
     pub fn push(&self, device: &Device, ops: Vec<Op>, now: DateTime<Utc>) -> Result<PushResponse> {
-        self.push_then(device, ops, now, |_| {})
+        self.push_then(device, ops, now, |_, _| {})
     }
 
     /// [`ServerStore::push`], then `committed` with what the push changed of
-    /// each record, called before the next push can commit (so that calls
-    /// come in commit order).
+    /// each record and the last log position it took (or the last before
+    /// it, if it logged nothing), called before the next push can commit
+    /// (so that calls come in commit order).
     pub fn push_then(
         &self,
         device: &Device,
         ops: Vec<Op>,
         now: DateTime<Utc>,
-        committed: impl FnOnce(Vec<ChangedRecord>),
+        committed: impl FnOnce(Vec<ChangedRecord>, u64),
     ) -> Result<PushResponse> {
         let today = now.date_naive();
         // Encoded before taking the writer, so that other pushes' encoding
@@ -418,11 +457,11 @@ impl ServerStore {
             )?;
         }
         self.db.apply_batch(batch)?;
-        // In commit order, still under the lock. The duplicate index is
-        // derived data, rebuilt after a crash, so it may run ahead of the
-        // flush.
-        committed(changed);
         let last = log.last();
+        // In commit order, still under the lock. The duplicate index is
+        // derived data that records how far through the log it is, so it
+        // may run ahead of the flush (see `DuplicateIndex::open`).
+        committed(changed, last);
         if !moved && last > logged_after {
             out.logged = Some(LoggedSpan {
                 first: SyncCursor(logged_after + 1),

@@ -413,7 +413,7 @@ fn the_server_finds_its_candidates_again_after_kill_9() {
     let idb = a.add(family("Gholam Nabi", Some("gn42"), 1));
     a.sync();
     assert_eq!(admin.client().duplicates().unwrap().len(), 1);
-    // Killed with no chance to flush the index: it is rebuilt at start.
+    // Killed with no chance to flush the index: it catches up at start.
     first.kill9();
     let _second = ServerProcess::start(&data, &bind);
     let list = admin.client().duplicates().unwrap();

@@ -13,21 +13,25 @@
 //! - `F/<lower record id>`: the same `Features`, for every family that
 //!   counts (its index keys are derived from them, to remove them when it
 //!   changes), packed a few dozen to a key in id order like the store's
-//!   records (`store::record_packs`): one key per family was half the
-//!   index's keys, and sled's memory grows with keys (version 1 kept
-//!   `f/<record id>`; such an index is rebuilt at start);
+//!   records (sled's memory grows with keys);
 //! - `p/<pair id>`: an open candidate (`Candidate` as JSON);
 //! - `r/<record id><pair id>`: the pairs a record is in;
 //! - `x/<lower id><higher id>`: a dismissed pair, never suggested again;
-//! - `state`: the index version and whether it was closed cleanly.
+//! - `state`: the index version; `through`: the last position of the
+//!   store's log the index has taken in, written in the same batch as the
+//!   index writes that bring it there.
 //!
-//! As a push commits, `routes` hands what it changed of each record (its
-//! features, its dismissals) to [`DuplicateIndex::after_push`], which
-//! updates the index on a blocking thread without reading the records again,
-//! once pushes pause (`QUIET`; at once past `HIGH_WATER` waiting records); [`DuplicateIndex::candidates`] first finishes any update still
-//! waiting, so a listing always reflects every acknowledged push. The index is
-//! derived data: when the server stopped without [`DuplicateIndex::close`]
-//! (a crash, `kill -9`), it is rebuilt from the records at the next start.
+//! The index is a projection of the log. As a push commits, `routes` hands
+//! what it changed of each record (its features, its dismissals) and the
+//! last position it logged to [`DuplicateIndex::after_push`], which updates
+//! the index on a blocking thread without reading the records again, once
+//! pushes pause (`QUIET`; at once past `HIGH_WATER` waiting records), and
+//! moves `through` past a push once all its records are in.
+//! [`DuplicateIndex::candidates`] first finishes any update still waiting,
+//! so a listing always reflects every acknowledged push. After a crash (or
+//! any stop with updates waiting) the next start re-checks the records the
+//! log names after `through`; an index of another version, or through a
+//! position the log lost in the crash, is rebuilt from the records.
 //!
 //! Log lines carry counts only, never a name or a document number.
 
@@ -60,11 +64,13 @@ const QUIET: Duration = Duration::from_millis(250);
 /// ... unless this many records wait (about 110 bytes each in memory).
 const HIGH_WATER: usize = 100_000;
 /// Bumped when the index's layout or the detection rules change: the index
-/// is then rebuilt at start. 2: features packed (`F/`), not one `f/` key
-/// each.
-const VERSION: u32 = 2;
+/// is then rebuilt at start.
+const VERSION: u32 = 1;
 const INDEX: &[u8] = b"b/";
 const STATE: &[u8] = b"state";
+/// How far through the store's log the index is (8 bytes): written in the
+/// same batch as the index writes that bring it there.
+const THROUGH: &[u8] = b"through";
 /// Records updated per batch during a rebuild.
 const REBUILD_CHUNK: usize = 2000;
 
@@ -97,7 +103,6 @@ fn decode_features(bytes: &[u8]) -> Result<Features> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct State {
     version: u32,
-    clean: bool,
 }
 
 /// A record waiting to be re-checked, with what the push that changed it
@@ -129,6 +134,13 @@ struct Pending {
     /// behind newer ones). A queue rather than a map keyed by record: up to
     /// [`HIGH_WATER`] of them wait, and a map's nodes took twice the memory.
     records: VecDeque<(RecordId, Waiting)>,
+    /// Records ever queued and ever taken from `records`.
+    queued: u64,
+    taken: u64,
+    /// Per push, in commit order: how many records had been queued once
+    /// its records were, and the last log position it took. Once that many
+    /// are taken, the index is through that position.
+    pushes: VecDeque<(u64, u64)>,
     /// Whether a blocking task is on its way to process `records`.
     scheduled: bool,
     /// When the last push was queued.
@@ -141,7 +153,8 @@ struct Inner {
     /// Held while the index is written.
     lock: Mutex<()>,
     pending: Mutex<Pending>,
-    /// An update failed: the index is stale until the next start rebuilds it.
+    /// An update failed: the index no longer moves its position, and is
+    /// stale until the next start catches up from there.
     failed: AtomicBool,
 }
 
@@ -174,8 +187,11 @@ impl BlockIndex for TreeIndex<'_> {
 }
 
 impl DuplicateIndex {
-    /// Opens the index of `store`, rebuilding it when it is missing, of
-    /// another version, or was not closed cleanly.
+    /// Opens the index of `store`: rebuilt when it is missing or of
+    /// another version; otherwise brought up to date with what the log
+    /// holds after the position it was through (pushes a crash kept it
+    /// from indexing). An index through a position the log no longer
+    /// holds (the crash lost the log's unflushed tail) is rebuilt.
     pub fn open(store: &ServerStore) -> Result<Self> {
         let tree = store.db().open_tree("duplicates")?;
         let index = DuplicateIndex {
@@ -193,37 +209,72 @@ impl DuplicateIndex {
             .get(STATE)?
             .map(|b| serde_json::from_slice(&b))
             .transpose()?;
-        if state
-            != Some(State {
-                version: VERSION,
-                clean: true,
-            })
-        {
-            index.rebuild()?;
+        let last = store.last_seq()?;
+        match (state, index.through()?) {
+            (Some(State { version: VERSION }), Some(through)) if through <= last => {
+                if through < last {
+                    index.catch_up(through, last)?;
+                }
+            }
+            _ => index.rebuild()?,
         }
-        index.set_state(false)?;
         Ok(index)
     }
 
-    fn set_state(&self, clean: bool) -> Result<()> {
-        let state = State {
-            version: VERSION,
-            clean,
-        };
+    /// How far through the log the index is.
+    fn through(&self) -> Result<Option<u64>> {
         self.inner
             .tree
-            .insert(STATE, serde_json::to_vec(&state).expect("state serializes"))?;
-        self.inner.tree.flush()?;
+            .get(THROUGH)?
+            .map(|b| {
+                <[u8; 8]>::try_from(b.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| super::damaged("the duplicate index's position"))
+            })
+            .transpose()
+    }
+
+    /// Re-checks every record the log names after `through`, up to `last`.
+    fn catch_up(&self, through: u64, last: u64) -> Result<()> {
+        let _guard = self.inner.lock.lock().expect("index lock");
+        let started = std::time::Instant::now();
+        let ids: Vec<RecordId> = self
+            .inner
+            .store
+            .records_logged_after(through)?
+            .into_iter()
+            .collect();
+        self.update_all_locked(&ids, last)?;
+        tracing::info!(
+            records = ids.len(),
+            from = through,
+            to = last,
+            ms = started.elapsed().as_millis() as u64,
+            "duplicate index caught up"
+        );
         Ok(())
     }
 
-    /// Finishes waiting updates and records a clean stop (no rebuild at the next start).
+    /// Updates the index for `ids` from the store, a chunk at a time, and
+    /// records it as through `last` with the final chunk.
+    fn update_all_locked(&self, ids: &[RecordId], last: u64) -> Result<()> {
+        let chunks: Vec<&[RecordId]> = ids.chunks(REBUILD_CHUNK).collect();
+        if chunks.is_empty() {
+            return self.update_locked(&[], Some(last));
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            let chunk: Vec<(RecordId, Waiting)> = chunk.iter().map(|id| (*id, None)).collect();
+            let through = (i + 1 == chunks.len()).then_some(last);
+            self.update_locked(&chunk, through)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes waiting updates and flushes the index.
     pub fn close(&self) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
         self.process_all_locked()?;
-        if !self.inner.failed.load(Ordering::Relaxed) {
-            self.set_state(true)?;
-        }
+        self.inner.tree.flush()?;
         Ok(())
     }
 
@@ -232,16 +283,21 @@ impl DuplicateIndex {
         let _guard = self.inner.lock.lock().expect("index lock");
         let started = std::time::Instant::now();
         self.inner.tree.clear()?;
+        self.inner.tree.insert(
+            STATE,
+            serde_json::to_vec(&State { version: VERSION }).expect("state serializes"),
+        )?;
+        // Pushes wait for the store's writer, not for this lock: take the
+        // position first, so that anything logged meanwhile is caught up.
+        let last = self.inner.store.last_seq()?;
         let ids: Vec<RecordId> = self
             .inner
             .store
             .record_docs()
             .map(|r| r.map(|(id, _)| id))
             .collect::<Result<_>>()?;
-        for chunk in ids.chunks(REBUILD_CHUNK) {
-            let chunk: Vec<(RecordId, Waiting)> = chunk.iter().map(|id| (*id, None)).collect();
-            self.update_locked(&chunk)?;
-        }
+        self.update_all_locked(&ids, last)?;
+        self.inner.tree.flush()?;
         self.inner.failed.store(false, Ordering::Relaxed);
         tracing::info!(
             records = ids.len(),
@@ -255,8 +311,13 @@ impl DuplicateIndex {
     /// changed: those records are (re)checked by a task that `spawn` runs
     /// on a blocking thread, started only when none is on its way already;
     /// the push's answer does not wait for it.
-    pub fn after_push(&self, changed: Vec<ChangedRecord>, spawn: impl FnOnce(DrainTask)) {
-        if self.enqueue_changed(changed) {
+    pub fn after_push(
+        &self,
+        changed: Vec<ChangedRecord>,
+        through: u64,
+        spawn: impl FnOnce(DrainTask),
+    ) {
+        if self.enqueue_changed(changed, through) {
             // The task does not keep a stopped server's index (and store)
             // open: it holds them only while it works.
             let weak = Arc::downgrade(&self.inner);
@@ -271,15 +332,22 @@ impl DuplicateIndex {
         self.queue(records.into_iter().map(|id| (id, None)))
     }
 
-    /// Queues records as a push changed them (without starting a task);
-    /// what [`DuplicateIndex::enqueue`] returns.
-    pub fn enqueue_changed(&self, changed: Vec<ChangedRecord>) -> bool {
-        self.inner.pending.lock().expect("pending lock").last_push = Some(Instant::now());
-        self.queue(
+    /// Queues records as a push that took the log through `through`
+    /// changed them (without starting a task); what
+    /// [`DuplicateIndex::enqueue`] returns.
+    pub fn enqueue_changed(&self, changed: Vec<ChangedRecord>, through: u64) -> bool {
+        let mut p = self.inner.pending.lock().expect("pending lock");
+        p.last_push = Some(Instant::now());
+        let n = changed.len() as u64;
+        p.records.extend(
             changed
                 .into_iter()
                 .map(|c| (c.id, Some(WaitingRecord::from(c)))),
-        )
+        );
+        p.queued += n;
+        let end = p.queued;
+        p.pushes.push_back((end, through));
+        !std::mem::replace(&mut p.scheduled, true)
     }
 
     /// Waits while pushes keep arriving ([`QUIET`], [`HIGH_WATER`]).
@@ -299,7 +367,9 @@ impl DuplicateIndex {
 
     fn queue(&self, records: impl IntoIterator<Item = (RecordId, Waiting)>) -> bool {
         let mut p = self.inner.pending.lock().expect("pending lock");
+        let before = p.records.len();
         p.records.extend(records);
+        p.queued += (p.records.len() - before) as u64;
         !std::mem::replace(&mut p.scheduled, true)
     }
 
@@ -318,13 +388,13 @@ impl DuplicateIndex {
             let _purge = returnee_memory::EagerPurge::after(0);
             {
                 let mut p = index.inner.pending.lock().expect("pending lock");
-                if p.records.is_empty() {
+                if p.records.is_empty() && p.pushes.is_empty() {
                     p.scheduled = false;
                     return;
                 }
             }
             if let Err(e) = index.process_locked() {
-                tracing::error!(error = %e, "duplicate index update failed; it is rebuilt at the next start");
+                tracing::error!(error = %e, "duplicate index update failed; it catches up at the next start");
                 let mut p = index.inner.pending.lock().expect("pending lock");
                 p.scheduled = false;
                 return;
@@ -348,18 +418,32 @@ impl DuplicateIndex {
     fn process_locked(&self) -> Result<bool> {
         // A bounded chunk at a time: a burst of pushes must not become one
         // huge batch held in memory (the rest stays queued as ids).
-        let records: Vec<(RecordId, Waiting)> = {
+        let (records, through) = {
             let mut p = self.inner.pending.lock().expect("pending lock");
             let n = DRAIN_CHUNK.min(p.records.len());
             // A record's newest entry of the chunk replaces its older ones.
             let newest: BTreeMap<RecordId, Waiting> = p.records.drain(..n).collect();
-            newest.into_iter().collect()
+            p.taken += n as u64;
+            // The last push all of whose records are taken now.
+            let mut through = None;
+            while let Some(&(end, seq)) = p.pushes.front()
+                && end <= p.taken
+            {
+                through = Some(seq);
+                p.pushes.pop_front();
+            }
+            // After a failed update the index stays at the position before
+            // it, so that the next start re-checks what the failure missed.
+            if self.inner.failed.load(Ordering::Relaxed) {
+                through = None;
+            }
+            (newest.into_iter().collect::<Vec<_>>(), through)
         };
-        if records.is_empty() {
+        if records.is_empty() && through.is_none() {
             return Ok(false);
         }
         let started = std::time::Instant::now();
-        let result = self.update_locked(&records);
+        let result = self.update_locked(&records, through);
         if result.is_err() {
             self.inner.failed.store(true, Ordering::Relaxed);
         }
@@ -377,10 +461,12 @@ impl DuplicateIndex {
     pub fn update(&self, records: &[RecordId]) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
         let records: Vec<(RecordId, Waiting)> = records.iter().map(|id| (*id, None)).collect();
-        self.update_locked(&records)
+        self.update_locked(&records, None)
     }
 
-    fn update_locked(&self, records: &[(RecordId, Waiting)]) -> Result<()> {
+    /// Updates the index for `records`; with `through`, records the index
+    /// as through that log position in the same batch as the pairs.
+    fn update_locked(&self, records: &[(RecordId, Waiting)], through: Option<u64>) -> Result<()> {
         let tree = &self.inner.tree;
         // 1. The records' index entries and dismissals.
         let mut batch = sled::Batch::default();
@@ -492,8 +578,12 @@ impl DuplicateIndex {
                 );
             }
         }
+        if let Some(through) = through {
+            batch.insert(THROUGH, through.to_be_bytes().to_vec());
+        }
         // Not flushed here: the index is derived data, flushed with the
-        // store's next flush or at `close`, and rebuilt after a crash.
+        // store's next flush or at `close`; after a crash it catches up
+        // from the position it is through.
         tree.apply_batch(batch)?;
         Ok(())
     }
@@ -576,8 +666,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn an_index_of_one_features_key_per_family_is_rebuilt_packed() {
+    /// A store holding two twins and another family, pushed without the
+    /// index hearing of it (as if the server crashed before indexing).
+    fn pushed_unindexed() -> (tempfile::TempDir, ServerStore) {
         use super::super::tests::{enrolled, fields};
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
@@ -585,7 +676,7 @@ mod tests {
         let ops: Vec<Op> = [twin(), twin(), fields("chaman", 5)]
             .into_iter()
             .map(|fields| Op {
-                id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+                id: crate::ids::new_op_id(),
                 record: crate::ids::new_record_id(),
                 device: device.id,
                 at: chrono::Utc::now(),
@@ -597,45 +688,90 @@ mod tests {
                 },
             })
             .collect();
-        let ids: Vec<RecordId> = ops.iter().map(|o| o.record).collect();
         store.push(&device, ops, chrono::Utc::now()).unwrap();
-        let found = {
+        (dir, store)
+    }
+
+    #[test]
+    fn an_index_that_missed_pushes_catches_up_from_its_position() {
+        let (_dir, store) = pushed_unindexed();
+        let last = store.last_seq().unwrap();
+        {
             let index = DuplicateIndex::open(&store).unwrap();
-            index.update(&ids).unwrap();
-            let found = index.candidates().unwrap();
-            assert_eq!(found.len(), 1, "{found:?}");
-            // As version 1 left it: features under one `f/` key each.
-            let tree = &index.inner.tree;
-            for item in tree.scan_prefix(b"F/") {
-                tree.remove(item.unwrap().0).unwrap();
-            }
-            for id in &ids[..2] {
-                tree.insert(key(b"f/", &[id.0.as_bytes()]), vec![1])
-                    .unwrap();
-            }
-            index.close().unwrap();
+            assert_eq!(index.through().unwrap(), Some(last));
+            assert_eq!(index.candidates().unwrap().len(), 1);
+        }
+        // Pushed while no index listened: the index is behind the log.
+        let (_other_dir, other) = pushed_unindexed();
+        let more: Vec<Op> = other.record_docs().flat_map(|r| r.unwrap().1.ops).collect();
+        let device = super::super::tests::enrolled(&store, "b");
+        let more: Vec<Op> = more
+            .into_iter()
+            .map(|mut op| {
+                op.device = device.id;
+                op
+            })
+            .collect();
+        store.push(&device, more, chrono::Utc::now()).unwrap();
+        let index = DuplicateIndex::open(&store).unwrap();
+        // Caught up, not rebuilt: a key only a rebuild would clear stays.
+        index.inner.tree.insert(b"marker", vec![]).unwrap();
+        drop(index);
+        let index = DuplicateIndex::open(&store).unwrap();
+        assert!(index.inner.tree.get(b"marker").unwrap().is_some());
+        assert_eq!(index.through().unwrap(), Some(store.last_seq().unwrap()));
+        // Four twins now: every pair of them.
+        assert_eq!(index.candidates().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn an_index_of_another_version_or_ahead_of_the_log_is_rebuilt() {
+        let (_dir, store) = pushed_unindexed();
+        let tree = store.db().open_tree("duplicates").unwrap();
+        for state in [
+            serde_json::to_vec(&State {
+                version: VERSION + 1,
+            })
+            .unwrap(),
+            serde_json::to_vec(&State { version: VERSION }).unwrap(),
+        ] {
+            tree.insert(STATE, state).unwrap();
+            // Ahead of the log: a crash lost the log's tail it had indexed.
             tree.insert(
-                STATE,
-                serde_json::to_vec(&State {
-                    version: 1,
-                    clean: true,
-                })
-                .unwrap(),
+                THROUGH,
+                (store.last_seq().unwrap() + 5).to_be_bytes().to_vec(),
             )
             .unwrap();
-            found
-        };
+            tree.insert(b"marker", vec![]).unwrap();
+            let index = DuplicateIndex::open(&store).unwrap();
+            assert!(
+                index.inner.tree.get(b"marker").unwrap().is_none(),
+                "rebuilt"
+            );
+            assert_eq!(index.through().unwrap(), Some(store.last_seq().unwrap()));
+            assert_eq!(index.candidates().unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn queued_pushes_move_the_position_once_all_their_records_are_indexed() {
+        let (_dir, store) = pushed_unindexed();
         let index = DuplicateIndex::open(&store).unwrap();
-        let tree = &index.inner.tree;
-        assert_eq!(tree.scan_prefix(b"f/").count(), 0);
-        let packed = features_get_many(tree, &{
-            let mut sorted = ids.clone();
-            sorted.sort();
-            sorted
-        })
-        .unwrap();
-        assert!(packed.iter().all(Option::is_some), "{packed:?}");
-        assert_eq!(index.candidates().unwrap(), found);
+        let start = index.through().unwrap().unwrap();
+        let ids: Vec<RecordId> = store.record_docs().map(|r| r.unwrap().0).collect();
+        let changed = |id: RecordId| ChangedRecord::of(id, &store.record_doc(id).unwrap().unwrap());
+        // One push's records split over two chunks: the position moves only
+        // with the chunk that finishes it.
+        let mut many: Vec<ChangedRecord> = (0..DRAIN_CHUNK).map(|_| changed(ids[2])).collect();
+        many.push(changed(ids[0]));
+        index.enqueue_changed(vec![changed(ids[1])], start + 1);
+        index.enqueue_changed(many, start + 2);
+        let _guard = index.inner.lock.lock().unwrap();
+        assert!(index.process_locked().unwrap());
+        assert_eq!(index.through().unwrap(), Some(start + 1));
+        assert!(index.process_locked().unwrap());
+        assert_eq!(index.through().unwrap(), Some(start + 2));
+        assert!(!index.process_locked().unwrap());
     }
 
     #[test]
@@ -657,14 +793,14 @@ mod tests {
         };
         // b becomes a's twin, then (a later push) someone else: the pair
         // must not be suggested; both entries of b fall in one chunk.
-        index.enqueue_changed(vec![queued(a, &twin()), queued(b, &twin())]);
-        index.enqueue_changed(vec![queued(b, &other)]);
+        index.enqueue_changed(vec![queued(a, &twin()), queued(b, &twin())], 0);
+        index.enqueue_changed(vec![queued(b, &other)], 0);
         assert!(index.candidates().unwrap().is_empty());
         // The other way round, with the older entry in an earlier chunk
         // than the newer one: the pair is found.
-        index.enqueue_changed(vec![queued(b, &other)]);
-        index.enqueue_changed(changed(DRAIN_CHUNK));
-        index.enqueue_changed(vec![queued(b, &twin())]);
+        index.enqueue_changed(vec![queued(b, &other)], 0);
+        index.enqueue_changed(changed(DRAIN_CHUNK), 0);
+        index.enqueue_changed(vec![queued(b, &twin())], 0);
         let found = index.candidates().unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].records, if a < b { [a, b] } else { [b, a] });
@@ -675,7 +811,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ServerStore::open(dir.path()).unwrap();
         let index = DuplicateIndex::open(&store).unwrap();
-        assert!(index.enqueue_changed(changed(3)));
+        assert!(index.enqueue_changed(changed(3), 0));
         let started = Instant::now();
         index.wait_for_quiet();
         assert!(started.elapsed() >= QUIET - Duration::from_millis(5));
@@ -684,12 +820,12 @@ mod tests {
         index.wait_for_quiet();
         assert!(started.elapsed() < QUIET);
         // Past the high-water mark, it goes at once even mid-burst.
-        index.enqueue_changed(changed(HIGH_WATER));
+        index.enqueue_changed(changed(HIGH_WATER), 0);
         let started = Instant::now();
         index.wait_for_quiet();
         assert!(started.elapsed() < QUIET);
         // A listing never waits, and finishes everything queued.
-        index.enqueue_changed(changed(2));
+        index.enqueue_changed(changed(2), 0);
         let started = Instant::now();
         assert!(index.candidates().unwrap().is_empty());
         assert!(started.elapsed() < Duration::from_secs(30));
