@@ -136,6 +136,7 @@ mod purge;
 mod queue;
 mod record_packs;
 pub mod sealing;
+mod sync_store;
 
 pub use duplicates::BlockCounts;
 pub use purge::PurgeOutcome;
