@@ -572,6 +572,17 @@ impl LocalStore {
         Ok(self.load_doc(id)?.and_then(|doc| stored_view(id, &doc)))
     }
 
+    /// A record's operations, as this device holds them.
+    pub fn record_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
+        self.load_doc(id)
+    }
+
+    /// Every record this device holds, with its operations, in id order.
+    pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
+        self.scan_packed(DOCS)
+            .map(|item| item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?))))
+    }
+
     /// Every record the device holds, deleted ones included, in id order.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
         self.scan_packed(DOCS).filter_map(|item| {
