@@ -1,5 +1,7 @@
-//! One sync: push every pending operation in batches, then pull everything
-//! after this device's cursor in batches.
+//! One sync over HTTP: a thin driver of the sync engine
+//! ([`returnee_shared::sync::ClientSync`]), which decides every request from
+//! the laptop store's durable state; this module carries the requests to
+//! the server with [`ServerClient`] and the answers back.
 //!
 //! Each pushed batch is removed from the queue only once the server has
 //! acknowledged it (its operations are then durable there); each pulled batch
@@ -8,7 +10,7 @@
 //! that was not acknowledged, which the server recognises by operation id.
 
 use chrono::Utc;
-use returnee_shared::wire::{FIRST_PUSH_BATCH, MAX_PUSH_OPS};
+use returnee_shared::sync::{ClientSync, Request, SyncCounts, next_pull_after};
 use serde::Serialize;
 
 use crate::client::{ClientError, ServerClient};
@@ -31,6 +33,17 @@ pub struct SyncSummary {
     pub rejected: usize,
 }
 
+impl SyncSummary {
+    fn of(counts: SyncCounts) -> Self {
+        SyncSummary {
+            pushed: counts.pushed,
+            pulled: counts.pulled,
+            conflicts: 0,
+            rejected: counts.rejected,
+        }
+    }
+}
+
 /// Progress callbacks, so the command can draw bars and tests stay quiet.
 pub trait SyncProgress {
     fn pushed(&self, _done: u64, _total: u64) {}
@@ -46,9 +59,11 @@ pub fn sync(
     batch_size: usize,
     progress: &dyn SyncProgress,
 ) -> Result<SyncSummary, CliError> {
-    let mut summary = push_all(store, client, batch_size, progress)?;
-    summary.pulled = pull_all(store, client, batch_size, progress)?;
+    let mut engine = ClientSync::new(batch_size);
+    push(&mut engine, store, client, progress)?;
+    pull(&mut engine, store, client, progress)?;
     store.set_last_sync(Utc::now())?;
+    let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
     Ok(summary)
 }
@@ -56,34 +71,18 @@ pub fn sync(
 /// Pushes every pending operation, one acknowledged batch at a time.
 ///
 /// `batch_size` is the most one batch carries. The first batch is smaller
-/// ([`FIRST_PUSH_BATCH`]); after that the server's advice sizes each batch
-/// (`next_batch`: smaller when many devices push at once), never above
-/// `batch_size`.
+/// ([`returnee_shared::wire::FIRST_PUSH_BATCH`]); after that the server's
+/// advice sizes each batch (`next_batch`: smaller when many devices push at
+/// once), never above `batch_size` ([`returnee_shared::sync::BatchSizer`]).
 pub fn push_all(
     store: &LocalStore,
     client: &ServerClient,
     batch_size: usize,
     progress: &dyn SyncProgress,
 ) -> Result<SyncSummary, CliError> {
-    let max = batch_size.clamp(1, MAX_PUSH_OPS);
-    let mut size = max.min(FIRST_PUSH_BATCH);
-    let mut summary = SyncSummary::default();
-    let total = store.pending_count()? as u64;
-    loop {
-        let batch = store.pending(size)?;
-        if batch.is_empty() {
-            break;
-        }
-        let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
-        let ack = client.push_json(&json)?;
-        store.acknowledge_logged(&batch, &ack.rejected, ack.logged)?;
-        // An older server gives no advice: then the full size.
-        size = ack.next_batch.map_or(max, |n| n as usize).clamp(1, max);
-        summary.pushed += batch.len() as u64 - ack.rejected.len() as u64;
-        summary.rejected += ack.rejected.len();
-        progress.pushed(summary.pushed, total);
-    }
-    Ok(summary)
+    let mut engine = ClientSync::new(batch_size);
+    push(&mut engine, store, client, progress)?;
+    Ok(SyncSummary::of(engine.counts()))
 }
 
 /// Pulls everything after this device's cursor, one applied batch at a
@@ -99,40 +98,81 @@ pub fn pull_all(
     batch_size: usize,
     progress: &dyn SyncProgress,
 ) -> Result<u64, CliError> {
-    let batch_size = batch_size.clamp(1, returnee_shared::wire::MAX_PULL_OPS);
+    pull(
+        &mut ClientSync::pull_only(batch_size),
+        store,
+        client,
+        progress,
+    )
+}
+
+/// The engine's push phase: each batch it asks for, sent as its queued
+/// JSON (nothing decoded or re-encoded), until it asks for a pull.
+fn push(
+    engine: &mut ClientSync,
+    store: &LocalStore,
+    client: &ServerClient,
+    progress: &dyn SyncProgress,
+) -> Result<(), CliError> {
+    let total = store.pending_count()? as u64;
+    while let Some(Request::Push(batch)) = engine.next(store)? {
+        let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
+        let ack = client.push_json(&json)?;
+        engine.on_push(store, &batch, &ack)?;
+        progress.pushed(engine.counts().pushed, total);
+    }
+    Ok(())
+}
+
+/// The engine's pull phase; returns how many operations were new here.
+///
+/// A page's cursor says where the next pull starts
+/// ([`next_pull_after`]), so a thread fetches page N+1 while the engine
+/// applies page N.
+fn pull(
+    engine: &mut ClientSync,
+    store: &LocalStore,
+    client: &ServerClient,
+    progress: &dyn SyncProgress,
+) -> Result<u64, CliError> {
+    let Some(Request::Pull {
+        after: start,
+        limit,
+    }) = engine.next(store)?
+    else {
+        return Ok(0);
+    };
     // A pull writes page after page into sled: memory freed is handed back
     // after 10 ms rather than a second (a million-family pull peaked at
     // 88-110 MB rather than 110-144; 0 ms made the pull 10-20 % slower,
     // 10 ms nothing measurable; `returnee_memory`).
     let _purge = returnee_memory::EagerPurge::after(10);
-    let start = store.cursor()?;
+    let before = engine.counts().pulled;
     std::thread::scope(|s| {
         let (pages, arrived) = std::sync::mpsc::sync_channel(1);
         s.spawn(move || {
-            let mut cursor = start;
+            let mut after = start;
             loop {
-                let page = client.pull(cursor, batch_size);
+                let page = client.pull(after, limit);
                 let next = match &page {
-                    Ok(p) if p.more && p.cursor > cursor => Some(p.cursor),
-                    _ => None,
+                    Ok(p) => next_pull_after(after, p.cursor, p.more),
+                    Err(_) => None,
                 };
                 // Stop when the store side gave up (its error is returned).
-                if pages.send(page).is_err() {
+                if pages.send((after, page)).is_err() {
                     return;
                 }
                 match next {
-                    Some(c) => cursor = c,
+                    Some(c) => after = c,
                     None => return,
                 }
             }
         });
-        let mut pulled = 0;
-        for page in arrived {
-            let page = page?;
-            pulled += store.apply_remote(page.ops, &page.forget, page.cursor)? as u64;
-            progress.pulled(pulled);
+        for (after, page) in arrived {
+            engine.on_pull(store, after, page?)?;
+            progress.pulled(engine.counts().pulled - before);
         }
-        Ok(pulled)
+        Ok(engine.counts().pulled - before)
     })
 }
 

@@ -227,19 +227,10 @@ async fn pull(
     let device = who.0;
     let id = device.id;
     let page = blocking(move || Ok(store.pull(&device, after, limit)?)).await?;
-    // The log holds each operation's JSON: the answer is assembled from it
-    // without decoding (the shape is returnee_shared::wire::PullResponse).
-    let ops = &page.ops;
-    let mut body = returnee_shared::wire::ops_body_start(ops);
-    if !page.forget.is_empty() {
-        body.extend_from_slice(b",\"forget\":");
-        body.extend(
-            serde_json::to_vec(&page.forget).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    let (cursor, more) = (page.cursor, page.more);
-    body.extend_from_slice(format!(",\"cursor\":{},\"more\":{more}}}", cursor.0).as_bytes());
-    tracing::debug!(device = %id, ops = ops.len(), cursor = cursor.0, "pull");
+    // The log holds each operation's JSON: the answer is written from it
+    // without decoding (PullPage::to_json).
+    let body = page.to_json();
+    tracing::debug!(device = %id, ops = page.ops.len(), cursor = page.cursor.0, "pull");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))

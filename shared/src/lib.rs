@@ -9,7 +9,9 @@
 //! - [`packs`]: per-record entries stored many to a key, the layout both stores use;
 //! - [`duplicates`]: which records look like the same family, and why;
 //! - [`report`]: the published figures;
-//! - [`wire`]: the sync protocol's messages.
+//! - [`wire`]: the sync protocol's messages;
+//! - [`sync`]: the client side of the protocol, as a state machine over a
+//!   store trait, without a transport.
 //!
 //! This crate does no I/O: no files, no network, no storage, no async runtime.
 //! The caller passes in the clock (`today`, timestamps) and fresh ids.
@@ -22,6 +24,7 @@ pub mod merge;
 pub mod packs;
 pub mod reference;
 pub mod report;
+pub mod sync;
 pub mod validate;
 pub mod wire;
 

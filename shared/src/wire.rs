@@ -289,6 +289,40 @@ pub struct PullResponse {
     pub more: bool,
 }
 
+/// A [`PullResponse`] whose operations are already JSON (the server's log
+/// keeps each operation's JSON once): what the server's store hands out and
+/// the pull handler sends, written by [`PullPage::to_json`] with the
+/// operations copied as they are, never decoded or re-encoded (a
+/// `serde_json::value::RawValue` for each would parse it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullPage<O> {
+    /// Each operation's JSON.
+    pub ops: Vec<O>,
+    /// As [`PullResponse::forget`].
+    pub forget: Vec<crate::family::RecordId>,
+    pub cursor: SyncCursor,
+    pub more: bool,
+}
+
+impl<O: AsRef<[u8]>> PullPage<O> {
+    /// The page as the JSON of a [`PullResponse`].
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut body = ops_body_start(&self.ops);
+        if !self.forget.is_empty() {
+            body.extend_from_slice(b",\"forget\":");
+            serde_json::to_writer(&mut body, &self.forget).expect("ids serialize");
+        }
+        body.extend_from_slice(b",\"cursor\":");
+        serde_json::to_writer(&mut body, &self.cursor).expect("a number serializes");
+        body.extend_from_slice(if self.more {
+            b",\"more\":true}"
+        } else {
+            b",\"more\":false}"
+        });
+        body
+    }
+}
+
 /// The query of `GET /v1/sync/pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullQuery {
@@ -390,6 +424,48 @@ mod tests {
             last: SyncCursor(3),
         };
         assert_eq!(backwards.advance(SyncCursor(7)), SyncCursor(7));
+    }
+
+    #[test]
+    fn a_pull_page_of_encoded_operations_reads_as_a_pull_response() {
+        use crate::family::RecordId;
+        let op = Op {
+            id: OpId(uuid::Uuid::from_u128(1)),
+            record: RecordId(uuid::Uuid::from_u128(2)),
+            device: DeviceId(uuid::Uuid::from_u128(3)),
+            at: chrono::DateTime::UNIX_EPOCH,
+            base: vec![OpId(uuid::Uuid::from_u128(4))],
+            resolution: false,
+            change: crate::merge::Change::Delete,
+        };
+        let json = serde_json::to_vec(&op).unwrap();
+        let forget = vec![RecordId(uuid::Uuid::from_u128(7))];
+        let page = PullPage {
+            ops: vec![json.clone(), json],
+            forget: forget.clone(),
+            cursor: SyncCursor(42),
+            more: true,
+        };
+        let read: PullResponse = serde_json::from_slice(&page.to_json()).unwrap();
+        assert_eq!(
+            read,
+            PullResponse {
+                ops: vec![op.clone(), op],
+                forget,
+                cursor: SyncCursor(42),
+                more: true,
+            }
+        );
+        let empty = PullPage::<Vec<u8>> {
+            ops: vec![],
+            forget: vec![],
+            cursor: SyncCursor(0),
+            more: false,
+        };
+        assert_eq!(
+            empty.to_json(),
+            br#"{"ops":[],"cursor":0,"more":false}"#.to_vec()
+        );
     }
 
     #[test]

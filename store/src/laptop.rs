@@ -136,6 +136,7 @@ mod purge;
 mod queue;
 mod record_packs;
 pub mod sealing;
+mod sync_store;
 
 pub use duplicates::BlockCounts;
 pub use purge::PurgeOutcome;
@@ -569,6 +570,17 @@ impl LocalStore {
     /// A record as this device shows it.
     pub fn get(&self, id: RecordId) -> Result<Option<StoredView>> {
         Ok(self.load_doc(id)?.and_then(|doc| stored_view(id, &doc)))
+    }
+
+    /// A record's operations, as this device holds them.
+    pub fn record_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
+        self.load_doc(id)
+    }
+
+    /// Every record this device holds, with its operations, in id order.
+    pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
+        self.scan_packed(DOCS)
+            .map(|item| item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?))))
     }
 
     /// Every record the device holds, deleted ones included, in id order.

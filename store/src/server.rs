@@ -175,15 +175,10 @@ impl Device {
     }
 }
 
-/// One page of the log for one device.
-pub struct Pulled {
-    /// The operations' JSON, as logged.
-    pub ops: Vec<sled::IVec>,
-    /// Records that left the device's sites.
-    pub forget: Vec<RecordId>,
-    pub cursor: SyncCursor,
-    pub more: bool,
-}
+/// One page of the log for one device: the operations' JSON as logged,
+/// the records that left the device's sites, the next cursor and whether
+/// more remain.
+pub type Pulled = returnee_shared::wire::PullPage<sled::IVec>;
 
 /// A record's site tag: its crossings, sorted, joined by `,`.
 fn site_tag(sites: &BTreeSet<String>) -> Vec<u8> {
