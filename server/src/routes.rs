@@ -175,7 +175,7 @@ async fn push(
         device = %id,
         ops = n,
         applied = ack.applied,
-        duplicates = ack.duplicates,
+        already_held = ack.already_held,
         rejected = ack.rejected.len(),
         "push"
     );

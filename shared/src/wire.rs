@@ -223,7 +223,7 @@ pub struct PushResponse {
     /// Newly applied.
     pub applied: u64,
     /// Already held (a re-send): nothing changed.
-    pub duplicates: u64,
+    pub already_held: u64,
     pub rejected: Vec<RejectedOp>,
     /// How many operations the device's next batch should carry, so that
     /// it comes back quickly however many devices push at once. Advice: a

@@ -365,7 +365,7 @@ impl ServerStore {
         for (op, json) in ops.into_iter().zip(encoded) {
             let record = records.get_mut(&op.record).expect("loaded above");
             if record.doc.contains(op.id) {
-                out.duplicates += 1;
+                out.already_held += 1;
                 continue;
             }
             if let Err((error, message)) = admit(device, &op, &record.doc, today) {

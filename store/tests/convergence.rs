@@ -608,7 +608,7 @@ impl World {
             .push(&self.laptops[dev].device, ops, now)
             .expect("push");
         assert!(ack.rejected.is_empty(), "refused: {:?}", ack.rejected);
-        self.stats.resent_duplicates += ack.duplicates;
+        self.stats.resent_duplicates += ack.already_held;
         ack
     }
 

@@ -255,7 +255,7 @@ fn pages_of_any_size_hand_out_every_operation_once_across_chunks() {
     let r = store.push(&a, ops[..100].to_vec(), now).unwrap();
     assert_eq!(r.applied, 100);
     let r = store.push(&a, ops.clone(), now).unwrap();
-    assert_eq!((r.applied, r.duplicates), (50, 100));
+    assert_eq!((r.applied, r.already_held), (50, 100));
     for limit in [1, 7, 64, 65, 1000] {
         let got = pull_all(&store, &b, limit);
         assert_eq!(
@@ -353,7 +353,7 @@ fn concurrent_pushes_to_the_same_records_keep_every_operation_once() {
         for (n, twice) in running {
             let acks: Vec<PushResponse> = twice.into_iter().map(|h| h.join().unwrap()).collect();
             assert_eq!(acks[0].applied + acks[1].applied, n);
-            assert_eq!(acks[0].duplicates + acks[1].duplicates, n);
+            assert_eq!(acks[0].already_held + acks[1].already_held, n);
         }
     });
     let pulled = pull_all(&store, &reader, 100);
