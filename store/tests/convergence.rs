@@ -244,6 +244,9 @@ struct Stats {
     record_resolutions: usize,
     field_edits_of_conflicts: usize,
     resent_duplicates: u64,
+    /// Acknowledgements that moved the cursor over the batch's own
+    /// operations (`PushResponse::logged`).
+    cursor_moves_by_push: usize,
     lost_push_requests: usize,
     lost_push_answers: usize,
     lost_pulls: usize,
@@ -261,6 +264,7 @@ impl Stats {
         self.record_resolutions += s.record_resolutions;
         self.field_edits_of_conflicts += s.field_edits_of_conflicts;
         self.resent_duplicates += s.resent_duplicates;
+        self.cursor_moves_by_push += s.cursor_moves_by_push;
         self.lost_push_requests += s.lost_push_requests;
         self.lost_push_answers += s.lost_push_answers;
         self.lost_pulls += s.lost_pulls;
@@ -637,8 +641,15 @@ impl World {
                     self.stats.lost_push_answers += 1;
                     return true;
                 }
+                // The answer as the device reads it off the wire.
+                let ack: PushResponse =
+                    serde_json::from_slice(&serde_json::to_vec(&ack).unwrap()).unwrap();
                 let store = self.laptops[dev].store();
+                let before = store.cursor().expect("cursor");
                 engine.on_push(store, &batch, &ack).expect("acknowledge");
+                if store.cursor().expect("cursor") != before {
+                    self.stats.cursor_moves_by_push += 1;
+                }
             }
             Request::Pull { after, limit } => {
                 let page = self.serve_pull(&self.laptops[dev].device, after, limit);
@@ -927,6 +938,7 @@ fn the_histories_exercise_conflicts_decisions_and_losses() {
     assert!(total.record_resolutions > 10, "{total:?}");
     assert!(total.field_edits_of_conflicts > 10, "{total:?}");
     assert!(total.resent_duplicates > 50, "{total:?}");
+    assert!(total.cursor_moves_by_push > 50, "{total:?}");
     assert!(total.lost_push_requests > 20, "{total:?}");
     assert!(total.lost_push_answers > 20, "{total:?}");
     assert!(total.lost_pulls > 50, "{total:?}");
