@@ -143,9 +143,9 @@ fn pull(
         return Ok(0);
     };
     // A pull writes page after page into sled: memory freed is handed back
-    // after 10 ms rather than a second (a million-family pull peaked at
-    // 88-110 MB rather than 110-144; 0 ms made the pull 10-20 % slower,
-    // 10 ms nothing measurable; `returnee_memory`).
+    // after 10 ms rather than a second, or a million-family pull runs past
+    // the laptop's memory budget; at once (0 ms) would slow the pull
+    // (`returnee_memory`; PERFORMANCE.md).
     let _purge = returnee_memory::EagerPurge::after(10);
     let before = engine.counts().pulled;
     std::thread::scope(|s| {
