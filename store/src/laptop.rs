@@ -1,7 +1,8 @@
 //! The laptop's local store: every family this device holds, the operations
 //! not yet pushed, and the device's identity and sync state, in one sled tree.
 //!
-//! Layout (one tree, so one `sled::Batch` changes several kinds atomically):
+//! Layout (one tree, so one `sled::Batch` changes several kinds atomically;
+//! each prefix is spelled once, in `keys.rs`):
 //! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
 //! - `m/format`: the layout's version ([`FORMAT`]), plain; a store of
 //!   another one is refused;
@@ -130,6 +131,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
 mod edits;
+mod keys;
 mod open;
 mod pull;
 mod purge;
@@ -139,6 +141,7 @@ pub mod sealing;
 mod sync_store;
 
 pub use duplicates::BlockCounts;
+use keys::Kind;
 pub use purge::PurgeOutcome;
 use queue::{QUEUE_ENTRY_OPS, queue_items, queue_key};
 pub use queue::{QueueRef, QueuedOp};
@@ -231,20 +234,20 @@ const MIGRATIONS: &[Migration<StoreError>] = &[];
 pub const FORMAT: u32 = format::current(MIGRATIONS);
 
 fn meta_key(name: &str) -> Vec<u8> {
-    [b"m/".as_slice(), name.as_bytes()].concat()
+    Kind::Meta.key(&[name.as_bytes()])
 }
 fn conflicts_key(id: RecordId) -> Vec<u8> {
-    [b"c/".as_slice(), id.0.as_bytes()].concat()
+    Kind::Conflicts.key(&[id.0.as_bytes()])
 }
 fn damaged(what: impl Into<String>) -> StoreError {
     StoreError::Damaged(what.into())
 }
 
 fn held_key(id: OpId) -> Vec<u8> {
-    [b"h/".as_slice(), id.0.as_bytes()].concat()
+    Kind::Held.key(&[id.0.as_bytes()])
 }
 fn purged_key(id: RecordId) -> Vec<u8> {
-    [b"g/".as_slice(), id.0.as_bytes()].concat()
+    Kind::Purged.key(&[id.0.as_bytes()])
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {

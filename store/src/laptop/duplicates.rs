@@ -39,10 +39,10 @@ use returnee_shared::wire::SyncCursor;
 use returnee_shared::{DeviceId, OpId, RecordId, Slot};
 
 use super::record_packs::FEATURES;
-use super::{LocalStore, Result, StoreError, WriteLock, Writes, decode, meta_key};
+use super::{Kind, LocalStore, Result, StoreError, WriteLock, Writes, decode, meta_key};
 
 /// The prefix of the blocking index.
-const INDEX_PREFIX: &[u8] = b"b/";
+const INDEX_PREFIX: &[u8] = Kind::Blocks.prefix();
 pub(super) const META_DUP_INDEX: &str = "dup_index";
 /// Bumped when the detection rules change what the index holds: the index
 /// is derived data, rebuilt from the records when the store is opened.
@@ -71,7 +71,7 @@ pub(super) fn stage_pulled_marks(w: &mut Writes, cursor: SyncCursor) {
     let pulled = std::mem::take(&mut w.pulled);
     for (part, ids) in pulled.chunks(PULLED_MARK_IDS).enumerate() {
         let key = [
-            b"bp/".as_slice(),
+            Kind::PulledMarks.prefix(),
             &cursor.0.to_be_bytes(),
             &(part as u32).to_be_bytes(),
         ]
@@ -87,7 +87,7 @@ pub(super) fn decode_features(bytes: &[u8]) -> Result<Features> {
 
 pub(super) fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    [b"x/".as_slice(), lo.0.as_bytes(), hi.0.as_bytes()].concat()
+    Kind::Dismissed.key(&[lo.0.as_bytes(), hi.0.as_bytes()])
 }
 
 /// What a batch changes of the duplicate index: the records it stages, with
@@ -223,7 +223,12 @@ impl LocalStore {
         }
         let lock = self.write_lock();
         let mut w = self.writes();
-        for prefix in [INDEX_PREFIX, FEATURES, b"x/", b"bp/"] {
+        for prefix in [
+            INDEX_PREFIX,
+            FEATURES,
+            Kind::Dismissed.prefix(),
+            Kind::PulledMarks.prefix(),
+        ] {
             for item in self.db.scan_prefix(prefix) {
                 w.remove(item?.0.to_vec());
             }
@@ -290,7 +295,7 @@ impl LocalStore {
         let mut marks = Vec::new();
         let mut ids = BTreeSet::new();
         let id_of = |b: &[u8]| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record id"));
-        for item in self.db.scan_prefix(b"bp/") {
+        for item in self.db.scan_prefix(Kind::PulledMarks.prefix()) {
             let (k, v) = item?;
             let v = self.open_value(&k, v)?;
             ids.extend(v.chunks_exact(16).map(id_of));

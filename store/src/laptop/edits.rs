@@ -84,7 +84,7 @@ impl LocalStore {
         let mut touched: std::collections::HashMap<RecordId, RecordDoc> = Default::default();
         // Families purged here are on the server already: an upsert of one
         // leaves it alone (one read per new family, only once anything was purged).
-        let any_purged = self.db.scan_prefix(b"g/").next().is_some();
+        let any_purged = self.db.scan_prefix(Kind::Purged.prefix()).next().is_some();
         // Every family named, read one pack at a time (an import's new ids
         // mostly fall in one pack: opened once, not once per row).
         let mut ids: Vec<RecordId> = items.iter().map(|u| u.id).collect();
@@ -215,7 +215,7 @@ impl LocalStore {
     /// Every open conflict on this device.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
-        for item in self.scan_values(b"c/") {
+        for item in self.scan_values(Kind::Conflicts.prefix()) {
             out.extend(decode::<Vec<Conflict>>(&item?.1)?);
         }
         Ok(out)

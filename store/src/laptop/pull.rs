@@ -18,7 +18,7 @@ impl LocalStore {
         cursor: SyncCursor,
     ) -> Result<usize> {
         let lock = self.write_lock();
-        let any_purged = self.db.scan_prefix(b"g/").next().is_some();
+        let any_purged = self.db.scan_prefix(Kind::Purged.prefix()).next().is_some();
         let mut w = self.writes();
         // The page's records, read on all cores. `None`: a family purged
         // here, whose operations are dropped.

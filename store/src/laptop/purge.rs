@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::duplicates::{decode_features, dismissed_key};
 use super::record_packs::FEATURES;
-use super::{DOCS, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
+use super::{DOCS, Kind, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
 
 /// What a purge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -88,7 +88,7 @@ impl LocalStore {
     pub(super) fn unsynced_records(&self) -> Result<HashSet<RecordId>> {
         let mut unsynced: HashSet<RecordId> = HashSet::new();
         unsynced.extend(self.queued_records()?);
-        for item in self.scan_values(b"h/") {
+        for item in self.scan_values(Kind::Held.prefix()) {
             let (op, _): (Op, RejectedOp) = decode(&item?.1)?;
             unsynced.insert(op.record);
         }
@@ -126,7 +126,7 @@ impl LocalStore {
         if removed.is_empty() {
             return Ok(());
         }
-        for item in self.db.scan_prefix(b"x/") {
+        for item in self.db.scan_prefix(Kind::Dismissed.prefix()) {
             let (k, _) = item?;
             let ids = [&k[2..18], &k[18..34]]
                 .map(|b| RecordId(uuid::Uuid::from_slice(b).expect("16-byte record ids")));

@@ -26,10 +26,10 @@ pub struct QueueRef {
 }
 
 pub(super) fn queue_key(seq: u64) -> Vec<u8> {
-    [b"q/".as_slice(), &seq.to_be_bytes()].concat()
+    Kind::Queue.key(&[&seq.to_be_bytes()])
 }
 pub(super) fn queue_done_key(seq: u64) -> Vec<u8> {
-    [b"qd/".as_slice(), &seq.to_be_bytes()].concat()
+    Kind::QueueDone.key(&[&seq.to_be_bytes()])
 }
 
 /// An operation waiting to be pushed: where it sits in the queue, and its
@@ -119,7 +119,7 @@ impl LocalStore {
     /// The queue's entries, in order.
     pub(super) fn queue_entries(&self) -> impl Iterator<Item = Result<QueueEntry>> + '_ {
         let seq = |k: &[u8]| u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
-        self.scan_values(b"q/").map(move |item| {
+        self.scan_values(Kind::Queue.prefix()).map(move |item| {
             let (k, value) = item?;
             let seq = seq(&k);
             Ok(QueueEntry {
@@ -269,7 +269,7 @@ impl LocalStore {
 
     /// Operations the server refused, with the reason.
     pub fn held(&self) -> Result<Vec<(Op, RejectedOp)>> {
-        self.scan_values(b"h/")
+        self.scan_values(Kind::Held.prefix())
             .map(|item| decode(&item?.1))
             .collect()
     }

@@ -16,16 +16,16 @@ use std::collections::BTreeMap;
 use returnee_shared::RecordId;
 use returnee_shared::packs::DamagedPack;
 
-use super::{LocalStore, Result, StoreError, Writes};
+use super::{Kind, LocalStore, Result, StoreError, Writes};
 use crate::packs::{Packs, Seal};
 
 /// Each record's operations (`RecordDoc` as JSON).
-pub(super) const DOCS: &[u8] = b"D/";
+pub(super) const DOCS: &[u8] = Kind::Docs.prefix();
 /// The report row of each family that counts (`ReportRow`, 19 bytes).
-pub(super) const ROWS: &[u8] = b"S/";
+pub(super) const ROWS: &[u8] = Kind::Rows.prefix();
 /// The duplicate index's features of each family that counts
 /// (`Features::to_bytes`, about 50 bytes).
-pub(super) const FEATURES: &[u8] = b"F/";
+pub(super) const FEATURES: &[u8] = Kind::Features.prefix();
 
 impl From<DamagedPack> for StoreError {
     fn from(e: DamagedPack) -> Self {

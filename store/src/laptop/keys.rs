@@ -1,0 +1,96 @@
+//! The laptop store's keyspace: every kind of key, its prefix, and what it
+//! holds. The one place a prefix is spelled; ARCHITECTURE.md's keyspace
+//! registry lists the same.
+
+/// A kind of key in the laptop's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `m/<name>`: metadata (device, enrollment, cursor, queue counters,
+    /// index key, encryption header, format).
+    Meta,
+    /// `D/<lower id>`: packs of records' operations.
+    Docs,
+    /// `S/<lower id>`: packs of the report rows of families that count.
+    Rows,
+    /// `F/<lower id>`: packs of the duplicate index's features.
+    Features,
+    /// `c/<record>`: a record's open conflicts.
+    Conflicts,
+    /// `q/<seq>`: a push queue entry.
+    Queue,
+    /// `qd/<seq>`: how many leading operations of an entry are acknowledged.
+    QueueDone,
+    /// `h/<op id>`: an operation the server refused, with the reason.
+    Held,
+    /// `g/<record>`: a family purged from this laptop.
+    Purged,
+    /// `b/<block hash><date><record>`: the duplicate index's blocks.
+    Blocks,
+    /// `x/<lower><higher>`: a pair dismissed as not the same family.
+    Dismissed,
+    /// `bp/<cursor><part>`: families a pulled page changed, not yet indexed.
+    PulledMarks,
+}
+
+impl Kind {
+    #[cfg(test)]
+    pub(super) const ALL: [Kind; 12] = [
+        Kind::Meta,
+        Kind::Docs,
+        Kind::Rows,
+        Kind::Features,
+        Kind::Conflicts,
+        Kind::Queue,
+        Kind::QueueDone,
+        Kind::Held,
+        Kind::Purged,
+        Kind::Blocks,
+        Kind::Dismissed,
+        Kind::PulledMarks,
+    ];
+
+    pub(super) const fn prefix(self) -> &'static [u8] {
+        match self {
+            Kind::Meta => b"m/",
+            Kind::Docs => b"D/",
+            Kind::Rows => b"S/",
+            Kind::Features => b"F/",
+            Kind::Conflicts => b"c/",
+            Kind::Queue => b"q/",
+            Kind::QueueDone => b"qd/",
+            Kind::Held => b"h/",
+            Kind::Purged => b"g/",
+            Kind::Blocks => b"b/",
+            Kind::Dismissed => b"x/",
+            Kind::PulledMarks => b"bp/",
+        }
+    }
+
+    /// The key of this kind made of `parts` after the prefix.
+    pub(super) fn key(self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut k = self.prefix().to_vec();
+        for p in parts {
+            k.extend_from_slice(p);
+        }
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_kind_s_keys_fall_in_another_kind_s_scan() {
+        for a in Kind::ALL {
+            for b in Kind::ALL {
+                if a != b {
+                    assert!(
+                        !b.prefix().starts_with(a.prefix()),
+                        "a scan of {a:?} would also read {b:?}"
+                    );
+                }
+            }
+        }
+    }
+}
