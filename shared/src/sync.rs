@@ -138,11 +138,6 @@ impl ClientSync {
         }
     }
 
-    /// The most operations a pull page is asked for.
-    pub fn pull_limit(&self) -> usize {
-        self.pull_limit
-    }
-
     /// What was done so far.
     pub fn counts(&self) -> SyncCounts {
         self.counts

@@ -16,9 +16,7 @@
 //!   site tag, what reports need of it while it counts (19 bytes), whether
 //!   it has open conflicts, and where each of its operations sits in the log
 //!   (chunk and byte offset; each operation is stored once, in the log).
-//!   Re-sends are recognised by operation id within their record. (Format 3
-//!   kept one `r/<record id>` key per entry; such a store is packed when it
-//!   is first opened.)
+//!   Re-sends are recognised by operation id within their record.
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
 //! - `code/<code hash>`: an enrollment code and the uses it has left;
@@ -322,6 +320,11 @@ impl ServerStore {
     /// merged, re-sent ones are recognised and skipped, invalid or forbidden
     /// ones are refused with a reason. Durable when this returns, together
     /// with its audit entry.
+    ///
+    /// Only where no [`DuplicateIndex`] listens (tests, benchmarks, a store
+    /// opened by a tool): a running server pushes through
+    /// [`ServerStore::push_then`], or its index would not hear of the push
+    /// and would move its position past it with the next one it hears of.
     pub fn push(&self, device: &Device, ops: Vec<Op>, now: DateTime<Utc>) -> Result<PushResponse> {
         self.push_then(device, ops, now, |_, _| {})
     }

@@ -88,7 +88,9 @@ impl ChunkWriter {
     fn start(store: LocalStore, announce: bool) -> ChunkWriter {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Upsert>>(1);
         // Duplicate checks of saved families run on a third thread: they
-        // only read, so they overlap with the writes of the next chunk.
+        // only read (they take the store's write lock only when a pull left
+        // families to index), so they overlap with the writes of the next
+        // chunk.
         let (check_tx, check_rx) = std::sync::mpsc::sync_channel::<Vec<RecordId>>(4);
         let checker_store = store.clone();
         let checker = std::thread::spawn(move || -> Result<u64, CliError> {

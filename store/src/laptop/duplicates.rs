@@ -218,10 +218,10 @@ impl LocalStore {
     /// Builds the duplicate index of a store made before it existed (or
     /// under another version of the rules), once.
     pub(super) fn ensure_duplicate_index(&self) -> Result<()> {
+        let lock = self.write_lock();
         if self.meta::<u32>(META_DUP_INDEX)? == Some(DUP_INDEX_VERSION) {
             return Ok(());
         }
-        let lock = self.write_lock();
         let mut w = self.writes();
         for prefix in [
             INDEX_PREFIX,
@@ -256,6 +256,21 @@ impl LocalStore {
     /// A family may be named by several marks (pulled twice) or no longer be
     /// here (purged, or gone from this device's sites): it is indexed as it
     /// is now, once, or skipped.
+    /// [`Self::index_pulled`] when a pull left families to index; a lookup
+    /// with none waiting takes no lock, so that it does not wait behind a
+    /// write (an import checks each chunk while the next one is written).
+    fn catch_up_pulled(&self) -> Result<()> {
+        if self
+            .db
+            .scan_prefix(Kind::PulledMarks.prefix())
+            .next()
+            .is_none()
+        {
+            return Ok(());
+        }
+        self.index_pulled(&self.write_lock())
+    }
+
     pub(super) fn index_pulled(&self, lock: &WriteLock<'_>) -> Result<()> {
         loop {
             let (marks, ids) = self.pulled_marks(REBUILD_CHUNK)?;
@@ -334,7 +349,7 @@ impl LocalStore {
     /// than it saves). A bulk import starts from these counts and scans a
     /// block only once a second family is in it ([`BlockCounts`]).
     pub fn block_counts(&self, cap: usize) -> Result<Option<BlockCounts>> {
-        self.index_pulled(&self.write_lock())?;
+        self.catch_up_pulled()?;
         let mut counts = BlockCounts::default();
         for (n, item) in self.db.scan_prefix(INDEX_PREFIX).keys().enumerate() {
             if n >= cap {
@@ -374,7 +389,7 @@ impl LocalStore {
 
     /// The duplicate candidates of one family (none if it does not count).
     pub fn candidates_of(&self, id: RecordId) -> Result<Vec<Candidate>> {
-        self.index_pulled(&self.write_lock())?;
+        self.catch_up_pulled()?;
         match self.features_of(id)? {
             Some(f) => self.find_candidates(id, &f),
             None => Ok(Vec::new()),

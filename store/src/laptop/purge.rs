@@ -2,7 +2,7 @@
 //! laptop holds only what the worker still needs.
 //!
 //! A family is *synced* when none of its operations waits in the push queue
-//! (`p/`) or is held after the server refused it (`h/`), on a device that has
+//! (`q/`) or is held after the server refused it (`h/`), on a device that has
 //! synced at least once: everything it holds of the family is then on the
 //! server. A synced family whose newest operation is dated before the cut-off
 //! loses its doc, report row, conflicts, duplicate index entries and

@@ -325,16 +325,9 @@ impl DuplicateIndex {
         }
     }
 
-    /// Queues records to re-check from the store (without starting a
-    /// task). Whether no task was on its way to process them yet (the
-    /// caller then starts one).
-    pub fn enqueue(&self, records: impl IntoIterator<Item = RecordId>) -> bool {
-        self.queue(records.into_iter().map(|id| (id, None)))
-    }
-
     /// Queues records as a push that took the log through `through`
-    /// changed them (without starting a task); what
-    /// [`DuplicateIndex::enqueue`] returns.
+    /// changed them (without starting a task). Whether no task was on its
+    /// way to process them yet (the caller then starts one).
     pub fn enqueue_changed(&self, changed: Vec<ChangedRecord>, through: u64) -> bool {
         let mut p = self.inner.pending.lock().expect("pending lock");
         p.last_push = Some(Instant::now());
@@ -363,14 +356,6 @@ impl DuplicateIndex {
             };
             std::thread::sleep(wait);
         }
-    }
-
-    fn queue(&self, records: impl IntoIterator<Item = (RecordId, Waiting)>) -> bool {
-        let mut p = self.inner.pending.lock().expect("pending lock");
-        let before = p.records.len();
-        p.records.extend(records);
-        p.queued += (p.records.len() - before) as u64;
-        !std::mem::replace(&mut p.scheduled, true)
     }
 
     /// Processes waiting records until none are left, [`DRAIN_CHUNK`] at a
