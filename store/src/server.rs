@@ -63,12 +63,14 @@ pub use duplicates::DuplicateIndex;
 mod admission;
 mod audit;
 mod devices;
+mod keys;
 mod log;
 pub(crate) mod record_packs;
 mod records;
 
 use admission::admit;
 pub use devices::{EnrollRefusal, EnrollmentCode, hash_secret, new_code, normalize_code};
+use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;
 use records::RecordEntry;
 
@@ -78,7 +80,6 @@ use records::RecordEntry;
 const MIGRATIONS: &[Migration<StoreError>] = &[];
 /// The layout's version, under [`FORMAT_KEY`].
 const FORMAT: u32 = format::current(MIGRATIONS);
-const FORMAT_KEY: &[u8] = b"m/format";
 
 /// Errors of the server's store.
 #[derive(Debug, thiserror::Error)]
@@ -188,11 +189,8 @@ fn damaged(what: &str) -> StoreError {
     StoreError::Damaged(what.to_string())
 }
 
-fn key(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
-    [prefix, rest].concat()
-}
 fn audit_key(seq: u64) -> Vec<u8> {
-    key(b"a/", &seq.to_be_bytes())
+    Kind::Audit.key(&seq.to_be_bytes())
 }
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("values serialize")
@@ -248,7 +246,7 @@ impl ServerStore {
             }
         })?;
         let durable = Arc::new(AtomicU64::new(
-            db.get(b"m/seq")?
+            db.get(SEQ_KEY)?
                 .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))
                 .unwrap_or(0),
         ));
@@ -266,8 +264,8 @@ impl ServerStore {
 
     /// Whether no device was ever enrolled and no code minted.
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.db.scan_prefix(b"dev/").next().is_none()
-            && self.db.scan_prefix(b"code/").next().is_none())
+        Ok(self.db.scan_prefix(Kind::Devices.prefix()).next().is_none()
+            && self.db.scan_prefix(Kind::Codes.prefix()).next().is_none())
     }
 
     /// The records named by the log after position `after`: what a
@@ -311,7 +309,7 @@ impl ServerStore {
     pub(crate) fn last_seq(&self) -> Result<u64> {
         Ok(self
             .db
-            .get(b"m/seq")?
+            .get(SEQ_KEY)?
             .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))
             .unwrap_or(0))
     }
@@ -442,7 +440,7 @@ impl ServerStore {
             changed.push(w.changed);
         }
         record_packs::stage(&self.db, &mut batch, &entries)?;
-        batch.insert(b"m/seq".to_vec(), log.last().to_be_bytes().to_vec());
+        batch.insert(SEQ_KEY, log.last().to_be_bytes().to_vec());
         if !audited.is_empty() || !out.rejected.is_empty() {
             self.stage_audit(
                 &mut batch,
@@ -573,7 +571,7 @@ impl ServerStore {
     /// Every open conflict `device` may see.
     pub fn conflicts(&self, device: &Device) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(b"c/") {
+        for item in self.db.scan_prefix(Kind::Conflicts.prefix()) {
             let (k, v) = item?;
             if self.visible_to(device, record_id_of(&k))? {
                 out.extend(decode::<Vec<Conflict>>(&v)?);
@@ -696,9 +694,12 @@ fn record_writes(id: RecordId, record: &mut LoadedRecord, tag: Vec<u8>) -> Recor
     record.stored.has_conflicts = !view.conflicts.is_empty();
     let mut writes = Vec::new();
     if !view.conflicts.is_empty() {
-        writes.push((key(b"c/", id.0.as_bytes()), Some(encode(&view.conflicts))));
+        writes.push((
+            Kind::Conflicts.key(id.0.as_bytes()),
+            Some(encode(&view.conflicts)),
+        ));
     } else if had_conflicts {
-        writes.push((key(b"c/", id.0.as_bytes()), None));
+        writes.push((Kind::Conflicts.key(id.0.as_bytes()), None));
     }
     RecordWrites {
         entry: record.stored.to_bytes(),

@@ -7,7 +7,7 @@ use super::*;
 impl ServerStore {
     /// The audit trail's last sequence number and hash.
     pub(super) fn audit_head(&self) -> Result<(u64, String)> {
-        Ok(match self.db.get(b"m/audit")? {
+        Ok(match self.db.get(AUDIT_HEAD_KEY)? {
             Some(v) if v.len() > 8 => (
                 u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
                 String::from_utf8_lossy(&v[8..]).into_owned(),
@@ -30,7 +30,7 @@ impl ServerStore {
         batch.insert(audit_key(entry.seq), encode(&entry));
         let mut head = entry.seq.to_be_bytes().to_vec();
         head.extend_from_slice(entry.hash.as_bytes());
-        batch.insert(b"m/audit".to_vec(), head);
+        batch.insert(AUDIT_HEAD_KEY, head);
         Ok(())
     }
 
@@ -59,7 +59,7 @@ impl ServerStore {
     pub fn verify_audit(&self) -> Result<std::result::Result<u64, ChainBreak>> {
         let mut entries = Vec::new();
         let mut broken = None;
-        for item in crate::db::weighed(&self.db, self.db.scan_prefix(b"a/")) {
+        for item in crate::db::weighed(&self.db, self.db.scan_prefix(Kind::Audit.prefix())) {
             let (k, v) = item?;
             match serde_json::from_slice::<AuditEntry>(&v) {
                 Ok(e) => entries.push(e),

@@ -77,7 +77,7 @@ impl ServerStore {
         };
         let mut b = sled::Batch::default();
         b.insert(
-            key(b"code/", hash_secret(&normalize_code(&code)).as_bytes()),
+            Kind::Codes.key(hash_secret(&normalize_code(&code)).as_bytes()),
             encode(&entry),
         );
         self.stage_audit(
@@ -101,7 +101,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(Device, String), EnrollRefusal>> {
         let _guard = self.writer.lock().expect("writer lock");
-        let code_key = key(b"code/", hash_secret(&normalize_code(code)).as_bytes());
+        let code_key = Kind::Codes.key(hash_secret(&normalize_code(code)).as_bytes());
         let Some(mut entry) = self
             .db
             .get(&code_key)?
@@ -113,7 +113,10 @@ impl ServerStore {
         if entry.uses_left == 0 {
             return Ok(Err(EnrollRefusal::UnknownCode));
         }
-        if self.db.contains_key(key(b"dev/", device_id.0.as_bytes()))? {
+        if self
+            .db
+            .contains_key(Kind::Devices.key(device_id.0.as_bytes()))?
+        {
             return Ok(Err(EnrollRefusal::AlreadyEnrolled));
         }
         let token = format!("rt_{}", hex::encode(random::<32>()));
@@ -132,9 +135,9 @@ impl ServerStore {
         } else {
             b.insert(code_key, encode(&entry));
         }
-        b.insert(key(b"dev/", device_id.0.as_bytes()), encode(&device));
+        b.insert(Kind::Devices.key(device_id.0.as_bytes()), encode(&device));
         b.insert(
-            key(b"tok/", hash_secret(&token).as_bytes()),
+            Kind::Tokens.key(hash_secret(&token).as_bytes()),
             device_id.0.as_bytes().to_vec(),
         );
         self.stage_audit(
@@ -154,11 +157,14 @@ impl ServerStore {
 
     /// The device a credential belongs to.
     pub fn device_by_token(&self, token: &str) -> Result<Option<Device>> {
-        let Some(id) = self.db.get(key(b"tok/", hash_secret(token).as_bytes()))? else {
+        let Some(id) = self
+            .db
+            .get(Kind::Tokens.key(hash_secret(token).as_bytes()))?
+        else {
             return Ok(None);
         };
         self.db
-            .get(key(b"dev/", &id))?
+            .get(Kind::Devices.key(&id))?
             .map(|b| decode(&b))
             .transpose()
     }
@@ -166,7 +172,7 @@ impl ServerStore {
     /// Every enrolled device.
     pub fn devices(&self) -> Result<Vec<Device>> {
         self.db
-            .scan_prefix(b"dev/")
+            .scan_prefix(Kind::Devices.prefix())
             .map(|i| decode(&i?.1))
             .collect()
     }
@@ -176,7 +182,7 @@ impl ServerStore {
     /// `None` if there is no such device. Revoking twice changes nothing.
     pub fn revoke(&self, id: DeviceId, by: DeviceId, now: DateTime<Utc>) -> Result<Option<Device>> {
         let _guard = self.writer.lock().expect("writer lock");
-        let k = key(b"dev/", id.0.as_bytes());
+        let k = Kind::Devices.key(id.0.as_bytes());
         let Some(mut device) = self.db.get(&k)?.map(|b| decode::<Device>(&b)).transpose()? else {
             return Ok(None);
         };

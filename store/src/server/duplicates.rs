@@ -48,7 +48,7 @@ use returnee_shared::merge::{Change, Op};
 use serde::{Deserialize, Serialize};
 
 use super::record_packs::{features_get_many, features_stage};
-use super::{ChangedRecord, Device, Result, ServerStore, StoreError};
+use super::{ChangedRecord, Device, IndexKind, Result, ServerStore, StoreError};
 
 /// Work that brings the index up to date with what pushes queued: run it
 /// on a thread that may block.
@@ -66,30 +66,23 @@ const HIGH_WATER: usize = 100_000;
 /// Bumped when the index's layout or the detection rules change: the index
 /// is then rebuilt at start.
 const VERSION: u32 = 1;
-const INDEX: &[u8] = b"b/";
-const STATE: &[u8] = b"state";
+const INDEX: &[u8] = IndexKind::Blocks.prefix();
+const STATE: &[u8] = IndexKind::State.prefix();
 /// How far through the store's log the index is (8 bytes): written in the
 /// same batch as the index writes that bring it there.
-const THROUGH: &[u8] = b"through";
+const THROUGH: &[u8] = IndexKind::Through.prefix();
 /// Records updated per batch during a rebuild.
 const REBUILD_CHUNK: usize = 2000;
 
-fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = prefix.to_vec();
-    for p in parts {
-        k.extend_from_slice(p);
-    }
-    k
-}
 fn pair_key(pair: &str) -> Vec<u8> {
-    key(b"p/", &[pair.as_bytes()])
+    IndexKind::Pairs.key(&[pair.as_bytes()])
 }
 fn member_key(id: RecordId, pair: &str) -> Vec<u8> {
-    key(b"r/", &[id.0.as_bytes(), pair.as_bytes()])
+    IndexKind::Members.key(&[id.0.as_bytes(), pair.as_bytes()])
 }
 fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    key(b"x/", &[lo.0.as_bytes(), hi.0.as_bytes()])
+    IndexKind::Dismissed.key(&[lo.0.as_bytes(), hi.0.as_bytes()])
 }
 
 fn decode_features(bytes: &[u8]) -> Result<Features> {
@@ -536,7 +529,7 @@ impl DuplicateIndex {
         // 2. Their pairs: forget the old ones, find the current ones.
         let mut batch = sled::Batch::default();
         for id in indexed {
-            for item in tree.scan_prefix(key(b"r/", &[id.0.as_bytes()])) {
+            for item in tree.scan_prefix(IndexKind::Members.key(&[id.0.as_bytes()])) {
                 let (k, _) = item?;
                 let pair = String::from_utf8_lossy(&k[2 + 16..]).into_owned();
                 if let Some(b) = tree.get(pair_key(&pair))? {
@@ -583,7 +576,7 @@ impl DuplicateIndex {
         let mut out: Vec<Candidate> = self
             .inner
             .tree
-            .scan_prefix(b"p/")
+            .scan_prefix(IndexKind::Pairs.prefix())
             .map(|item| Ok(serde_json::from_slice(&item?.1)?))
             .collect::<Result<_>>()?;
         sort_candidates(&mut out);

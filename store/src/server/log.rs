@@ -151,7 +151,7 @@ pub(super) fn parse_log_entry(v: &[u8]) -> Option<(&[u8], u8, &[u8], usize)> {
 }
 
 pub(super) fn log_key(seq: u64) -> Vec<u8> {
-    key(b"l/", &seq.to_be_bytes())
+    Kind::Log.key(&seq.to_be_bytes())
 }
 
 pub(super) fn seq_of_log_key(k: &[u8]) -> u64 {

@@ -11,7 +11,7 @@
 
 use returnee_shared::RecordId;
 
-use super::{Result, StoreError};
+use super::{IndexKind, Kind, Result, StoreError};
 use crate::packs::{Packs, Plain};
 
 static PLAIN: Plain<StoreError> = Plain::new();
@@ -20,7 +20,7 @@ static PLAIN: Plain<StoreError> = Plain::new();
 fn records(db: &sled::Db) -> Packs<'_, Plain<StoreError>> {
     Packs {
         tree: db,
-        prefix: b"p/",
+        prefix: Kind::Records.prefix(),
         first_always_exists: true,
         seal: &PLAIN,
     }
@@ -31,7 +31,7 @@ fn records(db: &sled::Db) -> Packs<'_, Plain<StoreError>> {
 fn features(tree: &sled::Tree) -> Packs<'_, Plain<StoreError>> {
     Packs {
         tree,
-        prefix: b"F/",
+        prefix: IndexKind::Features.prefix(),
         first_always_exists: false,
         seal: &PLAIN,
     }

@@ -1,0 +1,140 @@
+//! The server store's keyspace: every kind of key in its two trees, its
+//! prefix, and what it holds. The one place a prefix is spelled;
+//! ARCHITECTURE.md's keyspace registry lists the same.
+
+/// A kind of key in the store's main tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `m/<name>`: `format`, `seq` (the last log position), `audit` (the
+    /// audit trail's last sequence number and hash): single keys, spelled
+    /// whole below ([`FORMAT_KEY`], [`SEQ_KEY`], [`AUDIT_HEAD_KEY`]).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Meta,
+    /// `l/<seq>`: a log chunk.
+    Log,
+    /// `p/<lower id>`: packs of record entries.
+    Records,
+    /// `c/<record>`: a record's open conflicts.
+    Conflicts,
+    /// `dev/<device>`: an enrolled device.
+    Devices,
+    /// `tok/<token hash>`: a device by its credential.
+    Tokens,
+    /// `code/<code hash>`: an enrollment code.
+    Codes,
+    /// `a/<seq>`: an audit entry.
+    Audit,
+}
+
+/// A kind of key in the duplicate index's tree (`duplicates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IndexKind {
+    /// `b/<block hash><date><record>`: a block entry, valued with features.
+    Blocks,
+    /// `F/<lower id>`: packs of features.
+    Features,
+    /// `p/<pair id>`: an open candidate pair.
+    Pairs,
+    /// `r/<record><pair id>`: the pairs a record is in.
+    Members,
+    /// `x/<lower><higher>`: a dismissed pair.
+    Dismissed,
+    /// `state`: the index's version (a single key).
+    State,
+    /// `through`: the last log position taken in (a single key).
+    Through,
+}
+
+impl Kind {
+    #[cfg(test)]
+    pub(super) const ALL: [Kind; 8] = [
+        Kind::Meta,
+        Kind::Log,
+        Kind::Records,
+        Kind::Conflicts,
+        Kind::Devices,
+        Kind::Tokens,
+        Kind::Codes,
+        Kind::Audit,
+    ];
+
+    pub(super) const fn prefix(self) -> &'static [u8] {
+        match self {
+            Kind::Meta => b"m/",
+            Kind::Log => b"l/",
+            Kind::Records => b"p/",
+            Kind::Conflicts => b"c/",
+            Kind::Devices => b"dev/",
+            Kind::Tokens => b"tok/",
+            Kind::Codes => b"code/",
+            Kind::Audit => b"a/",
+        }
+    }
+
+    /// The key of this kind made of `rest` after the prefix.
+    pub(super) fn key(self, rest: &[u8]) -> Vec<u8> {
+        [self.prefix(), rest].concat()
+    }
+}
+
+impl IndexKind {
+    #[cfg(test)]
+    pub(super) const ALL: [IndexKind; 7] = [
+        IndexKind::Blocks,
+        IndexKind::Features,
+        IndexKind::Pairs,
+        IndexKind::Members,
+        IndexKind::Dismissed,
+        IndexKind::State,
+        IndexKind::Through,
+    ];
+
+    pub(super) const fn prefix(self) -> &'static [u8] {
+        match self {
+            IndexKind::Blocks => b"b/",
+            IndexKind::Features => b"F/",
+            IndexKind::Pairs => b"p/",
+            IndexKind::Members => b"r/",
+            IndexKind::Dismissed => b"x/",
+            IndexKind::State => b"state",
+            IndexKind::Through => b"through",
+        }
+    }
+
+    /// The key of this kind made of `parts` after the prefix.
+    pub(super) fn key(self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut k = self.prefix().to_vec();
+        for p in parts {
+            k.extend_from_slice(p);
+        }
+        k
+    }
+}
+
+/// The layout's version, under `m/format`.
+pub(super) const FORMAT_KEY: &[u8] = b"m/format";
+/// The last log position handed out.
+pub(super) const SEQ_KEY: &[u8] = b"m/seq";
+/// The audit trail's head: its last sequence number and hash.
+pub(super) const AUDIT_HEAD_KEY: &[u8] = b"m/audit";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_kind_s_keys_fall_in_another_kind_s_scan() {
+        let main: Vec<&[u8]> = Kind::ALL.iter().map(|k| k.prefix()).collect();
+        let index: Vec<&[u8]> = IndexKind::ALL.iter().map(|k| k.prefix()).collect();
+        for prefixes in [main, index] {
+            for (i, a) in prefixes.iter().enumerate() {
+                for (j, b) in prefixes.iter().enumerate() {
+                    assert!(i == j || !b.starts_with(a), "{a:?} would read {b:?}");
+                }
+            }
+        }
+        for meta in [FORMAT_KEY, SEQ_KEY, AUDIT_HEAD_KEY] {
+            assert!(meta.starts_with(Kind::Meta.prefix()));
+        }
+    }
+}
