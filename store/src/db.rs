@@ -53,6 +53,17 @@ fn is_lock_conflict(e: &std::io::Error) -> bool {
         || e.to_string().starts_with("could not acquire lock")
 }
 
+/// A key: `prefix`, then `parts` in order (each store's `keys::Kind` names
+/// the prefixes).
+pub(crate) fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.extend_from_slice(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
 /// `scan`, with each key it yields read once more from `tree`.
 ///
 /// sled 0.34 weighs the pages it reads for eviction in batches: each of its

@@ -68,11 +68,7 @@ impl Kind {
 
     /// The key of this kind made of `parts` after the prefix.
     pub(super) fn key(self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut k = self.prefix().to_vec();
-        for p in parts {
-            k.extend_from_slice(p);
-        }
-        k
+        crate::db::key(self.prefix(), parts)
     }
 }
 

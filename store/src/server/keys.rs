@@ -73,7 +73,7 @@ impl Kind {
 
     /// The key of this kind made of `rest` after the prefix.
     pub(super) fn key(self, rest: &[u8]) -> Vec<u8> {
-        [self.prefix(), rest].concat()
+        crate::db::key(self.prefix(), &[rest])
     }
 }
 
@@ -103,11 +103,7 @@ impl IndexKind {
 
     /// The key of this kind made of `parts` after the prefix.
     pub(super) fn key(self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut k = self.prefix().to_vec();
-        for p in parts {
-            k.extend_from_slice(p);
-        }
-        k
+        crate::db::key(self.prefix(), parts)
     }
 }
 
