@@ -6,9 +6,11 @@
 //! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
 //! - `m/format`: the layout's version ([`FORMAT`]), plain; a store of
 //!   another one is refused;
-//! - `D/<record id>`: the records' operations ([`RecordDoc`]), packed a few
-//!   dozen records to a key in id order ([`record_packs`]);
-//! - `S/<record id>`: what reports need of each active family ([`ReportRow`]),
+//! - `D/<slot>`: the records' operations ([`RecordDoc`]), packed a few
+//!   dozen records to a key in the order they arrived here
+//!   ([`record_packs`]), found by id through `I/<record id>`, the packs of
+//!   each record's slot, and `m/next_slot`;
+//! - `S/<slot>`: what reports need of each active family ([`ReportRow`]),
 //!   packed the same way;
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `q/<seq>`: operations made here and not yet acknowledged by the server,
@@ -580,13 +582,13 @@ impl LocalStore {
         self.load_doc(id)
     }
 
-    /// Every record this device holds, with its operations, in id order.
+    /// Every record this device holds, with its operations, in the order they arrived here.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
         self.scan_packed(DOCS)
             .map(|item| item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?))))
     }
 
-    /// Every record the device holds, deleted ones included, in id order.
+    /// Every record the device holds, deleted ones included, in the order they arrived here.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
         self.scan_packed(DOCS).filter_map(|item| {
             let doc = item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?)));
@@ -597,7 +599,7 @@ impl LocalStore {
         })
     }
 
-    /// Every family that counts (not deleted), in id order.
+    /// Every family that counts (not deleted), in the order they arrived here.
     pub fn families(&self) -> impl Iterator<Item = Result<Family>> + '_ {
         self.views().filter_map(|v| match v {
             Ok(v) => (v.lifecycle == Lifecycle::Active).then_some(Ok(v.family)),

@@ -8,12 +8,14 @@ pub(super) enum Kind {
     /// `m/<name>`: metadata (device, enrollment, cursor, queue counters,
     /// index key, encryption header, format).
     Meta,
-    /// `D/<lower id>`: packs of records' operations.
+    /// `D/<lower slot>`: packs of records' operations, in arrival order.
     Docs,
-    /// `S/<lower id>`: packs of the report rows of families that count.
+    /// `S/<lower slot>`: packs of the report rows of families that count.
     Rows,
-    /// `F/<lower id>`: packs of the duplicate index's features.
+    /// `F/<lower slot>`: packs of the duplicate index's features.
     Features,
+    /// `I/<lower id>`: packs of each record's slot ([`crate::placed`]).
+    Places,
     /// `c/<record>`: a record's open conflicts.
     Conflicts,
     /// `q/<seq>`: a push queue entry.
@@ -34,11 +36,12 @@ pub(super) enum Kind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 12] = [
+    pub(super) const ALL: [Kind; 13] = [
         Kind::Meta,
         Kind::Docs,
         Kind::Rows,
         Kind::Features,
+        Kind::Places,
         Kind::Conflicts,
         Kind::Queue,
         Kind::QueueDone,
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Docs => b"D/",
             Kind::Rows => b"S/",
             Kind::Features => b"F/",
+            Kind::Places => b"I/",
             Kind::Conflicts => b"c/",
             Kind::Queue => b"q/",
             Kind::QueueDone => b"qd/",
@@ -72,6 +76,9 @@ impl Kind {
     }
 }
 
+/// The next slot a record placed on this laptop gets (a meta key).
+pub(super) const NEXT_SLOT_KEY: &[u8] = b"m/next_slot";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +95,6 @@ mod tests {
                 }
             }
         }
+        assert!(NEXT_SLOT_KEY.starts_with(Kind::Meta.prefix()));
     }
 }
