@@ -14,8 +14,8 @@
 //! bytes, big-endian), then the entry.
 //!
 //! The keys are either record ids (an index from a record to where it lives)
-//! or [`Slot`]s, the order in which records arrived in a store: a store that
-//! keeps its records' values in slot order appends new records to its last
+//! or [`Place`]s, the order in which records arrived in a store: a store that
+//! keeps its records' values in place order appends new records to its last
 //! pack whatever their ids, where packs in id order would rewrite a pack for
 //! nearly every record of a file that is not sorted by date.
 //!
@@ -50,16 +50,16 @@ impl PackKey for RecordId {
 /// Where a record's values lie in a store that keeps them in the order
 /// records arrived: the store's count of records placed before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Slot(pub u64);
+pub struct Place(pub u64);
 
-impl PackKey for Slot {
-    const FIRST: Self = Slot(0);
-    const LAST: Self = Slot(u64::MAX);
+impl PackKey for Place {
+    const FIRST: Self = Place(0);
+    const LAST: Self = Place(u64::MAX);
     fn to_bytes(self) -> [u8; 16] {
         (self.0 as u128).to_be_bytes()
     }
     fn from_bytes(bytes: [u8; 16]) -> Self {
-        Slot(u128::from_be_bytes(bytes) as u64)
+        Place(u128::from_be_bytes(bytes) as u64)
     }
 }
 

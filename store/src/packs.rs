@@ -6,7 +6,7 @@
 //!
 //! Values pass through the store's [`Seal`]: the laptop's cipher seals a
 //! whole pack as one value bound to its key; the server's values are plain.
-//! A pack's key holds only a record id or a slot, never a value.
+//! A pack's key holds only a record id or a place, never a value.
 
 use std::ops::Bound;
 

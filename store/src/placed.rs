@@ -4,33 +4,33 @@
 //! Record ids are not in arrival order: an imported family's id starts with
 //! its crossing date, and a file or a pull brings dates in any order. Packs
 //! in id order would rewrite a pack (several kilobytes) for nearly every
-//! record of such a batch. Here each record gets a [`Slot`] when it first
+//! record of such a batch. Here each record gets a [`Place`] when it first
 //! arrives (the store's count of records placed before it), its values lie
-//! in packs sorted by slot, so that new records append to the last pack of
+//! in packs sorted by place, so that new records append to the last pack of
 //! each kind, and one index (packs of 24-byte entries sorted by record id)
-//! says where each record lies. A record keeps its slot until it is
+//! says where each record lies. A record keeps its place until it is
 //! forgotten (a laptop's purge).
 //!
-//! A slot pack's entry is the record's id (16 bytes) then its value, so a
+//! A place pack's entry is the record's id (16 bytes) then its value, so a
 //! scan yields ids without the index. The caller holds the lock that
 //! serialises the store's writes from the first read of [`Placement::stage`]
 //! until the batch is applied (the laptop's commit lock, the server's
-//! writer lock): a slot is handed out once.
+//! writer lock): a place is handed out once.
 
 use returnee_shared::RecordId;
-use returnee_shared::packs::{DamagedPack, Slot};
+use returnee_shared::packs::{DamagedPack, Place};
 
 use crate::packs::{Packs, Seal};
 
-/// Where each record of a store lies, and the next free slot.
+/// Where each record of a store lies, and the next free place.
 pub struct Placement<'a, S> {
     index: Packs<'a, S, RecordId>,
-    /// The key of the next free slot's number.
+    /// The key of the next free place's number.
     next_key: &'static [u8],
 }
 
-/// One kind of per-record value: packs in slot order, in some tree.
-pub type Kind<'a, S> = Packs<'a, S, Slot>;
+/// One kind of per-record value: packs in place order, in some tree.
+pub type Kind<'a, S> = Packs<'a, S, Place>;
 
 /// Values set (`Some`) or removed (`None`) by record, sorted by id, each id
 /// once: what one kind's part of a batch writes.
@@ -40,7 +40,7 @@ impl<'a, S: Seal> Placement<'a, S> {
     /// The placement whose index is the packs under `index_prefix` in `tree`
     /// (their first pack written when the store is made if
     /// `index_always_exists`, so that its absence is damage) and whose next
-    /// free slot is kept under `next_key`.
+    /// free place is kept under `next_key`.
     pub const fn new(
         tree: &'a sled::Tree,
         seal: &'a S,
@@ -60,9 +60,9 @@ impl<'a, S: Seal> Placement<'a, S> {
         self.index.first_key()
     }
 
-    /// The slots of `ids` (sorted, each once), in their order: `None` for a
+    /// The places of `ids` (sorted, each once), in their order: `None` for a
     /// record this store has not placed.
-    pub fn slots(&self, ids: &[RecordId]) -> Result<Vec<Option<Slot>>, S::Error> {
+    pub fn places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
         self.index
             .get_many(ids)?
             .into_iter()
@@ -83,14 +83,14 @@ impl<'a, S: Seal> Placement<'a, S> {
         kind: Kind<'_, S>,
         ids: &[RecordId],
     ) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
-        let slots = self.slots(ids)?;
-        let mut wanted: Vec<(Slot, usize)> = slots
+        let places = self.places(ids)?;
+        let mut wanted: Vec<(Place, usize)> = places
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.map(|s| (s, i)))
             .collect();
         wanted.sort_unstable();
-        let keys: Vec<Slot> = wanted.iter().map(|w| w.0).collect();
+        let keys: Vec<Place> = wanted.iter().map(|w| w.0).collect();
         let mut out = vec![None; ids.len()];
         for ((_, i), value) in wanted.iter().zip(kind.get_many(&keys)?) {
             out[*i] = value
@@ -102,7 +102,7 @@ impl<'a, S: Seal> Placement<'a, S> {
     }
 
     /// Stages the updates of each kind into `batch`: records not placed yet
-    /// get the next slots, the records in `forget` (whose values the caller
+    /// get the next places, the records in `forget` (whose values the caller
     /// removes from every kind in this batch) leave the index. Returns the
     /// keys of the packs written.
     pub fn stage(
@@ -118,31 +118,31 @@ impl<'a, S: Seal> Placement<'a, S> {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut slots = self.slots(&ids)?;
+        let mut places = self.places(&ids)?;
         let setting: std::collections::HashSet<RecordId> = kinds
             .iter()
             .flat_map(|(_, u)| u.iter().filter(|u| u.1.is_some()).map(|u| u.0))
             .collect();
-        let mut next = self.next_slot()?;
+        let mut next = self.next_place()?;
         let first_free = next;
         let mut index: Vec<(RecordId, Option<Vec<u8>>)> = Vec::new();
-        for (id, slot) in ids.iter().zip(slots.iter_mut()) {
-            if slot.is_none() && setting.contains(id) {
-                *slot = Some(Slot(next));
+        for (id, place) in ids.iter().zip(places.iter_mut()) {
+            if place.is_none() && setting.contains(id) {
+                *place = Some(Place(next));
                 index.push((*id, Some(next.to_be_bytes().to_vec())));
                 next += 1;
-            } else if slot.is_some() && forget.binary_search(id).is_ok() {
+            } else if place.is_some() && forget.binary_search(id).is_ok() {
                 index.push((*id, None));
             }
         }
         let mut written = Vec::new();
         for (kind, updates) in kinds {
-            let mut placed: Vec<(Slot, Option<Vec<u8>>)> = updates
+            let mut placed: Vec<(Place, Option<Vec<u8>>)> = updates
                 .iter()
                 .filter_map(|(id, value)| {
                     let at = ids.binary_search(id).ok()?;
-                    let slot = slots[at]?;
-                    Some((slot, value.as_ref().map(|v| entry(*id, v))))
+                    let place = places[at]?;
+                    Some((place, value.as_ref().map(|v| entry(*id, v))))
                 })
                 .collect();
             placed.sort_unstable_by_key(|p| p.0);
@@ -171,9 +171,9 @@ impl<'a, S: Seal> Placement<'a, S> {
     ) -> Result<Vec<Vec<u8>>, S::Error> {
         let ids: Vec<RecordId> = updates.iter().map(|u| u.0).collect();
         let mut placed = Vec::with_capacity(updates.len());
-        for ((id, value), slot) in updates.iter().zip(self.slots(&ids)?) {
-            match (slot, value) {
-                (Some(slot), value) => placed.push((slot, value.as_ref().map(|v| entry(*id, v)))),
+        for ((id, value), place) in updates.iter().zip(self.places(&ids)?) {
+            match (place, value) {
+                (Some(place), value) => placed.push((place, value.as_ref().map(|v| entry(*id, v)))),
                 // Nothing stored to remove.
                 (None, None) => {}
                 (None, Some(_)) => return Err(DamagedPack.into()),
@@ -199,7 +199,7 @@ impl<'a, S: Seal> Placement<'a, S> {
         })
     }
 
-    fn next_slot(&self) -> Result<u64, S::Error> {
+    fn next_place(&self) -> Result<u64, S::Error> {
         let Some(stored) = self.index.tree.get(self.next_key)? else {
             return Ok(0);
         };
@@ -208,9 +208,9 @@ impl<'a, S: Seal> Placement<'a, S> {
     }
 }
 
-fn slot_of(v: &[u8]) -> Result<Slot, DamagedPack> {
+fn slot_of(v: &[u8]) -> Result<Place, DamagedPack> {
     <[u8; 8]>::try_from(v)
-        .map(|b| Slot(u64::from_be_bytes(b)))
+        .map(|b| Place(u64::from_be_bytes(b)))
         .map_err(|_| DamagedPack)
 }
 
@@ -218,7 +218,7 @@ fn entry(id: RecordId, value: &[u8]) -> Vec<u8> {
     [id.0.as_bytes(), value].concat()
 }
 
-/// The value of a slot pack's entry, which must be `id`'s.
+/// The value of a place pack's entry, which must be `id`'s.
 fn value_of(id: RecordId, mut entry: Vec<u8>) -> Result<Vec<u8>, DamagedPack> {
     if entry.get(..16) != Some(id.0.as_bytes()) {
         return Err(DamagedPack);
@@ -303,21 +303,21 @@ mod tests {
             got.iter()
                 .all(|v| v.as_ref().is_some_and(|v| v.len() == 300))
         );
-        let slots = placement.slots(&all).unwrap();
-        let mut seen: Vec<u64> = slots.iter().map(|s| s.unwrap().0).collect();
+        let places = placement.places(&all).unwrap();
+        let mut seen: Vec<u64> = places.iter().map(|s| s.unwrap().0).collect();
         seen.sort();
         assert_eq!(
             seen,
             (0..10_000).collect::<Vec<_>>(),
-            "each record one slot"
+            "each record one place"
         );
         assert_eq!(Placement::scan(rows).count(), 5_000);
         let scanned: Vec<RecordId> = Placement::scan(docs).map(|r| r.unwrap().0).collect();
         assert_eq!(scanned.len(), 10_000);
         // Scans run in arrival order: the first batch's records first.
         assert_eq!(
-            slots[all.binary_search(&scanned[0]).unwrap()],
-            Some(Slot(0))
+            places[all.binary_search(&scanned[0]).unwrap()],
+            Some(Place(0))
         );
         assert_eq!(placement.get(rows, id(1)).unwrap(), None);
         assert_eq!(placement.get(rows, id(2)).unwrap(), Some(vec![7u8; 19]));
@@ -338,19 +338,19 @@ mod tests {
             &db,
             &[(b"D/", ids.iter().map(|i| (*i, Some(vec![1]))).collect())],
         );
-        let before = placement.slots(&ids).unwrap();
+        let before = placement.places(&ids).unwrap();
         write(
             &db,
             &[(b"D/", vec![(ids[5], Some(vec![2])), (ids[6], None)])],
         );
-        assert_eq!(placement.slots(&ids[5..6]).unwrap(), before[5..6]);
+        assert_eq!(placement.places(&ids[5..6]).unwrap(), before[5..6]);
         assert_eq!(placement.get(docs, ids[5]).unwrap(), Some(vec![2]));
         assert_eq!(placement.get(docs, ids[6]).unwrap(), None);
-        assert_eq!(placement.slots(&ids[6..7]).unwrap(), vec![None]);
-        // A new record after a forgotten one takes a new slot, never reuses.
+        assert_eq!(placement.places(&ids[6..7]).unwrap(), vec![None]);
+        // A new record after a forgotten one takes a new place, never reuses.
         let fresh = id(5_000);
         write(&db, &[(b"D/", vec![(fresh, Some(vec![3]))])]);
-        assert_eq!(placement.slots(&[fresh]).unwrap(), vec![Some(Slot(100))]);
+        assert_eq!(placement.places(&[fresh]).unwrap(), vec![Some(Place(100))]);
         assert_eq!(Placement::scan(docs).count(), 100);
     }
 
@@ -364,8 +364,8 @@ mod tests {
             &db,
             &[(b"D/", vec![(a, Some(vec![1])), (b, Some(vec![2]))])],
         );
-        // Point b's index entry at a's slot.
-        let slot_a = placement.slots(&[a]).unwrap()[0].unwrap();
+        // Point b's index entry at a's place.
+        let slot_a = placement.places(&[a]).unwrap()[0].unwrap();
         let mut batch = sled::Batch::default();
         let index: Packs<'_, Plain<E>, RecordId> = Packs::new(&db, b"I/", false, &PLAIN);
         index

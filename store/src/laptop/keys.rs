@@ -6,15 +6,15 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     /// `m/<name>`: metadata (device, enrollment, cursor, queue counters,
-    /// index key, encryption header, format).
+    /// next place, encryption header, format).
     Meta,
-    /// `D/<lower slot>`: packs of records' operations, in arrival order.
+    /// `D/<lower place>`: packs of records' operations, in arrival order.
     Docs,
-    /// `S/<lower slot>`: packs of the report rows of families that count.
+    /// `S/<lower place>`: packs of the report rows of families that count.
     Rows,
-    /// `F/<lower slot>`: packs of the duplicate index's features.
+    /// `F/<lower place>`: packs of the duplicate index's features.
     Features,
-    /// `I/<lower id>`: packs of each record's slot ([`crate::placed`]).
+    /// `I/<lower id>`: packs of each record's place ([`crate::placed`]).
     Places,
     /// `c/<record>`: a record's open conflicts.
     Conflicts,
@@ -26,17 +26,13 @@ pub(super) enum Kind {
     Held,
     /// `g/<record>`: a family purged from this laptop.
     Purged,
-    /// `b/<block hash><date><record>`: the duplicate index's blocks.
-    Blocks,
     /// `x/<lower><higher>`: a pair dismissed as not the same family.
     Dismissed,
-    /// `bp/<cursor><part>`: families a pulled page changed, not yet indexed.
-    PulledMarks,
 }
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 13] = [
+    pub(super) const ALL: [Kind; 11] = [
         Kind::Meta,
         Kind::Docs,
         Kind::Rows,
@@ -47,9 +43,7 @@ impl Kind {
         Kind::QueueDone,
         Kind::Held,
         Kind::Purged,
-        Kind::Blocks,
         Kind::Dismissed,
-        Kind::PulledMarks,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -64,9 +58,7 @@ impl Kind {
             Kind::QueueDone => b"qd/",
             Kind::Held => b"h/",
             Kind::Purged => b"g/",
-            Kind::Blocks => b"b/",
             Kind::Dismissed => b"x/",
-            Kind::PulledMarks => b"bp/",
         }
     }
 
@@ -76,8 +68,8 @@ impl Kind {
     }
 }
 
-/// The next slot a record placed on this laptop gets (a meta key).
-pub(super) const NEXT_SLOT_KEY: &[u8] = b"m/next_slot";
+/// The next place a record placed on this laptop gets (a meta key).
+pub(super) const NEXT_PLACE_KEY: &[u8] = b"m/next_place";
 
 #[cfg(test)]
 mod tests {
@@ -95,6 +87,6 @@ mod tests {
                 }
             }
         }
-        assert!(NEXT_SLOT_KEY.starts_with(Kind::Meta.prefix()));
+        assert!(NEXT_PLACE_KEY.starts_with(Kind::Meta.prefix()));
     }
 }

@@ -1,9 +1,9 @@
 //! The laptop's per-record values in packs, in the order records arrived
-//! ([`crate::placed`]): each record's operations under `D/<lower slot>`,
-//! the report rows of the families that count under `S/<lower slot>`, and
-//! the duplicate index's features under `F/<lower slot>`, placed through
+//! ([`crate::placed`]): each record's operations under `D/<lower place>`,
+//! the report rows of the families that count under `S/<lower place>`, and
+//! the duplicate index's features under `F/<lower place>`, placed through
 //! the index `I/`. A pack is sealed as one value under its own key, like
-//! every value ([`super::sealing`]); its key holds only a slot or a record
+//! every value ([`super::sealing`]); its key holds only a place or a record
 //! id.
 //!
 //! A pull or an import writes a pack per few dozen families instead of a
@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use returnee_shared::RecordId;
 use returnee_shared::packs::DamagedPack;
 
-use super::keys::NEXT_SLOT_KEY;
+use super::keys::NEXT_PLACE_KEY;
 use super::{Kind, LocalStore, Result, StoreError, Writes};
 use crate::packs::{Packs, Seal};
 use crate::placed::{self, Placement};
@@ -48,8 +48,8 @@ impl Seal for LocalStore {
 }
 
 impl LocalStore {
-    fn placement(&self) -> Placement<'_, LocalStore> {
-        Placement::new(&self.db, self, Kind::Places.prefix(), false, NEXT_SLOT_KEY)
+    pub(super) fn placement(&self) -> Placement<'_, LocalStore> {
+        Placement::new(&self.db, self, Kind::Places.prefix(), false, NEXT_PLACE_KEY)
     }
 
     fn kind(&self, prefix: &'static [u8]) -> placed::Kind<'_, LocalStore> {

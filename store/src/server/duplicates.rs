@@ -10,9 +10,9 @@
 //!   (`returnee_shared::duplicates::index_keys`), valued with the record's
 //!   `Features` (`Features::to_bytes`, a few dozen bytes), so a lookup
 //!   reads no other key;
-//! - `F/<lower slot>`: the same `Features`, for every family that counts
+//! - `F/<lower place>`: the same `Features`, for every family that counts
 //!   (its index keys are derived from them, to remove them when it
-//!   changes), packed a few dozen to a key at the slots of the store's
+//!   changes), packed a few dozen to a key at the places of the store's
 //!   records (sled's memory grows with keys);
 //! - `p/<pair id>`: an open candidate (`Candidate` as JSON);
 //! - `r/<record id><pair id>`: the pairs a record is in;

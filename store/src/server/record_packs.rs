@@ -1,7 +1,7 @@
 //! The server's per-record values in packs, in the order records arrived
-//! ([`crate::placed`]): the record entries (`p/<lower slot>`, in the store's
+//! ([`crate::placed`]): the record entries (`p/<lower place>`, in the store's
 //! tree, placed through the index `i/`) and the duplicate index's features
-//! of each family (`F/<lower slot>`, in the index's tree, at the slots the
+//! of each family (`F/<lower place>`, in the index's tree, at the places the
 //! store's index gives).
 //!
 //! Only the push path writes record packs and the index, under the store's
@@ -12,7 +12,7 @@
 
 use returnee_shared::RecordId;
 
-use super::keys::NEXT_SLOT_KEY;
+use super::keys::NEXT_PLACE_KEY;
 use super::{IndexKind, Kind, Result, StoreError};
 use crate::packs::{Packs, Plain};
 use crate::placed::{self, Placement, Updates};
@@ -20,7 +20,7 @@ use crate::placed::{self, Placement, Updates};
 static PLAIN: Plain<StoreError> = Plain::new();
 
 fn placement(db: &sled::Db) -> Placement<'_, Plain<StoreError>> {
-    Placement::new(db, &PLAIN, Kind::Places.prefix(), true, NEXT_SLOT_KEY)
+    Placement::new(db, &PLAIN, Kind::Places.prefix(), true, NEXT_PLACE_KEY)
 }
 
 /// The key of the records' index's first pack, which every store has.
@@ -55,7 +55,7 @@ pub(super) fn scan(db: &sled::Db) -> impl Iterator<Item = Result<(RecordId, sled
 }
 
 /// Stages new or changed entries (`updates`, sorted by id, each id once)
-/// into `batch`; a new record gets the next slot.
+/// into `batch`; a new record gets the next place.
 pub(super) fn stage(db: &sled::Db, batch: &mut sled::Batch, updates: &Updates) -> Result<()> {
     placement(db)
         .stage(batch, &[(records(db), updates)], &[])
@@ -73,7 +73,7 @@ pub(crate) fn features_get_many(
 }
 
 /// Stages new, changed or removed features (`updates`, sorted by id, each
-/// id once) of the duplicate index in `tree` into `batch`, at the slots of
+/// id once) of the duplicate index in `tree` into `batch`, at the places of
 /// records the store already holds.
 pub(crate) fn features_stage(
     db: &sled::Db,

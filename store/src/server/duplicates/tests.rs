@@ -141,7 +141,7 @@ fn a_record_queued_by_several_pushes_is_indexed_as_the_newest_left_it() {
         f.head_name = Some("Abdul Wali".into());
         f
     };
-    // Two records the store holds (the index keeps features at their slots).
+    // Two records the store holds (the index keeps features at their places).
     let device = super::super::tests::enrolled(&store, "a");
     let ops: Vec<Op> = (0..2)
         .map(|_| Op {
