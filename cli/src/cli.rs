@@ -256,6 +256,9 @@ pub struct SyncArgs {
     /// which shrinks batches while many laptops push at once.
     #[arg(long, default_value_t = crate::sync::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
+    /// The most operations per pulled page (smaller on a weak link).
+    #[arg(long, default_value_t = crate::sync::DEFAULT_PULL_PAGE, value_name = "N")]
+    pub pull_page: usize,
 }
 
 #[derive(Debug, Args)]

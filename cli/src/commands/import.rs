@@ -17,7 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::cli::ImportArgs;
-use crate::commands::{now, open_store_for_import, today};
+use crate::commands::{now, open_store, today};
 use crate::config::Config;
 use crate::csv_format::{CsvRow, Format};
 use crate::error::CliError;
@@ -342,7 +342,7 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
     let file = std::fs::File::open(&args.file)
         .map_err(|e| CliError::io(format!("cannot open {}", args.file.display()), e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let store = open_store_for_import(config)?;
+    let store = open_store(config)?;
     let bar = progress(config, size / 200 + 1, "importing");
     let mut imp = Importer {
         today: today(),

@@ -61,15 +61,6 @@ pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
     })?)
 }
 
-/// Opens the store for a bulk import (a larger page cache).
-pub fn open_store_for_import(config: &Config) -> Result<LocalStore, CliError> {
-    Ok(LocalStore::open_with_cache(
-        &config.data_dir,
-        &|| passphrase(config),
-        returnee_store::laptop::BULK_CACHE_BYTES,
-    )?)
-}
-
 /// The passphrase of an encrypted store: `RETURNEE_PASSPHRASE`, else asked
 /// once on a terminal; `None` when neither is possible.
 pub fn passphrase(config: &Config) -> Option<Passphrase> {

@@ -7,7 +7,7 @@ use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, progress};
-use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync};
+use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync_with};
 
 struct Bars {
     push: ProgressBar,
@@ -32,7 +32,7 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
         push: progress(config, pending, "pushing"),
         pull: progress(config, 0, "pulling"),
     };
-    let summary = sync(&store, &client, args.batch_size, &bars);
+    let summary = sync_with(&store, &client, args.batch_size, args.pull_page, &bars);
     bars.push.finish_and_clear();
     bars.pull.finish_and_clear();
     let summary = erase_if_revoked(store, summary)?;

@@ -67,20 +67,10 @@ impl LocalStore {
 
     /// Opens an existing store, asking `passphrase` if it is encrypted.
     pub fn open_with(dir: &Path, passphrase: PassphraseSource<'_>) -> Result<Self> {
-        Self::open_with_cache(dir, passphrase, CACHE_BYTES)
-    }
-
-    /// As [`Self::open_with`], with a page cache of `cache_bytes`
-    /// ([`BULK_CACHE_BYTES`] for a bulk import).
-    pub fn open_with_cache(
-        dir: &Path,
-        passphrase: PassphraseSource<'_>,
-        cache_bytes: u64,
-    ) -> Result<Self> {
         if !dir.join("conf").exists() && !dir.join("db").exists() {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
-        let db = open_db(dir, cache_bytes)?;
+        let db = open_db(dir, CACHE_BYTES)?;
         if !Self::has_device(&db)? {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
