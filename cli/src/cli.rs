@@ -25,14 +25,20 @@ pub enum Command {
     Init(InitArgs),
     /// Record a family. On a terminal with none of the required flags, asks for each field.
     Add(AddArgs),
-    /// List families.
+    /// List families (a table that fits the terminal; --wide for every column).
     List(ListArgs),
+    /// Find families by the head's name (spellings tolerated) or a document number.
+    Find(FindArgs),
     /// Show one family.
     Show(ShowArgs),
     /// Change some fields of a family.
     Edit(EditArgs),
-    /// Delete a family (a tombstone is kept so that sync carries the deletion).
+    /// Delete a family (a tombstone is kept so that sync carries the deletion;
+    /// asks first on a terminal).
     Delete(DeleteArgs),
+    /// Undo a delete: the family counts again (supervisor or admin: the
+    /// server takes it as a decision).
+    Restore(RestoreArgs),
     /// Totals of families, individuals, men, women and children.
     Report(ReportArgs),
     /// Write families to CSV or JSON lines.
@@ -79,7 +85,13 @@ pub struct PurgeArgs {
     /// Remove synced families whose last change is dated before this day (YYYY-MM-DD, 00:00 UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub synced_before: String,
-    /// Print the counts as JSON.
+    /// List what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (for scripts; without a terminal nothing is asked).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the counts as JSON (with `--dry-run`, the ids too).
     #[arg(long)]
     pub json: bool,
 }
@@ -97,10 +109,12 @@ pub struct FieldFlags {
     #[arg(long, value_name = "T")]
     pub return_type: Option<String>,
     /// Province of departure in Pakistan (PK-KP, Punjab, …) or unknown.
-    #[arg(long = "from", value_name = "PK-XX")]
+    /// (`--from` is an older name of it.)
+    #[arg(long = "departure", alias = "from", value_name = "PK-XX")]
     pub departure: Option<String>,
     /// Province of destination in Afghanistan (AF-NAN, Kabul, …) or undecided.
-    #[arg(long = "to", value_name = "AF-XXX")]
+    /// (`--to` is an older name of it.)
+    #[arg(long = "destination", alias = "to", value_name = "AF-XXX")]
     pub destination: Option<String>,
     /// Males by age band 0-4,5-11,12-17,18-59,60+.
     #[arg(long, value_name = "A,B,C,D,E")]
@@ -152,11 +166,11 @@ pub struct FilterFlags {
     /// Only this crossing.
     #[arg(long, value_name = "C")]
     pub crossing: Option<String>,
-    /// Crossed on or after this date.
-    #[arg(long = "from", value_name = "DATE")]
+    /// Crossed on or after this date (YYYY-MM-DD).
+    #[arg(long = "from", value_name = "YYYY-MM-DD")]
     pub from: Option<String>,
-    /// Crossed on or before this date.
-    #[arg(long = "to", value_name = "DATE")]
+    /// Crossed on or before this date (YYYY-MM-DD).
+    #[arg(long = "to", value_name = "YYYY-MM-DD")]
     pub to: Option<String>,
     /// Only this return type.
     #[arg(long, value_name = "T")]
@@ -170,7 +184,29 @@ pub struct ListArgs {
     /// Include deleted families and merged duplicates (tombstones).
     #[arg(long)]
     pub deleted: bool,
+    /// Only families with changes not on the server yet (saved here only, or refused).
+    #[arg(long)]
+    pub pending: bool,
+    /// Only families whose head's name or document number matches, best first (as `find`).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Every column, full ids, whatever the terminal's width.
+    #[arg(long)]
+    pub wide: bool,
     /// Print a JSON array of records.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// A name ("Gul Khan": other spellings are found too) or a document number
+    /// (spaces and dashes do not matter).
+    pub text: String,
+    /// Every column, full ids, whatever the terminal's width.
+    #[arg(long)]
+    pub wide: bool,
+    /// Print a JSON array of records, best match first, with `score`, `matched` and `sync`.
     #[arg(long)]
     pub json: bool,
 }
@@ -179,6 +215,7 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// The family's id (or a unique prefix of it).
     pub id: String,
+    /// Print the family as JSON (with `sync`: saved-here-only, refused or sent).
     #[arg(long)]
     pub json: bool,
 }
@@ -197,6 +234,15 @@ pub struct EditArgs {
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The family's id (or a unique prefix of it).
+    pub id: String,
+    /// Do not ask for confirmation (for scripts; without a terminal nothing is asked).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The deleted family's id (or a unique prefix of it), from `returnee list --deleted`.
     pub id: String,
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use returnee_shared::access::{Action, Denial, Principal, authorize, authorize_unenrolled};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
-use returnee_shared::{FamilyDraft, ReportFilter, ReturnType};
+use returnee_shared::{FamilyDraft, Problem, ReportFilter, ReturnType, reference};
 
 use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
@@ -27,6 +27,7 @@ pub mod init;
 pub mod list;
 pub mod purge;
 pub mod report;
+pub mod restore;
 pub mod show;
 pub mod status;
 pub mod sync;
@@ -37,9 +38,11 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Init(a) => init::run(a, config),
         Command::Add(a) => add::run(a, config),
         Command::List(a) => list::run(a, config),
+        Command::Find(a) => list::find(a, config),
         Command::Show(a) => show::run(a, config),
         Command::Edit(a) => edit::run(a, config),
         Command::Delete(a) => delete::run(a, config),
+        Command::Restore(a) => restore::run(a, config),
         Command::Report(a) => report::run(a, config),
         Command::Export(a) => export::run(a, config),
         Command::Import(a) => import::run(a, config),
@@ -85,6 +88,19 @@ pub fn passphrase(config: &Config) -> Option<Passphrase> {
         .interact()
         .ok()
         .map(Passphrase::new)
+}
+
+/// Asks a person to confirm `question` (default no). Without a terminal,
+/// or with `yes` (`--yes`), nothing is asked and the answer is yes.
+pub fn confirm(config: &Config, yes: bool, question: &str) -> Result<bool, CliError> {
+    if yes || !config.interactive {
+        return Ok(true);
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(|e| CliError::Other(format!("the question could not be asked: {e}")))
 }
 
 /// What this laptop may do, by the policy the server applies
@@ -146,32 +162,51 @@ pub fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
-/// Parses the list/report filters; every bad one is reported.
+/// Parses the list/report filters; every bad one is reported, in the
+/// words of filters (nothing is saved by a read-only command).
 pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
     let mut problems = Vec::new();
     let mut filter = ReportFilter::default();
     if let Some(c) = &f.crossing {
         match parse_crossing(c) {
             Ok(c) => filter.crossing = Some(c),
-            Err(p) => problems.push(p),
+            Err(p) => problems.push(Problem::new("--crossing", p.message)),
         }
     }
     for (text, slot, name) in [
-        (&f.from, &mut filter.from, "from"),
-        (&f.to, &mut filter.to, "to"),
+        (&f.from, &mut filter.from, "--from"),
+        (&f.to, &mut filter.to, "--to"),
     ] {
         if let Some(t) = text {
             match parse_date_only(name, t) {
                 Ok(d) => *slot = Some(d),
-                Err(p) => problems.push(p),
+                Err(p) => {
+                    let province = reference::departure(t).is_some()
+                        || reference::destination(t).is_some();
+                    let hint = if province {
+                        " (here --from and --to are dates of crossing; a province is \
+                         --departure or --destination of `add` and `edit`, or `report --by departure`)"
+                    } else {
+                        ""
+                    };
+                    problems.push(Problem::new(name, format!("{}{hint}", p.message)));
+                }
             }
         }
+    }
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && to < from
+    {
+        problems.push(Problem::new(
+            "--to",
+            format!("{to} is before --from {from}: the range would be empty; swap the two dates"),
+        ));
     }
     if let Some(t) = &f.return_type {
         match ReturnType::parse(t) {
             Some(t) => filter.return_type = Some(t),
-            None => problems.push(returnee_shared::Problem::new(
-                "return_type",
+            None => problems.push(Problem::new(
+                "--return-type",
                 format!(
                     "'{t}' is not a return type; use one of {}",
                     ReturnType::allowed()
@@ -182,7 +217,7 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
     if problems.is_empty() {
         Ok(filter)
     } else {
-        Err(returnee_shared::ValidationError { problems }.into())
+        Err(CliError::Filter(problems))
     }
 }
 

@@ -6,7 +6,7 @@ use crate::cli::SyncArgs;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{print_json, progress};
+use crate::output::{count, print_json, progress};
 use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync};
 
 struct Bars {
@@ -40,19 +40,18 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
         print_json(&summary)?;
     } else {
         println!(
-            "pushed {}, pulled {}; {} open conflict(s){}",
-            summary.pushed,
-            summary.pulled,
-            summary.conflicts,
-            if summary.rejected > 0 {
-                format!(
-                    "; {} change(s) refused by the server, see `returnee status`",
-                    summary.rejected
-                )
-            } else {
-                String::new()
-            }
+            "pushed {}, pulled {}; {} open",
+            count(summary.pushed, "change", "changes"),
+            count(summary.pulled, "change", "changes"),
+            count(summary.conflicts as u64, "conflict", "conflicts"),
         );
+    }
+    if summary.rejected > 0 {
+        return Err(CliError::Refused(format!(
+            "the server refused {}: kept on this laptop only, and not counted by the server. \
+             Run `returnee status` to see which families, why, and what to do",
+            count(summary.rejected as u64, "change", "changes")
+        )));
     }
     Ok(())
 }

@@ -259,7 +259,7 @@ impl LocalStore {
     /// [`Self::index_pulled`] when a pull left families to index; a lookup
     /// with none waiting takes no lock, so that it does not wait behind a
     /// write (an import checks each chunk while the next one is written).
-    fn catch_up_pulled(&self) -> Result<()> {
+    pub(super) fn catch_up_pulled(&self) -> Result<()> {
         if self
             .db
             .scan_prefix(Kind::PulledMarks.prefix())
