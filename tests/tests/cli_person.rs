@@ -152,6 +152,7 @@ fn filter_errors_speak_of_filters_and_an_empty_range_is_refused() {
     assert!(run.stderr.contains("the filter is wrong"), "{}", run.stderr);
     assert!(!run.stderr.contains("not saved"), "{}", run.stderr);
     assert!(run.stderr.contains("--departure"), "{}", run.stderr);
+    assert!(run.stderr.contains("  - from: "), "{}", run.stderr);
     let run = store
         .run(&["list", "--from", "2026-12-04", "--to", "2026-12-01"])
         .expect_code(2);
@@ -222,7 +223,7 @@ fn delete_says_what_happened_and_restore_and_purge_are_safe() {
     let out = store.ok(&["delete", short, "--yes"]);
     assert!(out.contains("returnee restore"), "{out}");
     let again = store.run(&["delete", short]).expect_code(2);
-    assert!(again.stderr.contains("already deleted"), "{}", again.stderr);
+    assert!(again.stderr.contains("deleted already"), "{}", again.stderr);
     assert!(!again.stderr.contains("edited"), "{}", again.stderr);
     // Restoring is a supervisor's decision: an unenrolled laptop is told so.
     let refused = store.run(&["restore", short]).expect_code(2);

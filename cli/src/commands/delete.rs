@@ -14,7 +14,7 @@ pub fn run(args: DeleteArgs, config: &Config) -> Result<(), CliError> {
     if let Some(view) = store.get(id)? {
         if view.lifecycle == Lifecycle::Deleted {
             return Err(CliError::Usage(format!(
-                "family {id} is already deleted; to bring it back: `returnee restore {id}`"
+                "family {id} is deleted already; to bring it back: `returnee restore {id}`"
             )));
         }
         let f = &view.family.fields;

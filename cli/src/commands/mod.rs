@@ -170,12 +170,12 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
     if let Some(c) = &f.crossing {
         match parse_crossing(c) {
             Ok(c) => filter.crossing = Some(c),
-            Err(p) => problems.push(Problem::new("--crossing", p.message)),
+            Err(p) => problems.push(p),
         }
     }
     for (text, slot, name) in [
-        (&f.from, &mut filter.from, "--from"),
-        (&f.to, &mut filter.to, "--to"),
+        (&f.from, &mut filter.from, "from"),
+        (&f.to, &mut filter.to, "to"),
     ] {
         if let Some(t) = text {
             match parse_date_only(name, t) {
@@ -198,7 +198,7 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
         && to < from
     {
         problems.push(Problem::new(
-            "--to",
+            "to",
             format!("{to} is before --from {from}: the range would be empty; swap the two dates"),
         ));
     }
@@ -206,7 +206,7 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
         match ReturnType::parse(t) {
             Some(t) => filter.return_type = Some(t),
             None => problems.push(Problem::new(
-                "--return-type",
+                "return_type",
                 format!(
                     "'{t}' is not a return type; use one of {}",
                     ReturnType::allowed()
