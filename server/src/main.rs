@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use returnee_server::config::{DEFAULT_BIND, DEFAULT_DATA_DIR};
 use returnee_server::{ServerConfig, ServerStore, Tls, TlsError, prepare};
@@ -154,7 +155,19 @@ fn serve(data_dir: PathBuf, bind: &str, tls: Option<(PathBuf, PathBuf)>) -> anyh
     // Listen before the store is made: a busy port changes nothing, and the
     // first admin code is shown by the start that made the store.
     let listener = listen(bind)?;
+    let data_dir = config.data_dir.clone();
+    returnee_store::private::make_dir(&data_dir)
+        .with_context(|| format!("cannot make the data folder {}", data_dir.display()))?;
     let prepared = prepare(config)?;
+    returnee_store::private::tighten(&data_dir)
+        .with_context(|| format!("cannot make the files in {} private", data_dir.display()))?;
+    if let Some(mode) = returnee_store::private::wider_than_private(&data_dir) {
+        eprintln!(
+            "WARNING: the data folder {} can be read by other users of this machine (mode {mode:o}); close it with: chmod 700 '{}'",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
     let addr = listener.local_addr()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {scheme}://{addr}")?;

@@ -17,4 +17,5 @@ mod format;
 pub mod ids;
 pub mod laptop;
 mod packs;
+pub mod private;
 pub mod server;

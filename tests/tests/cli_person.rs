@@ -234,3 +234,41 @@ fn delete_says_what_happened_and_restore_and_purge_are_safe() {
         .expect_code(2);
     assert!(future.stderr.contains("in the future"), "{}", future.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_store_is_private_to_its_user_and_a_shared_one_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("store");
+    let run = |args: &[&str]| {
+        std::process::Command::new(returnee_tests::returnee_bin())
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(args)
+            .env_remove("RETURNEE_PASSPHRASE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init"]).status.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let mut files = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            files += 1;
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
+    assert!(files > 0);
+    let quiet = run(&["list"]);
+    assert!(String::from_utf8_lossy(&quiet.stderr).is_empty());
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let warned = run(&["list"]);
+    assert!(warned.status.success());
+    let err = String::from_utf8_lossy(&warned.stderr);
+    assert!(err.contains("other users") && err.contains("chmod 700"), "{err}");
+}

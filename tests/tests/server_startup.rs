@@ -87,6 +87,19 @@ fn tls_init_makes_certificates_a_laptop_enrolls_with_and_a_ca_served_as_the_serv
     laptop.ok(&["enroll", "--server", &srv.url, "--code", &code]);
     laptop.ok(&["sync"]);
     srv.stop();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let data = dir.path().join("data");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700, "the server's data folder");
+        for e in std::fs::read_dir(&data).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            }
+        }
+    }
 
     // The CA's own certificate served as the server's: named for what it is.
     let srv = ServerProcess::start_tls(

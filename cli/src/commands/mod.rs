@@ -59,18 +59,41 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
 /// Opens the existing store named by the configuration (asking for the
 /// passphrase on a terminal if it is encrypted and none was given).
 pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
-    Ok(LocalStore::open_with(&config.data_dir, &|| {
-        passphrase(config)
-    })?)
+    let store = LocalStore::open_with(&config.data_dir, &|| passphrase(config))?;
+    warn_if_shared(config);
+    Ok(store)
+}
+
+/// Keeps the store's files 0600, and warns when its folder lets other users
+/// of the laptop in (a store made before folders were made private, or
+/// one whose mode was changed): saying how to close it, changing nothing
+/// of the folder itself.
+pub fn warn_if_shared(config: &Config) {
+    let dir = &config.data_dir;
+    if let Err(e) = returnee_store::private::tighten(dir) {
+        eprintln!(
+            "warning: could not make the files in {} private to you: {e}",
+            dir.display()
+        );
+    }
+    if let Some(mode) = returnee_store::private::wider_than_private(dir) {
+        eprintln!(
+            "warning: the store's folder {} can be read by other users of this laptop (mode {mode:o}); close it with: chmod 700 '{}'",
+            dir.display(),
+            dir.display()
+        );
+    }
 }
 
 /// Opens the store for a bulk import (a larger page cache).
 pub fn open_store_for_import(config: &Config) -> Result<LocalStore, CliError> {
-    Ok(LocalStore::open_with_cache(
+    let store = LocalStore::open_with_cache(
         &config.data_dir,
         &|| passphrase(config),
         returnee_store::laptop::BULK_CACHE_BYTES,
-    )?)
+    )?;
+    warn_if_shared(config);
+    Ok(store)
 }
 
 /// The passphrase of an encrypted store: `RETURNEE_PASSPHRASE`, else asked
