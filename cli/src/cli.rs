@@ -7,13 +7,34 @@ use clap::{Args, Parser, Subcommand};
 
 /// Register returning families offline, and sync them when a link is there.
 #[derive(Debug, Parser)]
-#[command(name = "returnee", version, about, propagate_version = true)]
+#[command(
+    name = "returnee",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Environment: RETURNEE_DATA_DIR and RETURNEE_CA stand for --data-dir and --ca; \
+RETURNEE_PASSPHRASE is the passphrase of an encrypted store (else asked on a terminal); \
+COLUMNS sets the width of tables; NO_COLOR turns colours off."
+)]
 pub struct Cli {
     /// The local store's folder [default: ~/.local/share/returnee].
-    #[arg(long, global = true, env = "RETURNEE_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "RETURNEE_DATA_DIR",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
-    /// A PEM file of certificate authorities to trust for the server (a private CA).
-    #[arg(long, global = true, env = "RETURNEE_CA", value_name = "FILE")]
+    /// A PEM file of certificate authorities to trust for the server (a
+    /// private CA); only commands that talk to the server use it.
+    #[arg(
+        long,
+        global = true,
+        env = "RETURNEE_CA",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub ca: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -59,6 +80,18 @@ pub enum Command {
     Admin(AdminArgs),
     /// Remove synced families from this laptop (they stay on the server).
     Purge(PurgeArgs),
+    /// Print a shell completion script: `returnee completions bash > /etc/bash_completion.d/returnee`.
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (returnee.1 and one per subcommand) into a folder.
+    Man {
+        /// The folder to write them to (made if needed), e.g. ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -213,7 +246,7 @@ pub struct FindArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The family's id (or a unique prefix of it).
+    /// The family's id (or a unique prefix of it, as `list` shows it).
     pub id: String,
     /// Print the family as JSON (with `sync`: saved-here-only, refused or sent).
     #[arg(long)]
@@ -253,6 +286,7 @@ pub struct ReportArgs {
     /// Break the totals down: crossing, date, return-type, departure or destination.
     #[arg(long, value_name = "KEY")]
     pub by: Option<String>,
+    /// Print JSON for scripts instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -260,7 +294,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// csv or jsonl.
-    #[arg(long, default_value = "csv")]
+    #[arg(long, default_value = "csv", value_name = "FORMAT")]
     pub format: String,
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
@@ -272,7 +306,7 @@ pub struct ImportArgs {
     /// The file to read.
     pub file: PathBuf,
     /// csv or jsonl [default: from the file's extension, else csv].
-    #[arg(long)]
+    #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
@@ -308,6 +342,7 @@ pub struct SyncArgs {
 pub struct ConflictsArgs {
     #[command(subcommand)]
     pub action: Option<ConflictsAction>,
+    /// Print JSON for scripts instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -319,7 +354,7 @@ pub enum ConflictsAction {
         /// The conflict's id, from `returnee conflicts`.
         conflict_id: String,
         /// The value to keep; for a delete conflict, `deleted` or `kept`.
-        #[arg(long)]
+        #[arg(long, value_name = "VALUE")]
         value: String,
     },
 }
@@ -366,19 +401,21 @@ pub enum AdminAction {
     /// Mint a one-time enrollment code (admin devices only).
     Code {
         /// field, supervisor or admin.
-        #[arg(long)]
+        #[arg(long, value_name = "ROLE")]
         role: String,
         /// The crossing the device works at; repeat for several (supervisors).
         #[arg(long = "site", value_name = "CROSSING")]
         sites: Vec<String>,
         /// How many devices may enroll with it.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_name = "N")]
         uses: u32,
+        /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// List every enrolled device, revoked ones included.
     Devices {
+        /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -398,6 +435,7 @@ pub enum AdminAction {
         /// Show at most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -15,6 +15,7 @@ use returnee_store::laptop::sealing::Passphrase;
 
 pub mod add;
 pub mod admin;
+pub mod completions;
 pub mod conflicts;
 pub mod delete;
 pub mod duplicates;
@@ -53,6 +54,8 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Status(a) => status::run(a, config),
         Command::Admin(a) => admin::run(a, config),
         Command::Purge(a) => purge::run(a, config),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { out } => completions::man(&out),
     }
 }
 
