@@ -69,7 +69,10 @@ impl Config {
             tty_out,
             columns: env.columns.or_else(|| {
                 // comfy-table asks the terminal when its output is one.
-                tty_out.then(|| comfy_table::Table::new().width()).flatten()
+                tty_out
+                    .then(|| comfy_table::Table::new().width())
+                    .flatten()
+                    .filter(|w| *w > 0)
             }),
             data_dir,
             color: !env.no_color && std::io::stdout().is_terminal(),

@@ -98,9 +98,15 @@ pub fn progress(config: &Config, len: u64, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     let style = ProgressStyle::with_template(&format!(
-        "{what} [{{bar:30}}] {{human_pos}}/{{human_len}} {{per_sec:.0}} eta {{eta}}"
+        "{what} [{{bar:30}}] {{human_pos}}/{{human_len}} {{rate}} eta {{eta}}"
     ))
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", thousands(state.per_sec() as u64));
+        },
+    )
     .progress_chars("=> ");
     bar.set_style(style);
     bar

@@ -7,12 +7,16 @@ use std::io;
 use std::path::Path;
 
 /// Makes `dir` (and missing parents) if needed, and gives `dir` itself
-/// mode 0700 when this call made it.
+/// mode 0700 when this call made it or found it empty (a folder made for
+/// the store); a folder that already holds something keeps its mode.
 pub fn make_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
-        return Ok(());
+        if std::fs::read_dir(dir)?.next().is_some() {
+            return Ok(());
+        }
+    } else {
+        std::fs::create_dir_all(dir)?;
     }
-    std::fs::create_dir_all(dir)?;
     set_mode(dir, 0o700)
 }
 

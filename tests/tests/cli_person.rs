@@ -272,3 +272,27 @@ fn a_new_store_is_private_to_its_user_and_a_shared_one_is_warned_about() {
     let err = String::from_utf8_lossy(&warned.stderr);
     assert!(err.contains("other users") && err.contains("chmod 700"), "{err}");
 }
+
+#[test]
+fn import_errors_name_the_csv_column_and_every_missing_jsonl_field() {
+    let source = Store::init();
+    source.ok(&add_args("torkham", "2026-11-01", "1,0,0,1,0", "0,0,0,1,0"));
+    let csv = source.ok(&["export", "--format", "csv"]);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "m_60_plus").expect("an m_60_plus column");
+    let mut row: Vec<String> = csv.lines().nth(1).unwrap().split(',').map(String::from).collect();
+    row[col] = "many".into();
+    let file = source.path().join("bad.csv");
+    std::fs::write(&file, format!("{}\n{}\n", header.join(","), row.join(","))).unwrap();
+    let target = Store::init();
+    let run = target.run(&["import", file.to_str().unwrap()]).expect_code(2);
+    assert!(run.stdout.contains("m_60_plus") || run.stderr.contains("m_60_plus"), "{run:?}");
+
+    let file = source.path().join("bad.jsonl");
+    std::fs::write(&file, "{\"crossing\": \"torkham\", \"return_type\": \"deported\"}\n").unwrap();
+    let run = target.run(&["import", file.to_str().unwrap()]).expect_code(2);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    for f in ["crossed_on", "departure_province", "destination_province", "members"] {
+        assert!(all.contains(f), "{f} not named: {all}");
+    }
+}

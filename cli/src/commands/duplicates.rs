@@ -14,7 +14,7 @@ use crate::cli::{DuplicatesAction, DuplicatesArgs};
 use crate::commands::{authorize_local, now, open_store};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{print_json, table};
+use crate::output::{print_json, spinner, table};
 use returnee_store::laptop::{BlockCounts, LocalStore};
 
 /// At most this many warnings are printed by one import.
@@ -67,7 +67,11 @@ pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
 }
 
 fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError> {
-    let candidates = store.duplicates()?;
+    // The first run after a large pull indexes what it brought: seconds.
+    let wait = spinner(config, "looking for families recorded twice");
+    let candidates = store.duplicates();
+    wait.finish_and_clear();
+    let candidates = candidates?;
     if json {
         return print_json(&candidates);
     }

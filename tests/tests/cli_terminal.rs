@@ -1,0 +1,100 @@
+//! What a person at a terminal sees: questions before something is
+//! removed, and progress with true totals. The real `returnee` binary in a
+//! pseudo-terminal (rexpect).
+#![cfg(unix)]
+
+use std::process::Command;
+
+use rexpect::process::wait::WaitStatus;
+use rexpect::session::spawn_command;
+use returnee_tests::{Store, add_args, returnee_bin};
+
+/// `returnee ARGS` on `store`, in a pseudo-terminal 80 columns wide.
+fn at_terminal(store: &Store, args: &[&str]) -> rexpect::session::PtySession {
+    let mut c = Command::new(returnee_bin());
+    c.arg("--data-dir")
+        .arg(store.path())
+        .args(args)
+        .env_remove("RETURNEE_PASSPHRASE")
+        .env("COLUMNS", "80")
+        .env("TERM", "xterm");
+    spawn_command(c, Some(20_000)).expect("returnee runs in a pseudo-terminal")
+}
+
+/// Answers a one-key question once it is asked (the terminal is in raw
+/// mode only once the prompt is drawn).
+fn answer(p: &mut rexpect::session::PtySession, key: &str) {
+    p.exp_string("[y/N]").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send(key).unwrap();
+    p.flush().unwrap();
+}
+
+fn exit_code(p: &mut rexpect::session::PtySession) -> i32 {
+    match p.process.wait().expect("the process ends") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("ended by {other:?}"),
+    }
+}
+
+#[test]
+fn delete_asks_first_on_a_terminal_and_no_keeps_the_family() {
+    let store = Store::init();
+    let mut args = add_args("torkham", "2026-12-01", "1,0,0,1,0", "0,0,0,1,0");
+    args.extend(["--head-name", "Wali", "--consent"].map(String::from));
+    let id = store.ok(&args).trim().to_string();
+
+    let mut p = at_terminal(&store, &["delete", &id]);
+    p.exp_string("Delete the family of Wali").unwrap();
+    answer(&mut p, "n");
+    p.exp_string("not deleted").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(store.json(&["show", &id, "--json"])["deleted"], false);
+
+    let mut p = at_terminal(&store, &["delete", &id]);
+    p.exp_string("Delete the family of Wali").unwrap();
+    answer(&mut p, "y");
+    p.exp_string("deleted (`returnee restore").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(store.json(&["show", &id, "--json"])["deleted"], true);
+}
+
+#[test]
+fn import_progress_counts_the_rows_of_the_file() {
+    let source = Store::init();
+    for day in 1..=3 {
+        source.ok(&add_args("torkham", &format!("2026-11-0{day}"), "1,0,0,1,0", "0,0,0,1,0"));
+    }
+    let csv = source.ok(&["export", "--format", "csv"]);
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let mut text = format!("{header}\n");
+    for _ in 0..100 {
+        for r in &rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+    }
+    let file = source.path().join("rows.csv");
+    std::fs::write(&file, text).unwrap();
+
+    let target = Store::init();
+    let mut p = at_terminal(&target, &["import", file.to_str().unwrap()]);
+    let shown = p.exp_string("imported 300 rows").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(shown.contains("/300"), "the bar's total is the file's rows: {shown:?}");
+    // Whole-number rates: "12,345/s", not "12345.6789/s".
+    let rate = rates_shown(&shown);
+    assert!(rate.iter().all(|r| r.chars().all(|c| c.is_ascii_digit() || c == ',')), "{rate:?}");
+    assert!(!rate.is_empty(), "{shown:?}");
+}
+
+/// The rates a progress bar showed (the words before "/s").
+fn rates_shown(shown: &str) -> Vec<String> {
+    shown
+        .split_whitespace()
+        .filter_map(|w| w.strip_suffix("/s"))
+        .map(String::from)
+        .collect()
+}
