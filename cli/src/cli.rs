@@ -422,7 +422,7 @@ pub enum AdminAction {
     /// Revoke a device (a lost or stolen laptop): the server refuses it at
     /// once, and on its next contact it erases its local copy.
     Revoke {
-        /// The device's id, from `returnee admin devices`.
+        /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
         device_id: String,
     },
     /// Show the server's audit trail (every change, merge, resolution,

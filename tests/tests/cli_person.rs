@@ -213,6 +213,25 @@ fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
     assert_eq!(ids(&admin.json(&["find", "X-4", "--json"])), vec![gone.clone()]);
     admin.ok(&["sync"]);
     assert_eq!(admin.json(&["show", &gone, "--json"])["deleted"], false);
+
+    // The audit names devices; revoke takes an id prefix (a name shared by
+    // two devices is refused as ambiguous).
+    let audit = admin.ok(&["admin", "audit"]);
+    assert!(audit.contains("enrolled test-laptop ("), "{audit}");
+    let ambiguous = admin.run(&["admin", "revoke", "test-laptop"]).expect_code(2);
+    assert!(ambiguous.stderr.contains("2 devices"), "{}", ambiguous.stderr);
+    let devices = admin.json(&["admin", "devices", "--json"]);
+    let field = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["role"] == "field")
+        .unwrap();
+    let prefix = &field["id"].as_str().unwrap()[..8];
+    let out = admin.ok(&["admin", "revoke", prefix]);
+    assert!(out.contains("revoked"), "{out}");
+    let run = laptop.run(&["sync"]);
+    assert!(run.stderr.contains("revoked"), "{}", run.stderr);
 }
 
 #[test]
