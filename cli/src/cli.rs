@@ -383,6 +383,11 @@ pub enum DuplicatesAction {
         /// The pair's id, from `returnee duplicates`.
         pair_id: String,
     },
+    /// Both families of a pair side by side, every field, and why they look alike.
+    Show {
+        /// The pair's id (or a unique prefix of it), from `returnee duplicates`.
+        pair_id: String,
+    },
     /// Undo a merge: the merged family counts again (supervisor or admin).
     Unmerge {
         /// The merged family's id (or a unique prefix of it).

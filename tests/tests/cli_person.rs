@@ -315,3 +315,21 @@ fn import_errors_name_the_csv_column_and_every_missing_jsonl_field() {
         assert!(all.contains(f), "{f} not named: {all}");
     }
 }
+
+#[test]
+fn duplicates_show_both_families_side_by_side() {
+    let store = Store::init();
+    let a = add_named(&store, "torkham", "2026-12-03", "Gul Mohammad Khan", "1401-0123-45678");
+    let b = add_named(&store, "torkham", "2026-12-04", "Gul Muhammad", "1401 0123 45678");
+    let list = at_width(&store, 80, &["duplicates"]);
+    assert!(list.contains("Gul Mohammad Khan") && list.contains("Gul Muhammad"), "{list}");
+    assert!(list.contains("2026-12-03") && list.contains("2026-12-04"), "{list}");
+    assert!(list.contains("…5678") && !list.contains("45678"), "{list}");
+    assert!(list.contains("1 possible duplicate pair;"), "{list}");
+    let pairs = store.json(&["duplicates", "--json"]);
+    let pair = pairs[0]["id"].as_str().unwrap();
+    let shown = at_width(&store, 100, &["duplicates", "show", &pair[..6]]);
+    assert!(shown.contains("1401-0123-45678") && shown.contains("1401 0123 45678"), "{shown}");
+    assert!(shown.contains("same document number"), "{shown}");
+    assert!(shown.contains(&a.replace('-', "")[..12]) && shown.contains(&b.replace('-', "")[..12]));
+}
