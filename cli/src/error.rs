@@ -53,6 +53,9 @@ pub enum CliError {
     /// The server refused some of what was sent (kept here); the summary was printed.
     #[error("{0}")]
     Refused(String),
+    /// The person stopped the form (Ctrl-C): nothing was saved.
+    #[error("cancelled: nothing was saved")]
+    Cancelled,
     /// Some rows or items were refused; the others were saved. The summary was printed.
     #[error("{0}")]
     Partial(String),
@@ -88,6 +91,8 @@ impl CliError {
                 | StoreError::AlreadyPlain(_),
             ) => 2,
             CliError::Client(e) if e.is_usage() => 2,
+            // As a shell reports a process ended by SIGINT.
+            CliError::Cancelled => 130,
             _ => 1,
         }
     }

@@ -98,3 +98,111 @@ fn rates_shown(shown: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Waits for `prompt`, then types `keys` once the prompt reads keys (a
+/// text prompt is waited for to its end).
+fn step(p: &mut rexpect::session::PtySession, prompt: &str, keys: &str) {
+    p.exp_string(prompt)
+        .unwrap_or_else(|e| panic!("waiting for {prompt:?}: {e}"));
+    let text = ["Date of", "Males", "Females", "Notes"]
+        .iter()
+        .any(|t| prompt.starts_with(t));
+    if text {
+        p.exp_string(": ").unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
+
+const ENTER: &str = "\r";
+
+#[test]
+fn the_form_defaults_to_the_crossing_s_provinces_filters_and_asks_again_only_what_was_wrong() {
+    let store = Store::init();
+    let mut p = at_terminal(&store, &["add"]);
+    step(&mut p, "Crossing", ENTER); // torkham, the first
+    step(&mut p, "Date of crossing", ENTER); // today
+    step(&mut p, "Return type", ENTER);
+    step(&mut p, "Province of departure", ENTER); // torkham's: PK-KP
+    step(&mut p, "Province of destination", "kabul");
+    step(&mut p, "AF-KAB", ENTER);
+    // Nobody in the household: the only fields asked again are these two.
+    step(&mut p, "Males aged", ENTER);
+    step(&mut p, "Females aged", ENTER);
+    step(&mut p, "Sex of the head", ENTER);
+    step(&mut p, "consent", "n");
+    step(&mut p, "Document shown", ENTER);
+    step(&mut p, "Vulnerabilities", ENTER);
+    step(&mut p, "Documentation held", ENTER);
+    step(&mut p, "Protection referral", ENTER);
+    step(&mut p, "Notes", ENTER);
+    let between = p.exp_string("Males aged").unwrap();
+    assert!(between.contains("Please correct it"), "{between:?}");
+    for asked in ["Crossing", "Return type", "Province of"] {
+        assert!(!between.contains(asked), "{asked} asked again: {between:?}");
+    }
+    p.exp_string(": ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send("1,0,0,1,0\r").unwrap();
+    p.flush().unwrap();
+    step(&mut p, "Females aged", ENTER);
+    let rest = p.exp_eof().unwrap();
+    for asked in ["Return type", "Sex of the head", "Notes"] {
+        assert!(!rest.contains(asked), "{asked} asked again: {rest:?}");
+    }
+    let list = store.json(&["list", "--json"]);
+    let f = &list.as_array().unwrap()[0];
+    assert_eq!(f["crossing"], "torkham");
+    assert_eq!(f["departure_province"], "PK-KP");
+    assert_eq!(f["destination_province"], "AF-KAB");
+    assert_eq!(f["members"]["males"], serde_json::json!([1, 0, 0, 1, 0]));
+}
+
+#[test]
+fn ctrl_c_in_the_form_shows_the_cursor_again_and_saves_nothing() {
+    let store = Store::init();
+    let mut p = at_terminal(&store, &["add"]);
+    step(&mut p, "Crossing", "\x03");
+    let rest = p.exp_eof().unwrap();
+    assert!(rest.contains("\x1b[?25h"), "the cursor is shown again: {rest:?}");
+    assert!(rest.contains("nothing was saved"), "{rest:?}");
+    assert_eq!(exit_code(&mut p), 130);
+    assert_eq!(store.json(&["list", "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn a_laptop_of_one_site_is_not_asked_its_crossing() {
+    let server = returnee_tests::cluster::TestServer::start();
+    let admin = Store::init();
+    admin.ok(&["enroll", "--server", &server.url(), "--code", &server.admin_code]);
+    let code = admin.ok(&["admin", "code", "--role", "field", "--site", "chaman"]);
+    let laptop = Store::init();
+    laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);
+
+    let mut p = at_terminal(&laptop, &["add"]);
+    let first = p.exp_string("Date of crossing").unwrap();
+    assert!(first.contains("Crossing: chaman (this laptop's site)"), "{first:?}");
+    p.exp_string(": ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send(ENTER).unwrap();
+    p.flush().unwrap();
+    step(&mut p, "Return type", ENTER);
+    step(&mut p, "Province of departure", ENTER); // chaman's: PK-BA
+    step(&mut p, "Province of destination", ENTER); // chaman's: AF-KAN
+    step(&mut p, "Males aged", "0,0,0,1,0\r");
+    step(&mut p, "Females aged", ENTER);
+    step(&mut p, "Sex of the head", ENTER);
+    step(&mut p, "consent", "n");
+    step(&mut p, "Document shown", ENTER);
+    step(&mut p, "Vulnerabilities", ENTER);
+    step(&mut p, "Documentation held", ENTER);
+    step(&mut p, "Protection referral", ENTER);
+    step(&mut p, "Notes", ENTER);
+    p.exp_eof().unwrap();
+    let list = laptop.json(&["list", "--json"]);
+    let f = &list.as_array().unwrap()[0];
+    assert_eq!(f["crossing"], "chaman");
+    assert_eq!(f["departure_province"], "PK-BA");
+    assert_eq!(f["destination_province"], "AF-KAN");
+}
