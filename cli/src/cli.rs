@@ -80,6 +80,15 @@ pub enum Command {
     Admin(AdminArgs),
     /// Remove synced families from this laptop (they stay on the server).
     Purge(PurgeArgs),
+    /// Keep an encrypted store's key for a while (kernel keyring, this login
+    /// session only), so that commands do not ask for the passphrase.
+    Unlock {
+        /// How long: 30m, 8h, 1h30m (at most 24h).
+        #[arg(long = "for", default_value = "8h", value_name = "DURATION")]
+        duration: String,
+    },
+    /// Forget the key `unlock` kept: the next command asks for the passphrase.
+    Lock,
     /// Print a shell completion script: `returnee completions bash > /etc/bash_completion.d/returnee`.
     Completions {
         /// bash, zsh, fish, powershell or elvish.

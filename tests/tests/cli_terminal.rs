@@ -206,3 +206,42 @@ fn a_laptop_of_one_site_is_not_asked_its_crossing() {
     assert_eq!(f["departure_province"], "PK-BA");
     assert_eq!(f["destination_province"], "AF-KAN");
 }
+
+#[test]
+fn passphrases_are_checked_as_typed_asked_again_and_unlock_keeps_the_key_for_a_while() {
+    let store = Store::empty();
+    let mut p = at_terminal(&store, &["init", "--encrypt"]);
+    step(&mut p, "Passphrase for the new store", "short\r");
+    // Refused at once, not after typing it twice.
+    let said = p.exp_string("Passphrase for the new store").unwrap();
+    assert!(said.contains("too short"), "{said:?}");
+    assert!(!said.contains("Repeat it"), "{said:?}");
+    step(&mut p, ": ", "field worker of torkham\r");
+    step(&mut p, "Repeat it", "field worker of torkham\r");
+    p.exp_string("created an encrypted store").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+
+    // A wrong passphrase is asked again.
+    let mut p = at_terminal(&store, &["report"]);
+    step(&mut p, "Passphrase of this store", "not it\r");
+    p.exp_string("wrong passphrase; try again (2 left)").unwrap();
+    step(&mut p, "Passphrase of this store", "field worker of torkham\r");
+    p.exp_string("families").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+
+    // Unlocked, commands need no passphrase (not even without a terminal)...
+    let run = store
+        .command(&["unlock", "--for", "10m"])
+        .env("RETURNEE_PASSPHRASE", "field worker of torkham")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("unlocked until"));
+    store.ok(&["report", "--json"]);
+    // ...until it is locked again.
+    assert!(store.ok(&["lock"]).contains("locked"));
+    let run = store.run(&["report", "--json"]).expect_code(2);
+    assert!(run.stderr.contains("passphrase"), "{}", run.stderr);
+    let run = store.run(&["unlock", "--for", "2 days"]).expect_code(2);
+    assert!(run.stderr.contains("not a duration"), "{}", run.stderr);
+}

@@ -64,6 +64,16 @@ fn new_passphrase(config: &Config) -> Result<Passphrase, CliError> {
         Some(p) => p.clone(),
         None if config.interactive => dialoguer::Password::new()
             .with_prompt("Passphrase for the new store")
+            // Said at once, before it is typed a second time.
+            .validate_with(|p: &String| {
+                if p.chars().count() < MIN_PASSPHRASE_CHARS {
+                    Err(format!(
+                        "too short; use at least {MIN_PASSPHRASE_CHARS} characters (a few words are easiest to remember)"
+                    ))
+                } else {
+                    Ok(())
+                }
+            })
             .with_confirmation("Repeat it", "the two passphrases differ; try again")
             .interact()
             .map(Passphrase::new)

@@ -10,7 +10,7 @@ use returnee_shared::{FamilyDraft, Problem, ReportFilter, ReturnType, reference}
 use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
 use crate::error::CliError;
-use returnee_store::laptop::LocalStore;
+use returnee_store::laptop::{LocalStore, StoreError};
 use returnee_store::laptop::sealing::Passphrase;
 
 pub mod add;
@@ -31,6 +31,7 @@ pub mod report;
 pub mod restore;
 pub mod show;
 pub mod status;
+pub mod unlock;
 pub mod sync;
 
 /// Dispatches a parsed subcommand.
@@ -54,15 +55,59 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Status(a) => status::run(a, config),
         Command::Admin(a) => admin::run(a, config),
         Command::Purge(a) => purge::run(a, config),
+        Command::Unlock { duration } => unlock::unlock(&duration, config),
+        Command::Lock => unlock::lock(config),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(&out),
     }
 }
 
-/// Opens the existing store named by the configuration (asking for the
-/// passphrase on a terminal if it is encrypted and none was given).
+/// Opens the existing store named by the configuration: with the key
+/// `returnee unlock` kept, else asking for the passphrase on a terminal if
+/// it is encrypted and none was given (three tries).
 pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
-    let store = LocalStore::open_with(&config.data_dir, &|| passphrase(config))?;
+    open_cached(config, returnee_store::laptop::CACHE_BYTES)
+}
+
+/// Opens the store for a bulk import (a larger page cache).
+pub fn open_store_for_import(config: &Config) -> Result<LocalStore, CliError> {
+    open_cached(config, returnee_store::laptop::BULK_CACHE_BYTES)
+}
+
+/// How many times a wrong passphrase is asked again on a terminal.
+pub(crate) const PASSPHRASE_TRIES: u32 = 3;
+
+fn open_cached(config: &Config, cache: u64) -> Result<LocalStore, CliError> {
+    let dir = &config.data_dir;
+    if config.passphrase.is_none()
+        && let Some(key) = crate::keyring::get(dir)
+    {
+        match LocalStore::open_with_key(dir, &key, cache) {
+            Err(StoreError::WrongPassphrase(_)) => {
+                // Kept for another store once in this folder: forget it.
+                crate::keyring::forget(dir);
+            }
+            r => {
+                let store = r?;
+                warn_if_shared(config);
+                return Ok(store);
+            }
+        }
+    }
+    let asks = config.passphrase.is_none() && config.interactive;
+    let mut tries = 0;
+    let store = loop {
+        tries += 1;
+        match LocalStore::open_with_cache(dir, &|| passphrase(config), cache) {
+            Err(StoreError::WrongPassphrase(_)) if asks && tries < PASSPHRASE_TRIES => {
+                eprintln!(
+                    "wrong passphrase; try again ({} left)",
+                    PASSPHRASE_TRIES - tries
+                );
+            }
+            r => break r?,
+        }
+    };
     warn_if_shared(config);
     Ok(store)
 }
@@ -86,17 +131,6 @@ pub fn warn_if_shared(config: &Config) {
             dir.display()
         );
     }
-}
-
-/// Opens the store for a bulk import (a larger page cache).
-pub fn open_store_for_import(config: &Config) -> Result<LocalStore, CliError> {
-    let store = LocalStore::open_with_cache(
-        &config.data_dir,
-        &|| passphrase(config),
-        returnee_store::laptop::BULK_CACHE_BYTES,
-    )?;
-    warn_if_shared(config);
-    Ok(store)
 }
 
 /// The passphrase of an encrypted store: `RETURNEE_PASSPHRASE`, else asked
