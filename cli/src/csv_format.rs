@@ -179,7 +179,9 @@ impl CsvRow {
             .filter_map(|(name, cell)| {
                 let v = cell.as_deref()?.trim();
                 (!v.is_empty() && v.parse::<u32>().is_err()).then(|| {
-                    format!("{name}: '{v}' is not a number of people; write a whole number (0 if none)")
+                    format!(
+                        "{name}: '{v}' is not a number of people; write a whole number (0 if none)"
+                    )
                 })
             })
             .collect()

@@ -74,7 +74,10 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::Invalid(_) | CliError::Filter(_) | CliError::Partial(_) => 2,
+            CliError::Usage(_)
+            | CliError::Invalid(_)
+            | CliError::Filter(_)
+            | CliError::Partial(_) => 2,
             CliError::Store(
                 StoreError::Invalid(_)
                 | StoreError::NotFound(_)

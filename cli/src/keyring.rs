@@ -65,9 +65,11 @@ mod imp {
     use super::*;
 
     pub fn keep(_: &Path, _: &DataKey, _: u64) -> Result<(), String> {
-        Err("this system has no kernel keyring returnee can use (Linux only); \
+        Err(
+            "this system has no kernel keyring returnee can use (Linux only); \
              set RETURNEE_PASSPHRASE in the shell instead"
-            .into())
+                .into(),
+        )
     }
     pub fn get(_: &Path) -> Option<DataKey> {
         None

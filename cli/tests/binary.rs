@@ -105,7 +105,9 @@ fn completions_and_man_pages_cover_every_subcommand() {
 fn help_groups_global_options_and_names_the_environment() {
     let out = returnee(&["list", "--help"]);
     let help = text(&out.stdout);
-    let global = help.find("Global options:").expect("a Global options heading");
+    let global = help
+        .find("Global options:")
+        .expect("a Global options heading");
     assert!(help[global..].contains("--ca"), "{help}");
     assert!(!help[..global].contains("--ca"), "{help}");
     let out = returnee(&["--help"]);

@@ -130,12 +130,23 @@ fn listen(bind: &str) -> anyhow::Result<TcpListener> {
         .collect();
     TcpListener::bind(&addrs[..]).map_err(|e| {
         let why = match e.kind() {
-            std::io::ErrorKind::AddrInUse => "the port is in use: is another server running? stop it or choose another port".to_string(),
-            std::io::ErrorKind::PermissionDenied => "not allowed: ports below 1024 need extra rights; choose a port from 1024 up".to_string(),
-            std::io::ErrorKind::AddrNotAvailable => "this machine has no such address; use 0.0.0.0 for all of them, or one of its own".to_string(),
+            std::io::ErrorKind::AddrInUse => {
+                "the port is in use: is another server running? stop it or choose another port"
+                    .to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "not allowed: ports below 1024 need extra rights; choose a port from 1024 up"
+                    .to_string()
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "this machine has no such address; use 0.0.0.0 for all of them, or one of its own"
+                    .to_string()
+            }
             _ => e.to_string(),
         };
-        anyhow::Error::new(Usage(format!("cannot listen on {bind}: {why}. Nothing was created or changed")))
+        anyhow::Error::new(Usage(format!(
+            "cannot listen on {bind}: {why}. Nothing was created or changed"
+        )))
     })
 }
 
@@ -209,8 +220,17 @@ fn admin_code(data_dir: PathBuf) -> anyhow::Result<()> {
 fn tls_init(out: &Path, name: &str, ips: &[std::net::IpAddr]) -> anyhow::Result<()> {
     let files = returnee_server::tls_init::init(out, name, ips)?;
     let port = 8443;
-    println!("wrote {}, {}, {} and {}", files.ca_cert.display(), files.ca_key.display(), files.cert.display(), files.key.display());
-    println!("keep {} offline: it issues certificates every laptop trusts", files.ca_key.display());
+    println!(
+        "wrote {}, {}, {} and {}",
+        files.ca_cert.display(),
+        files.ca_key.display(),
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "keep {} offline: it issues certificates every laptop trusts",
+        files.ca_key.display()
+    );
     println!();
     println!("serve with:");
     println!(
@@ -218,13 +238,19 @@ fn tls_init(out: &Path, name: &str, ips: &[std::net::IpAddr]) -> anyhow::Result<
         files.cert.display(),
         files.key.display()
     );
-    println!("enroll each laptop with (copy {} to it):", files.ca_cert.display());
+    println!(
+        "enroll each laptop with (copy {} to it):",
+        files.ca_cert.display()
+    );
     println!(
         "  returnee enroll --server https://{name}:{port} --ca {} --code CODE",
         files.ca_cert.display()
     );
     for ip in ips {
-        println!("  (or --server https://{}:{port})", std::net::SocketAddr::new(*ip, port).ip());
+        println!(
+            "  (or --server https://{}:{port})",
+            std::net::SocketAddr::new(*ip, port).ip()
+        );
     }
     Ok(())
 }
@@ -271,7 +297,9 @@ fn main() -> ExitCode {
             if e.downcast_ref::<TlsError>().is_some()
                 || e.downcast_ref::<Usage>().is_some()
                 || e.downcast_ref::<returnee_server::tls_init::TlsInitError>()
-                    .is_some_and(|e| !matches!(e, returnee_server::tls_init::TlsInitError::Write { .. }))
+                    .is_some_and(|e| {
+                        !matches!(e, returnee_server::tls_init::TlsInitError::Write { .. })
+                    })
             {
                 ExitCode::from(2)
             } else {

@@ -64,17 +64,29 @@ fn list_fits_80_columns_and_shows_names_and_short_ids_that_work() {
 
     let table = at_width(&store, 80, &["list"]);
     for line in table.lines() {
-        assert!(line.chars().count() <= 80, "wider than 80: {line:?}\n{table}");
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80: {line:?}\n{table}"
+        );
     }
     let rows: Vec<&str> = table.lines().collect();
     assert_eq!(rows.len(), 4, "header, two families, total:\n{table}");
-    assert!(rows[0].contains("name") && rows[0].contains("sync"), "{table}");
+    assert!(
+        rows[0].contains("name") && rows[0].contains("sync"),
+        "{table}"
+    );
     let gul_row = rows.iter().find(|r| r.contains("ghulam-khan")).unwrap();
     assert!(gul_row.contains("Haji Gul Mohammad"), "{table}");
     assert!(gul_row.contains("…"), "a long name is cut to fit: {table}");
-    assert!(gul_row.contains("2026-12-03") && gul_row.contains("1/1/3"), "{table}");
+    assert!(
+        gul_row.contains("2026-12-03") && gul_row.contains("1/1/3"),
+        "{table}"
+    );
     assert!(gul_row.contains("here only"), "{table}");
-    assert!(rows.iter().any(|r| r.contains("angoor-adda") && r.contains("—")));
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("angoor-adda") && r.contains("—"))
+    );
     assert_eq!(rows[3], "2 families");
 
     // The short id shown is taken by show.
@@ -87,9 +99,15 @@ fn list_fits_80_columns_and_shows_names_and_short_ids_that_work() {
 
     // Wider terminals get more columns; --wide gets every one and full ids.
     let wide = at_width(&store, 140, &["list"]);
-    assert!(wide.contains("PK-PB→AF-KAB") && wide.contains("…5678"), "{wide}");
+    assert!(
+        wide.contains("PK-PB→AF-KAB") && wide.contains("…5678"),
+        "{wide}"
+    );
     let all = at_width(&store, 80, &["list", "--wide"]);
-    assert!(all.contains(&anon) && all.contains("Abdulrahman Khan Wardak"), "{all}");
+    assert!(
+        all.contains(&anon) && all.contains("Abdulrahman Khan Wardak"),
+        "{all}"
+    );
 
     // --departure/--destination are the names on add and edit; --from/--to
     // still work there.
@@ -111,7 +129,13 @@ fn list_fits_80_columns_and_shows_names_and_short_ids_that_work() {
 #[test]
 fn find_matches_other_spellings_and_document_numbers_best_first() {
     let store = Store::init();
-    let gul = add_named(&store, "torkham", "2026-12-03", "Gul Mohammad Khan", "1401-0123-45678");
+    let gul = add_named(
+        &store,
+        "torkham",
+        "2026-12-03",
+        "Gul Mohammad Khan",
+        "1401-0123-45678",
+    );
     let only_gul = add_named(&store, "torkham", "2026-12-02", "Gul", "AB 998877");
     let other = add_named(&store, "chaman", "2026-12-01", "Abdul Karim", "PK-555-111");
 
@@ -134,7 +158,10 @@ fn find_matches_other_spellings_and_document_numbers_best_first() {
 
     // The table, and list --search, say the same.
     let table = at_width(&store, 80, &["find", "abdel kareem"]);
-    assert!(table.contains("Abdul Karim") && table.ends_with("1 family\n"), "{table}");
+    assert!(
+        table.contains("Abdul Karim") && table.ends_with("1 family\n"),
+        "{table}"
+    );
     let list = store.json(&["list", "--search", "Abdul Karim", "--json"]);
     assert_eq!(ids(&list), vec![other.clone()]);
     let none = store.run(&["find", "Zarghuna"]).expect_code(0);
@@ -142,7 +169,10 @@ fn find_matches_other_spellings_and_document_numbers_best_first() {
 
     // A deleted family is not found.
     store.ok(&["delete", &other, "--yes"]);
-    assert_eq!(store.json(&["find", "pk555111", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        store.json(&["find", "pk555111", "--json"]),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -167,7 +197,13 @@ fn stderr_of(run: &Run) -> &str {
 fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
     let server = TestServer::start();
     let admin = Store::init();
-    admin.ok(&["enroll", "--server", &server.url(), "--code", &server.admin_code]);
+    admin.ok(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.admin_code,
+    ]);
     let code = admin.ok(&["admin", "code", "--role", "field", "--site", "torkham"]);
 
     // Recorded before enrolling (any site then), sent after: chaman is not
@@ -196,21 +232,37 @@ fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
     let pending = laptop.json(&["list", "--pending", "--json"]);
     assert_eq!(ids(&pending), vec![stray.clone()]);
     let table = at_width(&laptop, 80, &["list"]);
-    assert!(table.contains("REFUSED") && table.contains("sent"), "{table}");
+    assert!(
+        table.contains("REFUSED") && table.contains("sent"),
+        "{table}"
+    );
 
     // A dry run lists what a purge would remove (the sent family, not the
     // refused one) and removes nothing.
     let tomorrow = (chrono::Local::now().date_naive() + chrono::Days::new(1)).to_string();
     let plan = laptop.json(&["purge", "--synced-before", &tomorrow, "--dry-run", "--json"]);
-    assert_eq!(plan["would_remove"], serde_json::json!([kept.clone()]), "{plan}");
+    assert_eq!(
+        plan["would_remove"],
+        serde_json::json!([kept.clone()]),
+        "{plan}"
+    );
     assert_eq!(ids(&laptop.json(&["list", "--json"])).len(), 2);
 
     // A supervisor's (here the admin's) laptop restores a deleted family.
     let gone = add_named(&admin, "torkham", "2026-12-02", "Nabi", "X-4");
     admin.ok(&["delete", &gone, "--yes"]);
-    assert!(admin.json(&["find", "X-4", "--json"]).as_array().unwrap().is_empty());
+    assert!(
+        admin
+            .json(&["find", "X-4", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     admin.ok(&["restore", &gone]);
-    assert_eq!(ids(&admin.json(&["find", "X-4", "--json"])), vec![gone.clone()]);
+    assert_eq!(
+        ids(&admin.json(&["find", "X-4", "--json"])),
+        vec![gone.clone()]
+    );
     admin.ok(&["sync"]);
     assert_eq!(admin.json(&["show", &gone, "--json"])["deleted"], false);
 
@@ -218,8 +270,14 @@ fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
     // two devices is refused as ambiguous).
     let audit = admin.ok(&["admin", "audit"]);
     assert!(audit.contains("enrolled test-laptop ("), "{audit}");
-    let ambiguous = admin.run(&["admin", "revoke", "test-laptop"]).expect_code(2);
-    assert!(ambiguous.stderr.contains("2 devices"), "{}", ambiguous.stderr);
+    let ambiguous = admin
+        .run(&["admin", "revoke", "test-laptop"])
+        .expect_code(2);
+    assert!(
+        ambiguous.stderr.contains("2 devices"),
+        "{}",
+        ambiguous.stderr
+    );
     let devices = admin.json(&["admin", "devices", "--json"]);
     let field = devices
         .as_array()
@@ -289,7 +347,10 @@ fn a_new_store_is_private_to_its_user_and_a_shared_one_is_warned_about() {
     let warned = run(&["list"]);
     assert!(warned.status.success());
     let err = String::from_utf8_lossy(&warned.stderr);
-    assert!(err.contains("other users") && err.contains("chmod 700"), "{err}");
+    assert!(
+        err.contains("other users") && err.contains("chmod 700"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -298,20 +359,45 @@ fn import_errors_name_the_csv_column_and_every_missing_jsonl_field() {
     source.ok(&add_args("torkham", "2026-11-01", "1,0,0,1,0", "0,0,0,1,0"));
     let csv = source.ok(&["export", "--format", "csv"]);
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "m_60_plus").expect("an m_60_plus column");
-    let mut row: Vec<String> = csv.lines().nth(1).unwrap().split(',').map(String::from).collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "m_60_plus")
+        .expect("an m_60_plus column");
+    let mut row: Vec<String> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
     row[col] = "many".into();
     let file = source.path().join("bad.csv");
     std::fs::write(&file, format!("{}\n{}\n", header.join(","), row.join(","))).unwrap();
     let target = Store::init();
-    let run = target.run(&["import", file.to_str().unwrap()]).expect_code(2);
-    assert!(run.stdout.contains("m_60_plus") || run.stderr.contains("m_60_plus"), "{run:?}");
+    let run = target
+        .run(&["import", file.to_str().unwrap()])
+        .expect_code(2);
+    assert!(
+        run.stdout.contains("m_60_plus") || run.stderr.contains("m_60_plus"),
+        "{run:?}"
+    );
 
     let file = source.path().join("bad.jsonl");
-    std::fs::write(&file, "{\"crossing\": \"torkham\", \"return_type\": \"deported\"}\n").unwrap();
-    let run = target.run(&["import", file.to_str().unwrap()]).expect_code(2);
+    std::fs::write(
+        &file,
+        "{\"crossing\": \"torkham\", \"return_type\": \"deported\"}\n",
+    )
+    .unwrap();
+    let run = target
+        .run(&["import", file.to_str().unwrap()])
+        .expect_code(2);
     let all = format!("{}{}", run.stdout, run.stderr);
-    for f in ["crossed_on", "departure_province", "destination_province", "members"] {
+    for f in [
+        "crossed_on",
+        "departure_province",
+        "destination_province",
+        "members",
+    ] {
         assert!(all.contains(f), "{f} not named: {all}");
     }
 }
@@ -319,17 +405,38 @@ fn import_errors_name_the_csv_column_and_every_missing_jsonl_field() {
 #[test]
 fn duplicates_show_both_families_side_by_side() {
     let store = Store::init();
-    let a = add_named(&store, "torkham", "2026-12-03", "Gul Mohammad Khan", "1401-0123-45678");
-    let b = add_named(&store, "torkham", "2026-12-04", "Gul Muhammad", "1401 0123 45678");
+    let a = add_named(
+        &store,
+        "torkham",
+        "2026-12-03",
+        "Gul Mohammad Khan",
+        "1401-0123-45678",
+    );
+    let b = add_named(
+        &store,
+        "torkham",
+        "2026-12-04",
+        "Gul Muhammad",
+        "1401 0123 45678",
+    );
     let list = at_width(&store, 80, &["duplicates"]);
-    assert!(list.contains("Gul Mohammad Khan") && list.contains("Gul Muhammad"), "{list}");
-    assert!(list.contains("2026-12-03") && list.contains("2026-12-04"), "{list}");
+    assert!(
+        list.contains("Gul Mohammad Khan") && list.contains("Gul Muhammad"),
+        "{list}"
+    );
+    assert!(
+        list.contains("2026-12-03") && list.contains("2026-12-04"),
+        "{list}"
+    );
     assert!(list.contains("…5678") && !list.contains("45678"), "{list}");
     assert!(list.contains("1 possible duplicate pair;"), "{list}");
     let pairs = store.json(&["duplicates", "--json"]);
     let pair = pairs[0]["id"].as_str().unwrap();
     let shown = at_width(&store, 100, &["duplicates", "show", &pair[..6]]);
-    assert!(shown.contains("1401-0123-45678") && shown.contains("1401 0123 45678"), "{shown}");
+    assert!(
+        shown.contains("1401-0123-45678") && shown.contains("1401 0123 45678"),
+        "{shown}"
+    );
     assert!(shown.contains("same document number"), "{shown}");
     assert!(shown.contains(&a.replace('-', "")[..12]) && shown.contains(&b.replace('-', "")[..12]));
 }

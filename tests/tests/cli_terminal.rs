@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
+use returnee_tests::{Store, add_args, returnee_bin};
 use rexpect::process::wait::WaitStatus;
 use rexpect::session::spawn_command;
-use returnee_tests::{Store, add_args, returnee_bin};
 
 /// `returnee ARGS` on `store`, in a pseudo-terminal 80 columns wide.
 fn at_terminal(store: &Store, args: &[&str]) -> rexpect::session::PtySession {
@@ -63,7 +63,12 @@ fn delete_asks_first_on_a_terminal_and_no_keeps_the_family() {
 fn import_progress_counts_the_rows_of_the_file() {
     let source = Store::init();
     for day in 1..=3 {
-        source.ok(&add_args("torkham", &format!("2026-11-0{day}"), "1,0,0,1,0", "0,0,0,1,0"));
+        source.ok(&add_args(
+            "torkham",
+            &format!("2026-11-0{day}"),
+            "1,0,0,1,0",
+            "0,0,0,1,0",
+        ));
     }
     let csv = source.ok(&["export", "--format", "csv"]);
     let mut lines = csv.lines();
@@ -83,10 +88,17 @@ fn import_progress_counts_the_rows_of_the_file() {
     let mut p = at_terminal(&target, &["import", file.to_str().unwrap()]);
     let shown = p.exp_string("imported 300 rows").unwrap();
     assert_eq!(exit_code(&mut p), 0);
-    assert!(shown.contains("/300"), "the bar's total is the file's rows: {shown:?}");
+    assert!(
+        shown.contains("/300"),
+        "the bar's total is the file's rows: {shown:?}"
+    );
     // Whole-number rates: "12,345/s", not "12345.6789/s".
     let rate = rates_shown(&shown);
-    assert!(rate.iter().all(|r| r.chars().all(|c| c.is_ascii_digit() || c == ',')), "{rate:?}");
+    assert!(
+        rate.iter()
+            .all(|r| r.chars().all(|c| c.is_ascii_digit() || c == ',')),
+        "{rate:?}"
+    );
     assert!(!rate.is_empty(), "{shown:?}");
 }
 
@@ -165,7 +177,10 @@ fn ctrl_c_in_the_form_shows_the_cursor_again_and_saves_nothing() {
     let mut p = at_terminal(&store, &["add"]);
     step(&mut p, "Crossing", "\x03");
     let rest = p.exp_eof().unwrap();
-    assert!(rest.contains("\x1b[?25h"), "the cursor is shown again: {rest:?}");
+    assert!(
+        rest.contains("\x1b[?25h"),
+        "the cursor is shown again: {rest:?}"
+    );
     assert!(rest.contains("nothing was saved"), "{rest:?}");
     assert_eq!(exit_code(&mut p), 130);
     assert_eq!(store.json(&["list", "--json"]), serde_json::json!([]));
@@ -175,14 +190,23 @@ fn ctrl_c_in_the_form_shows_the_cursor_again_and_saves_nothing() {
 fn a_laptop_of_one_site_is_not_asked_its_crossing() {
     let server = returnee_tests::cluster::TestServer::start();
     let admin = Store::init();
-    admin.ok(&["enroll", "--server", &server.url(), "--code", &server.admin_code]);
+    admin.ok(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.admin_code,
+    ]);
     let code = admin.ok(&["admin", "code", "--role", "field", "--site", "chaman"]);
     let laptop = Store::init();
     laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);
 
     let mut p = at_terminal(&laptop, &["add"]);
     let first = p.exp_string("Date of crossing").unwrap();
-    assert!(first.contains("Crossing: chaman (this laptop's site)"), "{first:?}");
+    assert!(
+        first.contains("Crossing: chaman (this laptop's site)"),
+        "{first:?}"
+    );
     p.exp_string(": ").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     p.send(ENTER).unwrap();
@@ -224,8 +248,13 @@ fn passphrases_are_checked_as_typed_asked_again_and_unlock_keeps_the_key_for_a_w
     // A wrong passphrase is asked again.
     let mut p = at_terminal(&store, &["report"]);
     step(&mut p, "Passphrase of this store", "not it\r");
-    p.exp_string("wrong passphrase; try again (2 left)").unwrap();
-    step(&mut p, "Passphrase of this store", "field worker of torkham\r");
+    p.exp_string("wrong passphrase; try again (2 left)")
+        .unwrap();
+    step(
+        &mut p,
+        "Passphrase of this store",
+        "field worker of torkham\r",
+    );
     p.exp_string("families").unwrap();
     assert_eq!(exit_code(&mut p), 0);
 

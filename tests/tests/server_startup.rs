@@ -33,7 +33,11 @@ fn commands_refuse_a_folder_without_a_store_and_serve_creates_nothing_it_cannot_
         assert!(!dir.path().join("TYPO").exists(), "{cmd} made the folder");
         let out = server(&[cmd, "--data-dir", "."], dir.path());
         assert_eq!(out.status.code(), Some(2), "{cmd}: {}", stderr(&out));
-        assert!(stderr(&out).contains("holds no server store"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("holds no server store"),
+            "{}",
+            stderr(&out)
+        );
     }
 
     let out = server(
@@ -55,7 +59,16 @@ fn commands_refuse_a_folder_without_a_store_and_serve_creates_nothing_it_cannot_
 fn tls_init_makes_certificates_a_laptop_enrolls_with_and_a_ca_served_as_the_server_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = server(
-        &["tls", "init", "--out", "tls", "--name", "localhost", "--ip", "127.0.0.1"],
+        &[
+            "tls",
+            "init",
+            "--out",
+            "tls",
+            "--name",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+        ],
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -71,9 +84,16 @@ fn tls_init_makes_certificates_a_laptop_enrolls_with_and_a_ca_served_as_the_serv
         assert_eq!(mode("server-key.pem"), 0o600);
     }
     // Never over an existing key.
-    let again = server(&["tls", "init", "--out", "tls", "--name", "localhost"], dir.path());
+    let again = server(
+        &["tls", "init", "--out", "tls", "--name", "localhost"],
+        dir.path(),
+    );
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
 
     let srv = ServerProcess::start_tls(
         &dir.path().join("data"),

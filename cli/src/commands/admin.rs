@@ -200,7 +200,11 @@ fn find_device(devices: &[DeviceSummary], text: &str) -> Result<DeviceId, CliErr
         .iter()
         .filter(|d| wanted.len() >= 4 && d.id.0.simple().to_string().starts_with(&wanted))
         .collect();
-    let found = if by_name.is_empty() { by_prefix } else { by_name };
+    let found = if by_name.is_empty() {
+        by_prefix
+    } else {
+        by_name
+    };
     match found.as_slice() {
         [d] => Ok(d.id),
         [] => Err(CliError::Usage(format!(

@@ -10,10 +10,10 @@ use returnee_shared::access::{Action, Decision};
 use returnee_shared::duplicates::Candidate;
 
 use crate::cli::{DuplicatesAction, DuplicatesArgs};
+use crate::commands::list::mask_doc;
 use crate::commands::{authorize_local, now, open_store};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::commands::list::mask_doc;
 use crate::output::{count, print_json, spinner, table};
 use returnee_shared::FieldName;
 use returnee_store::laptop::{BlockCounts, LocalStore, StoredView};
@@ -85,7 +85,11 @@ fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError>
     }
     println!(
         "{}; `returnee duplicates show PAIR` compares every field; a supervisor decides with `returnee duplicates merge PAIR` or `returnee duplicates dismiss PAIR`",
-        count(candidates.len() as u64, "possible duplicate pair", "possible duplicate pairs")
+        count(
+            candidates.len() as u64,
+            "possible duplicate pair",
+            "possible duplicate pairs"
+        )
     );
     Ok(())
 }

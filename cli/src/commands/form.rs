@@ -177,7 +177,13 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
         }
         if asks(&["return_type"]) {
             let rts: Vec<String> = ReturnType::ALL.iter().map(|t| t.to_string()).collect();
-            d.return_type = Some(choose("Return type", &rts, &rts, d.return_type.as_deref(), 0)?);
+            d.return_type = Some(choose(
+                "Return type",
+                &rts,
+                &rts,
+                d.return_type.as_deref(),
+                0,
+            )?);
         }
         if asks(&["departure_province"]) {
             let (mut items, mut codes) = labelled(

@@ -367,7 +367,11 @@ fn import_jsonl(
                 n,
                 format!(
                     "not a family record: missing {} {}",
-                    if missing.len() == 1 { "field" } else { "fields" },
+                    if missing.len() == 1 {
+                        "field"
+                    } else {
+                        "fields"
+                    },
                     missing.join(", ")
                 ),
             );

@@ -144,7 +144,8 @@ impl ShortIds {
     pub fn new(mut ids: Vec<RecordId>) -> ShortIds {
         ids.sort();
         let text: Vec<String> = ids.iter().map(|i| i.0.simple().to_string()).collect();
-        let common = |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        let common =
+            |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         for (i, id) in ids.iter().enumerate() {
             let before = i.checked_sub(1).map_or(0, |j| common(&text[j], &text[i]));
@@ -215,7 +216,9 @@ fn print_table(
     });
     let sync = col("sync", false, &|v| state_word(v, states.of(v.family.id)));
     let optional = [
-        col("return", false, &|v| v.family.fields.return_type.to_string()),
+        col("return", false, &|v| {
+            v.family.fields.return_type.to_string()
+        }),
         col("route", false, &|v| {
             format!(
                 "{}→{}",
@@ -297,12 +300,14 @@ fn print_table(
 
 /// The sync column: where the family stands, and what else a person must know.
 fn state_word(v: &StoredView, s: SyncState) -> String {
-    let mut words = vec![match s {
-        SyncState::SavedHereOnly => "here only",
-        SyncState::Refused => "REFUSED",
-        SyncState::Sent => "sent",
-    }
-    .to_string()];
+    let mut words = vec![
+        match s {
+            SyncState::SavedHereOnly => "here only",
+            SyncState::Refused => "REFUSED",
+            SyncState::Sent => "sent",
+        }
+        .to_string(),
+    ];
     if v.lifecycle == Lifecycle::Deleted {
         words.push("deleted".into());
     } else if v.lifecycle.merged_into().is_some() {
@@ -317,7 +322,10 @@ fn state_word(v: &StoredView, s: SyncState) -> String {
 fn note(v: &StoredView) -> String {
     let mut note = Vec::new();
     if let Some(into) = v.lifecycle.merged_into() {
-        note.push(format!("merged into {}", &into.0.simple().to_string()[..MIN_ID]));
+        note.push(format!(
+            "merged into {}",
+            &into.0.simple().to_string()[..MIN_ID]
+        ));
     }
     if !v.conflicts.is_empty() {
         note.push(count(v.conflicts.len() as u64, "conflict", "conflicts"));

@@ -10,8 +10,8 @@ use returnee_shared::{FamilyDraft, Problem, ReportFilter, ReturnType, reference}
 use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
 use crate::error::CliError;
-use returnee_store::laptop::{LocalStore, StoreError};
 use returnee_store::laptop::sealing::Passphrase;
+use returnee_store::laptop::{LocalStore, StoreError};
 
 pub mod add;
 pub mod admin;
@@ -31,8 +31,8 @@ pub mod report;
 pub mod restore;
 pub mod show;
 pub mod status;
-pub mod unlock;
 pub mod sync;
+pub mod unlock;
 
 /// Dispatches a parsed subcommand.
 pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
@@ -241,8 +241,8 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
             match parse_date_only(name, t) {
                 Ok(d) => *slot = Some(d),
                 Err(p) => {
-                    let province = reference::departure(t).is_some()
-                        || reference::destination(t).is_some();
+                    let province =
+                        reference::departure(t).is_some() || reference::destination(t).is_some();
                     let hint = if province {
                         " (here --from and --to are dates of crossing; a province is \
                          --departure or --destination of `add` and `edit`, or `report --by departure`)"

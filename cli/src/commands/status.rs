@@ -3,10 +3,10 @@
 use serde::Serialize;
 
 use crate::cli::JsonFlag;
+use crate::commands::now;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::commands::now;
 use crate::output::{count, print_json, thousands, when};
 use returnee_shared::wire::ErrorCode;
 
@@ -68,7 +68,10 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
     let mut refused_families: Vec<RefusedFamily> = Vec::new();
     for (op, r) in &held {
         let id = op.record.0.simple().to_string()[..8].to_string();
-        if refused_families.iter().any(|f| f.id == op.record.to_string()) {
+        if refused_families
+            .iter()
+            .any(|f| f.id == op.record.to_string())
+        {
             continue;
         }
         refused_families.push(RefusedFamily {
@@ -119,12 +122,20 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
     println!(
         "pending     {} not yet on the server{}",
         count(s.pending as u64, "change", "changes"),
-        if s.pending > 0 { " (`returnee sync` sends them)" } else { "" }
+        if s.pending > 0 {
+            " (`returnee sync` sends them)"
+        } else {
+            ""
+        }
     );
     println!(
         "conflicts   {} open{}",
         thousands(s.conflicts as u64),
-        if s.conflicts > 0 { " (`returnee conflicts`)" } else { "" }
+        if s.conflicts > 0 {
+            " (`returnee conflicts`)"
+        } else {
+            ""
+        }
     );
     if !s.refused_families.is_empty() {
         println!(

@@ -38,9 +38,14 @@ pub fn unlock(duration: &str, config: &Config) -> Result<(), CliError> {
         match LocalStore::open_with(&config.data_dir, &|| Some(pass.clone())) {
             Ok(store) => break (store, pass),
             Err(StoreError::WrongPassphrase(_))
-                if config.interactive && config.passphrase.is_none() && tries < PASSPHRASE_TRIES =>
+                if config.interactive
+                    && config.passphrase.is_none()
+                    && tries < PASSPHRASE_TRIES =>
             {
-                eprintln!("wrong passphrase; try again ({} left)", PASSPHRASE_TRIES - tries);
+                eprintln!(
+                    "wrong passphrase; try again ({} left)",
+                    PASSPHRASE_TRIES - tries
+                );
             }
             Err(e) => return Err(e.into()),
         }
@@ -61,7 +66,10 @@ pub fn lock(config: &Config) -> Result<(), CliError> {
     if keyring::forget(&config.data_dir) {
         println!("locked: the next command asks for the passphrase");
     } else {
-        println!("nothing to lock: no key was kept for {}", config.data_dir.display());
+        println!(
+            "nothing to lock: no key was kept for {}",
+            config.data_dir.display()
+        );
     }
     Ok(())
 }

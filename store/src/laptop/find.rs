@@ -126,17 +126,14 @@ impl LocalStore {
             }
         }
         let mut out: Vec<Found> = found.into_values().collect();
-        out.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| b.id.cmp(&a.id))
-        });
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| b.id.cmp(&a.id)));
         Ok(out)
     }
 
     /// The id of every record this laptop holds, deleted ones included, in id order.
     pub fn record_ids(&self) -> impl Iterator<Item = Result<RecordId>> + '_ {
-        self.scan_packed(super::DOCS).map(|item| item.map(|(id, _)| id))
+        self.scan_packed(super::DOCS)
+            .map(|item| item.map(|(id, _)| id))
     }
 
     /// Where every family stands with the server: those with changes still
@@ -147,7 +144,8 @@ impl LocalStore {
             .into_iter()
             .map(|id| (id, SyncState::SavedHereOnly))
             .collect();
-        let refused: HashSet<RecordId> = self.held()?.into_iter().map(|(op, _)| op.record).collect();
+        let refused: HashSet<RecordId> =
+            self.held()?.into_iter().map(|(op, _)| op.record).collect();
         for id in refused {
             states.insert(id, SyncState::Refused);
         }
