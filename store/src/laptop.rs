@@ -133,6 +133,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
 mod edits;
+pub mod find;
 mod keys;
 mod open;
 mod pull;
