@@ -344,7 +344,12 @@ mod tests {
         assert_eq!(af[21], "AF-NAN");
         assert_eq!(af[33], "AF-ZAB");
         let pk: Vec<&str> = pk_provinces().iter().map(|e| e.code.as_str()).collect();
-        assert_eq!(pk, ["PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"]);
+        assert_eq!(
+            pk,
+            [
+                "PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"
+            ]
+        );
     }
 
     #[test]
