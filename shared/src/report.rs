@@ -16,10 +16,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::family::{FamilyFields, ReturnType};
 
+pub mod records;
+pub mod render;
 mod row;
 pub mod summary;
+pub mod table;
+#[cfg(feature = "xlsx")]
+pub mod xlsx;
 
+pub use render::{RenderOptions, ReportFormat, render};
 pub use row::ReportRow;
+pub use table::FlatTable;
 
 /// Which families a report or a listing covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +54,19 @@ impl ReportFilter {
             && self.from.is_none_or(|d| f.crossed_on >= d)
             && self.to.is_none_or(|d| f.crossed_on <= d)
             && self.return_type.is_none_or(|t| t == f.return_type)
+    }
+
+    /// A problem if the range ends before it starts.
+    pub fn range_problem(&self) -> Option<crate::Problem> {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if to < from => Some(crate::Problem::new(
+                "to",
+                format!(
+                    "the range ends ({to}) before it starts ({from}); give --from a date on or before --to"
+                ),
+            )),
+            _ => None,
+        }
     }
 
     /// The filter in words, for the "what was counted" part of an export
