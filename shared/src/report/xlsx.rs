@@ -27,10 +27,7 @@ pub struct About {
 fn sheet_name(by: &[GroupBy], taken: &[String]) -> String {
     let mut name: String = format!(
         "By {}",
-        by.iter()
-            .map(|b| b.as_str())
-            .collect::<Vec<_>>()
-            .join(" x ")
+        by.iter().map(|b| b.as_str()).collect::<Vec<_>>().join("+")
     )
     .chars()
     .take(31)
