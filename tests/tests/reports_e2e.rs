@@ -60,10 +60,10 @@ fn generate(seed: u64, n: usize, crossings: &[&'static str]) -> Vec<Fam> {
             }
             females[3] += 1;
             Fam {
-                crossing: *rng.pick(crossings),
+                crossing: crossings[rng.below(crossings.len() as u64) as usize],
                 date: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap()
                     + chrono::Days::new(rng.below(12)),
-                return_type: *rng.pick(&TYPES),
+                return_type: TYPES[rng.below(3) as usize],
                 departure: *rng.pick(&DEPARTURES),
                 destination: *rng.pick(&DESTINATIONS),
                 males,
