@@ -49,6 +49,12 @@ pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
         (Some(f), false) => ReportFormat::parse(f).map_err(|m| invalid("format", m))?,
         (None, false) => ReportFormat::Table,
     };
+    if args.excel && format != ReportFormat::Csv {
+        return Err(CliError::Usage(format!(
+            "--excel adds a byte-order mark to a CSV; it does nothing for --format {}: drop it, or use --format csv",
+            format.as_str()
+        )));
+    }
     let chart = args
         .chart
         .as_deref()
