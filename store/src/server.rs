@@ -65,6 +65,7 @@ pub use duplicates::DuplicateIndex;
 mod admission;
 mod audit;
 mod devices;
+mod exports;
 mod keys;
 mod log;
 pub(crate) mod record_packs;

@@ -186,7 +186,12 @@ fn filter_errors_speak_of_filters_and_an_empty_range_is_refused() {
     let run = store
         .run(&["list", "--from", "2026-12-04", "--to", "2026-12-01"])
         .expect_code(2);
-    assert!(run.stderr.contains("before --from"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("ends (2026-12-01) before it starts (2026-12-04)"),
+        "{}",
+        run.stderr
+    );
 }
 
 fn stderr_of(run: &Run) -> &str {

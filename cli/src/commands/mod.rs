@@ -249,13 +249,8 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
             }
         }
     }
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && to < from
-    {
-        problems.push(Problem::new(
-            "to",
-            format!("{to} is before --from {from}: the range would be empty; swap the two dates"),
-        ));
+    if let Some(p) = filter.range_problem() {
+        problems.push(p);
     }
     if let Some(t) = &f.return_type {
         match ReturnType::parse(t) {
