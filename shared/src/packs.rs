@@ -213,6 +213,17 @@ pub fn plan<S: PackStore>(
             out.push((lower, (lower == S::Key::FIRST).then(Vec::new)));
             continue;
         }
+        // A pack whose entries all come back as they were is not written:
+        // an edit that changes no report row or feature rewrites no pack
+        // of those kinds (a rewrite copies the store's whole page).
+        if merged.len() == old.len()
+            && merged
+                .iter()
+                .zip(&old)
+                .all(|(m, (id, at))| m.0 == *id && m.1 == &pack[at.clone()])
+        {
+            continue;
+        }
         for (i, piece) in cut(&merged, appended).into_iter().enumerate() {
             let bound = if i == 0 { lower } else { piece[0].0 };
             out.push((bound, Some(encode(piece.iter().copied()))));
@@ -418,6 +429,22 @@ mod tests {
             }
             prop_assert_eq!(get(&store, id(5_000)).unwrap(), None);
         }
+    }
+
+    #[test]
+    fn writing_back_what_a_pack_holds_writes_nothing() {
+        let mut store = Memory::new();
+        let updates: Vec<(RecordId, Option<Vec<u8>>)> = (1..=100u128)
+            .map(|i| (id(i), Some(vec![i as u8; 30])))
+            .collect();
+        let first = plan(&store, &updates).unwrap();
+        store.write(first);
+        assert!(plan(&store, &updates[10..20]).unwrap().is_empty());
+        let mut one_changed = updates[10..20].to_vec();
+        one_changed[3].1 = Some(vec![0; 30]);
+        assert_eq!(plan(&store, &one_changed).unwrap().len(), 1);
+        // Removing what is not there changes nothing either.
+        assert!(plan(&store, &[(id(5_000), None)]).unwrap().is_empty());
     }
 
     #[test]
