@@ -14,8 +14,9 @@ use uuid::Uuid;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
         pub struct $name(pub Uuid);
 
         impl fmt::Display for $name {
@@ -66,7 +67,7 @@ impl OpId {
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -182,9 +183,13 @@ string_enum!(
 pub const AGE_BANDS: [&str; 5] = ["0-4", "5-11", "12-17", "18-59", "60+"];
 
 /// Household members counted by sex and age band (0–4, 5–11, 12–17, 18–59, 60+).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Members {
+    #[schema(min_items = 5, max_items = 5)]
     pub males: [u32; 5],
+    #[schema(min_items = 5, max_items = 5)]
     pub females: [u32; 5],
 }
 
@@ -216,7 +221,7 @@ impl Members {
 }
 
 /// What a worker records about a family: every field that can be edited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FamilyFields {
     pub crossing: String,
     pub crossed_on: NaiveDate,

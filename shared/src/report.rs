@@ -86,7 +86,7 @@ impl GroupBy {
 }
 
 /// Counts over a set of families.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Totals {
     pub families: u64,
     pub individuals: u64,
@@ -107,7 +107,7 @@ impl Totals {
 }
 
 /// One line of a breakdown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Group {
     pub key: String,
     #[serde(flatten)]
@@ -115,7 +115,7 @@ pub struct Group {
 }
 
 /// Totals, and a breakdown when one was asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     #[serde(flatten)]
     pub totals: Totals,

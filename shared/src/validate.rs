@@ -171,7 +171,7 @@ impl fmt::Display for FieldName {
 }
 
 /// A new value for one field: the unit of an edit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "field", content = "value", rename_all = "snake_case")]
 pub enum FieldValue {
     Crossing(String),
