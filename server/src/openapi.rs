@@ -62,11 +62,32 @@ pub fn document() -> OpenApi {
 
 /// [`document`] as the JSON served and checked in (pretty, ending in a newline).
 pub fn document_json() -> String {
-    let mut json = document()
-        .to_pretty_json()
-        .expect("the description serializes");
+    let mut doc = serde_json::to_value(document()).expect("the description serializes");
+    optional_null_values(&mut doc);
+    let mut json = serde_json::to_string_pretty(&doc).expect("a value serializes");
     json.push('\n');
     json
+}
+
+/// An edit's value that may be null may also be left out (serde reads it
+/// as null): said so in the description, where the derive makes every
+/// variant's `value` required.
+fn optional_null_values(doc: &mut serde_json::Value) {
+    let variants = doc
+        .pointer_mut("/components/schemas/FieldValue/oneOf")
+        .and_then(|v| v.as_array_mut());
+    for variant in variants.into_iter().flatten() {
+        let value = &variant["properties"]["value"];
+        let nullable = value["type"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "null"))
+            || value["oneOf"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|s| s["type"] == "null"));
+        if let (true, Some(required)) = (nullable, variant["required"].as_array_mut()) {
+            required.retain(|r| r != "value");
+        }
+    }
 }
 
 /// The description as served, made once at start.

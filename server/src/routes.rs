@@ -254,7 +254,7 @@ async fn pull(
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit(MAX_PULL_OPS);
-    let after = SyncCursor(query.after);
+    let after = SyncCursor(query.after().map_err(ApiError::BadRequest)?);
     let store = state.store.clone();
     let device = who.0;
     let id = device.id;
@@ -423,7 +423,7 @@ async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     who.authorize(Action::ReadAudit)?;
     let limit = query.limit(MAX_AUDIT_PAGE);
-    let after = query.after;
+    let after = query.after().map_err(ApiError::BadRequest)?;
     let store = state.store.clone();
     let (entries, more, newest) = blocking(move || {
         let (entries, more) = store.audit(after, limit)?;

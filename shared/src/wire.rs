@@ -463,7 +463,7 @@ impl<O: AsRef<[u8]>> PullPage<O> {
 pub struct PageParams {
     /// The cursor (pull) or sequence number (audit) to start after; 0 for the start.
     #[serde(default)]
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub after: u64,
     /// The most items to answer with; clamped to 1..=the endpoint's maximum.
     #[param(minimum = 0)]
@@ -471,6 +471,19 @@ pub struct PageParams {
 }
 
 impl PageParams {
+    /// The position to start after; a number past any position a log can
+    /// reach (over `i64::MAX`, as the description says) is refused.
+    pub fn after(&self) -> Result<u64, String> {
+        if self.after > i64::MAX as u64 {
+            Err(format!(
+                "after must be from 0 to {}; pass a cursor this server gave",
+                i64::MAX
+            ))
+        } else {
+            Ok(self.after)
+        }
+    }
+
     /// The page size asked for, within `1..=max` (`max` when not given).
     pub fn limit(&self, max: usize) -> usize {
         self.limit.unwrap_or(max).clamp(1, max)
