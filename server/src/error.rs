@@ -241,8 +241,7 @@ mod tests {
         // A middleware's error is answered by actix with its error_response.
         let err = test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request())
             .await
-            .err()
-            .expect("the panic is refused");
+            .expect_err("the panic is refused");
         let resp = err.error_response();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = actix_web::body::to_bytes(resp.into_body()).await.unwrap();

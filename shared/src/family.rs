@@ -4,7 +4,7 @@
 //! provenance that the device sets. Derived figures (men, women, children,
 //! individuals) are computed from the member counts and never stored.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -221,7 +221,11 @@ impl Members {
 }
 
 /// What a worker records about a family: every field that can be edited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+///
+/// Read by a hand-written `Deserialize` (`family/fields_json.rs`) that
+/// takes the same JSON as a derive with these attributes, and keeps the
+/// keys it does not know in `extra` without buffering the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FamilyFields {
     pub crossing: String,
     pub crossed_on: NaiveDate,
@@ -247,11 +251,21 @@ pub struct FamilyFields {
     pub protection_referral: Option<Referral>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// Fields this release does not know (added by a later one), kept as
+    /// they came and written back unchanged: a record passes through an
+    /// older laptop untouched (PROTOCOL.md, "Versions"). Never validated,
+    /// shown, counted or edited here. A [`Family`]'s own keys (`id`,
+    /// `recorded_by`, `recorded_at`) are never taken for one.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: ExtraFields,
 }
 
-fn no_doc() -> DocType {
-    DocType::None
-}
+/// The fields of a record this release does not know, by name, as JSON.
+pub type ExtraFields = BTreeMap<String, serde_json::Value>;
+
+/// `FamilyFields`' `Deserialize`: the derive's, plus [`FamilyFields::extra`].
+mod fields_json;
 
 /// A family record as every replica shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -733,6 +733,7 @@ mod tests {
             documentation: Default::default(),
             protection_referral: None,
             notes,
+            extra: Default::default(),
         }
     }
 

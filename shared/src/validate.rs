@@ -613,6 +613,7 @@ impl FamilyDraft {
             documentation: documentation.unwrap_or_default(),
             protection_referral: referral,
             notes: self.notes.clone().filter(|s| !s.is_empty()),
+            extra: Default::default(),
         };
         if let Err(e) = fields.check(today) {
             let reported: BTreeSet<String> = problems.iter().map(|p| p.field.clone()).collect();

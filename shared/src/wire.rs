@@ -582,6 +582,56 @@ mod tests {
     }
 
     #[test]
+    fn a_laptop_behind_the_server_is_told_of_an_update_and_keeps_syncing() {
+        let this = Health::current();
+        assert_eq!(this.accepts, vec![PROTOCOL_VERSION - 1, PROTOCOL_VERSION]);
+        assert_eq!(this.compatibility(PROTOCOL_VERSION), Compatibility::Current);
+        assert_eq!(
+            this.compatibility(PREVIOUS_PROTOCOL_VERSION),
+            Compatibility::UpdateAvailable {
+                server: PROTOCOL_VERSION
+            }
+        );
+        assert_eq!(Compatibility::Current.notice(), None);
+        // The next release's server, seen from this one.
+        let next = Health {
+            status: "ok".into(),
+            protocol: PROTOCOL_VERSION + 1,
+            accepts: vec![PROTOCOL_VERSION, PROTOCOL_VERSION + 1],
+        };
+        let c = next.compatibility(PROTOCOL_VERSION);
+        assert_eq!(
+            c,
+            Compatibility::UpdateAvailable {
+                server: PROTOCOL_VERSION + 1
+            }
+        );
+        let notice = c.notice().unwrap();
+        assert!(
+            notice.contains("update") && notice.contains("still works"),
+            "{notice}"
+        );
+        // Two releases on: refused, and told so.
+        let later = Health {
+            status: "ok".into(),
+            protocol: PROTOCOL_VERSION + 2,
+            accepts: vec![PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 2],
+        };
+        assert!(matches!(
+            later.compatibility(PROTOCOL_VERSION),
+            Compatibility::UpdateRequired { .. }
+        ));
+        // A protocol 1 server's answer (no `accepts`): it speaks only its own.
+        let old: Health = serde_json::from_str(r#"{"status":"ok","protocol":1}"#).unwrap();
+        assert!(old.accepts.is_empty());
+        assert_eq!(old.compatibility(1), Compatibility::Current);
+        assert_eq!(
+            old.compatibility(PROTOCOL_VERSION),
+            Compatibility::ServerTooOld { server: 1 }
+        );
+    }
+
+    #[test]
     fn a_logged_span_moves_only_a_cursor_that_stands_just_before_it() {
         let span = LoggedSpan {
             first: SyncCursor(31),

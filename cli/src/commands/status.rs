@@ -1,5 +1,6 @@
 //! `returnee status`: where this device stands.
 
+use returnee_shared::wire::PROTOCOL_VERSION;
 use serde::Serialize;
 
 use crate::cli::JsonFlag;
@@ -20,6 +21,8 @@ struct Status {
     conflicts: usize,
     families: usize,
     refused: usize,
+    /// Set when the server (at the last sync) speaks a newer protocol.
+    update: Option<String>,
 }
 
 pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
@@ -43,6 +46,9 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
         conflicts,
         families,
         refused: held.len(),
+        update: store
+            .server_health()?
+            .and_then(|h| h.compatibility(PROTOCOL_VERSION).notice()),
     };
     if args.json {
         return print_json(&s);
@@ -64,6 +70,9 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
     println!("families    {}", s.families);
     println!("pending     {} change(s) not yet on the server", s.pending);
     println!("conflicts   {} open", s.conflicts);
+    if let Some(update) = &s.update {
+        println!("update      {update}");
+    }
     if !held.is_empty() {
         println!(
             "refused     {} change(s) the server would not take (kept here):",

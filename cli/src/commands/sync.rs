@@ -3,11 +3,14 @@
 use indicatif::ProgressBar;
 
 use crate::cli::SyncArgs;
+use crate::client::ServerClient;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{print_json, progress};
 use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync};
+use returnee_shared::wire::PROTOCOL_VERSION;
+use returnee_store::laptop::LocalStore;
 
 struct Bars {
     push: ProgressBar,
@@ -35,6 +38,10 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     let summary = sync(&store, &client, args.batch_size, &bars);
     bars.push.finish_and_clear();
     bars.pull.finish_and_clear();
+    let notice = match &summary {
+        Ok(_) => update_notice(&store, &client)?,
+        Err(_) => None,
+    };
     let summary = erase_if_revoked(store, summary)?;
     if args.json {
         print_json(&summary)?;
@@ -54,5 +61,19 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
             }
         );
     }
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
     Ok(())
+}
+
+/// Asks the server which protocols it speaks, keeps the answer for
+/// `status`, and says whether this laptop should be updated. Best effort:
+/// a server that does not answer now changes nothing.
+fn update_notice(store: &LocalStore, client: &ServerClient) -> Result<Option<String>, CliError> {
+    let Ok(health) = client.health() else {
+        return Ok(None);
+    };
+    store.set_server_health(&health)?;
+    Ok(health.compatibility(PROTOCOL_VERSION).notice())
 }
