@@ -149,10 +149,10 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
         } => serve(data_dir(d), &bind, tls_cert.zip(tls_key)),
-        Command::Openapi => {
-            print!("{}", returnee_server::openapi::document_json());
-            Ok(())
-        }
+        Command::Openapi => std::io::stdout()
+            .lock()
+            .write_all(returnee_server::openapi::document_json().as_bytes())
+            .context("cannot write the description"),
         Command::AdminCode { data_dir: d } => admin_code(data_dir(d)),
         Command::AuditVerify { data_dir: d } => audit_verify(data_dir(d)),
     };

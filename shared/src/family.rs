@@ -221,10 +221,10 @@ impl Members {
 }
 
 /// What a worker records about a family: every field that can be edited.
-///
-/// Read by a hand-written `Deserialize` (`family/fields_json.rs`) that
-/// takes the same JSON as a derive with these attributes, and keeps the
-/// keys it does not know in `extra` without buffering the object.
+/// Other keys (fields a later release added) are kept and sent back unchanged.
+// Read by a hand-written `Deserialize` (`family/fields_json.rs`) that
+// takes the same JSON as a derive with these attributes, and keeps the
+// keys it does not know in `extra` without buffering the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FamilyFields {
     pub crossing: String,
