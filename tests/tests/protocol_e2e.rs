@@ -2,12 +2,18 @@
 //! does not know (added by a later one) passes through a laptop running
 //! the real `returnee` binary untouched: pulled, edited on another field,
 //! exported and imported, and pulled back from the server, it keeps it.
+//! And a laptop behind the server is told that an update is available.
 
+use std::net::TcpListener;
+
+use actix_web::{App, HttpResponse, web};
 use returnee_shared::merge::{Change, Op};
-use returnee_shared::wire::Role;
+use returnee_shared::wire::{
+    EnrollRequest, EnrollResponse, Health, PROTOCOL_VERSION, PushResponse, RawPushRequest, Role,
+};
 use returnee_store::ids::{new_op_id, new_record_id};
-use returnee_tests::Store;
 use returnee_tests::cluster::{Device, TestServer, family};
+use returnee_tests::{Store, add_args};
 use serde_json::{Value, json};
 
 /// What a later release records that this one does not know.
@@ -106,4 +112,95 @@ fn a_field_from_a_later_release_passes_through_a_laptop_untouched() {
         (json!(0), json!(0))
     );
     assert_eq!(again["unchanged"], 1);
+}
+
+/// A server of the next release, as a laptop of this one sees it: it
+/// speaks the protocol after this one and still accepts this one (the
+/// rule of PROTOCOL.md). It enrolls anyone, takes every push, and has
+/// nothing to pull.
+fn next_release_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            actix_web::HttpServer::new(|| {
+                App::new()
+                    .route(
+                        "/v1/health",
+                        web::get().to(|| async {
+                            HttpResponse::Ok().json(Health {
+                                status: "ok".into(),
+                                protocol: PROTOCOL_VERSION + 1,
+                                accepts: vec![PROTOCOL_VERSION, PROTOCOL_VERSION + 1],
+                            })
+                        }),
+                    )
+                    .route(
+                        "/v1/enroll",
+                        web::post().to(|req: web::Json<EnrollRequest>| async move {
+                            HttpResponse::Ok().json(EnrollResponse {
+                                device_id: req.device_id,
+                                token: "rt_next".into(),
+                                role: Role::Field,
+                                sites: vec!["torkham".into()],
+                            })
+                        }),
+                    )
+                    .route(
+                        "/v1/sync/push",
+                        web::post().to(|req: web::Json<RawPushRequest>| async move {
+                            HttpResponse::Ok().json(PushResponse {
+                                applied: req.ops.len() as u64,
+                                ..PushResponse::default()
+                            })
+                        }),
+                    )
+                    .route(
+                        "/v1/sync/pull",
+                        web::get().to(|| async {
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .body(r#"{"ops":[],"cursor":0,"more":false}"#)
+                        }),
+                    )
+            })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+        })
+    });
+    url
+}
+
+#[test]
+fn a_laptop_behind_the_server_is_told_an_update_is_available_and_keeps_syncing() {
+    let url = next_release_server();
+    let laptop = Store::init();
+    laptop.ok(&["enroll", "--server", &url, "--code", "AAAA-BBBB-CCCC-DDDD"]);
+    assert!(
+        !laptop.ok(&["status"]).contains("update"),
+        "not before a sync"
+    );
+    laptop.ok(&add_args("torkham", "2026-11-02", "0,1,0,1,0", "1,0,0,1,0"));
+    let run = laptop.run(&["sync"]).expect_code(0);
+    assert!(run.stdout.contains("pushed 1"), "{}", run.stdout);
+    let notice = format!(
+        "an update of returnee is available: the server speaks sync protocol {}, this laptop {PROTOCOL_VERSION}",
+        PROTOCOL_VERSION + 1
+    );
+    assert!(run.stderr.contains(&notice), "{}", run.stderr);
+    // status says it too, offline, from what the sync saw.
+    let status = laptop.ok(&["status"]);
+    assert!(
+        status.contains(&format!("update      {notice}")),
+        "{status}"
+    );
+    let json = laptop.json(&["status", "--json"]);
+    assert!(
+        json["update"].as_str().unwrap().starts_with(&notice),
+        "{json}"
+    );
+    assert_eq!(json["pending"], 0, "the push went through");
 }
