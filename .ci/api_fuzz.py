@@ -4,7 +4,8 @@ Run by .ci/run inside its virtual environment:
     python .ci/api_fuzz.py SERVER_BINARY docs/openapi.json
 
 Starts `returnee-server serve` on a free loopback port with an empty store,
-enrolls a device of each role (admin, supervisor, field), and runs
+enrolls a device of each role (admin, supervisor, field), runs the
+example client (docs/api-example.sh), and runs
 schemathesis once per role with that role's token, a bounded number of
 examples per operation. Pass: no 5xx, every answer matches the published
 schema (status, content type, body, headers), no role gets a 2xx on an
@@ -141,13 +142,23 @@ def main():
                               {"role": role, "sites": sites, "uses": 1}, tokens["admin"])
                 tokens[role] = enroll(base, minted["code"], f"fuzz-{role}")
             failed, total = 0, 0
+            # The example client of the README, from the description only.
+            minted = call(base, "POST", "/v1/admin/codes",
+                          {"role": "field", "sites": ["torkham"], "uses": 1}, tokens["admin"])
+            example = subprocess.run(
+                ["bash", os.path.join(HERE, "..", "docs", "api-example.sh"), base, minted["code"]],
+                capture_output=True, text=True)
+            print(f"-- docs/api-example.sh: exit {example.returncode}")
+            if example.returncode != 0:
+                print(example.stdout + example.stderr)
+                failed += 1
             for role in ["field", "supervisor", "admin"]:
                 rc, n = fuzz(spec, base, role, tokens[role], tmp)
                 failed += rc != 0
                 total += n
             health = call(base, "GET", "/v1/health")
             alive = health.get("status") == "ok" and proc.poll() is None
-            print(f"api fuzz: {total} requests sent as 3 roles; roles with failures: {failed}; "
+            print(f"api fuzz: {total} requests sent as 3 roles; runs with failures: {failed}; "
                   f"health afterwards: {'ok' if alive else 'DOWN'}")
             return 0 if failed == 0 and alive else 1
         finally:

@@ -64,9 +64,24 @@ pub fn document() -> OpenApi {
 pub fn document_json() -> String {
     let mut doc = serde_json::to_value(document()).expect("the description serializes");
     optional_null_values(&mut doc);
+    sets_take_repeats(&mut doc);
     let mut json = serde_json::to_string_pretty(&doc).expect("a value serializes");
     json.push('\n');
     json
+}
+
+/// A set (vulnerabilities, documentation) takes a value given twice as
+/// once: the description says what the server accepts, so no
+/// `uniqueItems` (which the derive writes for a `BTreeSet`).
+fn sets_take_repeats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("uniqueItems");
+            map.values_mut().for_each(sets_take_repeats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(sets_take_repeats),
+        _ => {}
+    }
 }
 
 /// An edit's value that may be null may also be left out (serde reads it
