@@ -106,7 +106,8 @@ def fuzz(spec, base, role, token, report_dir):
         "API_FUZZ_ROLE": role,
     }
     started = time.monotonic()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # In the temporary folder: schemathesis keeps a cache where it runs.
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=report_dir)
     took = time.monotonic() - started
     requests = count_requests(report)
     tail = "\n".join(done.stdout.strip().splitlines()[-25:])
@@ -132,7 +133,7 @@ def count_requests(report):
 
 
 def main():
-    binary, spec = sys.argv[1], sys.argv[2]
+    binary, spec = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     with tempfile.TemporaryDirectory() as tmp:
         proc, base, admin_code = start_server(binary, os.path.join(tmp, "data"))
         try:
