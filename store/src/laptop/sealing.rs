@@ -1,6 +1,5 @@
 //! Encryption at rest: every value the laptop store writes goes through a
-//! [`StoreCipher`], and every key of the duplicate index through an
-//! [`IndexKey`].
+//! [`StoreCipher`].
 //!
 //! - A plain store's cipher is the identity (values are written as they are).
 //! - An encrypted store seals each value with XChaCha20-Poly1305 under a
@@ -16,20 +15,15 @@
 //!   passphrase fails to unwrap the data key, so it is detected before
 //!   anything is read or written. Changing the passphrase would re-wrap the
 //!   data key only.
-//! - Every store, plain or encrypted, has a random 32-byte *index key*; the
-//!   block keys of the duplicate index are HMAC-SHA256 under it, truncated to
-//!   16 bytes, so no sled key holds a name or a document number, and a
-//!   dictionary of names cannot be hashed to find them without the key. In an
-//!   encrypted store the index key is sealed like every value.
+//! - No key holds a name or a document number: keys are record ids, places
+//!   and sequence numbers; duplicate detection reads sealed features.
 
 use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 /// Argon2id memory cost in KiB (19 MiB, OWASP's minimum for Argon2id).
@@ -46,8 +40,6 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Bytes a sealed value is longer than the plain one.
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
-/// Bytes of an index hash kept in a key.
-pub const INDEX_HASH_LEN: usize = 16;
 
 /// Associated data of the wrapped data key.
 const WRAP_AD: &[u8] = b"returnee/data-key/v1";
@@ -205,23 +197,32 @@ impl StoreCipher {
 
     /// Unlocks an encrypted store's data key with `pass`.
     pub fn unlock(header: &CryptHeader, pass: &Passphrase) -> Result<Self, SealError> {
+        Self::with_key(header, &Self::unwrap_key(header, pass)?)
+    }
+
+    /// The data key of an encrypted store, unwrapped with `pass` (what
+    /// `returnee unlock` keeps for a while, so that commands skip the
+    /// passphrase).
+    pub fn unwrap_key(header: &CryptHeader, pass: &Passphrase) -> Result<DataKey, SealError> {
         if header.scheme != SCHEME {
             return Err(SealError::BadHeader);
         }
         let salt = hex::decode(&header.salt).map_err(|_| SealError::BadHeader)?;
         let wrapped = hex::decode(&header.wrapped_key).map_err(|_| SealError::BadHeader)?;
-        let verifier = hex::decode(&header.verifier).map_err(|_| SealError::BadHeader)?;
         let wrapping = derive(pass, &salt, header.m_kib, header.t, header.p)?;
         let key = Zeroizing::new(
             wrapping
                 .open(WRAP_AD, &wrapped)
                 .ok_or(SealError::WrongPassphrase)?,
         );
-        let key: &[u8; 32] = key
-            .as_slice()
-            .try_into()
-            .map_err(|_| SealError::BadHeader)?;
-        let data = Cipher::new(key);
+        DataKey::from_bytes(&key).ok_or(SealError::BadHeader)
+    }
+
+    /// The cipher of an encrypted store under its data key, checked
+    /// against the header's verifier (a stale key is a wrong passphrase).
+    pub fn with_key(header: &CryptHeader, key: &DataKey) -> Result<Self, SealError> {
+        let verifier = hex::decode(&header.verifier).map_err(|_| SealError::BadHeader)?;
+        let data = Cipher::new(&key.0);
         match data.open(VERIFIER_AD, &verifier) {
             Some(v) if v == VERIFIER => Ok(StoreCipher::Sealed(Arc::new(data))),
             _ => Err(SealError::WrongPassphrase),
@@ -252,48 +253,26 @@ impl StoreCipher {
     }
 }
 
-/// The per-store key of the duplicate index's block hashes.
+/// An encrypted store's data key (32 bytes, wiped when dropped).
 #[derive(Clone)]
-pub struct IndexKey(Hmac<Sha256>);
+pub struct DataKey(Zeroizing<[u8; 32]>);
 
-impl IndexKey {
-    /// A new random index key, and its bytes to store.
-    pub fn generate() -> Result<(Self, Zeroizing<[u8; 32]>), SealError> {
-        let bytes = random::<32>()?;
-        Ok((Self::from_bytes(bytes.as_ref())?, bytes))
+impl DataKey {
+    /// From its 32 bytes; `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(DataKey(Zeroizing::new(key)))
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealError> {
-        if bytes.len() != 32 {
-            return Err(SealError::Damaged);
-        }
-        Ok(IndexKey(
-            <Hmac<Sha256> as Mac>::new_from_slice(bytes).map_err(|_| SealError::Damaged)?,
-        ))
-    }
-
-    /// HMAC-SHA256 of a block (its crossing and block key), truncated.
-    pub fn hash(&self, crossing: &str, block: &str) -> [u8; INDEX_HASH_LEN] {
-        let mut m = self.0.clone();
-        m.update(crossing.as_bytes());
-        m.update(&[0]);
-        m.update(block.as_bytes());
-        let full = m.finalize().into_bytes();
-        let mut out = [0u8; INDEX_HASH_LEN];
-        out.copy_from_slice(&full[..INDEX_HASH_LEN]);
-        out
+    /// Its bytes, to hand to a key store that keeps secrets (the kernel keyring).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
-impl returnee_shared::duplicates::BlockHasher for IndexKey {
-    fn append_block_hash(&self, key: &mut Vec<u8>, crossing: &str, block: &str) {
-        key.extend_from_slice(&self.hash(crossing, block));
-    }
-}
-
-impl std::fmt::Debug for IndexKey {
+impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IndexKey(…)")
+        f.write_str("DataKey(…)")
     }
 }
 
@@ -332,15 +311,5 @@ mod tests {
         let plain = StoreCipher::Plain;
         assert_eq!(plain.seal(b"k", b"v".to_vec()), b"v");
         assert_eq!(&plain.open(b"k", b"v".as_slice().into()).unwrap()[..], b"v");
-    }
-
-    #[test]
-    fn index_hashes_depend_on_the_key() {
-        let (a, _) = IndexKey::generate().unwrap();
-        let (b, bytes) = IndexKey::generate().unwrap();
-        let b2 = IndexKey::from_bytes(bytes.as_ref()).unwrap();
-        assert_eq!(b.hash("torkham", "doc:AB1"), b2.hash("torkham", "doc:AB1"));
-        assert_ne!(a.hash("torkham", "doc:AB1"), b.hash("torkham", "doc:AB1"));
-        assert_ne!(b.hash("torkham", "doc:AB1"), b.hash("torkham", "doc:AB2"));
     }
 }
