@@ -5,11 +5,12 @@
 use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
 
-use actix_web::{App, HttpResponse, web};
-use returnee_shared::wire::{ErrorBody, ErrorCode};
+use actix_web::{App, web};
+use utoipa_actix_web::AppExt;
 
 use crate::config::ServerConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, catch_panics, json_errors};
+use crate::openapi::{self, OpenApiJson, RouteTable};
 use crate::routes;
 use crate::state::AppState;
 use returnee_store::server::DuplicateIndex;
@@ -65,9 +66,14 @@ pub fn http_server(
         duplicates: prepared.duplicates.clone(),
     });
     let max_body = prepared.config.max_body;
+    let api = openapi::document();
+    let spec = web::Data::new(OpenApiJson(web::Bytes::from(openapi::document_json())));
+    let table = web::Data::new(RouteTable::of(&api));
     let builder = actix_web::HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(spec.clone())
+            .app_data(table.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(max_body)
@@ -80,7 +86,7 @@ pub fn http_server(
                                     "the request body is over {limit} bytes; send smaller batches"
                                 ))
                             }
-                            JsonPayloadError::ContentType => ApiError::BadRequest(
+                            JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
                                 "send the body as JSON with Content-Type: application/json".into(),
                             ),
                             other => ApiError::BadRequest(format!(
@@ -94,14 +100,13 @@ pub fn http_server(
                     "the query is not valid: {err}"
                 )))
             }))
-            .wrap(actix_web::middleware::Compress::default())
+            .into_utoipa_app()
             .configure(routes::configure)
-            .default_service(web::to(|| async {
-                HttpResponse::NotFound().json(ErrorBody {
-                    error: ErrorCode::NotFound,
-                    message: "no such endpoint; the API lives under /v1/ (GET /v1/health)".into(),
-                })
-            }))
+            .into_app()
+            .default_service(web::to(openapi::no_endpoint))
+            .wrap(json_errors())
+            .wrap(actix_web::middleware::from_fn(catch_panics))
+            .wrap(actix_web::middleware::Compress::default())
     });
     let mut server = match &prepared.config.tls {
         Some(tls) => builder.listen_rustls_0_23(listener, tls.server_config())?,

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use returnee_shared::access::{Action, authorize};
-use returnee_shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+use returnee_shared::wire::{ACCEPTED_PROTOCOLS, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -24,19 +24,69 @@ impl Authenticated {
     }
 }
 
-fn check_protocol(req: &HttpRequest) -> Result<(), ApiError> {
-    match req.headers().get(PROTOCOL_HEADER) {
-        None => Ok(()),
-        Some(v) if v.to_str().ok() == Some(PROTOCOL_VERSION.to_string().as_str()) => Ok(()),
-        Some(v) => Err(ApiError::ProtocolMismatch(format!(
-            "this server speaks sync protocol {PROTOCOL_VERSION}, the client sent {}; update returnee on this laptop",
-            v.to_str().unwrap_or("?")
-        ))),
+/// Refuses a protocol version this server does not accept (it accepts
+/// [`ACCEPTED_PROTOCOLS`]: the current one and the one before).
+pub fn accept_protocol(version: u32) -> Result<u32, ApiError> {
+    if ACCEPTED_PROTOCOLS.contains(&version) {
+        return Ok(version);
+    }
+    let [oldest, newest] = ACCEPTED_PROTOCOLS;
+    Err(ApiError::ProtocolMismatch(if version < oldest {
+        format!(
+            "this server speaks sync protocol {newest} and accepts {oldest} to {newest}, the client {version}; update returnee on this laptop (nothing stored on it is lost)"
+        )
+    } else {
+        format!(
+            "this server speaks sync protocol {newest} and accepts {oldest} to {newest}, the client {version}; the server is older than this laptop, ask the admin to update it"
+        )
+    }))
+}
+
+/// The version a request's protocol header names, when it has one.
+fn header_protocol(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
+    let Some(value) = req.headers().get(PROTOCOL_HEADER) else {
+        return Ok(None);
+    };
+    let version = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .ok_or_else(|| {
+            ApiError::ProtocolMismatch(format!(
+                "the {PROTOCOL_HEADER} header must be a protocol number such as {PROTOCOL_VERSION}"
+            ))
+        })?;
+    accept_protocol(version).map(Some)
+}
+
+/// The protocol a sync request speaks: its header is required there (a
+/// clear 400 without it), and must name an accepted version.
+#[derive(Debug, Clone, Copy, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct SyncProtocol {
+    /// The sync protocol the client speaks: the server's current one or
+    /// the one before (see `GET /v1/health`).
+    #[param(rename = "x-returnee-protocol", minimum = 1, maximum = 2)]
+    pub version: u32,
+}
+
+impl FromRequest for SyncProtocol {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match header_protocol(req) {
+            Ok(Some(version)) => Ok(SyncProtocol { version }),
+            Ok(None) => Err(ApiError::BadRequest(format!(
+                "a sync request must say its protocol: send the header {PROTOCOL_HEADER}: {PROTOCOL_VERSION}"
+            ))),
+            Err(e) => Err(e),
+        })
     }
 }
 
 fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
-    check_protocol(req)?;
+    header_protocol(req)?;
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("state missing".into()))?;

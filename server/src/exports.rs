@@ -4,75 +4,51 @@
 //! recorded in the audit trail before it is answered.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::Utc;
 use returnee_shared::access::Action;
 use returnee_shared::audit::AuditEvent;
 use returnee_shared::report::records::{Disclosure, RecordCsv, record_cells};
 use returnee_shared::report::{RenderOptions, ReportFormat, summary};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
+use returnee_shared::wire::{ExportParams, ReportJson, ReportParams};
 use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
-use serde::Deserialize;
 
 use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusals};
 use crate::routes::blocking;
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
 
-/// The filters both endpoints take.
-#[derive(Debug, Deserialize)]
-pub struct FilterParams {
-    crossing: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    return_type: Option<String>,
-}
-
-impl FilterParams {
-    fn parse(&self) -> Result<ReportFilter, ApiError> {
-        let bad = |m: String| ApiError::BadRequest(m);
-        let mut filter = ReportFilter::default();
-        if let Some(c) = &self.crossing {
-            filter.crossing = Some(parse_crossing(c).map_err(|p| bad(p.to_string()))?);
-        }
-        if let Some(d) = &self.from {
-            filter.from = Some(parse_date_only("from", d).map_err(|p| bad(p.to_string()))?);
-        }
-        if let Some(d) = &self.to {
-            filter.to = Some(parse_date_only("to", d).map_err(|p| bad(p.to_string()))?);
-        }
-        if let Some(t) = &self.return_type {
-            filter.return_type = Some(ReturnType::parse(t).ok_or_else(|| {
+/// The filter both endpoints take, checked like a form's.
+fn filter_of(
+    crossing: &Option<String>,
+    from: &Option<String>,
+    to: &Option<String>,
+    return_type: &Option<String>,
+) -> Result<ReportFilter, ApiError> {
+    let bad = |m: String| ApiError::BadRequest(m);
+    let mut filter = ReportFilter::default();
+    if let Some(c) = crossing {
+        filter.crossing = Some(parse_crossing(c).map_err(|p| bad(p.to_string()))?);
+    }
+    if let Some(d) = from {
+        filter.from = Some(parse_date_only("from", d).map_err(|p| bad(p.to_string()))?);
+    }
+    if let Some(d) = to {
+        filter.to = Some(parse_date_only("to", d).map_err(|p| bad(p.to_string()))?);
+    }
+    if let Some(t) = return_type {
+        filter.return_type =
+            Some(ReturnType::parse(t).ok_or_else(|| {
                 bad(format!("return_type: use one of {}", ReturnType::allowed()))
             })?);
-        }
-        if let Some(p) = filter.range_problem() {
-            return Err(bad(p.to_string()));
-        }
-        Ok(filter)
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ReportParams {
-    #[serde(flatten)]
-    filter: FilterParams,
-    /// One or more keys, comma-separated.
-    by: Option<String>,
-    /// json (default), csv, xlsx, hxl or hxl-long.
-    format: Option<String>,
-    /// A byte-order mark before a CSV (for Excel).
-    #[serde(default)]
-    excel: bool,
-    /// Counts below `small_cells` (default 5) shown as `<N`.
-    #[serde(default)]
-    share: bool,
-    small_cells: Option<u64>,
-    /// The sitrep sentence, as text.
-    #[serde(default)]
-    summary: bool,
+    if let Some(p) = filter.range_problem() {
+        return Err(bad(p.to_string()));
+    }
+    Ok(filter)
 }
 
 fn attachment(name: &str, format: ReportFormat) -> (header::HeaderName, String) {
@@ -82,8 +58,24 @@ fn attachment(name: &str, format: ReportFormat) -> (header::HeaderName, String) 
     )
 }
 
-/// `GET /v1/reports`: the totals, the ten sex × age-band counts and the
-/// breakdown, over the families of the device's sites.
+/// The totals, the ten sex × age-band counts and the breakdowns, over the
+/// families of the device's sites; as JSON, a file (CSV, XLSX, HXL) or
+/// the sitrep sentence.
+#[utoipa::path(
+    tag = "review",
+    params(ReportParams),
+    security(("bearer" = ["supervisor", "admin"])),
+    responses(
+        (status = 200, description = "The report, in the format asked for", content(
+            (ReportJson = "application/json"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        Refusals
+    )
+)]
+#[get("/reports")]
 pub async fn reports(
     state: State,
     who: Authenticated,
@@ -92,7 +84,7 @@ pub async fn reports(
     let device = who.authorize(Action::ReadReports)?.clone();
     let q = query.into_inner();
     let bad = |m: String| ApiError::BadRequest(m);
-    let filter = q.filter.parse()?;
+    let filter = filter_of(&q.crossing, &q.from, &q.to, &q.return_type)?;
     let by = match &q.by {
         None => Vec::new(),
         Some(b) => GroupBy::parse_list(b).map_err(|m| bad(format!("by: {m}")))?,
@@ -147,22 +139,23 @@ pub async fn reports(
         .body(bytes))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ExportParams {
-    #[serde(flatten)]
-    filter: FilterParams,
-    /// csv (default), jsonl or xlsx.
-    format: Option<String>,
-    /// Document numbers in full (admins only).
-    #[serde(default)]
-    full: bool,
-    /// No name, document number or note; ids as keyed hashes.
-    #[serde(default)]
-    share: bool,
-}
-
-/// `GET /v1/export`: the families of the device's sites (supervisors and
-/// admins), document numbers masked unless an admin asks `full=true`.
+/// The families of the device's sites (supervisors and admins), document
+/// numbers masked unless an admin asks `full=true`; written to the audit
+/// trail before the first byte.
+#[utoipa::path(
+    tag = "review",
+    params(ExportParams),
+    security(("bearer" = ["supervisor", "admin"])),
+    responses(
+        (status = 200, description = "The families, in the format asked for", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        Refusals
+    )
+)]
+#[get("/export")]
 pub async fn export(
     state: State,
     who: Authenticated,
@@ -181,7 +174,7 @@ pub async fn export(
             full_documents: q.full,
         })?
         .clone();
-    let filter = q.filter.parse()?;
+    let filter = filter_of(&q.crossing, &q.from, &q.to, &q.return_type)?;
     let format = match q.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("csv") => ReportFormat::Csv,
         Some("jsonl") | Some("ndjson") => ReportFormat::Json,

@@ -62,6 +62,9 @@ enum Command {
         #[arg(long, env = "RETURNEE_SERVER_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Print the API's OpenAPI 3.1 description (as GET /v1/openapi.json
+    /// serves it; docs/openapi.json is a copy).
+    Openapi,
     /// Print a fresh admin enrollment code (run it while the server is stopped).
     AdminCode {
         /// The data folder of an existing server [default: ./returnee-data].
@@ -282,6 +285,10 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
         } => serve(data_dir(d), &bind, tls_cert.zip(tls_key)),
+        Command::Openapi => std::io::stdout()
+            .lock()
+            .write_all(returnee_server::openapi::document_json().as_bytes())
+            .context("cannot write the description"),
         Command::AdminCode { data_dir: d } => admin_code(data_dir(d)),
         Command::AuditVerify { data_dir: d } => audit_verify(data_dir(d)),
         Command::Tls {

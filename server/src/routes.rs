@@ -2,7 +2,7 @@
 //! that checks the caller, calls the store on a blocking thread, and answers
 //! with the wire types of `returnee-shared`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
 use rayon::prelude::*;
 use returnee_shared::DeviceId;
@@ -11,13 +11,15 @@ use returnee_shared::merge::Op;
 use returnee_shared::validate::parse_crossing;
 use returnee_shared::wire::{
     AuditPage, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse, Health,
-    MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PROTOCOL_VERSION, RawPushRequest, Role, SyncCursor,
+    MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PageParams, PullResponse, PushRequest,
+    PushResponse, RawPushRequest, Role, SyncCursor,
 };
-use serde::Deserialize;
 use serde_json::value::RawValue;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::auth::{Authenticated, SyncProtocol};
+use crate::error::{ApiError, Refusals};
+use crate::openapi::OpenApiJson;
 use crate::state::AppState;
 use returnee_store::server::EnrollRefusal;
 
@@ -32,39 +34,57 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every endpoint, each registered with its OpenAPI description (the
+/// handler's `#[utoipa::path]`): adding one is a `.service(handler)` line
+/// here (ARCHITECTURE.md, "Adding an endpoint").
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/v1")
-            .route("/health", web::get().to(health))
-            .route("/enroll", web::post().to(enroll))
-            .route("/admin/codes", web::post().to(mint_code))
-            .route("/admin/devices", web::get().to(devices))
-            .route("/admin/devices/{id}/revoke", web::post().to(revoke))
-            .route("/admin/audit", web::get().to(audit))
-            .route("/sync/push", web::post().to(push))
-            .route("/sync/pull", web::get().to(pull))
-            .route("/conflicts", web::get().to(conflicts))
-            .route("/duplicates", web::get().to(duplicates))
-            .route("/reports", web::get().to(crate::exports::reports))
-            .route("/export", web::get().to(crate::exports::export)),
+        utoipa_actix_web::scope("/v1")
+            .service(health)
+            .service(openapi)
+            .service(enroll)
+            .service(mint_code)
+            .service(devices)
+            .service(revoke)
+            .service(audit)
+            .service(push)
+            .service(pull)
+            .service(conflicts)
+            .service(list_duplicates)
+            .service(crate::exports::reports)
+            .service(crate::exports::export),
     );
 }
 
+/// The server is up, and the sync protocols it speaks.
+#[utoipa::path(tag = "meta", responses((status = 200, description = "The server is up", body = Health), Refusals))]
+#[get("/health")]
 async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-        protocol: PROTOCOL_VERSION,
-    })
+    HttpResponse::Ok().json(Health::current())
 }
 
+/// This API's OpenAPI 3.1 description (the same as `docs/openapi.json`).
+#[utoipa::path(
+    tag = "meta",
+    responses((status = 200, description = "An OpenAPI 3.1 document", body = Object), Refusals)
+)]
+#[get("/openapi.json")]
+async fn openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(spec.0.clone())
+}
+
+/// Exchanges a one-time enrollment code for a device credential (no
+/// bearer token: the code is the credential).
+#[utoipa::path(
+    tag = "devices",
+    responses((status = 200, description = "Enrolled: the credential, shown once", body = EnrollResponse), Refusals)
+)]
+#[post("/enroll")]
 async fn enroll(state: State, body: web::Json<EnrollRequest>) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::ProtocolMismatch(format!(
-            "this server speaks sync protocol {PROTOCOL_VERSION}, the client {}; update returnee",
-            req.protocol
-        )));
-    }
+    crate::auth::accept_protocol(req.protocol)?;
     let name = req.device_name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::BadRequest(
@@ -93,6 +113,13 @@ async fn enroll(state: State, body: web::Json<EnrollRequest>) -> Result<HttpResp
     }
 }
 
+/// Mints an enrollment code for a role and sites.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The code, to give to the device", body = CodeResponse), Refusals)
+)]
+#[post("/admin/codes")]
 async fn mint_code(
     state: State,
     who: Authenticated,
@@ -140,8 +167,19 @@ async fn mint_code(
     }))
 }
 
+/// Sends a batch of the device's operations; once acknowledged, every one
+/// is durable (applied, already held, or rejected with its reason).
+#[utoipa::path(
+    tag = "sync",
+    params(SyncProtocol),
+    request_body = PushRequest,
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses((status = 200, description = "The batch is durable on the server", body = PushResponse), Refusals)
+)]
+#[post("/sync/push")]
 async fn push(
     state: State,
+    _protocol: SyncProtocol,
     who: Authenticated,
     body: web::Json<RawPushRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -201,28 +239,22 @@ fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
         .collect()
 }
 
-/// `?after=N&limit=M` of the paged endpoints (pull, audit).
-#[derive(Debug, Deserialize)]
-struct PageParams {
-    #[serde(default)]
-    after: u64,
-    limit: Option<usize>,
-}
-
-impl PageParams {
-    /// The page size asked for, within `1..=max` (`max` when not given).
-    fn limit(&self, max: usize) -> usize {
-        self.limit.unwrap_or(max).clamp(1, max)
-    }
-}
-
+/// The operations after a cursor that this device may see, leaving out its own.
+#[utoipa::path(
+    tag = "sync",
+    params(SyncProtocol, PageParams),
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses((status = 200, description = "A page of operations", body = PullResponse), Refusals)
+)]
+#[get("/sync/pull")]
 async fn pull(
     state: State,
-    who: Authenticated,
+    _protocol: SyncProtocol,
     query: web::Query<PageParams>,
+    who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit(MAX_PULL_OPS);
-    let after = SyncCursor(query.after);
+    let after = SyncCursor(query.after().map_err(ApiError::BadRequest)?);
     let store = state.store.clone();
     let device = who.0;
     let id = device.id;
@@ -236,6 +268,13 @@ async fn pull(
         .body(body))
 }
 
+/// The open conflicts of the device's sites.
+#[utoipa::path(
+    tag = "review",
+    security(("bearer" = ["supervisor", "admin"])),
+    responses((status = 200, description = "The open conflicts", body = Vec<returnee_shared::merge::Conflict>), Refusals)
+)]
+#[get("/conflicts")]
 async fn conflicts(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let device = who.authorize(Action::ListConflicts)?.clone();
     let store = state.store.clone();
@@ -243,7 +282,14 @@ async fn conflicts(state: State, who: Authenticated) -> Result<HttpResponse, Api
     Ok(HttpResponse::Ok().json(list))
 }
 
-async fn duplicates(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
+/// The open duplicate candidates touching the device's sites.
+#[utoipa::path(
+    tag = "review",
+    security(("bearer" = ["supervisor", "admin"])),
+    responses((status = 200, description = "The open candidates, highest score first", body = Vec<returnee_shared::duplicates::Candidate>), Refusals)
+)]
+#[get("/duplicates")]
+async fn list_duplicates(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let device = who.authorize(Action::ListDuplicates)?.clone();
     let index = state.duplicates.clone();
     let store = state.store.clone();
@@ -262,6 +308,13 @@ async fn duplicates(state: State, who: Authenticated) -> Result<HttpResponse, Ap
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Every enrolled device.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "Every enrolled device", body = Vec<DeviceSummary>), Refusals)
+)]
+#[get("/admin/devices")]
 async fn devices(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
     who.authorize(Action::ListDevices)?;
     let store = state.store.clone();
@@ -270,6 +323,14 @@ async fn devices(state: State, who: Authenticated) -> Result<HttpResponse, ApiEr
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Revokes a device: it is refused from now on, and told to erase its copy.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "The device id (a UUID)")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The revoked device", body = DeviceSummary), Refusals)
+)]
+#[post("/admin/devices/{id}/revoke")]
 async fn revoke(
     state: State,
     who: Authenticated,
@@ -300,6 +361,14 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(device.summary()))
 }
 
+/// Entries of the hash-chained audit trail after a sequence number.
+#[utoipa::path(
+    tag = "admin",
+    params(PageParams),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "A page of the audit trail", body = AuditPage), Refusals)
+)]
+#[get("/admin/audit")]
 async fn audit(
     state: State,
     who: Authenticated,
@@ -307,7 +376,7 @@ async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     who.authorize(Action::ReadAudit)?;
     let limit = query.limit(MAX_AUDIT_PAGE);
-    let after = query.after;
+    let after = query.after().map_err(ApiError::BadRequest)?;
     let store = state.store.clone();
     let (entries, more, newest) = blocking(move || {
         let (entries, more) = store.audit(after, limit)?;

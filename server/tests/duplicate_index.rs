@@ -30,6 +30,7 @@ fn family(i: usize, doc: String) -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     }
 }
 

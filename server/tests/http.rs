@@ -46,7 +46,8 @@ fn health_answers_without_authentication() {
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["protocol"], 1);
+    assert_eq!(body["protocol"], 2);
+    assert_eq!(body["accepts"], serde_json::json!([1, 2]));
 }
 
 #[test]
@@ -56,11 +57,54 @@ fn every_failure_is_a_json_error() {
     let url = server.url();
     // No credential.
     let e = error_of(
-        c.get(format!("{url}/v1/sync/pull")).send().unwrap(),
+        c.get(format!("{url}/v1/sync/pull"))
+            .header(PROTOCOL_HEADER, "2")
+            .send()
+            .unwrap(),
         401,
         "unauthorized",
     );
     assert!(e.message.contains("enroll"));
+    // A sync request that does not say its protocol.
+    let e = error_of(
+        c.get(format!("{url}/v1/sync/pull"))
+            .bearer_auth("rt_x")
+            .send()
+            .unwrap(),
+        400,
+        "bad_request",
+    );
+    assert!(e.message.contains(PROTOCOL_HEADER), "{}", e.message);
+    // A wrong method on a path that exists: 405, and what it takes.
+    let resp = c.get(format!("{url}/v1/sync/push")).send().unwrap();
+    assert_eq!(resp.headers()["allow"], "POST");
+    let e = error_of(resp, 405, "method_not_allowed");
+    assert!(e.message.contains("POST"), "{}", e.message);
+    let resp = c
+        .delete(format!("{url}/v1/admin/devices/x/revoke"))
+        .send()
+        .unwrap();
+    error_of(resp, 405, "method_not_allowed");
+    // A body that is not sent as JSON.
+    error_of(
+        c.post(format!("{url}/v1/enroll"))
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .unwrap(),
+        415,
+        "unsupported_media_type",
+    );
+    // A malformed query string.
+    error_of(
+        c.get(format!("{url}/v1/sync/pull?after=minus-one"))
+            .header(PROTOCOL_HEADER, "2")
+            .bearer_auth("rt_x")
+            .send()
+            .unwrap(),
+        400,
+        "bad_request",
+    );
     // Unknown endpoint.
     error_of(
         c.get(format!("{url}/v2/nothing")).send().unwrap(),

@@ -20,7 +20,19 @@ use serde::{Deserialize, Serialize};
 use crate::family::DeviceId;
 
 /// What an enrolled device may do (its wire form is the snake_case name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Records and edits families at its own site.

@@ -23,7 +23,7 @@ use crate::merge::{Change, Op};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One thing that happened on the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AuditEvent {
     /// A push: every operation the server applied from it, and how many it refused.
@@ -58,7 +58,7 @@ pub enum AuditEvent {
 }
 
 /// What the trail keeps of one applied operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditedOp {
     pub op: OpId,
     pub record: RecordId,
@@ -100,7 +100,7 @@ impl AuditedOp {
 }
 
 /// One link of the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// 1, 2, 3, … without gaps.
     pub seq: u64,

@@ -218,7 +218,19 @@ impl Features {
 }
 
 /// Which part of the comparison a reason is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     DocNumber,
@@ -243,7 +255,7 @@ impl Part {
 }
 
 /// One part of a score: what was compared, what it found, what it added.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reason {
     pub part: Part,
     /// Added to the score (negative when the part speaks against a match).
@@ -262,7 +274,7 @@ pub struct Score {
 
 /// Two records that may be the same family. The shape of `GET
 /// /v1/duplicates` and of `returnee duplicates --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// The pair's id ([`pair_id`]): the same on every replica.
     pub id: String,

@@ -4,7 +4,7 @@
 //! provenance that the device sets. Derived figures (men, women, children,
 //! individuals) are computed from the member counts and never stored.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,8 +14,9 @@ use uuid::Uuid;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
         pub struct $name(pub Uuid);
 
         impl fmt::Display for $name {
@@ -69,6 +70,22 @@ macro_rules! string_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
+        }
+
+        // By hand: the derive does not see a rename given through the macro.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
         }
 
         impl $name {
@@ -182,9 +199,13 @@ string_enum!(
 pub const AGE_BANDS: [&str; 5] = ["0-4", "5-11", "12-17", "18-59", "60+"];
 
 /// Household members counted by sex and age band (0–4, 5–11, 12–17, 18–59, 60+).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Members {
+    #[schema(min_items = 5, max_items = 5)]
     pub males: [u32; 5],
+    #[schema(min_items = 5, max_items = 5)]
     pub females: [u32; 5],
 }
 
@@ -216,7 +237,11 @@ impl Members {
 }
 
 /// What a worker records about a family: every field that can be edited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Other keys (fields a later release added) are kept and sent back unchanged.
+// Read by a hand-written `Deserialize` (`family/fields_json.rs`) that
+// takes the same JSON as a derive with these attributes, and keeps the
+// keys it does not know in `extra` without buffering the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FamilyFields {
     pub crossing: String,
     pub crossed_on: NaiveDate,
@@ -242,11 +267,21 @@ pub struct FamilyFields {
     pub protection_referral: Option<Referral>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// Fields this release does not know (added by a later one), kept as
+    /// they came and written back unchanged: a record passes through an
+    /// older laptop untouched (PROTOCOL.md, "Versions"). Never validated,
+    /// shown, counted or edited here. A [`Family`]'s own keys (`id`,
+    /// `recorded_by`, `recorded_at`) are never taken for one.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: ExtraFields,
 }
 
-fn no_doc() -> DocType {
-    DocType::None
-}
+/// The fields of a record this release does not know, by name, as JSON.
+pub type ExtraFields = BTreeMap<String, serde_json::Value>;
+
+/// `FamilyFields`' `Deserialize`: the derive's, plus [`FamilyFields::extra`].
+mod fields_json;
 
 /// A family record as every replica shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

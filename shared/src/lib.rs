@@ -29,8 +29,8 @@ pub mod validate;
 pub mod wire;
 
 pub use family::{
-    AGE_BANDS, DeviceId, DocType, Documentation, Family, FamilyFields, Members, OpId, RecordId,
-    Referral, ReturnType, Sex, Vulnerability,
+    AGE_BANDS, DeviceId, DocType, Documentation, ExtraFields, Family, FamilyFields, Members, OpId,
+    RecordId, Referral, ReturnType, Sex, Vulnerability,
 };
 pub use merge::{Change, Conflict, ConflictValue, Lifecycle, Op, RecordDoc, RecordView, Slot};
 pub use report::{

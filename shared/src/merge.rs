@@ -43,7 +43,7 @@ use crate::validate::{FieldName, FieldValue};
 /// [`change_json`], which takes the same JSON as serde's tagged derive but
 /// reads it without buffering when `kind` comes first.
 #[allow(clippy::large_enum_variant)] // creations are the common case; boxing gains nothing
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// A new family: sets every field and makes the record active.
@@ -78,14 +78,14 @@ pub enum Change {
 mod change_json;
 
 /// Who first recorded a family, and when, by that device's clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Origin {
     pub recorded_by: DeviceId,
     pub recorded_at: DateTime<Utc>,
 }
 
 /// One change to one record, made on one device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Op {
     pub id: OpId,
     pub record: RecordId,
@@ -203,7 +203,7 @@ pub const DECIDE_KEPT: &str = "kept";
 pub const DECIDE_MERGED: &str = "merged";
 
 /// One of the competing values of a conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConflictValue {
     /// The value as a person types it.
     pub value: String,
@@ -221,7 +221,7 @@ pub struct ConflictValue {
 }
 
 /// Concurrent values of one field of one record, kept until someone decides.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conflict {
     /// Stable for a record and field on every replica.
     pub id: String,
@@ -733,6 +733,7 @@ mod tests {
             documentation: Default::default(),
             protection_referral: None,
             notes,
+            extra: Default::default(),
         }
     }
 

@@ -94,7 +94,7 @@ impl ReportFilter {
 }
 
 /// A key a report is broken down by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum GroupBy {
     Crossing,
@@ -200,7 +200,7 @@ impl std::fmt::Display for KeyPart {
 }
 
 /// Counts over a set of families.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Totals {
     pub families: u64,
     pub individuals: u64,
@@ -231,7 +231,7 @@ impl Totals {
 }
 
 /// One line of a breakdown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Group {
     /// The group's key: its `keys` joined with `|` (one key: the key itself).
     pub key: String,
@@ -243,14 +243,14 @@ pub struct Group {
 }
 
 /// Totals of the families broken down by one or more keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Breakdown {
     pub by: Vec<GroupBy>,
     pub groups: Vec<Group>,
 }
 
 /// Totals, and a breakdown when one was asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     #[serde(flatten)]
     pub totals: Totals,

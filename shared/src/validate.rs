@@ -171,7 +171,7 @@ impl fmt::Display for FieldName {
 }
 
 /// A new value for one field: the unit of an edit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "field", content = "value", rename_all = "snake_case")]
 pub enum FieldValue {
     Crossing(String),
@@ -621,6 +621,7 @@ impl FamilyDraft {
             documentation: documentation.unwrap_or_default(),
             protection_referral: referral,
             notes: self.notes.clone().filter(|s| !s.is_empty()),
+            extra: Default::default(),
         };
         if let Err(e) = fields.check(today) {
             let reported: BTreeSet<String> = problems.iter().map(|p| p.field.clone()).collect();

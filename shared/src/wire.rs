@@ -9,8 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::family::{DeviceId, OpId};
 use crate::merge::Op;
 
-/// Bumped on any incompatible change; a mismatch is refused with a clear error.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The sync protocol this release speaks. Between two versions only
+/// additions are allowed (PROTOCOL.md, "Versions"): the server accepts this
+/// one and [`PREVIOUS_PROTOCOL_VERSION`], so laptops can be upgraded one
+/// by one after it.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The version before [`PROTOCOL_VERSION`], still accepted by the server.
+pub const PREVIOUS_PROTOCOL_VERSION: u32 = PROTOCOL_VERSION - 1;
+/// Every version this server accepts, oldest first (as `/v1/health` lists them).
+pub const ACCEPTED_PROTOCOLS: [u32; 2] = [PREVIOUS_PROTOCOL_VERSION, PROTOCOL_VERSION];
 /// The most operations one push may carry.
 pub const MAX_PUSH_OPS: usize = 10_000;
 /// The most operations one pull answer carries.
@@ -25,7 +32,7 @@ pub use crate::access::Role;
 /// The machine-readable code of a refusal: of a whole request
 /// ([`ErrorBody::error`]) or of one pushed operation ([`RejectedOp::error`]).
 /// On the wire, the snake_case name (`"forbidden"`, `"bad_request"`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No credential, or one this server does not know (HTTP 401).
@@ -50,6 +57,10 @@ pub enum ErrorCode {
     TooLarge,
     /// The server failed (HTTP 500).
     Internal,
+    /// The path exists, but not with this HTTP method (HTTP 405).
+    MethodNotAllowed,
+    /// The body is not sent as JSON (HTTP 415).
+    UnsupportedMediaType,
     /// A code this version does not know (from a newer server), or an
     /// answer that was not an error body at all.
     #[serde(other)]
@@ -58,7 +69,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and parsing.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Unauthorized,
         ErrorCode::Revoked,
         ErrorCode::Forbidden,
@@ -69,6 +80,8 @@ impl ErrorCode {
         ErrorCode::ProtocolMismatch,
         ErrorCode::TooLarge,
         ErrorCode::Internal,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UnsupportedMediaType,
         ErrorCode::Unknown,
     ];
 
@@ -85,7 +98,43 @@ impl ErrorCode {
             ErrorCode::ProtocolMismatch => "protocol_mismatch",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Internal => "internal",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// The HTTP status a refusal of a whole request with this code has
+    /// (`invalid` is for refused operations only: 400 if ever sent whole).
+    pub const fn status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized | ErrorCode::Revoked => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::BadRequest | ErrorCode::Invalid | ErrorCode::ProtocolMismatch => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::Internal | ErrorCode::Unknown => 500,
+        }
+    }
+
+    /// The code for an HTTP error status that no handler chose (a framework
+    /// refusal): the one whose [`ErrorCode::status`] it is, else
+    /// `bad_request` for a 4xx and `internal` for anything else.
+    pub fn for_status(status: u16) -> ErrorCode {
+        match status {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            s => ErrorCode::ALL
+                .into_iter()
+                .find(|c| c.status() == s)
+                .unwrap_or(if (400..500).contains(&s) {
+                    ErrorCode::BadRequest
+                } else {
+                    ErrorCode::Internal
+                }),
         }
     }
 
@@ -124,7 +173,7 @@ impl PartialEq<&str> for ErrorCode {
 }
 
 /// Every error the server sends: `{"error": CODE, "message": TEXT}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable machine-readable code (`unauthorized`, `bad_request`, …).
     pub error: ErrorCode,
@@ -133,14 +182,86 @@ pub struct ErrorBody {
 }
 
 /// `GET /v1/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `ok`.
     pub status: String,
+    /// The protocol this server speaks: a client on an older one is told
+    /// that an update is available.
     pub protocol: u32,
+    /// Every protocol the server accepts, oldest first. Absent from
+    /// protocol 1 servers, which accept `protocol` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepts: Vec<u32>,
+}
+
+impl Health {
+    /// This server's answer: [`PROTOCOL_VERSION`], and [`ACCEPTED_PROTOCOLS`].
+    pub fn current() -> Health {
+        Health {
+            status: "ok".into(),
+            protocol: PROTOCOL_VERSION,
+            accepts: ACCEPTED_PROTOCOLS.to_vec(),
+        }
+    }
+
+    /// Whether a client on `version` may sync with this server, and whether
+    /// it should be updated.
+    pub fn compatibility(&self, version: u32) -> Compatibility {
+        let accepted = if self.accepts.is_empty() {
+            version == self.protocol
+        } else {
+            self.accepts.contains(&version)
+        };
+        match (accepted, version.cmp(&self.protocol)) {
+            (true, std::cmp::Ordering::Less) => Compatibility::UpdateAvailable {
+                server: self.protocol,
+            },
+            (true, _) => Compatibility::Current,
+            (false, std::cmp::Ordering::Less) => Compatibility::UpdateRequired {
+                server: self.protocol,
+            },
+            (false, _) => Compatibility::ServerTooOld {
+                server: self.protocol,
+            },
+        }
+    }
+}
+
+/// What a client on one protocol version makes of a server's [`Health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compatibility {
+    /// Same version, or a client newer than a server that still accepts it.
+    Current,
+    /// The server speaks a newer protocol but still accepts this one:
+    /// syncing works, and the laptop should be updated.
+    UpdateAvailable { server: u32 },
+    /// The server no longer accepts this client's protocol.
+    UpdateRequired { server: u32 },
+    /// The client is newer than anything the server accepts.
+    ServerTooOld { server: u32 },
+}
+
+impl Compatibility {
+    /// A line for the person at the laptop, when there is something to say.
+    pub fn notice(self) -> Option<String> {
+        match self {
+            Compatibility::Current => None,
+            Compatibility::UpdateAvailable { server } => Some(format!(
+                "an update of returnee is available: the server speaks sync protocol {server}, this laptop {PROTOCOL_VERSION}; syncing still works, install the new version when you can"
+            )),
+            Compatibility::UpdateRequired { server } => Some(format!(
+                "this laptop must be updated: the server speaks sync protocol {server} and no longer accepts {PROTOCOL_VERSION}; install the new version of returnee, nothing stored here is lost"
+            )),
+            Compatibility::ServerTooOld { server } => Some(format!(
+                "the server is older than this laptop (sync protocol {server}, this laptop {PROTOCOL_VERSION}); ask the admin to update the server"
+            )),
+        }
+    }
 }
 
 /// `POST /v1/enroll`: a one-time code for a device credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrollRequest {
     pub protocol: u32,
     /// The id the device made for itself at `init`; its operations carry it.
@@ -150,7 +271,7 @@ pub struct EnrollRequest {
 }
 
 /// The credential is shown once; the server keeps only its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrollResponse {
     pub device_id: DeviceId,
     /// Sent as `Authorization: Bearer TOKEN` on every later request.
@@ -161,7 +282,7 @@ pub struct EnrollResponse {
 }
 
 /// `POST /v1/admin/codes` (admin only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     pub role: Role,
     #[serde(default)]
@@ -169,7 +290,7 @@ pub struct CodeRequest {
     pub uses: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CodeResponse {
     pub code: String,
     pub role: Role,
@@ -178,7 +299,7 @@ pub struct CodeResponse {
 }
 
 /// `POST /v1/sync/push`: operations in the order the device made them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PushRequest<'a> {
     pub ops: Cow<'a, [Op]>,
 }
@@ -208,7 +329,7 @@ pub fn ops_body_start<O: AsRef<[u8]>>(ops: &[O]) -> Vec<u8> {
 }
 
 /// An operation the server would not apply, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RejectedOp {
     pub op: OpId,
     /// `forbidden`, `bad_request` or `invalid`.
@@ -218,7 +339,7 @@ pub struct RejectedOp {
 
 /// The acknowledgement of a whole batch: once received, every operation in
 /// the batch is durable on the server (applied, already there, or rejected).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PushResponse {
     /// Newly applied.
     pub applied: u64,
@@ -245,7 +366,7 @@ pub struct PushResponse {
 
 /// Positions `first..=last` of the server's log, all taken by one push
 /// batch's own operations ([`PushResponse::logged`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoggedSpan {
     pub first: SyncCursor,
     pub last: SyncCursor,
@@ -270,13 +391,25 @@ impl LoggedSpan {
 pub const FIRST_PUSH_BATCH: usize = 100;
 
 /// A position in the server's log of operations. Opaque to clients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct SyncCursor(pub u64);
 
 /// `GET /v1/sync/pull?after=CURSOR&limit=N`: the operations after a cursor,
 /// leaving out the asking device's own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullResponse {
     pub ops: Vec<Op>,
     /// Records that moved out of this device's sites: it should no longer
@@ -323,6 +456,103 @@ impl<O: AsRef<[u8]>> PullPage<O> {
     }
 }
 
+/// The query of the paged endpoints, as the server reads it: `GET
+/// /v1/sync/pull` and `GET /v1/admin/audit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// The cursor (pull) or sequence number (audit) to start after; 0 for the start.
+    #[serde(default)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub after: u64,
+    /// The most items to answer with; clamped to 1..=the endpoint's maximum.
+    #[param(minimum = 0)]
+    pub limit: Option<usize>,
+}
+
+impl PageParams {
+    /// The position to start after; a number past any position a log can
+    /// reach (over `i64::MAX`, as the description says) is refused.
+    pub fn after(&self) -> Result<u64, String> {
+        if self.after > i64::MAX as u64 {
+            Err(format!(
+                "after must be from 0 to {}; pass a cursor this server gave",
+                i64::MAX
+            ))
+        } else {
+            Ok(self.after)
+        }
+    }
+
+    /// The page size asked for, within `1..=max` (`max` when not given).
+    pub fn limit(&self, max: usize) -> usize {
+        self.limit.unwrap_or(max).clamp(1, max)
+    }
+}
+
+/// The query of `GET /v1/reports`: each value as typed, checked by the
+/// server with the same rules as a form (a wrong one is a 400 naming it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// A crossing, as `returnee report --crossing` takes it.
+    pub crossing: Option<String>,
+    /// The first crossing date counted, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// The last crossing date counted, `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// `spontaneous`, `deported` or `assisted`.
+    pub return_type: Option<String>,
+    /// Breakdowns, comma-separated: `date`, `week`, `month`, `crossing`,
+    /// `return-type`, `departure`, `destination`.
+    pub by: Option<String>,
+    /// `json` (the default), `csv`, `xlsx`, `hxl` or `hxl-long`.
+    pub format: Option<String>,
+    /// A byte-order mark before a CSV, for Excel.
+    #[serde(default)]
+    pub excel: bool,
+    /// Counts below `small_cells` shown as `<N`, for sharing.
+    #[serde(default)]
+    pub share: bool,
+    /// The smallest count shown with `share` (5 when not given; at least 2).
+    #[param(minimum = 0)]
+    pub small_cells: Option<u64>,
+    /// The sitrep sentence, as text.
+    #[serde(default)]
+    pub summary: bool,
+}
+
+/// The JSON body of `GET /v1/reports`: the report, or with `share=true`
+/// its rows flattened, each count below the threshold shown as `<N`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ReportJson {
+    Report(crate::Report),
+    Shared(Vec<std::collections::BTreeMap<String, serde_json::Value>>),
+}
+
+/// The query of `GET /v1/export`: the families of the device's sites.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// A crossing, as `returnee report --crossing` takes it.
+    pub crossing: Option<String>,
+    /// The first crossing date exported, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// The last crossing date exported, `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// `spontaneous`, `deported` or `assisted`.
+    pub return_type: Option<String>,
+    /// `csv` (the default), `jsonl` or `xlsx`.
+    pub format: Option<String>,
+    /// Document numbers in full (admins only).
+    #[serde(default)]
+    pub full: bool,
+    /// No name, document number or note; ids as keyed hashes.
+    #[serde(default)]
+    pub share: bool,
+}
+
 /// The query of `GET /v1/sync/pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullQuery {
@@ -331,7 +561,7 @@ pub struct PullQuery {
 }
 
 /// `GET /v1/admin/devices` (admin only): one enrolled device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceSummary {
     pub id: DeviceId,
     pub name: String,
@@ -346,7 +576,7 @@ pub struct DeviceSummary {
 
 /// `GET /v1/admin/audit?after=SEQ&limit=N` (admin only): entries of the
 /// hash-chained audit trail after `after`, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<crate::audit::AuditEntry>,
     /// Whether more entries follow the last one.
@@ -395,6 +625,56 @@ mod tests {
         )
         .unwrap();
         assert_eq!(refused.error, ErrorCode::Invalid);
+    }
+
+    #[test]
+    fn a_laptop_behind_the_server_is_told_of_an_update_and_keeps_syncing() {
+        let this = Health::current();
+        assert_eq!(this.accepts, vec![PROTOCOL_VERSION - 1, PROTOCOL_VERSION]);
+        assert_eq!(this.compatibility(PROTOCOL_VERSION), Compatibility::Current);
+        assert_eq!(
+            this.compatibility(PREVIOUS_PROTOCOL_VERSION),
+            Compatibility::UpdateAvailable {
+                server: PROTOCOL_VERSION
+            }
+        );
+        assert_eq!(Compatibility::Current.notice(), None);
+        // The next release's server, seen from this one.
+        let next = Health {
+            status: "ok".into(),
+            protocol: PROTOCOL_VERSION + 1,
+            accepts: vec![PROTOCOL_VERSION, PROTOCOL_VERSION + 1],
+        };
+        let c = next.compatibility(PROTOCOL_VERSION);
+        assert_eq!(
+            c,
+            Compatibility::UpdateAvailable {
+                server: PROTOCOL_VERSION + 1
+            }
+        );
+        let notice = c.notice().unwrap();
+        assert!(
+            notice.contains("update") && notice.contains("still works"),
+            "{notice}"
+        );
+        // Two releases on: refused, and told so.
+        let later = Health {
+            status: "ok".into(),
+            protocol: PROTOCOL_VERSION + 2,
+            accepts: vec![PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 2],
+        };
+        assert!(matches!(
+            later.compatibility(PROTOCOL_VERSION),
+            Compatibility::UpdateRequired { .. }
+        ));
+        // A protocol 1 server's answer (no `accepts`): it speaks only its own.
+        let old: Health = serde_json::from_str(r#"{"status":"ok","protocol":1}"#).unwrap();
+        assert!(old.accepts.is_empty());
+        assert_eq!(old.compatibility(1), Compatibility::Current);
+        assert_eq!(
+            old.compatibility(PROTOCOL_VERSION),
+            Compatibility::ServerTooOld { server: 1 }
+        );
     }
 
     #[test]

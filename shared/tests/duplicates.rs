@@ -150,6 +150,7 @@ fn family(name: Option<&str>, doc: Option<&str>) -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     }
 }
 

@@ -66,6 +66,7 @@ fn fields() -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     };
     f.check(today()).expect("the test family is valid");
     f

@@ -219,6 +219,9 @@ const META_DEVICE: &str = "device";
 const META_ENROLLMENT: &str = "enrollment";
 const META_CURSOR: &str = "cursor";
 const META_LAST_SYNC: &str = "last_sync";
+/// The server's `/v1/health` at the last sync (its protocols), so that
+/// `status` can say offline whether an update is available.
+const META_SERVER_HEALTH: &str = "server_health";
 const META_PENDING_SEQ: &str = "pending_seq";
 /// How many operations the push queue holds (kept with every change to it:
 /// counting would read the whole queue).
@@ -501,6 +504,15 @@ impl LocalStore {
 
     pub fn set_last_sync(&self, at: DateTime<Utc>) -> Result<()> {
         self.set_meta(META_LAST_SYNC, &at)
+    }
+
+    /// What the server said of its protocols at the last sync.
+    pub fn server_health(&self) -> Result<Option<returnee_shared::wire::Health>> {
+        self.meta(META_SERVER_HEALTH)
+    }
+
+    pub fn set_server_health(&self, health: &returnee_shared::wire::Health) -> Result<()> {
+        self.set_meta(META_SERVER_HEALTH, health)
     }
 
     /// Takes the write lock (see [`WriteLock`]).

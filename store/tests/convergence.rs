@@ -95,6 +95,7 @@ fn new_family() -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     }
 }
 

@@ -235,6 +235,7 @@ pub fn family(rng: &mut Rng) -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: Some(format!("note {}", rng.next_u64())),
+        extra: Default::default(),
     }
 }
 

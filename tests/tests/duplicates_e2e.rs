@@ -44,6 +44,7 @@ fn family(name: &str, doc: Option<&str>, days_ago: u64) -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     }
 }
 

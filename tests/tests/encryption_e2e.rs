@@ -114,6 +114,7 @@ impl Secret {
             documentation: Default::default(),
             protection_referral: None,
             notes: Some(self.note.clone()),
+            extra: Default::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `returnee status`: where this device stands.
 
+use returnee_shared::wire::PROTOCOL_VERSION;
 use serde::Serialize;
 
 use crate::cli::JsonFlag;
@@ -23,6 +24,8 @@ struct Status {
     families: usize,
     /// Refused operations (kept here).
     refused: usize,
+    /// Set when the server (at the last sync) speaks a newer protocol.
+    update: Option<String>,
     /// The families with a refused change: why, and what to do.
     refused_families: Vec<RefusedFamily>,
 }
@@ -96,6 +99,9 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
         conflicts,
         families,
         refused: held.len(),
+        update: store
+            .server_health()?
+            .and_then(|h| h.compatibility(PROTOCOL_VERSION).notice()),
         refused_families,
     };
     if args.json {
@@ -137,6 +143,9 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             ""
         }
     );
+    if let Some(update) = &s.update {
+        println!("update      {update}");
+    }
     if !s.refused_families.is_empty() {
         println!(
             "refused     {} the server would not take ({}); they stay on this laptop only and the server does not count them:",

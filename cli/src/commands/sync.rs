@@ -3,11 +3,14 @@
 use indicatif::ProgressBar;
 
 use crate::cli::SyncArgs;
+use crate::client::ServerClient;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{count, print_json, progress, spinner, thousands};
 use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync_with};
+use returnee_shared::wire::PROTOCOL_VERSION;
+use returnee_store::laptop::LocalStore;
 
 struct Bars {
     push: ProgressBar,
@@ -38,6 +41,10 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     let summary = sync_with(&store, &client, args.batch_size, args.pull_page, &bars);
     bars.push.finish_and_clear();
     bars.pull.finish_and_clear();
+    let notice = match &summary {
+        Ok(_) => update_notice(&store, &client)?,
+        Err(_) => None,
+    };
     let summary = erase_if_revoked(store, summary)?;
     if args.json {
         print_json(&summary)?;
@@ -49,6 +56,9 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
             count(summary.conflicts as u64, "conflict", "conflicts"),
         );
     }
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
     if summary.rejected > 0 {
         return Err(CliError::Refused(format!(
             "the server refused {}: kept on this laptop only, and not counted by the server. \
@@ -57,4 +67,15 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// Asks the server which protocols it speaks, keeps the answer for
+/// `status`, and says whether this laptop should be updated. Best effort:
+/// a server that does not answer now changes nothing.
+fn update_notice(store: &LocalStore, client: &ServerClient) -> Result<Option<String>, CliError> {
+    let Ok(health) = client.health() else {
+        return Ok(None);
+    };
+    store.set_server_health(&health)?;
+    Ok(health.compatibility(PROTOCOL_VERSION).notice())
 }

@@ -245,6 +245,7 @@ mod tests {
             documentation: Default::default(),
             protection_referral: None,
             notes: Some("note".into()),
+            extra: Default::default(),
         };
         vec![
             Change::Create {

@@ -169,6 +169,7 @@ mod tests {
             documentation: Default::default(),
             protection_referral: None,
             notes: None,
+            extra: Default::default(),
         };
         let row = ReportRow::of(&f).unwrap();
         assert_eq!(ReportRow::from_bytes(&row.to_bytes()), Some(row));

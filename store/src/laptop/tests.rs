@@ -27,6 +27,7 @@ pub(crate) fn fields(n: u32) -> FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     }
 }
 

@@ -136,6 +136,7 @@ pub(crate) fn fields(crossing: &str, n: u32) -> returnee_shared::FamilyFields {
         documentation: Default::default(),
         protection_referral: None,
         notes: Some(format!("family {n}")),
+        extra: Default::default(),
     }
 }
 

@@ -403,6 +403,7 @@ fn original(rng: &mut Rng, first_day: NaiveDate, doc_seq: &mut u64) -> (FamilyFi
         documentation: Default::default(),
         protection_referral: None,
         notes: None,
+        extra: Default::default(),
     };
     (fields, name)
 }
