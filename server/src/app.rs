@@ -96,6 +96,7 @@ pub fn http_server(
             }))
             .wrap(actix_web::middleware::Compress::default())
             .configure(routes::configure)
+            .configure(crate::dashboard::configure)
             .default_service(web::to(|| async {
                 HttpResponse::NotFound().json(ErrorBody {
                     error: ErrorCode::NotFound,

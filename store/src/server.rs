@@ -62,6 +62,7 @@ pub use duplicates::DuplicateIndex;
 
 mod admission;
 mod audit;
+mod dashboard;
 mod devices;
 mod keys;
 mod log;
@@ -69,6 +70,7 @@ pub(crate) mod record_packs;
 mod records;
 
 use admission::admit;
+pub use dashboard::Session;
 pub use devices::{EnrollRefusal, EnrollmentCode, hash_secret, new_code, normalize_code};
 use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;

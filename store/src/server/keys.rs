@@ -24,6 +24,10 @@ pub(super) enum Kind {
     Codes,
     /// `a/<seq>`: an audit entry.
     Audit,
+    /// `ses/<device>`: a browser session's expiry (the device is the session).
+    Sessions,
+    /// `seen/<device>`: when a device was last heard from.
+    Seen,
 }
 
 /// A kind of key in the duplicate index's tree (`duplicates`).
@@ -47,7 +51,7 @@ pub(super) enum IndexKind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 8] = [
+    pub(super) const ALL: [Kind; 10] = [
         Kind::Meta,
         Kind::Log,
         Kind::Records,
@@ -56,6 +60,8 @@ impl Kind {
         Kind::Tokens,
         Kind::Codes,
         Kind::Audit,
+        Kind::Sessions,
+        Kind::Seen,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -68,6 +74,8 @@ impl Kind {
             Kind::Tokens => b"tok/",
             Kind::Codes => b"code/",
             Kind::Audit => b"a/",
+            Kind::Sessions => b"ses/",
+            Kind::Seen => b"seen/",
         }
     }
 
