@@ -57,12 +57,10 @@ pub async fn page(state: State, who: Signed) -> Result<HttpResponse, DashError> 
     })
     .await?;
     let who_did = |e: &AuditEntry| match e.device {
-        Some(d) => format!(
-            "{} {}",
-            names.get(&d).map(String::as_str).unwrap_or("unknown device"),
-            d.to_string().chars().take(8).collect::<String>()
-        ),
-        None => "the server".to_string(),
+        Some(d) => html! {
+            (names.get(&d).map(String::as_str).unwrap_or("unknown device")) " " (short_id(&d))
+        },
+        None => html! { "the server" },
     };
     let body = html! {
         @match &chain {

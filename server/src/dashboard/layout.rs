@@ -207,10 +207,12 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The first 8 characters of an id, with the whole id on hover.
+/// The last 8 characters of an id (its first ones are a time, shared by
+/// ids made close together), with the whole id on hover.
 pub fn short_id(id: &impl std::fmt::Display) -> Markup {
     let full = id.to_string();
-    html! { code title=(full) { (full.chars().take(8).collect::<String>()) } }
+    let tail: String = full.chars().skip(full.chars().count().saturating_sub(8)).collect();
+    html! { code title=(full) { "…" (tail) } }
 }
 
 #[cfg(test)]
