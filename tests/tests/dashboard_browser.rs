@@ -265,6 +265,8 @@ fn the_dashboard_in_a_real_browser() {
         let r = async {
             overview_families(br, base).await?;
             br.shoot("overview").await?;
+            br.client.execute("window.scrollTo(0, 420)", vec![]).await?;
+            br.shoot("overview-chart").await?;
             br.client.set_window_size(390, 844).await?;
             br.shoot("overview-phone").await?;
             br.client.set_window_size(1280, 800).await?;

@@ -75,7 +75,7 @@ pub async fn page(state: State, who: Signed) -> Result<HttpResponse, DashError> 
                     @for e in &entries {
                         tr {
                             td.num { (e.seq) }
-                            td { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                            td.nowrap { (e.at.format("%Y-%m-%d %H:%M:%S")) }
                             td { (who_did(e)) }
                             td { (what(&e.event)) }
                         }

@@ -72,7 +72,7 @@ pub async fn page(
                                 tr {
                                     td { (v.value) }
                                     td { (names.get(&v.device).map(String::as_str).unwrap_or("unknown device")) " " (short_id(&v.device)) }
-                                    td { (v.at.format("%Y-%m-%d %H:%M")) }
+                                    td.nowrap { (v.at.format("%Y-%m-%d %H:%M")) }
                                     td { @if v.shown { span.tag { "shown" } } }
                                 }
                             }
@@ -88,10 +88,9 @@ pub async fn page(
                             @for (i, v) in c.values.iter().enumerate() {
                                 @let id = format!("c-{}-{i}", c.id);
                                 @let value = if c.field == RECORD_CONFLICT_FIELD { decision_word(&v.value).to_string() } else { v.value.clone() };
-                                div {
+                                div.choice {
                                     input type="radio" id=(id) name="value" value=(value) required checked[v.shown];
-                                    " "
-                                    label for=(id) style="display:inline" { (v.value) }
+                                    label for=(id) { (v.value) }
                                 }
                             }
                         }

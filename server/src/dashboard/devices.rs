@@ -115,8 +115,8 @@ pub async fn page(
                             td { (d.name) " " (short_id(&d.id)) }
                             td { (d.role) }
                             td { @if d.sites.is_empty() { "every site" } @else { (d.sites.join(", ")) } }
-                            td { (when(Some(d.enrolled_at))) }
-                            td { (when(last)) @if quiet { " " span.tag.bad { "not seen for " (QUIET_DAYS) "+ days" } } }
+                            td.nowrap { (when(Some(d.enrolled_at))) }
+                            td.nowrap { (when(last)) @if quiet { " " span.tag.bad { "not seen for " (QUIET_DAYS) "+ days" } } }
                             td {
                                 @if let Some(at) = d.revoked_at { span.tag.bad { "revoked " (when(Some(at))) } }
                                 @else if let Some(end) = session {

@@ -90,6 +90,7 @@ fn signed_in(req: &HttpRequest) -> Result<Signed, DashError> {
             "This session has expired; sign in again.".into(),
         ));
     }
+    super::devices::seen(&state.store, device.id);
     Ok(Signed {
         csrf: csrf_of(&token),
         expires_at: session.expires_at,
