@@ -52,7 +52,9 @@ impl Browser {
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if started.elapsed() > Duration::from_secs(20) {
-                return Err(anyhow!("chromedriver did not listen on port {port} in 20 s"));
+                return Err(anyhow!(
+                    "chromedriver did not listen on port {port} in 20 s"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -170,10 +172,8 @@ impl Browser {
             Err(e) => {
                 // Under the temp folder, kept after the test for the
                 // person reading the failure.
-                let dir = std::env::temp_dir().join(format!(
-                    "returnee-browser-failure-{}",
-                    std::process::id()
-                ));
+                let dir = std::env::temp_dir()
+                    .join(format!("returnee-browser-failure-{}", std::process::id()));
                 let shot = match std::fs::create_dir_all(&dir) {
                     Ok(()) => match self.screenshot(&dir, step).await {
                         Ok(p) => p.display().to_string(),

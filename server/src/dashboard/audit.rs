@@ -31,7 +31,11 @@ fn what(event: &AuditEvent) -> Markup {
                 @if *rejected > 0 { ", " (rejected) " refused" }
             }
         }
-        AuditEvent::Enrolled { device, role, sites } => html! {
+        AuditEvent::Enrolled {
+            device,
+            role,
+            sites,
+        } => html! {
             "enrolled " (short_id(device)) " as " (role)
             @if !sites.is_empty() { " at " (sites.join(", ")) }
         },

@@ -24,7 +24,11 @@ pub fn daily_arrivals(days: &[(NaiveDate, u64)], label: &str) -> Result<String, 
             .y_label_area_size(56)
             .build_cartesian_2d(0f64..n as f64, 0f64..top)
             .map_err(|e| e.to_string())?;
-        let step = if n <= LABEL_EVERY_DAY { 1 } else { n.div_ceil(10) };
+        let step = if n <= LABEL_EVERY_DAY {
+            1
+        } else {
+            n.div_ceil(10)
+        };
         let label_of = |x: &f64| {
             let i = x.floor() as usize;
             match days.get(i) {
@@ -70,8 +74,8 @@ mod tests {
     #[test]
     fn the_chart_is_an_svg_with_one_bar_per_day_and_a_name() {
         let d = |n| NaiveDate::from_ymd_opt(2026, 11, n).unwrap();
-        let svg = daily_arrivals(&[(d(1), 3), (d(2), 0), (d(3), 7)], "Families per day")
-            .expect("chart");
+        let svg =
+            daily_arrivals(&[(d(1), 3), (d(2), 0), (d(3), 7)], "Families per day").expect("chart");
         assert!(svg.starts_with(r#"<svg role="img" aria-label="Families per day" "#));
         assert!(svg.contains("1 Nov") && svg.contains("3 Nov"), "{svg}");
         // The background, and one rectangle per day (a zero-height one too).

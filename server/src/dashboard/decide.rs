@@ -158,7 +158,11 @@ impl Decider {
             return Err(not_merged());
         }
         let doc = self.store.record_doc(id)?.ok_or_else(not_merged)?;
-        let into = doc.view(id).lifecycle.merged_into().ok_or_else(not_merged)?;
+        let into = doc
+            .view(id)
+            .lifecycle
+            .merged_into()
+            .ok_or_else(not_merged)?;
         let keep = self.store.record_doc(into)?;
         self.push(plan_unmerge(
             (id, &doc),

@@ -91,10 +91,9 @@ pub async fn page(
         }
         // Recent merges, from the audit trail's newest entries.
         let newest = st.store.audit_newest()?;
-        let (entries, _) = st.store.audit(
-            newest.saturating_sub(RECENT_AUDIT),
-            RECENT_AUDIT as usize,
-        )?;
+        let (entries, _) = st
+            .store
+            .audit(newest.saturating_sub(RECENT_AUDIT), RECENT_AUDIT as usize)?;
         let mut merged = Vec::new();
         for e in entries.iter().rev() {
             let AuditEvent::Push { applied, .. } = &e.event else {
@@ -151,7 +150,12 @@ pub async fn page(
             }
         }
     };
-    Ok(html(layout::page("Duplicates", &who, Nav::Duplicates, body)))
+    Ok(html(layout::page(
+        "Duplicates",
+        &who,
+        Nav::Duplicates,
+        body,
+    )))
 }
 
 fn pair(who: &Signed, p: &Pair, may_merge: bool, may_dismiss: bool) -> Markup {

@@ -184,8 +184,12 @@ pub fn problem(status: StatusCode, message: &str) -> Markup {
 /// A notice at the top of a page after a decision (`?done=...`).
 pub fn notice(done: Option<&str>) -> Markup {
     let text = match done {
-        Some("resolved") => "The conflict is resolved; laptops get the decision at their next sync.",
-        Some("merged") => "Merged: the duplicate no longer counts. Laptops get the decision at their next sync.",
+        Some("resolved") => {
+            "The conflict is resolved; laptops get the decision at their next sync."
+        }
+        Some("merged") => {
+            "Merged: the duplicate no longer counts. Laptops get the decision at their next sync."
+        }
         Some("dismissed") => "Dismissed: the pair will not be suggested again.",
         Some("unmerged") => "Unmerged: both families count again.",
         Some("revoked") => "Revoked: the device's next sync is refused.",
@@ -211,7 +215,10 @@ pub fn thousands(n: u64) -> String {
 /// ids made close together), with the whole id on hover.
 pub fn short_id(id: &impl std::fmt::Display) -> Markup {
     let full = id.to_string();
-    let tail: String = full.chars().skip(full.chars().count().saturating_sub(8)).collect();
+    let tail: String = full
+        .chars()
+        .skip(full.chars().count().saturating_sub(8))
+        .collect();
     html! { code title=(full) { "…" (tail) } }
 }
 

@@ -206,7 +206,12 @@ pub async fn sign_in(
                     token,
                     CookieAge::seconds(ttl.num_seconds().max(1)),
                 ))
-                .cookie(cookie(&state, SIGN_IN_COOKIE, String::new(), CookieAge::ZERO))
+                .cookie(cookie(
+                    &state,
+                    SIGN_IN_COOKIE,
+                    String::new(),
+                    CookieAge::ZERO,
+                ))
                 .insert_header(("Location", "/dashboard/"))
                 .finish())
         }
@@ -236,7 +241,12 @@ pub async fn sign_out(
     blocking(move || Ok(store.revoke(id, id, Utc::now())?)).await?;
     tracing::info!(device = %id, "browser session ended");
     Ok(HttpResponse::SeeOther()
-        .cookie(cookie(&state, SESSION_COOKIE, String::new(), CookieAge::ZERO))
+        .cookie(cookie(
+            &state,
+            SESSION_COOKIE,
+            String::new(),
+            CookieAge::ZERO,
+        ))
         .insert_header(("Location", "/dashboard/sign-in"))
         .finish())
 }

@@ -91,7 +91,13 @@ mod tests {
             "On 3 November 2026, 1 family — 1 man, 1 woman and 0 children — returned through every crossing."
         );
         assert_eq!(
-            sentence(&Totals::default(), d(1, 1), d(1, 7), None, &["torkham".into()]),
+            sentence(
+                &Totals::default(),
+                d(1, 1),
+                d(1, 7),
+                None,
+                &["torkham".into()]
+            ),
             "Between 1 January and 7 January 2026, no returning family was recorded at Torkham."
         );
     }

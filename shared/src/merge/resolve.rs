@@ -88,9 +88,8 @@ pub fn plan_resolve(
         };
         return Ok(vec![resolution(id, doc.base_for_lifecycle(), change)]);
     }
-    let field = FieldName::parse(&conflict.field).ok_or_else(|| {
-        ResolveError::NotADecision(format!("unknown field {}", conflict.field))
-    })?;
+    let field = FieldName::parse(&conflict.field)
+        .ok_or_else(|| ResolveError::NotADecision(format!("unknown field {}", conflict.field)))?;
     let parsed =
         FieldValue::parse(field, value).map_err(|p| ValidationError { problems: vec![p] })?;
     if let Some(f) = doc.view(id).family {

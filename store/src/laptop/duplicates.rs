@@ -32,8 +32,7 @@ use returnee_shared::duplicates::{
     sort_candidates,
 };
 use returnee_shared::merge::{
-    Change, Op, RecordDoc, RecordView, plan_dismiss,
-    plan_merge, plan_unmerge,
+    Change, Op, RecordDoc, RecordView, plan_dismiss, plan_merge, plan_unmerge,
 };
 use returnee_shared::wire::SyncCursor;
 use returnee_shared::{DeviceId, OpId, RecordId};
@@ -141,7 +140,10 @@ impl BlockIndex for LocalIndex<'_> {
 }
 
 /// Builds a supervisor's decision operation made on `device` at `now`.
-pub(super) fn decision(device: DeviceId, now: DateTime<Utc>) -> impl FnMut(RecordId, Vec<OpId>, Change) -> Op {
+pub(super) fn decision(
+    device: DeviceId,
+    now: DateTime<Utc>,
+) -> impl FnMut(RecordId, Vec<OpId>, Change) -> Op {
     move |record, base, change| Op {
         id: crate::ids::new_op_id(),
         record,
