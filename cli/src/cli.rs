@@ -204,21 +204,61 @@ pub struct DeleteArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub filter: FilterFlags,
-    /// Break the totals down: crossing, date, return-type, departure or destination.
-    #[arg(long, value_name = "KEY")]
+    /// Break the totals down by one or more keys, comma-separated: date,
+    /// week, month, crossing, return-type, departure, destination
+    /// (e.g. --by date,crossing,return-type).
+    #[arg(long, value_name = "KEYS")]
     pub by: Option<String>,
+    /// Print JSON for scripts (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// table, json, csv, xlsx, hxl (CSV with HXL hashtags) or hxl-long
+    /// (one row per group, sex and age band) [default: table].
+    #[arg(long, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<String>,
+    /// Write to this file instead of standard output (needed for xlsx on a terminal).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Start a CSV with a byte-order mark, so that Excel shows Dari and Pashto names.
+    #[arg(long)]
+    pub excel: bool,
+    /// Print the paragraph a sitrep quotes: period, families, individuals,
+    /// men, women, children, the share deported, the main provinces.
+    #[arg(long, conflicts_with_all = ["format", "json", "chart"])]
+    pub summary: bool,
+    /// For a partner or HDX: counts below --small-cells are shown as <N.
+    #[arg(long)]
+    pub share: bool,
+    /// The smallest count a --share output shows.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    pub small_cells: u64,
+    /// A chart: daily, return-type or destination; an SVG with --out FILE.svg,
+    /// bars on the terminal without it.
+    #[arg(long, value_name = "KIND", conflicts_with_all = ["format", "json"])]
+    pub chart: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// csv or jsonl.
+    /// csv, jsonl or xlsx.
     #[arg(long, default_value = "csv")]
     pub format: String,
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub filter: FilterFlags,
+    /// For a partner: no names, document numbers or notes, and record ids
+    /// replaced by keyed hashes.
+    #[arg(long)]
+    pub share: bool,
+    /// Export from the server instead of this laptop: the families of your
+    /// sites (supervisors and admins), document numbers masked.
+    #[arg(long)]
+    pub from_server: bool,
+    /// With --from-server: document numbers in full (admins only).
+    #[arg(long, requires = "from_server", conflicts_with = "share")]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]

@@ -168,35 +168,57 @@ impl ServerClient {
         &self,
         req: reqwest::blocking::RequestBuilder,
     ) -> Result<T, ClientError> {
+        let resp = self.answer(req)?;
+        let bytes = resp.bytes().map_err(|e| self.failed(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Sends `req` with the protocol header and credential; the answer if
+    /// it is a success, else the server's refusal.
+    fn answer(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
         let mut req = req.header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
         let resp = req.send().map_err(|e| self.failed(&e))?;
         let status = resp.status();
-        let bytes = resp.bytes().map_err(|e| self.failed(&e))?;
         if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
-        } else {
-            // Not an error body (a proxy's page, say): its status's name and
-            // the start of its text.
-            let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-                ErrorBody {
-                    error: ErrorCode::Unknown,
-                    message: match status.canonical_reason() {
-                        Some(reason) if text.trim().is_empty() => reason.to_string(),
-                        Some(reason) => format!("{reason}: {text}"),
-                        None => text,
-                    },
-                }
-            });
-            Err(ClientError::Refused {
-                status: status.as_u16(),
-                code: body.error,
-                message: body.message,
-            })
+            return Ok(resp);
         }
+        let bytes = resp.bytes().map_err(|e| self.failed(&e))?;
+        // Not an error body (a proxy's page, say): its status's name and
+        // the start of its text.
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            ErrorBody {
+                error: ErrorCode::Unknown,
+                message: match status.canonical_reason() {
+                    Some(reason) if text.trim().is_empty() => reason.to_string(),
+                    Some(reason) => format!("{reason}: {text}"),
+                    None => text,
+                },
+            }
+        });
+        Err(ClientError::Refused {
+            status: status.as_u16(),
+            code: body.error,
+            message: body.message,
+        })
+    }
+
+    /// Copies the answer to a GET of `path` with `query` into `out`, as it
+    /// arrives (an export); the number of bytes.
+    pub fn download(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ClientError> {
+        let mut resp = self.answer(self.http.get(self.url(path)).query(query))?;
+        resp.copy_to(out).map_err(|e| self.failed(&e))
     }
 
     fn post<B: Serialize, T: DeserializeOwned>(

@@ -4,39 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use returnee_shared::merge::Origin;
-use returnee_shared::{DeviceId, Family, FamilyDraft, RecordId};
+use returnee_shared::{DeviceId, FamilyDraft, RecordId};
 use serde::{Deserialize, Serialize};
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 27] = [
-    "id",
-    "crossing",
-    "crossed_on",
-    "return_type",
-    "departure_province",
-    "destination_province",
-    "head_name",
-    "head_sex",
-    "doc_type",
-    "doc_number",
-    "consent",
-    "m_0_4",
-    "m_5_11",
-    "m_12_17",
-    "m_18_59",
-    "m_60_plus",
-    "f_0_4",
-    "f_5_11",
-    "f_12_17",
-    "f_18_59",
-    "f_60_plus",
-    "vulnerabilities",
-    "documentation",
-    "protection_referral",
-    "notes",
-    "recorded_by",
-    "recorded_at",
-];
+/// The CSV columns, in order (the export's, `returnee_shared::report::records`).
+pub use returnee_shared::report::records::RECORD_COLUMNS as CSV_COLUMNS;
 
 /// One CSV row as text; every column optional so that a bad row is reported,
 /// not rejected by the parser.
@@ -176,42 +148,6 @@ impl CsvRow {
             recorded_by: by,
             recorded_at: at,
         })
-    }
-
-    /// A family as a row.
-    pub fn from_family(f: &Family) -> CsvRow {
-        let x = &f.fields;
-        let c = |n: u32| Some(n.to_string());
-        let join = |items: Vec<String>| Some(items.join(";"));
-        CsvRow {
-            id: Some(f.id.to_string()),
-            crossing: Some(x.crossing.clone()),
-            crossed_on: Some(x.crossed_on.to_string()),
-            return_type: Some(x.return_type.to_string()),
-            departure_province: Some(x.departure_province.clone()),
-            destination_province: Some(x.destination_province.clone()),
-            head_name: x.head_name.clone(),
-            head_sex: x.head_sex.map(|s| s.to_string()),
-            doc_type: Some(x.doc_type.to_string()),
-            doc_number: x.doc_number.clone(),
-            consent: Some(x.consent.to_string()),
-            m_0_4: c(x.members.males[0]),
-            m_5_11: c(x.members.males[1]),
-            m_12_17: c(x.members.males[2]),
-            m_18_59: c(x.members.males[3]),
-            m_60_plus: c(x.members.males[4]),
-            f_0_4: c(x.members.females[0]),
-            f_5_11: c(x.members.females[1]),
-            f_12_17: c(x.members.females[2]),
-            f_18_59: c(x.members.females[3]),
-            f_60_plus: c(x.members.females[4]),
-            vulnerabilities: join(x.vulnerabilities.iter().map(|v| v.to_string()).collect()),
-            documentation: join(x.documentation.iter().map(|v| v.to_string()).collect()),
-            protection_referral: x.protection_referral.map(|r| r.to_string()),
-            notes: x.notes.clone(),
-            recorded_by: Some(f.recorded_by.to_string()),
-            recorded_at: Some(f.recorded_at.to_rfc3339()),
-        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod exports;
 pub mod pacing;
 pub mod routes;
 pub mod state;

@@ -8,12 +8,11 @@ use rayon::prelude::*;
 use returnee_shared::DeviceId;
 use returnee_shared::access::Action;
 use returnee_shared::merge::Op;
-use returnee_shared::validate::{parse_crossing, parse_date_only};
+use returnee_shared::validate::parse_crossing;
 use returnee_shared::wire::{
     AuditPage, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse, Health,
     MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PROTOCOL_VERSION, RawPushRequest, Role, SyncCursor,
 };
-use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -25,7 +24,7 @@ use returnee_store::server::EnrollRefusal;
 type State = web::Data<AppState>;
 
 /// Runs store work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     web::block(f)
@@ -46,7 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sync/pull", web::get().to(pull))
             .route("/conflicts", web::get().to(conflicts))
             .route("/duplicates", web::get().to(duplicates))
-            .route("/reports", web::get().to(reports)),
+            .route("/reports", web::get().to(crate::exports::reports))
+            .route("/export", web::get().to(crate::exports::export)),
     );
 }
 
@@ -260,54 +260,6 @@ async fn duplicates(state: State, who: Authenticated) -> Result<HttpResponse, Ap
     })
     .await?;
     Ok(HttpResponse::Ok().json(list))
-}
-
-#[derive(Debug, Deserialize)]
-struct ReportParams {
-    crossing: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    return_type: Option<String>,
-    by: Option<String>,
-}
-
-async fn reports(
-    state: State,
-    who: Authenticated,
-    query: web::Query<ReportParams>,
-) -> Result<HttpResponse, ApiError> {
-    let device = who.authorize(Action::ReadReports)?.clone();
-    let q = query.into_inner();
-    let bad = |m: String| ApiError::BadRequest(m);
-    let mut filter = ReportFilter::default();
-    if let Some(c) = &q.crossing {
-        filter.crossing = Some(parse_crossing(c).map_err(|p| bad(p.to_string()))?);
-    }
-    if let Some(d) = &q.from {
-        filter.from = Some(parse_date_only("from", d).map_err(|p| bad(p.to_string()))?);
-    }
-    if let Some(d) = &q.to {
-        filter.to = Some(parse_date_only("to", d).map_err(|p| bad(p.to_string()))?);
-    }
-    if let Some(t) = &q.return_type {
-        filter.return_type =
-            Some(ReturnType::parse(t).ok_or_else(|| {
-                bad(format!("return_type: use one of {}", ReturnType::allowed()))
-            })?);
-    }
-    let by = match &q.by {
-        None => None,
-        Some(b) => Some(GroupBy::parse(b).ok_or_else(|| {
-            bad(format!(
-                "by: use one of {}",
-                GroupBy::ALL.map(|g| g.as_str()).join(", ")
-            ))
-        })?),
-    };
-    let store = state.store.clone();
-    let report =
-        blocking(move || Ok(store.report(&device, ReportBuilder::new(filter, by))?)).await?;
-    Ok(HttpResponse::Ok().json(report))
 }
 
 async fn devices(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {

@@ -129,6 +129,9 @@ pub enum Action<'a> {
     ListDuplicates,
     /// `GET /v1/reports` (counting the device's sites only).
     ReadReports,
+    /// `GET /v1/export`: the families of the device's sites; document
+    /// numbers in full only for an admin (`full_documents`).
+    ExportFamilies { full_documents: bool },
     /// An operation that decides a conflict (`Op::resolution`; an unmerge
     /// is one too), and `returnee conflicts resolve`.
     ResolveConflict,
@@ -194,6 +197,15 @@ pub fn authorize(principal: &Principal, action: &Action) -> Result<(), Denial> {
         Action::ListConflicts => needs(SUPERVISOR, "list conflicts"),
         Action::ListDuplicates => needs(SUPERVISOR, "list duplicates"),
         Action::ReadReports => needs(SUPERVISOR, "read reports"),
+        Action::ExportFamilies {
+            full_documents: false,
+        } => needs(SUPERVISOR, "export families"),
+        Action::ExportFamilies {
+            full_documents: true,
+        } => needs(
+            ADMIN,
+            "export full document numbers (leave out full=true to have them masked)",
+        ),
         Action::ResolveConflict => decides("resolve conflicts"),
         Action::DecideDuplicates(decision) => decides(decision.what()),
         Action::SendOpsOf(device) if device != principal.device => deny(
@@ -239,7 +251,8 @@ pub fn authorize_unenrolled(action: &Action) -> Result<(), Denial> {
         | Action::ReadAudit
         | Action::ListConflicts
         | Action::ListDuplicates
-        | Action::ReadReports => deny(
+        | Action::ReadReports
+        | Action::ExportFamilies { .. } => deny(
             "this device is not enrolled with a server; run `returnee enroll --server URL --code CODE` first".into(),
         ),
         Action::ResolveConflict => deny(decider_only("resolve conflicts", "not enrolled")),
@@ -274,6 +287,7 @@ mod tests {
             Action::ListConflicts => "ListConflicts",
             Action::ListDuplicates => "ListDuplicates",
             Action::ReadReports => "ReadReports",
+            Action::ExportFamilies { .. } => "ExportFamilies",
             Action::ResolveConflict => "ResolveConflict",
             Action::DecideDuplicates(_) => "DecideDuplicates",
             Action::SendOpsOf(_) => "SendOpsOf",
@@ -282,7 +296,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: [&str; 12] = [
+    const VARIANTS: [&str; 13] = [
         "MintCodes",
         "ListDevices",
         "RevokeDevice",
@@ -290,6 +304,7 @@ mod tests {
         "ListConflicts",
         "ListDuplicates",
         "ReadReports",
+        "ExportFamilies",
         "ResolveConflict",
         "DecideDuplicates",
         "SendOpsOf",
@@ -359,6 +374,20 @@ mod tests {
             (
                 Action::ReadReports,
                 [false, true, true, true, true, true],
+                false,
+            ),
+            (
+                Action::ExportFamilies {
+                    full_documents: false,
+                },
+                [false, true, true, true, true, true],
+                false,
+            ),
+            (
+                Action::ExportFamilies {
+                    full_documents: true,
+                },
+                [false, false, false, false, true, true],
                 false,
             ),
             (

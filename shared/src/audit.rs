@@ -45,6 +45,16 @@ pub enum AuditEvent {
         sites: Vec<String>,
         uses: u32,
     },
+    /// Families were exported (`GET /v1/export`): in which format, under
+    /// which filter, how many, and whether names or document numbers could
+    /// leave with them (`personal`) and in full (`full_documents`).
+    Exported {
+        format: String,
+        filter: String,
+        rows: u64,
+        personal: bool,
+        full_documents: bool,
+    },
 }
 
 /// What the trail keeps of one applied operation.

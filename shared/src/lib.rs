@@ -33,5 +33,7 @@ pub use family::{
     Referral, ReturnType, Sex, Vulnerability,
 };
 pub use merge::{Change, Conflict, ConflictValue, Lifecycle, Op, RecordDoc, RecordView, Slot};
-pub use report::{GroupBy, Report, ReportBuilder, ReportFilter, ReportRow, Totals};
+pub use report::{
+    Breakdown, Group, GroupBy, Report, ReportBuilder, ReportFilter, ReportRow, Totals,
+};
 pub use validate::{FamilyDraft, FieldName, FieldValue, Problem, ValidationError};

@@ -2,8 +2,15 @@
 //! Afghan provinces (ISO 3166-2:AF).
 //!
 //! The lists are data, kept as CSV files in `shared/reference/` and compiled
-//! into the binary. Lookups accept a code or a name in any case and give back
-//! the canonical code that is stored.
+//! into the binary (copied from the project's reference lists, whose README is
+//! `shared/reference/README.md`). Lookups accept a code, a name or any alias,
+//! in any case, with or without spaces and hyphens, and give back the
+//! canonical (ISO) code that is stored. Each Afghan province also carries
+//! its OCHA p-code, for exports that humanitarian tools join on.
+//!
+//! The order of the rows is part of the stored format: a report row keeps
+//! a province as its index in its list ([`crate::ReportRow::to_bytes`]).
+//! Add rows at the end, never reorder them.
 
 use std::sync::OnceLock;
 
@@ -14,6 +21,10 @@ pub struct Entry {
     pub code: String,
     /// The human name (`Torkham`, `Khyber Pakhtunkhwa`, `Nangarhar`).
     pub name: String,
+    /// The OCHA COD-AB p-code (`AF06`), where the list has one (Afghan provinces).
+    pub pcode: Option<String>,
+    /// Other spellings in common use (`Ningarhar`, `KPK`, `NWFP`).
+    pub aliases: Vec<String>,
 }
 
 /// A border crossing point.
@@ -42,11 +53,26 @@ fn rows(csv: &str) -> impl Iterator<Item = Vec<&str>> {
         .map(|l| l.split(',').map(str::trim).collect())
 }
 
-fn entries(csv: &str) -> Vec<Entry> {
+/// A list with columns `code,name[,pcode],aliases` (aliases `;`-separated).
+fn entries(csv: &str, has_pcode: bool) -> Vec<Entry> {
+    let aliases_at = if has_pcode { 3 } else { 2 };
     rows(csv)
         .map(|r| Entry {
             code: r[0].to_string(),
             name: r[1].to_string(),
+            pcode: has_pcode
+                .then(|| r[2].to_string())
+                .filter(|p| !p.is_empty()),
+            aliases: r
+                .get(aliases_at)
+                .map(|a| {
+                    a.split(';')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -60,6 +86,8 @@ pub fn crossings() -> &'static [Crossing] {
                 entry: Entry {
                     code: r[0].to_string(),
                     name: r[1].to_string(),
+                    pcode: None,
+                    aliases: Vec::new(),
                 },
                 pk_province: r[2].to_string(),
                 af_province: r[3].to_string(),
@@ -71,13 +99,13 @@ pub fn crossings() -> &'static [Crossing] {
 /// Every province of Pakistan.
 pub fn pk_provinces() -> &'static [Entry] {
     static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
-    LIST.get_or_init(|| entries(PK_PROVINCES_CSV))
+    LIST.get_or_init(|| entries(PK_PROVINCES_CSV, false))
 }
 
 /// Every province of Afghanistan (34).
 pub fn af_provinces() -> &'static [Entry] {
     static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
-    LIST.get_or_init(|| entries(AF_PROVINCES_CSV))
+    LIST.get_or_init(|| entries(AF_PROVINCES_CSV, true))
 }
 
 /// Folds a code or name for comparison: lower case, with spaces, dashes,
@@ -89,8 +117,8 @@ fn fold(s: &str) -> String {
         .collect()
 }
 
-/// Every spelling a list accepts (folded code and name), with the canonical
-/// code it stands for; built once.
+/// Every spelling a list accepts (folded code, name and aliases), with the
+/// canonical code it stands for; built once.
 struct Spellings(Vec<(String, &'static str)>);
 
 impl Spellings {
@@ -99,10 +127,10 @@ impl Spellings {
             entries
                 .iter()
                 .flat_map(|e| {
-                    [
-                        (fold(&e.code), e.code.as_str()),
-                        (fold(&e.name), e.code.as_str()),
-                    ]
+                    [&e.code, &e.name]
+                        .into_iter()
+                        .chain(&e.aliases)
+                        .map(|s| (fold(s), e.code.as_str()))
                 })
                 .collect(),
         )
@@ -187,6 +215,23 @@ pub fn display_name(code: &str) -> &str {
         .unwrap_or(code)
 }
 
+/// The province (Pakistani or Afghan) with this stored code.
+pub fn province(code: &str) -> Option<&'static Entry> {
+    pk_provinces()
+        .iter()
+        .chain(af_provinces())
+        .find(|e| e.code == code)
+}
+
+/// The OCHA p-code of a stored Afghan province code (`AF-NAN` → `AF06`);
+/// empty for a Pakistani province (the list has none), `undecided` or
+/// `unknown`.
+pub fn pcode(code: &str) -> &'static str {
+    province(code)
+        .and_then(|e| e.pcode.as_deref())
+        .unwrap_or("")
+}
+
 /// The codes of the crossings, comma-separated, for error messages.
 pub fn crossing_codes() -> String {
     crossings()
@@ -223,5 +268,103 @@ mod tests {
         assert!(destination("PK-KP").is_none());
         assert!(departure("").is_none());
         assert_eq!(display_name("AF-KAB"), "Kabul");
+    }
+
+    #[test]
+    fn every_alias_is_accepted_and_stored_as_its_code() {
+        let variants = |s: &str| {
+            [
+                s.to_string(),
+                s.to_uppercase(),
+                s.to_lowercase(),
+                s.replace(['-', ' '], ""),
+                s.replace(' ', "-"),
+                format!("  {s} "),
+            ]
+        };
+        let mut n = 0;
+        for e in pk_provinces() {
+            for spelling in e.aliases.iter().chain([&e.name, &e.code]) {
+                for v in variants(spelling) {
+                    assert_eq!(departure(&v).as_deref(), Some(e.code.as_str()), "{v:?}");
+                    n += 1;
+                }
+            }
+        }
+        for e in af_provinces() {
+            for spelling in e.aliases.iter().chain([&e.name, &e.code]) {
+                for v in variants(spelling) {
+                    assert_eq!(destination(&v).as_deref(), Some(e.code.as_str()), "{v:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 6 * (41 + 40), "{n} spellings tried");
+        // The everyday spellings the first users had refused.
+        for (typed, code) in [
+            ("Paktia", "AF-PIA"),
+            ("Jawzjan", "AF-JOW"),
+            ("Sar-e Pol", "AF-SAR"),
+            ("Maidan Wardak", "AF-WAR"),
+            ("Hilmand", "AF-HEL"),
+        ] {
+            assert_eq!(destination(typed).as_deref(), Some(code));
+        }
+        for (typed, code) in [
+            ("Azad Kashmir", "PK-JK"),
+            ("KPK", "PK-KP"),
+            ("NWFP", "PK-KP"),
+            ("FATA", "PK-KP"),
+            ("Baluchistan", "PK-BA"),
+        ] {
+            assert_eq!(departure(typed).as_deref(), Some(code));
+        }
+    }
+
+    #[test]
+    fn no_spelling_stands_for_two_provinces() {
+        for list in [pk_provinces(), af_provinces()] {
+            let mut seen = std::collections::HashMap::new();
+            for e in list {
+                for s in e.aliases.iter().chain([&e.name, &e.code]) {
+                    if let Some(other) = seen.insert(fold(s), &e.code) {
+                        assert_eq!(other, &e.code, "{s} is ambiguous");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn list_order_is_the_stored_format() {
+        // Report rows store a province as its index: these must not move.
+        let af: Vec<&str> = af_provinces().iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(af[0], "AF-BDS");
+        assert_eq!(af[13], "AF-KAB");
+        assert_eq!(af[21], "AF-NAN");
+        assert_eq!(af[33], "AF-ZAB");
+        let pk: Vec<&str> = pk_provinces().iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(
+            pk,
+            [
+                "PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"
+            ]
+        );
+    }
+
+    #[test]
+    fn afghan_provinces_carry_their_pcodes() {
+        assert_eq!(pcode("AF-KAB"), "AF01");
+        assert_eq!(pcode("AF-NAN"), "AF06");
+        assert_eq!(pcode("AF-NIM"), "AF34");
+        assert_eq!(pcode("PK-KP"), "");
+        assert_eq!(pcode("undecided"), "");
+        let mut all: Vec<&str> = af_provinces()
+            .iter()
+            .map(|e| e.pcode.as_deref().unwrap())
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 34);
     }
 }

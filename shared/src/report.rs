@@ -1,14 +1,32 @@
 //! The figures agencies publish: families, individuals, men, women and
-//! children, filtered and broken down. Computed the same way on a laptop and
-//! on the server, from records streamed one at a time.
+//! children, and the ten sex × age-band counts, filtered and broken down by
+//! one or more keys. Computed the same way on a laptop and on the server,
+//! from the compact report rows the stores keep ([`ReportRow`]).
+//!
+//! - [`table`]: a report as a flat table (one row per group, ISO code,
+//!   p-code and name of each province) and its CSV and HXL forms, with
+//!   small-cell suppression for tables that leave the organisation;
+//! - [`summary`]: the sentence a sitrep quotes;
+//! - `xlsx` (feature `xlsx`): the spreadsheet.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::family::{FamilyFields, Members, ReturnType};
-use crate::reference;
+use crate::family::{FamilyFields, ReturnType};
+
+pub mod records;
+pub mod render;
+mod row;
+pub mod summary;
+pub mod table;
+#[cfg(feature = "xlsx")]
+pub mod xlsx;
+
+pub use render::{RenderOptions, ReportFormat, render};
+pub use row::ReportRow;
+pub use table::FlatTable;
 
 /// Which families a report or a listing covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,9 +55,45 @@ impl ReportFilter {
             && self.to.is_none_or(|d| f.crossed_on <= d)
             && self.return_type.is_none_or(|t| t == f.return_type)
     }
+
+    /// A problem if the range ends before it starts.
+    pub fn range_problem(&self) -> Option<crate::Problem> {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if to < from => Some(crate::Problem::new(
+                "to",
+                format!(
+                    "the range ends ({to}) before it starts ({from}); give --from a date on or before --to"
+                ),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The filter in words, for the "what was counted" part of an export
+    /// (`crossing=torkham, from=2026-09-01`; `none` when empty).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.crossing {
+            parts.push(format!("crossing={c}"));
+        }
+        if let Some(d) = self.from {
+            parts.push(format!("from={d}"));
+        }
+        if let Some(d) = self.to {
+            parts.push(format!("to={d}"));
+        }
+        if let Some(t) = self.return_type {
+            parts.push(format!("return-type={t}"));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
-/// How a report is broken down.
+/// A key a report is broken down by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GroupBy {
@@ -48,15 +102,21 @@ pub enum GroupBy {
     ReturnType,
     Departure,
     Destination,
+    /// The ISO week of the crossing date (`2026-W38`).
+    Week,
+    /// The month of the crossing date (`2026-09`).
+    Month,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 5] = [
+    pub const ALL: [GroupBy; 7] = [
         GroupBy::Crossing,
         GroupBy::Date,
         GroupBy::ReturnType,
         GroupBy::Departure,
         GroupBy::Destination,
+        GroupBy::Week,
+        GroupBy::Month,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +126,8 @@ impl GroupBy {
             GroupBy::ReturnType => "return-type",
             GroupBy::Departure => "departure",
             GroupBy::Destination => "destination",
+            GroupBy::Week => "week",
+            GroupBy::Month => "month",
         }
     }
 
@@ -74,13 +136,65 @@ impl GroupBy {
         GroupBy::ALL.into_iter().find(|g| g.as_str() == s)
     }
 
-    fn key(self, f: &ReportRow) -> String {
+    /// Parses a comma-separated list (`date,crossing,return-type`); the
+    /// error says which key is wrong and what is accepted.
+    pub fn parse_list(s: &str) -> Result<Vec<GroupBy>, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let g = GroupBy::parse(part).ok_or_else(|| {
+                format!(
+                    "'{part}' is not a breakdown; use one or more of {}, comma-separated",
+                    GroupBy::ALL.map(|g| g.as_str()).join(", ")
+                )
+            })?;
+            if out.contains(&g) {
+                return Err(format!("'{part}' is given twice; name each breakdown once"));
+            }
+            out.push(g);
+        }
+        if out.is_empty() {
+            return Err(format!(
+                "no breakdown given; use one or more of {}",
+                GroupBy::ALL.map(|g| g.as_str()).join(", ")
+            ));
+        }
+        Ok(out)
+    }
+
+    fn key(self, f: &ReportRow) -> KeyPart {
         match self {
-            GroupBy::Crossing => f.crossing.to_string(),
-            GroupBy::Date => f.crossed_on.to_string(),
-            GroupBy::ReturnType => f.return_type.to_string(),
-            GroupBy::Departure => f.departure_province.to_string(),
-            GroupBy::Destination => f.destination_province.to_string(),
+            GroupBy::Crossing => KeyPart::Code(f.crossing),
+            GroupBy::Date => KeyPart::Date(f.crossed_on),
+            GroupBy::ReturnType => KeyPart::Type(f.return_type),
+            GroupBy::Departure => KeyPart::Code(f.departure_province),
+            GroupBy::Destination => KeyPart::Code(f.destination_province),
+            GroupBy::Week => {
+                let w = f.crossed_on.iso_week();
+                KeyPart::Week(w.year(), w.week())
+            }
+            GroupBy::Month => KeyPart::Month(f.crossed_on.year(), f.crossed_on.month()),
+        }
+    }
+}
+
+/// One part of a group's key, ordered as people read them (dates in time order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyPart {
+    Date(NaiveDate),
+    Week(i32, u32),
+    Month(i32, u32),
+    Code(&'static str),
+    Type(ReturnType),
+}
+
+impl std::fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyPart::Date(d) => write!(f, "{d}"),
+            KeyPart::Week(y, w) => write!(f, "{y}-W{w:02}"),
+            KeyPart::Month(y, m) => write!(f, "{y}-{m:02}"),
+            KeyPart::Code(c) => f.write_str(c),
+            KeyPart::Type(t) => f.write_str(t.as_str()),
         }
     }
 }
@@ -93,6 +207,12 @@ pub struct Totals {
     pub men: u64,
     pub women: u64,
     pub children: u64,
+    /// Males by age band ([`crate::AGE_BANDS`]: 0-4, 5-11, 12-17, 18-59, 60+).
+    #[serde(default)]
+    pub males: [u64; 5],
+    /// Females by age band.
+    #[serde(default)]
+    pub females: [u64; 5],
 }
 
 impl Totals {
@@ -103,15 +223,30 @@ impl Totals {
         self.men += m.men();
         self.women += m.women();
         self.children += m.children();
+        for i in 0..5 {
+            self.males[i] += m.males[i] as u64;
+            self.females[i] += m.females[i] as u64;
+        }
     }
 }
 
 /// One line of a breakdown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
+    /// The group's key: its `keys` joined with `|` (one key: the key itself).
     pub key: String,
+    /// One value per breakdown key, in the order they were asked for.
+    #[serde(default)]
+    pub keys: Vec<String>,
     #[serde(flatten)]
     pub totals: Totals,
+}
+
+/// Totals of the families broken down by one or more keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breakdown {
+    pub by: Vec<GroupBy>,
+    pub groups: Vec<Group>,
 }
 
 /// Totals, and a breakdown when one was asked for.
@@ -119,27 +254,114 @@ pub struct Group {
 pub struct Report {
     #[serde(flatten)]
     pub totals: Totals,
+    /// The keys of `groups`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by: Vec<GroupBy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<Group>>,
+    /// Further breakdowns by one key each, when asked for
+    /// ([`ReportBuilder::with_breakdowns`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdowns: Vec<Breakdown>,
+    /// The first crossing date counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<NaiveDate>,
+    /// The last crossing date counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<NaiveDate>,
+}
+
+impl Report {
+    /// The groups by `by` alone: a further breakdown, or the main one.
+    pub fn breakdown(&self, by: GroupBy) -> Option<&[Group]> {
+        self.breakdowns
+            .iter()
+            .find(|b| b.by == [by])
+            .map(|b| b.groups.as_slice())
+            .or_else(|| {
+                (self.by == [by])
+                    .then_some(self.groups.as_deref())
+                    .flatten()
+            })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Grouping {
+    by: Vec<GroupBy>,
+    groups: BTreeMap<Vec<KeyPart>, Totals>,
+}
+
+impl Grouping {
+    fn new(by: Vec<GroupBy>) -> Grouping {
+        Grouping {
+            by,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, f: &ReportRow) {
+        let key: Vec<KeyPart> = self.by.iter().map(|b| b.key(f)).collect();
+        self.groups.entry(key).or_default().add(f);
+    }
+
+    fn finish(self) -> Breakdown {
+        Breakdown {
+            by: self.by,
+            groups: self
+                .groups
+                .into_iter()
+                .map(|(parts, totals)| {
+                    let keys: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+                    Group {
+                        key: keys.join("|"),
+                        keys,
+                        totals,
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Builds a report from families fed one at a time.
 #[derive(Debug, Clone)]
 pub struct ReportBuilder {
     filter: ReportFilter,
-    by: Option<GroupBy>,
+    main: Option<Grouping>,
+    further: Vec<Grouping>,
     totals: Totals,
-    groups: BTreeMap<String, Totals>,
+    first: Option<NaiveDate>,
+    last: Option<NaiveDate>,
 }
 
 impl ReportBuilder {
+    /// A report broken down by at most one key.
     pub fn new(filter: ReportFilter, by: Option<GroupBy>) -> Self {
+        Self::grouped(filter, by.into_iter().collect())
+    }
+
+    /// A report broken down by every key of `by` at once (none: totals only).
+    pub fn grouped(filter: ReportFilter, by: Vec<GroupBy>) -> Self {
         ReportBuilder {
             filter,
-            by,
+            main: (!by.is_empty()).then(|| Grouping::new(by)),
+            further: Vec::new(),
             totals: Totals::default(),
-            groups: BTreeMap::new(),
+            first: None,
+            last: None,
         }
+    }
+
+    /// Also breaks the totals down by each of `each` alone (a spreadsheet's
+    /// sheet each, the sentence's shares).
+    pub fn with_breakdowns(mut self, each: &[GroupBy]) -> Self {
+        for b in each {
+            if !self.further.iter().any(|g| g.by == [*b]) {
+                self.further.push(Grouping::new(vec![*b]));
+            }
+        }
+        self
     }
 
     /// Counts one active family if it matches the filter.
@@ -155,195 +377,25 @@ impl ReportBuilder {
             return;
         }
         self.totals.add(f);
-        if let Some(by) = self.by {
-            self.groups.entry(by.key(f)).or_default().add(f);
+        self.first = Some(self.first.map_or(f.crossed_on, |d| d.min(f.crossed_on)));
+        self.last = Some(self.last.map_or(f.crossed_on, |d| d.max(f.crossed_on)));
+        if let Some(g) = &mut self.main {
+            g.add(f);
+        }
+        for g in &mut self.further {
+            g.add(f);
         }
     }
 
     pub fn finish(self) -> Report {
+        let main = self.main.map(Grouping::finish);
         Report {
             totals: self.totals,
-            groups: self.by.map(|_| {
-                self.groups
-                    .into_iter()
-                    .map(|(key, totals)| Group { key, totals })
-                    .collect()
-            }),
+            by: main.as_ref().map(|m| m.by.clone()).unwrap_or_default(),
+            groups: main.map(|m| m.groups),
+            breakdowns: self.further.into_iter().map(Grouping::finish).collect(),
+            first: self.first,
+            last: self.last,
         }
-    }
-}
-
-/// What a report needs of one family: the fields it filters and groups by,
-/// and the counts. Stores keep it beside each record in a compact binary
-/// form (19 bytes) so that a report reads a few megabytes, not every record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportRow {
-    pub crossing: &'static str,
-    pub crossed_on: NaiveDate,
-    pub return_type: ReturnType,
-    pub departure_province: &'static str,
-    pub destination_province: &'static str,
-    pub members: Members,
-}
-
-const UNKNOWN_INDEX: u8 = 255;
-
-fn index_of<'a>(
-    mut codes: impl Iterator<Item = &'a str>,
-    code: &str,
-    fallback: &str,
-) -> Option<u8> {
-    if code == fallback {
-        return Some(UNKNOWN_INDEX);
-    }
-    codes.position(|c| c == code).map(|i| i as u8)
-}
-
-impl ReportRow {
-    /// The row of a valid family (`None` for a code missing from the reference lists).
-    pub fn of(f: &FamilyFields) -> Option<ReportRow> {
-        let crossing = reference::crossings()
-            .iter()
-            .find(|c| c.entry.code == f.crossing)?;
-        let departure = if f.departure_province == reference::UNKNOWN_DEPARTURE {
-            reference::UNKNOWN_DEPARTURE
-        } else {
-            reference::pk_provinces()
-                .iter()
-                .find(|e| e.code == f.departure_province)?
-                .code
-                .as_str()
-        };
-        let destination = if f.destination_province == reference::UNDECIDED_DESTINATION {
-            reference::UNDECIDED_DESTINATION
-        } else {
-            reference::af_provinces()
-                .iter()
-                .find(|e| e.code == f.destination_province)?
-                .code
-                .as_str()
-        };
-        Some(ReportRow {
-            crossing: crossing.entry.code.as_str(),
-            crossed_on: f.crossed_on,
-            return_type: f.return_type,
-            departure_province: departure,
-            destination_province: destination,
-            members: f.members,
-        })
-    }
-
-    /// The size of the compact form ([`ReportRow::to_bytes`]): part of both
-    /// stores' formats.
-    pub const BYTES: usize = 19;
-
-    /// The compact form: crossing, departure and destination as indexes into
-    /// the reference lists, the date as days since 0001-01-01, counts as
-    /// bytes, and the form's version last.
-    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
-        let mut b = [0u8; Self::BYTES];
-        b[0] = index_of(
-            reference::crossings().iter().map(|c| c.entry.code.as_str()),
-            self.crossing,
-            "",
-        )
-        .unwrap_or(UNKNOWN_INDEX);
-        b[1..5]
-            .copy_from_slice(&chrono::Datelike::num_days_from_ce(&self.crossed_on).to_be_bytes());
-        b[5] = ReturnType::ALL
-            .iter()
-            .position(|t| *t == self.return_type)
-            .unwrap_or(0) as u8;
-        b[6] = index_of(
-            reference::pk_provinces().iter().map(|e| e.code.as_str()),
-            self.departure_province,
-            reference::UNKNOWN_DEPARTURE,
-        )
-        .unwrap_or(UNKNOWN_INDEX);
-        b[7] = index_of(
-            reference::af_provinces().iter().map(|e| e.code.as_str()),
-            self.destination_province,
-            reference::UNDECIDED_DESTINATION,
-        )
-        .unwrap_or(UNKNOWN_INDEX);
-        for i in 0..5 {
-            b[8 + i] = self.members.males[i].min(255) as u8;
-            b[13 + i] = self.members.females[i].min(255) as u8;
-        }
-        b[18] = 1; // format version
-        b
-    }
-
-    /// Reads the compact form back; `None` if it is not one.
-    pub fn from_bytes(b: &[u8]) -> Option<ReportRow> {
-        if b.len() != Self::BYTES || b[18] != 1 {
-            return None;
-        }
-        let crossing = reference::crossings()
-            .get(b[0] as usize)?
-            .entry
-            .code
-            .as_str();
-        let days = i32::from_be_bytes(b[1..5].try_into().ok()?);
-        let crossed_on = NaiveDate::from_num_days_from_ce_opt(days)?;
-        let return_type = *ReturnType::ALL.get(b[5] as usize)?;
-        let departure_province = match b[6] {
-            UNKNOWN_INDEX => reference::UNKNOWN_DEPARTURE,
-            i => reference::pk_provinces().get(i as usize)?.code.as_str(),
-        };
-        let destination_province = match b[7] {
-            UNKNOWN_INDEX => reference::UNDECIDED_DESTINATION,
-            i => reference::af_provinces().get(i as usize)?.code.as_str(),
-        };
-        let mut members = Members::default();
-        for i in 0..5 {
-            members.males[i] = b[8 + i] as u32;
-            members.females[i] = b[13 + i] as u32;
-        }
-        Some(ReportRow {
-            crossing,
-            crossed_on,
-            return_type,
-            departure_province,
-            destination_province,
-            members,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_round_trip_through_bytes() {
-        let f = FamilyFields {
-            crossing: "chaman".into(),
-            crossed_on: NaiveDate::from_ymd_opt(2026, 9, 17).unwrap(),
-            return_type: ReturnType::Assisted,
-            departure_province: "unknown".into(),
-            destination_province: "AF-KAN".into(),
-            members: Members {
-                males: [1, 2, 3, 4, 5],
-                females: [6, 7, 8, 9, 0],
-            },
-            head_name: None,
-            head_sex: None,
-            doc_type: crate::DocType::None,
-            doc_number: None,
-            consent: false,
-            vulnerabilities: Default::default(),
-            documentation: Default::default(),
-            protection_referral: None,
-            notes: None,
-        };
-        let row = ReportRow::of(&f).unwrap();
-        assert_eq!(ReportRow::from_bytes(&row.to_bytes()), Some(row));
-        let mut g = f.clone();
-        g.departure_province = "PK-SD".into();
-        g.destination_province = "undecided".into();
-        let row = ReportRow::of(&g).unwrap();
-        assert_eq!(ReportRow::from_bytes(&row.to_bytes()), Some(row));
-        assert_eq!(ReportRow::from_bytes(&[0; 5]), None);
     }
 }

@@ -64,6 +64,7 @@ mod admission;
 mod audit;
 mod dashboard;
 mod devices;
+mod exports;
 mod keys;
 mod log;
 pub(crate) mod record_packs;

@@ -213,7 +213,8 @@ fn the_dashboard_in_a_real_browser() {
             let summary = br.text("#summary").await?;
             ensure!(
                 summary.starts_with("Between 1 September and ")
-                    && summary.contains(&format!("{} families", api.totals.families)),
+                    && summary.contains(&format!("{} families", api.totals.families))
+                    && summary.contains(&format!("{} men", api.totals.men)),
                 "{summary}"
             );
             let bars = br
@@ -221,31 +222,35 @@ fn the_dashboard_in_a_real_browser() {
                 .find_all(Locator::Css("#daily-chart svg rect"))
                 .await?;
             ensure!(bars.len() > 90, "a bar per day: {}", bars.len());
-            // The CSV behind the download button holds the same totals.
-            let href = br
-                .client
-                .find(Locator::Css("a[download]"))
-                .await?
-                .attr("href")
-                .await?
-                .ok_or_else(|| anyhow!("no CSV link"))?;
+            // The CSV behind the download button holds the same families, by day.
+            let links = br.client.find_all(Locator::Css("a[download]")).await?;
+            let mut hrefs = Vec::new();
+            for l in &links {
+                hrefs.push(l.attr("href").await?.unwrap_or_default());
+            }
+            ensure!(
+                ["format=csv", "format=xlsx", "format=hxl"]
+                    .iter()
+                    .all(|f| hrefs.iter().any(|h| h.contains(f))),
+                "{hrefs:?}"
+            );
             let csv = br
                 .client
                 .execute_async(
                     "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
-                    vec![serde_json::json!(href)],
+                    vec![serde_json::json!(hrefs[0])],
                 )
                 .await?;
-            let total = csv
-                .as_str()
-                .and_then(|t| t.lines().nth(1))
-                .unwrap_or_default()
-                .to_string();
-            let t = &api.totals;
+            let csv = csv.as_str().unwrap_or_default().to_string();
+            let mut rows = csv.lines();
             ensure!(
-                total == format!("total,,{},{},{},{},{}", t.families, t.individuals, t.men, t.women, t.children),
-                "{total}"
+                rows.next().is_some_and(|h| h.starts_with("date,families,individuals")),
+                "{csv}"
             );
+            let families: u64 = rows
+                .map(|r| r.split(',').nth(1).unwrap_or("0").parse::<u64>())
+                .sum::<Result<u64, _>>()?;
+            ensure!(families == api.totals.families, "{families} in the CSV: {csv}");
             // A crossing narrows it exactly as the API does.
             br.client
                 .goto(&format!("{base}/dashboard/?from={FROM}&to={}&crossing=chaman", today()))

@@ -213,5 +213,19 @@ fn describe(event: &AuditEvent) -> String {
                 format!(" at {}", sites.join(", "))
             }
         ),
+        AuditEvent::Exported {
+            format,
+            filter,
+            rows,
+            personal,
+            full_documents,
+        } => format!(
+            "exported {rows} families as {format} (filters: {filter}; {})",
+            match (personal, full_documents) {
+                (false, _) => "shareable, no personal data",
+                (true, false) => "names, document numbers masked",
+                (true, true) => "names and full document numbers",
+            }
+        ),
     }
 }

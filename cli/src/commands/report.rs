@@ -1,74 +1,169 @@
-//! `returnee report`: families, individuals, men, women and children, with
-//! an optional breakdown.
+//! `returnee report`: families, individuals, men, women, children and the
+//! ten sex × age-band counts, broken down by one or more keys, as a table,
+//! JSON, CSV, a spreadsheet, HXL, the sitrep sentence or a chart. The
+//! formats are written by `returnee_shared::report` (the server writes the
+//! same for `GET /v1/reports?format=`).
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use comfy_table::Cell;
-use returnee_shared::{GroupBy, Problem, Report, ReportBuilder, ValidationError};
+use returnee_shared::report::summary;
+use returnee_shared::report::table::Cell as Value;
+use returnee_shared::report::{FlatTable, RenderOptions, ReportFormat};
+use returnee_shared::{GroupBy, Report, ReportBuilder, ReportFilter};
 
 use crate::cli::ReportArgs;
 use crate::commands::{open_store, parse_filter};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{num, print_json, table};
+use crate::output::{num, table};
 
-/// Parses `--by`.
-pub fn parse_group(by: Option<&str>) -> Result<Option<GroupBy>, CliError> {
-    by.map(|b| {
-        GroupBy::parse(b).ok_or_else(|| {
-            CliError::Invalid(ValidationError {
-                problems: vec![Problem::new(
-                    "by",
-                    format!(
-                        "'{b}' is not a breakdown; use one of {}",
-                        GroupBy::ALL.map(|g| g.as_str()).join(", ")
-                    ),
-                )],
-            })
-        })
+mod chart;
+
+fn invalid(flag: &str, message: String) -> CliError {
+    CliError::Usage(format!("--{flag}: {message}"))
+}
+
+/// Parses `--by` (one or more keys, comma-separated).
+pub fn parse_groups(by: Option<&str>) -> Result<Vec<GroupBy>, CliError> {
+    by.map_or(Ok(Vec::new()), |b| {
+        GroupBy::parse_list(b).map_err(|m| invalid("by", m))
     })
-    .transpose()
+}
+
+/// Parses the report filters and refuses a range that ends before it starts.
+pub fn parse_report_filter(args: &ReportArgs) -> Result<ReportFilter, CliError> {
+    let filter = parse_filter(&args.filter)?;
+    if let Some(p) = filter.range_problem() {
+        return Err(invalid(&p.field, p.message));
+    }
+    Ok(filter)
 }
 
 pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
-    let filter = parse_filter(&args.filter)?;
-    let by = parse_group(args.by.as_deref())?;
+    let filter = parse_report_filter(&args)?;
+    let by = parse_groups(args.by.as_deref())?;
+    let format = match (&args.format, args.json) {
+        (_, true) => ReportFormat::Json,
+        (Some(f), false) => ReportFormat::parse(f).map_err(|m| invalid("format", m))?,
+        (None, false) => ReportFormat::Table,
+    };
+    let chart = args
+        .chart
+        .as_deref()
+        .map(|c| chart::Kind::parse(c).map_err(|m| invalid("chart", m)))
+        .transpose()?;
+    if format.is_binary() && args.out.is_none() && std::io::stdout().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "an {} file is not for the terminal; write it with --out FILE.{}",
+            format.as_str(),
+            format.extension()
+        )));
+    }
+    let small_cells = args.share.then_some(args.small_cells);
     let store = open_store(config)?;
-    let mut builder = ReportBuilder::new(filter, by);
+    let device = store.device()?.id;
+
+    let mut builder = match chart {
+        Some(kind) => ReportBuilder::grouped(filter.clone(), vec![kind.by()]),
+        None => ReportBuilder::grouped(filter.clone(), by.clone()),
+    };
+    if args.summary {
+        builder = builder.with_breakdowns(&summary::BREAKDOWNS);
+    } else if format == ReportFormat::Xlsx && by.len() > 1 {
+        builder = builder.with_breakdowns(&by);
+    }
     for row in store.report_rows() {
         builder.add_row(&row?);
     }
     let report = builder.finish();
-    if args.json {
-        return print_json(&report);
+
+    if args.summary {
+        let text = summary::sentence(&report, &filter, small_cells) + "\n";
+        return write_out(args.out.as_deref(), text.as_bytes());
     }
-    print_report(config, &report, by);
+    if let Some(kind) = chart {
+        return chart::draw(config, kind, &report, small_cells, args.out.as_deref());
+    }
+    if format == ReportFormat::Table {
+        let text = table_text(config, &report, small_cells);
+        return write_out(args.out.as_deref(), format!("{text}\n").as_bytes());
+    }
+    let opts = RenderOptions {
+        excel_bom: args.excel,
+        small_cells,
+        filter: filter.describe(),
+        exported_at: crate::commands::now().timestamp(),
+        source: format!("laptop {device}"),
+    };
+    let bytes = returnee_shared::report::render(&report, format, &opts)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    write_out(args.out.as_deref(), &bytes)?;
+    if let Some(path) = &args.out {
+        eprintln!(
+            "wrote the report ({} group(s), {} families) to {}",
+            report.groups.as_ref().map_or(1, Vec::len),
+            report.totals.families,
+            path.display()
+        );
+    }
     Ok(())
 }
 
-/// Prints a report as a table (shared with sync's server report).
-pub fn print_report(config: &Config, report: &Report, by: Option<GroupBy>) {
-    let head = by.map_or("", |b| b.as_str());
-    let mut t = table(
-        config,
-        &[head, "families", "individuals", "men", "women", "children"],
-    );
-    for g in report.groups.iter().flatten() {
-        t.add_row(vec![
-            Cell::new(returnee_shared::reference::display_name(&g.key)),
-            num(g.totals.families),
-            num(g.totals.individuals),
-            num(g.totals.men),
-            num(g.totals.women),
-            num(g.totals.children),
-        ]);
+/// Writes `bytes` to `out`, or to standard output.
+pub fn write_out(out: Option<&Path>, bytes: &[u8]) -> Result<(), CliError> {
+    match out {
+        Some(path) => std::fs::write(path, bytes)
+            .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e)),
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(bytes)
+                .and_then(|()| o.flush())
+                .map_err(|e| CliError::io("cannot write the report", e))
+        }
     }
-    let r = &report.totals;
-    t.add_row(vec![
-        Cell::new("total"),
-        num(r.families),
-        num(r.individuals),
-        num(r.men),
-        num(r.women),
-        num(r.children),
-    ]);
-    println!("{t}");
+}
+
+/// The report as a table for people: one column per breakdown key (names
+/// shown), then families, individuals, men, women and children, and a
+/// total row; with `small_cells`, counts below it are withheld.
+fn table_text(config: &Config, report: &Report, small_cells: Option<u64>) -> String {
+    let shape = |mut t: FlatTable| {
+        if let Some(n) = small_cells {
+            t.suppress(n);
+        }
+        t
+    };
+    let t = shape(FlatTable::of_report(report));
+    let mut head: Vec<&str> = report.by.iter().map(|b| b.as_str()).collect();
+    head.extend(["families", "individuals", "men", "women", "children"]);
+    let mut out = table(config, &head);
+    let show = |v: &Value| match v {
+        Value::Count(n) => num(n),
+        other => num(other.text()),
+    };
+    let count_at = t.key_width;
+    if report.groups.is_some() {
+        for (row, g) in t.rows.iter().zip(report.groups.iter().flatten()) {
+            let mut cells: Vec<Cell> = g
+                .keys
+                .iter()
+                .map(|k| Cell::new(returnee_shared::reference::display_name(k)))
+                .collect();
+            cells.extend(row[count_at..count_at + 5].iter().map(show));
+            out.add_row(cells);
+        }
+    }
+    let total = shape(FlatTable::of_totals(&report.totals));
+    let mut cells: Vec<Cell> = vec![Cell::new("total")];
+    cells.extend((1..report.by.len()).map(|_| Cell::new("")));
+    cells.extend(total.rows[0][..5].iter().map(show));
+    out.add_row(cells);
+    out.to_string()
+}
+
+/// Prints a report as a table (sync's server report).
+pub fn print_report(config: &Config, report: &Report) {
+    println!("{}", table_text(config, report, None));
 }

@@ -40,6 +40,17 @@ fn what(event: &AuditEvent) -> Markup {
             @if !sites.is_empty() { " at " (sites.join(", ")) }
         },
         AuditEvent::Revoked { device } => html! { "revoked " (short_id(device)) },
+        AuditEvent::Exported {
+            format,
+            filter,
+            rows,
+            personal,
+            full_documents,
+        } => html! {
+            "exported " (rows) " families as " (format) " (" (filter) ")"
+            @if *full_documents { ", full document numbers" }
+            @else if *personal { ", with personal data" }
+        },
         AuditEvent::CodeMinted { role, sites, uses } => html! {
             "code minted for " (role) " (" (uses) " use(s))"
             @if !sites.is_empty() { " at " (sites.join(", ")) }

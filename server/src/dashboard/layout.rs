@@ -198,19 +198,6 @@ pub fn notice(done: Option<&str>) -> Markup {
     html! { p.notice role="status" id="notice" { (text) } }
 }
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The last 8 characters of an id (its first ones are a time, shared by
 /// ids made close together), with the whole id on hover.
 pub fn short_id(id: &impl std::fmt::Display) -> Markup {
@@ -220,17 +207,4 @@ pub fn short_id(id: &impl std::fmt::Display) -> Markup {
         .skip(full.chars().count().saturating_sub(8))
         .collect();
     html! { code title=(full) { "…" (tail) } }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_are_grouped_by_commas() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(9737), "9,737");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }

@@ -8,7 +8,7 @@
 //! - [`session`]: sign-in with an enrollment code, the session cookie, CSRF.
 //! - [`layout`]: the page frame, the style sheet, small shared pieces.
 //! - [`overview`] (+ [`chart`]): the report for a date range and crossing,
-//!   its summary sentence, and its CSV.
+//!   its summary sentence, and its downloads.
 //! - [`conflicts`], [`duplicates`] (+ [`decide`]): the decisions.
 //! - [`devices`], [`audit`]: admin pages.
 
@@ -27,7 +27,6 @@ pub mod duplicates;
 pub mod layout;
 pub mod overview;
 pub mod session;
-pub mod summary;
 
 /// What a dashboard request can fail with; each is shown as a page.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +120,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 DashError::BadInput(format!("the filter is not valid: {err}")).into()
             }))
             .route("/", web::get().to(overview::page))
-            .route("/export.csv", web::get().to(overview::csv))
+            .route("/export", web::get().to(overview::export))
             .route("/style.css", web::get().to(layout::style))
             .route("/sign-in", web::get().to(session::sign_in_page))
             .route("/sign-in", web::post().to(session::sign_in))

@@ -1,9 +1,11 @@
 //! The overview: totals for a date range and crossing (by default the last
 //! 7 days, every site the session may see), the daily arrivals chart, the
 //! split by return type, departure and destination province, the summary
-//! sentence, and the same table as CSV. Every number is what
-//! `GET /v1/reports` answers for the same filter and device: the same
-//! filter type, the same store scan, the same site rule.
+//! sentence (`returnee_shared::report::summary`, as `returnee report
+//! --summary` writes it), and the same report as CSV, XLSX or HXL (written
+//! by `returnee_shared::report::render`, as `GET /v1/reports?format=`).
+//! Every number is what `GET /v1/reports` answers for the same filter and
+//! device: the same filter type, the same store scan, the same site rule.
 
 use actix_web::HttpResponse;
 use actix_web::web;
@@ -11,11 +13,13 @@ use chrono::{Days, NaiveDate, Utc};
 use maud::{Markup, html};
 use returnee_shared::access::Action;
 use returnee_shared::reference;
+use returnee_shared::report::summary::{self, thousands};
+use returnee_shared::report::{RenderOptions, ReportFormat, render};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
-use returnee_shared::{GroupBy, Report, ReportBuilder, ReportFilter, Totals};
+use returnee_shared::{Group, GroupBy, Report, ReportBuilder, ReportFilter, Totals};
 use serde::Deserialize;
 
-use super::layout::{self, Nav, thousands};
+use super::layout::{self, Nav};
 use super::session::Signed;
 use super::{DashError, State, blocking, chart, html};
 
@@ -31,6 +35,9 @@ pub struct OverviewParams {
     to: String,
     #[serde(default)]
     crossing: String,
+    /// For a download: csv (default), xlsx or hxl.
+    #[serde(default)]
+    format: String,
 }
 
 /// The filter a request asks for, with its dates resolved.
@@ -92,23 +99,29 @@ impl Asked {
     }
 }
 
-/// The breakdowns the overview shows, in order, after the totals.
-const BREAKDOWNS: [(GroupBy, &str); 4] = [
-    (GroupBy::Date, "Day"),
+/// The splits the overview shows beside the daily chart (the ones the
+/// summary sentence reads), with their titles.
+const SPLITS: [(GroupBy, &str); 3] = [
     (GroupBy::ReturnType, "Return type"),
     (GroupBy::Departure, "Departure province"),
     (GroupBy::Destination, "Destination province"),
 ];
 
-/// The totals and each breakdown, in one scan of the store.
-async fn reports(state: &State, who: &Signed, asked: &Asked) -> Result<Vec<Report>, DashError> {
+/// The formats offered for download, with their button labels.
+const DOWNLOADS: [(ReportFormat, &str); 3] = [
+    (ReportFormat::Csv, "CSV"),
+    (ReportFormat::Xlsx, "Excel"),
+    (ReportFormat::Hxl, "HXL"),
+];
+
+/// The report: by day, and by each split, in one scan of the store.
+async fn report(state: &State, who: &Signed, asked: &Asked) -> Result<Report, DashError> {
     let device = who.authorize(Action::ReadReports)?.clone();
-    let builders = BREAKDOWNS
-        .iter()
-        .map(|(by, _)| ReportBuilder::new(asked.filter(), Some(*by)))
-        .collect();
+    let builder = ReportBuilder::new(asked.filter(), Some(GroupBy::Date))
+        .with_breakdowns(&SPLITS.map(|(by, _)| by))
+        .with_breakdowns(&summary::BREAKDOWNS);
     let store = state.store.clone();
-    blocking(move || Ok(store.reports(&device, builders)?)).await
+    blocking(move || Ok(store.report(&device, builder)?)).await
 }
 
 /// `GET /dashboard/`.
@@ -118,16 +131,10 @@ pub async fn page(
     query: web::Query<OverviewParams>,
 ) -> Result<HttpResponse, DashError> {
     let asked = Asked::of(&query, Utc::now().date_naive())?;
-    let reports = reports(&state, &who, &asked).await?;
-    let totals = reports[0].totals;
-    let days = every_day(&asked, &reports[0]);
-    let sentence = super::summary::sentence(
-        &totals,
-        asked.from,
-        asked.to,
-        asked.crossing.as_deref(),
-        &who.device.sites,
-    );
+    let report = report(&state, &who, &asked).await?;
+    let totals = report.totals;
+    let days = every_day(&asked, report.groups.as_deref().unwrap_or_default());
+    let sentence = summary::sentence(&report, &asked.filter(), None);
     let chart = chart::daily_arrivals(
         &days,
         &format!(
@@ -154,15 +161,20 @@ pub async fn page(
                 }
             }
             button type="submit" { "Show" }
-            a.button href={ "/dashboard/export.csv?" (asked.query()) } download { "Download CSV" }
+        }
+        div.actions aria-label="Downloads" {
+            span.muted { "Download the daily table:" }
+            @for (format, label) in DOWNLOADS {
+                a.button.secondary href={ "/dashboard/export?format=" (format.as_str()) "&" (asked.query()) } download { (label) }
+            }
         }
         p.summary id="summary" { (sentence) }
         (cards(&totals))
         h2 { "Daily arrivals" }
         figure.chart id="daily-chart" { (maud::PreEscaped(chart)) }
         div.grid3 {
-            @for (i, (_, title)) in BREAKDOWNS.iter().enumerate().skip(1) {
-                section { h2 { (title) } (split(&reports[i])) }
+            @for (by, title) in SPLITS {
+                section { h2 { (title) } (split(report.breakdown(by).unwrap_or_default())) }
             }
         }
     };
@@ -186,8 +198,7 @@ fn cards(t: &Totals) -> Markup {
     }
 }
 
-fn split(report: &Report) -> Markup {
-    let groups = report.groups.as_deref().unwrap_or(&[]);
+fn split(groups: &[Group]) -> Markup {
     html! {
         div.scroll {
             table {
@@ -204,11 +215,9 @@ fn split(report: &Report) -> Markup {
 }
 
 /// Every day of the range with its families (0 where none).
-fn every_day(asked: &Asked, by_day: &Report) -> Vec<(NaiveDate, u64)> {
+fn every_day(asked: &Asked, by_day: &[Group]) -> Vec<(NaiveDate, u64)> {
     let counted: std::collections::BTreeMap<&str, u64> = by_day
-        .groups
         .iter()
-        .flatten()
         .map(|g| (g.key.as_str(), g.totals.families))
         .collect();
     asked
@@ -219,52 +228,47 @@ fn every_day(asked: &Asked, by_day: &Report) -> Vec<(NaiveDate, u64)> {
         .collect()
 }
 
-/// `GET /dashboard/export.csv`: the overview's table as CSV.
-pub async fn csv(
+/// `GET /dashboard/export?format=csv|xlsx|hxl&from=…&to=…&crossing=…`:
+/// the overview's report by day (and, in a spreadsheet, a sheet per
+/// split), written as `GET /v1/reports?format=` writes it.
+pub async fn export(
     state: State,
     who: Signed,
     query: web::Query<OverviewParams>,
 ) -> Result<HttpResponse, DashError> {
     let asked = Asked::of(&query, Utc::now().date_naive())?;
-    let reports = reports(&state, &who, &asked).await?;
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    let row = |w: &mut ::csv::Writer<Vec<u8>>, by: &str, key: &str, t: &Totals| {
-        w.write_record([
-            by,
-            key,
-            &t.families.to_string(),
-            &t.individuals.to_string(),
-            &t.men.to_string(),
-            &t.women.to_string(),
-            &t.children.to_string(),
-        ])
+    let format = match query.format.trim() {
+        "" => ReportFormat::Csv,
+        f => ReportFormat::parse(f).map_err(DashError::BadInput)?,
     };
-    let failed = |e: ::csv::Error| DashError::Internal(e.to_string());
-    w.write_record([
-        "breakdown",
-        "key",
-        "families",
-        "individuals",
-        "men",
-        "women",
-        "children",
-    ])
-    .map_err(failed)?;
-    row(&mut w, "total", "", &reports[0].totals).map_err(failed)?;
-    for ((by, _), report) in BREAKDOWNS.iter().zip(&reports) {
-        for g in report.groups.iter().flatten() {
-            row(&mut w, by.as_str(), &g.key, &g.totals).map_err(failed)?;
-        }
+    if !DOWNLOADS.iter().any(|(f, _)| *f == format) {
+        return Err(DashError::BadInput(format!(
+            "the dashboard downloads {}; the API gives the others",
+            DOWNLOADS.map(|(f, _)| f.as_str()).join(", ")
+        )));
     }
-    let body = w
-        .into_inner()
-        .map_err(|e| DashError::Internal(e.to_string()))?;
-    let name = format!("returnee-overview-{}-{}.csv", asked.from, asked.to);
+    let report = report(&state, &who, &asked).await?;
+    let opts = RenderOptions {
+        filter: asked.filter().describe(),
+        exported_at: Utc::now().timestamp(),
+        source: "server dashboard".into(),
+        ..RenderOptions::default()
+    };
+    let bytes = blocking(move || {
+        render(&report, format, &opts).map_err(|e| DashError::Internal(e.to_string()))
+    })
+    .await?;
+    let name = format!(
+        "returnee-overview-{}-{}.{}",
+        asked.from,
+        asked.to,
+        format.extension()
+    );
     Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
+        .content_type(format.content_type())
         .insert_header((
             "Content-Disposition",
             format!("attachment; filename=\"{name}\""),
         ))
-        .body(body))
+        .body(bytes))
 }

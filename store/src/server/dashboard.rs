@@ -1,7 +1,7 @@
 //! What the web dashboard needs of the store: browser sessions
 //! (`ses/<device>`: a session is a device enrolled from a browser, with an
 //! expiry), when each device was last heard from (`seen/<device>`), a peek
-//! at an enrollment code before it is used, and several reports in one scan.
+//! at an enrollment code before it is used.
 
 use super::*;
 
@@ -79,25 +79,5 @@ impl ServerStore {
             }
         }
         Ok(out)
-    }
-
-    /// Several reports over the families `device` may see, in one scan of
-    /// the report rows (what [`ServerStore::report`] gives for each).
-    pub fn reports(
-        &self,
-        device: &Device,
-        mut builders: Vec<ReportBuilder>,
-    ) -> Result<Vec<returnee_shared::Report>> {
-        for item in record_packs::scan(&self.db) {
-            let (_, v) = item?;
-            if let Some(row) = RecordEntry::row_of(&v).and_then(ReportRow::from_bytes)
-                && device.works_at(row.crossing)
-            {
-                for b in &mut builders {
-                    b.add_row(&row);
-                }
-            }
-        }
-        Ok(builders.into_iter().map(ReportBuilder::finish).collect())
     }
 }

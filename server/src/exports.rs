@@ -1,0 +1,278 @@
+//! Reports in every format (`GET /v1/reports`) and family exports
+//! (`GET /v1/export`). The formats are written by
+//! `returnee_shared::report`, as the CLI writes them; each family export is
+//! recorded in the audit trail before it is answered.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use returnee_shared::access::Action;
+use returnee_shared::audit::AuditEvent;
+use returnee_shared::report::records::{Disclosure, RecordCsv, record_cells};
+use returnee_shared::report::{RenderOptions, ReportFormat, summary};
+use returnee_shared::validate::{parse_crossing, parse_date_only};
+use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::routes::blocking;
+use crate::state::AppState;
+
+type State = web::Data<AppState>;
+
+/// The filters both endpoints take.
+#[derive(Debug, Deserialize)]
+pub struct FilterParams {
+    crossing: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    return_type: Option<String>,
+}
+
+impl FilterParams {
+    fn parse(&self) -> Result<ReportFilter, ApiError> {
+        let bad = |m: String| ApiError::BadRequest(m);
+        let mut filter = ReportFilter::default();
+        if let Some(c) = &self.crossing {
+            filter.crossing = Some(parse_crossing(c).map_err(|p| bad(p.to_string()))?);
+        }
+        if let Some(d) = &self.from {
+            filter.from = Some(parse_date_only("from", d).map_err(|p| bad(p.to_string()))?);
+        }
+        if let Some(d) = &self.to {
+            filter.to = Some(parse_date_only("to", d).map_err(|p| bad(p.to_string()))?);
+        }
+        if let Some(t) = &self.return_type {
+            filter.return_type = Some(ReturnType::parse(t).ok_or_else(|| {
+                bad(format!("return_type: use one of {}", ReturnType::allowed()))
+            })?);
+        }
+        if let Some(p) = filter.range_problem() {
+            return Err(bad(p.to_string()));
+        }
+        Ok(filter)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportParams {
+    #[serde(flatten)]
+    filter: FilterParams,
+    /// One or more keys, comma-separated.
+    by: Option<String>,
+    /// json (default), csv, xlsx, hxl or hxl-long.
+    format: Option<String>,
+    /// A byte-order mark before a CSV (for Excel).
+    #[serde(default)]
+    excel: bool,
+    /// Counts below `small_cells` (default 5) shown as `<N`.
+    #[serde(default)]
+    share: bool,
+    small_cells: Option<u64>,
+    /// The sitrep sentence, as text.
+    #[serde(default)]
+    summary: bool,
+}
+
+fn attachment(name: &str, format: ReportFormat) -> (header::HeaderName, String) {
+    (
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{name}.{}\"", format.extension()),
+    )
+}
+
+/// `GET /v1/reports`: the totals, the ten sex × age-band counts and the
+/// breakdown, over the families of the device's sites.
+pub async fn reports(
+    state: State,
+    who: Authenticated,
+    query: web::Query<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let device = who.authorize(Action::ReadReports)?.clone();
+    let q = query.into_inner();
+    let bad = |m: String| ApiError::BadRequest(m);
+    let filter = q.filter.parse()?;
+    let by = match &q.by {
+        None => Vec::new(),
+        Some(b) => GroupBy::parse_list(b).map_err(|m| bad(format!("by: {m}")))?,
+    };
+    let format = match &q.format {
+        None => ReportFormat::Json,
+        Some(f) => ReportFormat::parse(f).map_err(|m| bad(format!("format: {m}")))?,
+    };
+    if format == ReportFormat::Table {
+        return Err(bad(
+            "format: a table is for the terminal; use json, csv, xlsx, hxl or hxl-long".into(),
+        ));
+    }
+    let small_cells = match (q.share, q.small_cells) {
+        (false, _) => None,
+        (true, Some(n)) if n < 2 => {
+            return Err(bad("small_cells: give 2 or more".into()));
+        }
+        (true, n) => Some(n.unwrap_or(5)),
+    };
+    let mut builder = ReportBuilder::grouped(filter.clone(), by.clone());
+    if q.summary {
+        builder = builder.with_breakdowns(&summary::BREAKDOWNS);
+    } else if format == ReportFormat::Xlsx && by.len() > 1 {
+        builder = builder.with_breakdowns(&by);
+    }
+    let store = state.store.clone();
+    let report = blocking(move || Ok(store.report(&device, builder)?)).await?;
+    if q.summary {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(summary::sentence(&report, &filter, small_cells)));
+    }
+    if format == ReportFormat::Json && small_cells.is_none() {
+        return Ok(HttpResponse::Ok().json(report));
+    }
+    let opts = RenderOptions {
+        excel_bom: q.excel,
+        small_cells,
+        filter: filter.describe(),
+        exported_at: Utc::now().timestamp(),
+        source: "server".into(),
+    };
+    let bytes = blocking(move || {
+        returnee_shared::report::render(&report, format, &opts)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header(attachment("returnee-report", format))
+        .body(bytes))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportParams {
+    #[serde(flatten)]
+    filter: FilterParams,
+    /// csv (default), jsonl or xlsx.
+    format: Option<String>,
+    /// Document numbers in full (admins only).
+    #[serde(default)]
+    full: bool,
+    /// No name, document number or note; ids as keyed hashes.
+    #[serde(default)]
+    share: bool,
+}
+
+/// `GET /v1/export`: the families of the device's sites (supervisors and
+/// admins), document numbers masked unless an admin asks `full=true`.
+pub async fn export(
+    state: State,
+    who: Authenticated,
+    query: web::Query<ExportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let bad = |m: String| ApiError::BadRequest(m);
+    if q.full && q.share {
+        return Err(bad(
+            "full and share contradict each other: a shareable export has no document numbers"
+                .into(),
+        ));
+    }
+    let device = who
+        .authorize(Action::ExportFamilies {
+            full_documents: q.full,
+        })?
+        .clone();
+    let filter = q.filter.parse()?;
+    let format = match q.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("csv") => ReportFormat::Csv,
+        Some("jsonl") | Some("ndjson") => ReportFormat::Json,
+        Some("xlsx") => ReportFormat::Xlsx,
+        Some(other) => {
+            return Err(bad(format!(
+                "format: '{other}' is not an export format; use csv, jsonl or xlsx"
+            )));
+        }
+    };
+    let disclosure = if q.share {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        Disclosure::Share { key }
+    } else if q.full {
+        Disclosure::Full
+    } else {
+        Disclosure::MaskDocuments
+    };
+    let store = state.store.clone();
+    let (bytes, rows) = blocking(move || {
+        let internal = |e: String| ApiError::Internal(e);
+        let families = store
+            .families_for(&device, &filter)
+            .map(|f| f.map(|f| disclosure.apply(f)));
+        let mut out = Vec::new();
+        let rows = match format {
+            ReportFormat::Csv => {
+                let mut w = RecordCsv::new(&mut out).map_err(|e| internal(e.to_string()))?;
+                for f in families {
+                    w.push(&f?).map_err(|e| internal(e.to_string()))?;
+                }
+                w.finish().map_err(|e| internal(e.to_string()))?
+            }
+            ReportFormat::Json => {
+                let mut n = 0;
+                for f in families {
+                    serde_json::to_writer(&mut out, &f?).map_err(|e| internal(e.to_string()))?;
+                    out.push(b'\n');
+                    n += 1;
+                }
+                n
+            }
+            _ => {
+                let all: Vec<_> = families.collect::<Result<_, _>>()?;
+                out = returnee_shared::report::xlsx::records_workbook(
+                    all.iter().map(record_cells),
+                    &returnee_shared::report::xlsx::About {
+                        filter: filter.describe(),
+                        exported_at: Utc::now().timestamp(),
+                        source: "server".into(),
+                        records: all.len() as u64,
+                        small_cells: None,
+                    },
+                )
+                .map_err(|e| internal(e.to_string()))?;
+                all.len() as u64
+            }
+        };
+        store.audit_export(
+            device.id,
+            Utc::now(),
+            AuditEvent::Exported {
+                format: match format {
+                    ReportFormat::Json => "jsonl".into(),
+                    f => f.as_str().into(),
+                },
+                filter: filter.describe(),
+                rows,
+                personal: disclosure.personal(),
+                full_documents: disclosure == Disclosure::Full,
+            },
+        )?;
+        Ok((out, rows))
+    })
+    .await?;
+    tracing::info!(rows, "families exported");
+    let content_type = match format {
+        ReportFormat::Json => "application/x-ndjson",
+        f => f.content_type(),
+    };
+    let name = match format {
+        ReportFormat::Json => "returnee-families.jsonl".to_string(),
+        f => format!("returnee-families.{}", f.extension()),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}
