@@ -1,12 +1,15 @@
 //! The newest entries of the audit trail, and whether its hash chain is
 //! whole. Admin only. Entries hold ids, kinds and times, never values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 use actix_web::HttpResponse;
 use maud::{Markup, html};
 use returnee_shared::access::Action;
-use returnee_shared::audit::{AuditEntry, AuditEvent};
+use returnee_shared::audit::{AuditEntry, AuditEvent, ChainBreak, verify_chain};
+use returnee_store::server::ServerStore;
 
 use super::conflicts::device_names;
 use super::layout::{self, Nav, short_id};
@@ -58,6 +61,48 @@ fn what(event: &AuditEvent) -> Markup {
     }
 }
 
+/// The chain's status. The whole trail is checked the first time a
+/// server process is asked (a store altered while it was stopped shows
+/// then); after that, only the entries added since the last check are,
+/// from the last verified entry's hash (the store is this process's alone
+/// while it runs). `returnee-server audit-verify` checks it all again.
+fn chain_status(store: &ServerStore, dir: PathBuf) -> Result<Result<u64, ChainBreak>, DashError> {
+    static VERIFIED: OnceLock<Mutex<HashMap<PathBuf, (u64, String)>>> = OnceLock::new();
+    let cache = VERIFIED.get_or_init(Default::default);
+    let known = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&dir)
+        .cloned();
+    let status = match known {
+        None => store.verify_audit()?,
+        Some((seq, hash)) => {
+            let (entries, _) = store.audit(seq, usize::MAX)?;
+            let newest = store.audit_newest()?;
+            match verify_chain(entries, seq, &hash) {
+                Ok((last, _)) if last == newest => Ok(last),
+                Ok((last, _)) => Err(ChainBreak {
+                    seq: last + 1,
+                    reason: format!(
+                        "the trail ends at entry {last} but the store recorded {newest} entries (entries were removed)"
+                    ),
+                }),
+                Err(b) => Err(b),
+            }
+        }
+    };
+    if let Ok(n) = status {
+        let (last, _) = store.audit(n.saturating_sub(1), 1)?;
+        if let Some(e) = last.into_iter().next() {
+            cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(dir, (e.seq, e.hash));
+        }
+    }
+    Ok(status)
+}
+
 /// `GET /dashboard/audit`.
 pub async fn page(state: State, who: Signed) -> Result<HttpResponse, DashError> {
     who.authorize(Action::ReadAudit)?;
@@ -68,7 +113,8 @@ pub async fn page(state: State, who: Signed) -> Result<HttpResponse, DashError> 
             .store
             .audit(newest.saturating_sub(NEWEST), NEWEST as usize)?;
         entries.reverse();
-        Ok((entries, st.store.verify_audit()?, device_names(&st)?))
+        let chain = chain_status(&st.store, st.config.data_dir.clone())?;
+        Ok((entries, chain, device_names(&st)?))
     })
     .await?;
     let who_did = |e: &AuditEntry| match e.device {

@@ -161,8 +161,12 @@ fn main() -> anyhow::Result<()> {
             format!("/dashboard/?from={from}&to={today}&crossing=torkham"),
         ),
         (
-            "export.csv, 90 days",
-            format!("/dashboard/export.csv?from={from}&to={today}&crossing="),
+            "CSV download, 90 days",
+            format!("/dashboard/export?format=csv&from={from}&to={today}&crossing="),
+        ),
+        (
+            "Excel download, 90 days",
+            format!("/dashboard/export?format=xlsx&from={from}&to={today}&crossing="),
         ),
         ("conflicts", "/dashboard/conflicts".into()),
         ("duplicates", "/dashboard/duplicates".into()),
