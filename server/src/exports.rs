@@ -202,61 +202,32 @@ pub async fn export(
     } else {
         Disclosure::MaskDocuments
     };
+    // The number of families is known before any leaves: the export and
+    // this count read the same rows with the same test. The audit entry
+    // is written before the first byte is sent.
     let store = state.store.clone();
-    let (bytes, rows) = blocking(move || {
-        let internal = |e: String| ApiError::Internal(e);
-        let families = store
-            .families_for(&device, &filter)
-            .map(|f| f.map(|f| disclosure.apply(f)));
-        let mut out = Vec::new();
-        let rows = match format {
-            ReportFormat::Csv => {
-                let mut w = RecordCsv::new(&mut out).map_err(|e| internal(e.to_string()))?;
-                for f in families {
-                    w.push(&f?).map_err(|e| internal(e.to_string()))?;
-                }
-                w.finish().map_err(|e| internal(e.to_string()))?
-            }
-            ReportFormat::Json => {
-                let mut n = 0;
-                for f in families {
-                    serde_json::to_writer(&mut out, &f?).map_err(|e| internal(e.to_string()))?;
-                    out.push(b'\n');
-                    n += 1;
-                }
-                n
-            }
-            _ => {
-                let all: Vec<_> = families.collect::<Result<_, _>>()?;
-                out = returnee_shared::report::xlsx::records_workbook(
-                    all.iter().map(record_cells),
-                    &returnee_shared::report::xlsx::About {
-                        filter: filter.describe(),
-                        exported_at: Utc::now().timestamp(),
-                        source: "server".into(),
-                        records: all.len() as u64,
-                        small_cells: None,
-                    },
-                )
-                .map_err(|e| internal(e.to_string()))?;
-                all.len() as u64
-            }
-        };
-        store.audit_export(
-            device.id,
-            Utc::now(),
-            AuditEvent::Exported {
-                format: match format {
-                    ReportFormat::Json => "jsonl".into(),
-                    f => f.as_str().into(),
-                },
-                filter: filter.describe(),
-                rows,
-                personal: disclosure.personal(),
-                full_documents: disclosure == Disclosure::Full,
-            },
-        )?;
-        Ok((out, rows))
+    let (counted, device_id) = (filter.clone(), device.clone());
+    let event = AuditEvent::Exported {
+        format: match format {
+            ReportFormat::Json => "jsonl".into(),
+            f => f.as_str().into(),
+        },
+        filter: filter.describe(),
+        rows: 0,
+        personal: disclosure.personal(),
+        full_documents: disclosure == Disclosure::Full,
+    };
+    let rows = blocking(move || {
+        let rows = store
+            .report(&device_id, ReportBuilder::new(counted, None))?
+            .totals
+            .families;
+        let mut event = event;
+        if let AuditEvent::Exported { rows: r, .. } = &mut event {
+            *r = rows;
+        }
+        store.audit_export(device_id.id, Utc::now(), event)?;
+        Ok(rows)
     })
     .await?;
     tracing::info!(rows, "families exported");
@@ -268,11 +239,109 @@ pub async fn export(
         ReportFormat::Json => "returnee-families.jsonl".to_string(),
         f => format!("returnee-families.{}", f.extension()),
     };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(bytes))
+    let mut response = HttpResponse::Ok();
+    response.content_type(content_type).insert_header((
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{name}\""),
+    ));
+    let store = state.store.clone();
+    if format == ReportFormat::Xlsx {
+        let bytes = blocking(move || {
+            let all: Vec<_> = store
+                .families_for(&device, &filter)
+                .map(|f| f.map(|f| disclosure.apply(f)))
+                .collect::<Result<_, _>>()?;
+            returnee_shared::report::xlsx::records_workbook(
+                all.iter().map(record_cells),
+                &returnee_shared::report::xlsx::About {
+                    filter: filter.describe(),
+                    exported_at: Utc::now().timestamp(),
+                    source: "server".into(),
+                    records: all.len() as u64,
+                    small_cells: None,
+                },
+            )
+            .map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+        return Ok(response.body(bytes));
+    }
+    // CSV and JSON lines leave as they are written, in chunks, from a
+    // blocking thread: memory stays flat whatever the number of families.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<web::Bytes>>(4);
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buf: Vec::with_capacity(CHUNK),
+            tx,
+        };
+        let written = (|| -> std::io::Result<()> {
+            let families = store
+                .families_for(&device, &filter)
+                .map(|f| f.map(|f| disclosure.apply(f)));
+            let io = |e: String| std::io::Error::other(e);
+            if format == ReportFormat::Csv {
+                let mut w = RecordCsv::new(&mut out).map_err(|e| io(e.to_string()))?;
+                for f in families {
+                    w.push(&f.map_err(|e| io(e.to_string()))?)
+                        .map_err(|e| io(e.to_string()))?;
+                }
+                w.finish()?;
+            } else {
+                for f in families {
+                    serde_json::to_writer(&mut out, &f.map_err(|e| io(e.to_string()))?)?;
+                    std::io::Write::write_all(&mut out, b"\n")?;
+                }
+            }
+            std::io::Write::flush(&mut out)
+        })();
+        if let Err(e) = written {
+            tracing::error!(error = %e, "an export stopped before its end");
+            let _ = out.tx.blocking_send(Err(e));
+        }
+    });
+    Ok(response.streaming(Chunks(rx)))
+}
+
+/// How much of an export is sent at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Sends what is written to it, a chunk at a time, to the response.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<web::Bytes>>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = web::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        // The client went away: stop reading the store.
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+/// The receiving end, as the response body's stream.
+struct Chunks(tokio::sync::mpsc::Receiver<std::io::Result<web::Bytes>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = std::io::Result<web::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }

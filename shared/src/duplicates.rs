@@ -21,7 +21,8 @@
 //!   [`MemoryIndex`] in tests), and [`find_candidates`] looks one record up
 //!   in any [`BlockIndex`]. Each lookup reads a few short key ranges, so
 //!   checking every record costs in proportion to the number of records, never
-//!   to its square.
+//!   to its square. [`Blocks`] files families by the same blocks in memory
+//!   (the laptop, which keeps no index on disk).
 //!
 //! Decisions on candidates (merge, dismiss, unmerge) are operations of the
 //! merge model ([`crate::merge`]); this module only suggests.
@@ -39,9 +40,11 @@ use crate::family::{FamilyFields, Members, RecordId, Sex};
 use crate::reference::UNDECIDED_DESTINATION;
 
 mod blocking;
+mod blocks;
 mod names;
 
 pub use blocking::*;
+pub use blocks::*;
 pub use names::*;
 
 /// Two records are compared when their crossing dates are at most this many days apart.

@@ -1,5 +1,5 @@
-//! Record-keyed entries stored many to a key ("packs"), sorted by record id:
-//! the layout both stores use for what they keep per record.
+//! Entries stored many to a key ("packs"), sorted by a 16-byte key: the
+//! layout both stores use for what they keep per record.
 //!
 //! sled pays about 10 µs for every key a batch writes, whatever its size (a
 //! leaf holds at most 16 keys, so new keys mean page splits), and its page
@@ -7,18 +7,61 @@
 //! data the largest cost of a push, of a pull and of memory at a million
 //! families. Packs of up to [`PACK_RECORDS`] entries cut that about fiftyfold.
 //!
-//! A pack is named by its lower bound, a record id: it holds every entry whose
-//! id is at least that bound and below the next pack's. The first pack's
-//! bound is the nil id, so every id has exactly one pack. A pack is its
-//! entries in id order, each the record id (16 bytes), the entry's length (4
+//! A pack is named by its lower bound, a key: it holds every entry whose key
+//! is at least that bound and below the next pack's. The first pack's bound
+//! is [`PackKey::FIRST`], so every key has exactly one pack. A pack is its
+//! entries in key order, each the key (16 bytes), the entry's length (4
 //! bytes, big-endian), then the entry.
 //!
+//! The keys are either record ids (an index from a record to where it lives)
+//! or [`Place`]s, the order in which records arrived in a store: a store that
+//! keeps its records' values in place order appends new records to its last
+//! pack whatever their ids, where packs in id order would rewrite a pack for
+//! nearly every record of a file that is not sorted by date.
+//!
 //! This module is pure: a store implements [`PackStore`] (find the pack that
-//! holds an id, and the one after it) and writes what [`plan`] returns.
+//! holds a key, and the one after it) and writes what [`plan`] returns.
 
 use std::ops::Range;
 
 use crate::RecordId;
+
+/// What packs are sorted by: 16 bytes whose order is the key's order.
+pub trait PackKey: Copy + Ord + Send + Sync + std::fmt::Debug {
+    /// The lower bound of the first pack: no key is below it.
+    const FIRST: Self;
+    /// No key is above it.
+    const LAST: Self;
+    fn to_bytes(self) -> [u8; 16];
+    fn from_bytes(bytes: [u8; 16]) -> Self;
+}
+
+impl PackKey for RecordId {
+    const FIRST: Self = RecordId(uuid::Uuid::nil());
+    const LAST: Self = RecordId(uuid::Uuid::max());
+    fn to_bytes(self) -> [u8; 16] {
+        *self.0.as_bytes()
+    }
+    fn from_bytes(bytes: [u8; 16]) -> Self {
+        RecordId(uuid::Uuid::from_bytes(bytes))
+    }
+}
+
+/// Where a record's values lie in a store that keeps them in the order
+/// records arrived: the store's count of records placed before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Place(pub u64);
+
+impl PackKey for Place {
+    const FIRST: Self = Place(0);
+    const LAST: Self = Place(u64::MAX);
+    fn to_bytes(self) -> [u8; 16] {
+        (self.0 as u128).to_be_bytes()
+    }
+    fn from_bytes(bytes: [u8; 16]) -> Self {
+        Place(u128::from_be_bytes(bytes) as u64)
+    }
+}
 
 /// Most entries in one pack.
 pub const PACK_RECORDS: usize = 64;
@@ -30,8 +73,8 @@ pub const PACK_RECORDS: usize = 64;
 /// below that.
 pub const PACK_BYTES: usize = 6 * 1024;
 
-/// The lower bound of the first pack.
-pub const FIRST: RecordId = RecordId(uuid::Uuid::nil());
+/// The lower bound of the first pack of record ids.
+pub const FIRST: RecordId = <RecordId as PackKey>::FIRST;
 
 /// A pack whose bytes do not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,16 +83,17 @@ pub struct DamagedPack;
 
 /// A store's side of reading packs.
 pub trait PackStore {
+    type Key: PackKey;
     type Error: From<DamagedPack>;
     type Pack: AsRef<[u8]>;
-    /// The pack that holds (or would hold) `id`: its lower bound and bytes.
-    fn pack_holding(&self, id: RecordId) -> Result<(RecordId, Self::Pack), Self::Error>;
+    /// The pack that holds (or would hold) `key`: its lower bound and bytes.
+    fn pack_holding(&self, key: Self::Key) -> Result<(Self::Key, Self::Pack), Self::Error>;
     /// The lower bound of the pack after the one bounded by `lower`.
-    fn pack_after(&self, lower: RecordId) -> Result<Option<RecordId>, Self::Error>;
+    fn pack_after(&self, lower: Self::Key) -> Result<Option<Self::Key>, Self::Error>;
 }
 
-/// The entries of a pack, in id order: each id and where its entry lies.
-pub fn entries(pack: &[u8]) -> Result<Vec<(RecordId, Range<usize>)>, DamagedPack> {
+/// The entries of a pack, in key order: each key and where its entry lies.
+pub fn entries<K: PackKey>(pack: &[u8]) -> Result<Vec<(K, Range<usize>)>, DamagedPack> {
     let mut out = Vec::with_capacity(PACK_RECORDS);
     let mut at = 0;
     while at < pack.len() {
@@ -66,19 +110,19 @@ pub fn entries(pack: &[u8]) -> Result<Vec<(RecordId, Range<usize>)>, DamagedPack
         if entry.end > pack.len() {
             return Err(DamagedPack);
         }
-        out.push((RecordId(uuid::Uuid::from_bytes(id)), entry.clone()));
+        out.push((K::from_bytes(id), entry.clone()));
         at = entry.end;
     }
     Ok(out)
 }
 
-/// The entries of a pack, in id order, each as `slice` makes it from its
+/// The entries of a pack, in key order, each as `slice` makes it from its
 /// range (a sub-slice sharing the pack's buffer, say), or `Err` items for a
 /// damaged pack: what a scan over packs yields for one of them.
-pub fn split<T, E: From<DamagedPack>>(
+pub fn split<K: PackKey, T, E: From<DamagedPack>>(
     pack: &[u8],
     slice: impl Fn(Range<usize>) -> T,
-) -> Vec<Result<(RecordId, T), E>> {
+) -> Vec<Result<(K, T), E>> {
     match entries(pack) {
         Ok(entries) => entries
             .into_iter()
@@ -88,11 +132,11 @@ pub fn split<T, E: From<DamagedPack>>(
     }
 }
 
-/// A pack of these entries (in id order).
-pub fn encode<'a>(entries: impl IntoIterator<Item = (RecordId, &'a [u8])>) -> Vec<u8> {
+/// A pack of these entries (in key order).
+pub fn encode<'a, K: PackKey>(entries: impl IntoIterator<Item = (K, &'a [u8])>) -> Vec<u8> {
     let mut v = Vec::new();
-    for (id, entry) in entries {
-        v.extend_from_slice(id.0.as_bytes());
+    for (key, entry) in entries {
+        v.extend_from_slice(&key.to_bytes());
         v.extend_from_slice(&(entry.len() as u32).to_be_bytes());
         v.extend_from_slice(entry);
     }
@@ -101,10 +145,7 @@ pub fn encode<'a>(entries: impl IntoIterator<Item = (RecordId, &'a [u8])>) -> Ve
 
 /// The entries of `ids` (sorted, each once), in their order: one pack
 /// lookup per pack they fall in rather than per record.
-pub fn get_many<S: PackStore>(
-    store: &S,
-    ids: &[RecordId],
-) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
+pub fn get_many<S: PackStore>(store: &S, ids: &[S::Key]) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
     debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
     let mut out = Vec::with_capacity(ids.len());
     let mut rest = ids;
@@ -113,7 +154,7 @@ pub fn get_many<S: PackStore>(
         let (mine, later) = rest.split_at(in_pack(store, lower, rest, |id| *id)?);
         rest = later;
         let pack = pack.as_ref();
-        let entries = entries(pack)?;
+        let entries = entries::<S::Key>(pack)?;
         out.extend(mine.iter().map(|id| {
             entries
                 .binary_search_by_key(id, |e| e.0)
@@ -125,7 +166,7 @@ pub fn get_many<S: PackStore>(
 }
 
 /// The entry of one record.
-pub fn get<S: PackStore>(store: &S, id: RecordId) -> Result<Option<Vec<u8>>, S::Error> {
+pub fn get<S: PackStore>(store: &S, id: S::Key) -> Result<Option<Vec<u8>>, S::Error> {
     Ok(get_many(store, &[id])?.pop().flatten())
 }
 
@@ -133,9 +174,9 @@ pub fn get<S: PackStore>(store: &S, id: RecordId) -> Result<Option<Vec<u8>>, S::
 /// `lower`) fall in that pack.
 fn in_pack<S: PackStore, T>(
     store: &S,
-    lower: RecordId,
+    lower: S::Key,
     items: &[T],
-    id_of: impl Fn(&T) -> RecordId,
+    id_of: impl Fn(&T) -> S::Key,
 ) -> Result<usize, S::Error> {
     Ok(match store.pack_after(lower)? {
         Some(upper) => items.partition_point(|t| id_of(t) < upper),
@@ -145,15 +186,15 @@ fn in_pack<S: PackStore, T>(
 
 /// A pack to write: its lower bound and its new bytes, or `None` to remove
 /// it (it was left empty).
-pub type PackWrite = (RecordId, Option<Vec<u8>>);
+pub type PackWrite<K = RecordId> = (K, Option<Vec<u8>>);
 
 /// The pack writes that set or remove (`None`) these entries (`updates`,
 /// sorted by id, each id once): every pack they fall in is read, merged and
 /// written back, cut in several when it grows past [`PACK_RECORDS`].
 pub fn plan<S: PackStore>(
     store: &S,
-    updates: &[(RecordId, Option<Vec<u8>>)],
-) -> Result<Vec<PackWrite>, S::Error> {
+    updates: &[(S::Key, Option<Vec<u8>>)],
+) -> Result<Vec<PackWrite<S::Key>>, S::Error> {
     debug_assert!(updates.windows(2).all(|w| w[0].0 < w[1].0));
     let mut out = Vec::new();
     let mut rest = updates;
@@ -162,14 +203,14 @@ pub fn plan<S: PackStore>(
         let (mine, later) = rest.split_at(in_pack(store, lower, rest, |u| u.0)?);
         rest = later;
         let pack = pack.as_ref();
-        let old = entries(pack)?;
+        let old = entries::<S::Key>(pack)?;
         let appended = old.last().is_none_or(|last| last.0 < mine[0].0);
         let merged = merge(
             old.iter().map(|(id, at)| (*id, &pack[at.clone()])),
             mine.iter().map(|(id, v)| (*id, v.as_deref())),
         );
         if merged.is_empty() {
-            out.push((lower, (lower == FIRST).then(Vec::new)));
+            out.push((lower, (lower == S::Key::FIRST).then(Vec::new)));
             continue;
         }
         for (i, piece) in cut(&merged, appended).into_iter().enumerate() {
@@ -182,10 +223,10 @@ pub fn plan<S: PackStore>(
 
 /// Two id-sorted entry lists merged: an id in both takes the update's entry,
 /// or leaves if the update is a removal.
-fn merge<'a>(
-    old: impl Iterator<Item = (RecordId, &'a [u8])>,
-    updates: impl Iterator<Item = (RecordId, Option<&'a [u8]>)>,
-) -> Vec<(RecordId, &'a [u8])> {
+fn merge<'a, K: PackKey>(
+    old: impl Iterator<Item = (K, &'a [u8])>,
+    updates: impl Iterator<Item = (K, Option<&'a [u8]>)>,
+) -> Vec<(K, &'a [u8])> {
     let mut out = Vec::new();
     let mut old = old.peekable();
     let mut updates = updates.peekable();
@@ -213,11 +254,11 @@ fn merge<'a>(
 /// about [`PACK_BYTES`]: full ones from the left when records were only
 /// added at its end (the next ones will come after them too), else even
 /// ones, leaving room on both sides.
-fn cut<'e, 'a>(
-    entries: &'e [(RecordId, &'a [u8])],
+fn cut<'e, 'a, K: PackKey>(
+    entries: &'e [(K, &'a [u8])],
     appended: bool,
-) -> Vec<&'e [(RecordId, &'a [u8])]> {
-    let size = |piece: &[(RecordId, &[u8])]| piece.iter().map(|e| 20 + e.1.len()).sum::<usize>();
+) -> Vec<&'e [(K, &'a [u8])]> {
+    let size = |piece: &[(K, &[u8])]| piece.iter().map(|e| 20 + e.1.len()).sum::<usize>();
     if entries.len() <= PACK_RECORDS && size(entries) <= PACK_BYTES {
         return vec![entries];
     }
@@ -238,11 +279,11 @@ fn cut<'e, 'a>(
 
 /// Entries cut left to right into packs of at most `records` entries and
 /// `bytes` (an entry larger than that alone).
-fn fill<'e, 'a>(
-    entries: &'e [(RecordId, &'a [u8])],
+fn fill<'e, 'a, K: PackKey>(
+    entries: &'e [(K, &'a [u8])],
     records: usize,
     bytes: usize,
-) -> Vec<&'e [(RecordId, &'a [u8])]> {
+) -> Vec<&'e [(K, &'a [u8])]> {
     let mut out = Vec::new();
     let (mut start, mut filled) = (0, 0);
     for (i, e) in entries.iter().enumerate() {
@@ -268,6 +309,7 @@ mod tests {
     struct Memory(BTreeMap<RecordId, Vec<u8>>);
 
     impl PackStore for Memory {
+        type Key = RecordId;
         type Error = DamagedPack;
         type Pack = Vec<u8>;
         fn pack_holding(&self, id: RecordId) -> Result<(RecordId, Vec<u8>), DamagedPack> {
@@ -313,7 +355,11 @@ mod tests {
             assert!(self.0.contains_key(&FIRST));
             let bounds: Vec<RecordId> = self.0.keys().copied().collect();
             for (i, (lower, pack)) in self.0.iter().enumerate() {
-                let ids: Vec<RecordId> = entries(pack).unwrap().iter().map(|e| e.0).collect();
+                let ids: Vec<RecordId> = entries::<RecordId>(pack)
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.0)
+                    .collect();
                 assert!(ids.len() <= PACK_RECORDS, "pack {i} holds {}", ids.len());
                 assert!(
                     ids.len() == 1 || pack.len() <= PACK_BYTES,
@@ -401,7 +447,7 @@ mod tests {
         let sizes: Vec<usize> = store
             .0
             .values()
-            .map(|p| entries(p).unwrap().len())
+            .map(|p| entries::<RecordId>(p).unwrap().len())
             .collect();
         assert!(sizes.contains(&1), "{sizes:?}");
         assert!(
@@ -414,8 +460,11 @@ mod tests {
     #[test]
     fn a_damaged_pack_is_refused() {
         let pack = encode([(id(1), &b"abc"[..])]);
-        assert!(entries(&pack).is_ok());
-        assert_eq!(entries(&pack[..pack.len() - 1]), Err(DamagedPack));
-        assert_eq!(entries(&pack[..10]), Err(DamagedPack));
+        assert!(entries::<RecordId>(&pack).is_ok());
+        assert_eq!(
+            entries::<RecordId>(&pack[..pack.len() - 1]),
+            Err(DamagedPack)
+        );
+        assert_eq!(entries::<RecordId>(&pack[..10]), Err(DamagedPack));
     }
 }

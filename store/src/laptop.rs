@@ -6,9 +6,11 @@
 //! - `m/<name>`: metadata (device id and name, server, credential, cursor …);
 //! - `m/format`: the layout's version ([`FORMAT`]), plain; a store of
 //!   another one is refused;
-//! - `D/<record id>`: the records' operations ([`RecordDoc`]), packed a few
-//!   dozen records to a key in id order ([`record_packs`]);
-//! - `S/<record id>`: what reports need of each active family ([`ReportRow`]),
+//! - `D/<place>`: the records' operations ([`RecordDoc`]), packed a few
+//!   dozen records to a key in the order they arrived here
+//!   ([`record_packs`]), found by id through `I/<record id>`, the packs of
+//!   each record's place, and `m/next_place`;
+//! - `S/<place>`: what reports need of each active family ([`ReportRow`]),
 //!   packed the same way;
 //! - `c/<record id>`: the record's open conflicts, present only when there are some;
 //! - `q/<seq>`: operations made here and not yet acknowledged by the server,
@@ -22,12 +24,11 @@
 //! - `h/<op id>`: operations the server refused, held with the reason;
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
-//! - `b/…`, `F/…`, `x/…`: the duplicate index, kept in the same batch as
-//!   the records it indexes ([`duplicates`]), except for families changed by
-//!   a pull: those are marked (`bp/<cursor><part>`: the ids of up to 256
-//!   families a pulled page changed) and indexed by the next command that looks for duplicates. Its block keys are keyed hashes
-//!   ([`sealing::IndexKey`]): no key in the store holds a name or a document
-//!   number, in a plain store as in an encrypted one.
+//! - `F/<place>`, `x/…`: what duplicate detection reads, kept in the same
+//!   batch as the records (a pull's included): each counting family's
+//!   features, packed like the records, and the pairs dismissed
+//!   ([`duplicates`]). Candidates are found in memory from the features
+//!   when asked; no key in the store holds a name or a document number.
 //!
 //! Every value goes through the store's [`StoreCipher`] ([`sealing`]): the
 //! identity in a plain store, an AEAD bound to the value's key in an
@@ -43,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rayon::prelude::*;
+use returnee_shared::duplicates::Features;
 use returnee_shared::merge::{Change, Conflict, Lifecycle, Op, Origin, RecordDoc, RecordView};
 use returnee_shared::wire::{LoggedSpan, RejectedOp, Role, SyncCursor};
 use returnee_shared::{
@@ -146,7 +148,7 @@ pub use purge::PurgeOutcome;
 use queue::{QUEUE_ENTRY_OPS, queue_items, queue_key};
 pub use queue::{QueueRef, QueuedOp};
 use record_packs::{DOCS, PackedValues, ROWS};
-use sealing::{CryptHeader, IndexKey, Passphrase, SealError, StoreCipher};
+use sealing::{CryptHeader, Passphrase, SealError, StoreCipher};
 
 /// What the device shows of a record, kept beside its operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,8 +224,6 @@ const META_PENDING_SEQ: &str = "pending_seq";
 const META_PENDING_COUNT: &str = "pending_count";
 /// The encryption header ([`CryptHeader`]), plain; absent in a plain store.
 const META_CRYPT: &str = "crypt";
-/// The duplicate index's key (32 bytes; sealed in an encrypted store).
-const META_INDEX_KEY: &str = "index_key";
 /// The layout's version (4 bytes, plain), written when the store is made.
 const FORMAT_KEY: &[u8] = b"m/format";
 /// The store's migrations, oldest first ([`crate::format`]): add one, with
@@ -264,8 +264,6 @@ pub struct LocalStore {
     dir: PathBuf,
     /// Seals and opens every value.
     cipher: StoreCipher,
-    /// Hashes the duplicate index's block keys.
-    index: IndexKey,
     /// Held by every write from its first read to its batch being applied
     /// ([`WriteLock`]).
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
@@ -304,8 +302,6 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
 /// goes through the store's cipher.
 struct Writes {
     batch: sled::Batch,
-    /// Records whose duplicate index entries `commit` stages.
-    dup: duplicates::Staged,
     cipher: StoreCipher,
     /// Records this batch creates: nothing of them is stored yet, so there
     /// is nothing to remove or read back (a bulk import's common case).
@@ -313,9 +309,6 @@ struct Writes {
     /// Operations made here in this batch, as queued items: `commit`
     /// writes them as queue entries.
     queue: Vec<u8>,
-    /// Families a pull changed: marked by [`duplicates::stage_pulled_marks`]
-    /// for the duplicate index to catch up later rather than indexed now.
-    pulled: Vec<RecordId>,
     /// Records' operations set or removed, packed at commit.
     docs: PackedValues,
     /// Report rows set or removed, packed at commit.
@@ -344,6 +337,12 @@ impl Writes {
         if let Some(row) = doc.row {
             self.rows.insert(doc.id, row);
         }
+        if let Some(features) = doc.features {
+            self.features.insert(doc.id, features);
+        }
+        for key in doc.marks {
+            self.mark(key);
+        }
         for (key, sealed) in doc.puts {
             self.batch.insert(key, sealed);
         }
@@ -354,21 +353,28 @@ impl Writes {
 }
 
 /// What staging a record's doc writes, computed apart from the batch so
-/// that a pulled page's records are prepared on all cores: its operations
-/// and report row (for their packs), its other keys (values sealed).
+/// that a pulled page's records are prepared on all cores: its operations,
+/// report row and duplicate features (for their packs), its other keys
+/// (values sealed).
 struct DocWrites {
     id: RecordId,
     doc: Vec<u8>,
     /// `Some(None)`: the row goes; `None`: nothing to do.
     row: Option<Option<Vec<u8>>>,
+    /// The same for the duplicate features.
+    features: Option<Option<Vec<u8>>>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keys whose presence is all they say (the pairs it was dismissed
+    /// against).
+    marks: Vec<Vec<u8>>,
     removes: Vec<Vec<u8>>,
 }
 
 impl DocWrites {
-    /// A record's operations, its report row while it counts and its open
-    /// conflicts while it has some (`fresh`: nothing of it stored yet, so
-    /// nothing to remove).
+    /// A record's operations, its report row and duplicate features while
+    /// it counts, the pairs it was dismissed against, and its open conflicts
+    /// while it has some (`fresh`: nothing of it stored yet, so nothing to
+    /// remove).
     fn of(
         cipher: &StoreCipher,
         id: RecordId,
@@ -376,15 +382,27 @@ impl DocWrites {
         view: &RecordView,
         fresh: bool,
     ) -> Self {
+        let set_or_remove = |value: Option<Vec<u8>>| match value {
+            Some(v) => Some(Some(v)),
+            None if fresh => None,
+            None => Some(None),
+        };
+        let active = view.active();
         let mut out = DocWrites {
             id,
             doc: encode(doc),
-            row: match view.active().and_then(|f| ReportRow::of(&f.fields)) {
-                Some(row) => Some(Some(row.to_bytes().to_vec())),
-                None if fresh => None,
-                None => Some(None),
-            },
+            row: set_or_remove(
+                active
+                    .and_then(|f| ReportRow::of(&f.fields))
+                    .map(|row| row.to_bytes().to_vec()),
+            ),
+            features: set_or_remove(active.map(|f| Features::of(&f.fields).to_bytes())),
             puts: Vec::new(),
+            marks: doc
+                .dismissed()
+                .into_iter()
+                .map(|other| duplicates::dismissed_key(id, other))
+                .collect(),
             removes: Vec::new(),
         };
         if !view.conflicts.is_empty() {
@@ -402,11 +420,9 @@ impl LocalStore {
     fn writes(&self) -> Writes {
         Writes {
             batch: sled::Batch::default(),
-            dup: Default::default(),
             cipher: self.cipher.clone(),
             fresh: Default::default(),
             queue: Vec::new(),
-            pulled: Vec::new(),
             docs: Default::default(),
             rows: Default::default(),
             features: Default::default(),
@@ -522,7 +538,6 @@ impl LocalStore {
             let count = self.queue_len()? + items.len() as u64;
             w.put(meta_key(META_PENDING_COUNT), &count);
         }
-        self.stage_duplicates(&mut w)?;
         let packs = self.stage_packs(&mut w)?;
         self.db.apply_batch(w.batch)?;
         crate::db::weigh_written(&self.db, &packs);
@@ -533,13 +548,12 @@ impl LocalStore {
         self.packed(DOCS, id)?.map(|b| decode(&b)).transpose()
     }
 
-    /// Stages a record's operations and its recomputed view (and its
-    /// duplicate index entries, in the same batch).
+    /// Stages a record's operations and what is derived from them (report
+    /// row, duplicate features, conflicts), in the same batch.
     fn stage_doc(w: &mut Writes, id: RecordId, doc: &RecordDoc) {
         let view = doc.view(id);
         let writes = DocWrites::of(&w.cipher, id, doc, &view, w.fresh.contains(&id));
         w.apply(writes);
-        w.dup.note(id, doc, &view);
     }
 
     fn next_pending_seq(&self) -> Result<u64> {
@@ -580,13 +594,13 @@ impl LocalStore {
         self.load_doc(id)
     }
 
-    /// Every record this device holds, with its operations, in id order.
+    /// Every record this device holds, with its operations, in the order they arrived here.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
         self.scan_packed(DOCS)
             .map(|item| item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?))))
     }
 
-    /// Every record the device holds, deleted ones included, in id order.
+    /// Every record the device holds, deleted ones included, in the order they arrived here.
     pub fn views(&self) -> impl Iterator<Item = Result<StoredView>> + '_ {
         self.scan_packed(DOCS).filter_map(|item| {
             let doc = item.and_then(|(id, v)| Ok((id, decode::<RecordDoc>(&v)?)));
@@ -597,7 +611,7 @@ impl LocalStore {
         })
     }
 
-    /// Every family that counts (not deleted), in id order.
+    /// Every family that counts (not deleted), in the order they arrived here.
     pub fn families(&self) -> impl Iterator<Item = Result<Family>> + '_ {
         self.views().filter_map(|v| match v {
             Ok(v) => (v.lifecycle == Lifecycle::Active).then_some(Ok(v.family)),

@@ -6,7 +6,8 @@
 //!   log, records, the audit trail, and the duplicate index.
 //!
 //! Both open their sled database through `db::open`, keep per-record values
-//! many to a key through one pack adapter (`packs`), and check their stored
+//! many to a key through one pack adapter (`packs`), in the order records
+//! arrived through one placement (`placed`), and check their stored
 //! format against one ordered list of migrations each (`format`). Every key
 //! either store writes is listed in ARCHITECTURE.md's keyspace registry and
 //! in the module docs of [`laptop`] and [`server`]; a new kind of key is
@@ -17,4 +18,5 @@ mod format;
 pub mod ids;
 pub mod laptop;
 mod packs;
+mod placed;
 pub mod server;

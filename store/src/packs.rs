@@ -1,17 +1,18 @@
-//! Packs over sled: per-record values stored many to a key, in id order
-//! (`returnee_shared::packs` has the layout and the pure planning). One
+//! Packs over sled: values stored many to a key, in the order of a 16-byte
+//! key (`returnee_shared::packs` has the layout and the pure planning). One
 //! adapter for every kind of pack of both stores; a kind is a key prefix,
-//! and its pack keys are the prefix then the pack's lower bound.
+//! and its pack keys are the prefix then the pack's lower bound. Per-record
+//! values are kept in arrival order through [`crate::placed`].
 //!
 //! Values pass through the store's [`Seal`]: the laptop's cipher seals a
 //! whole pack as one value bound to its key; the server's values are plain.
-//! A pack's key holds only a record id, never a value.
+//! A pack's key holds only a record id or a place, never a value.
 
 use std::ops::Bound;
 
 use rayon::prelude::*;
 use returnee_shared::RecordId;
-use returnee_shared::packs::{self, DamagedPack, FIRST, PackStore};
+use returnee_shared::packs::{self, DamagedPack, PackKey, PackStore};
 
 /// How a store turns stored values into plain ones and back.
 pub trait Seal: Sync {
@@ -22,40 +23,59 @@ pub trait Seal: Sync {
     fn seal(&self, key: &[u8], plain: Vec<u8>) -> Vec<u8>;
 }
 
-/// One kind of pack in one tree.
-pub struct Packs<'a, S> {
+/// One kind of pack in one tree, sorted by `K`.
+pub struct Packs<'a, S, K = RecordId> {
     pub tree: &'a sled::Tree,
     pub prefix: &'static [u8],
     /// Whether the first pack is written when the store is made, so that
     /// its absence is damage (otherwise there is none until a value lands).
     pub first_always_exists: bool,
     pub seal: &'a S,
+    pub key: std::marker::PhantomData<K>,
 }
 
-impl<S> Clone for Packs<'_, S> {
+impl<S, K> Clone for Packs<'_, S, K> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<S> Copy for Packs<'_, S> {}
+impl<S, K> Copy for Packs<'_, S, K> {}
 
-fn pack_key(prefix: &[u8], lower: RecordId) -> Vec<u8> {
-    [prefix, lower.0.as_bytes()].concat()
+impl<'a, S, K> Packs<'a, S, K> {
+    pub const fn new(
+        tree: &'a sled::Tree,
+        prefix: &'static [u8],
+        first_always_exists: bool,
+        seal: &'a S,
+    ) -> Self {
+        Packs {
+            tree,
+            prefix,
+            first_always_exists,
+            seal,
+            key: std::marker::PhantomData,
+        }
+    }
 }
 
-fn bound_of(prefix: &[u8], key: &[u8]) -> Result<RecordId, DamagedPack> {
+fn pack_key<K: PackKey>(prefix: &[u8], lower: K) -> Vec<u8> {
+    [prefix, &lower.to_bytes()].concat()
+}
+
+fn bound_of<K: PackKey>(prefix: &[u8], key: &[u8]) -> Result<K, DamagedPack> {
     key.get(prefix.len()..)
-        .and_then(|b| uuid::Uuid::from_slice(b).ok())
-        .map(RecordId)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(K::from_bytes)
         .ok_or(DamagedPack)
 }
 
-impl<S: Seal> PackStore for Packs<'_, S> {
+impl<S: Seal, K: PackKey> PackStore for Packs<'_, S, K> {
+    type Key = K;
     type Error = S::Error;
     type Pack = sled::IVec;
 
-    fn pack_holding(&self, id: RecordId) -> Result<(RecordId, sled::IVec), S::Error> {
-        let range = pack_key(self.prefix, FIRST)..=pack_key(self.prefix, id);
+    fn pack_holding(&self, id: K) -> Result<(K, sled::IVec), S::Error> {
+        let range = pack_key(self.prefix, K::FIRST)..=pack_key(self.prefix, id);
         match self.tree.range(range).next_back() {
             Some(item) => {
                 let (k, v) = item?;
@@ -63,13 +83,13 @@ impl<S: Seal> PackStore for Packs<'_, S> {
             }
             None if self.first_always_exists => Err(DamagedPack.into()),
             // None yet: the first, empty.
-            None => Ok((FIRST, sled::IVec::default())),
+            None => Ok((K::FIRST, sled::IVec::default())),
         }
     }
 
-    fn pack_after(&self, lower: RecordId) -> Result<Option<RecordId>, S::Error> {
+    fn pack_after(&self, lower: K) -> Result<Option<K>, S::Error> {
         let from = pack_key(self.prefix, lower);
-        let end = pack_key(self.prefix, RecordId(uuid::Uuid::max()));
+        let end = pack_key(self.prefix, K::LAST);
         match self
             .tree
             .range::<&[u8], _>((Bound::Excluded(&from[..]), Bound::Included(&end[..])))
@@ -81,27 +101,28 @@ impl<S: Seal> PackStore for Packs<'_, S> {
     }
 }
 
-impl<'a, S: Seal> Packs<'a, S> {
+impl<'a, S: Seal, K: PackKey + 'a> Packs<'a, S, K> {
     /// The key of this kind's first pack (written when a store is made, for
     /// a kind whose first pack always exists).
     pub fn first_key(&self) -> Vec<u8> {
-        pack_key(self.prefix, FIRST)
+        pack_key(self.prefix, K::FIRST)
     }
 
-    /// The value of record `id`.
-    pub fn get(&self, id: RecordId) -> Result<Option<Vec<u8>>, S::Error> {
-        packs::get(self, id)
+    /// The value under `key`.
+    #[cfg(test)]
+    pub fn get(&self, key: K) -> Result<Option<Vec<u8>>, S::Error> {
+        packs::get(self, key)
     }
 
-    /// The values of `ids` (sorted, each once), in their order: each pack
-    /// read and opened once (new ids mostly fall in one pack).
-    pub fn get_many(&self, ids: &[RecordId]) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
-        packs::get_many(self, ids)
+    /// The values of `keys` (sorted, each once), in their order: each pack
+    /// read and opened once.
+    pub fn get_many(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
+        packs::get_many(self, keys)
     }
 
-    /// Every value, in record id order (a scan that keeps the page cache to
-    /// its size: [`crate::db::weighed`]).
-    pub fn scan(self) -> impl Iterator<Item = Result<(RecordId, sled::IVec), S::Error>> + 'a {
+    /// Every value, in key order (a scan that keeps the page cache to its
+    /// size: [`crate::db::weighed`]).
+    pub fn scan(self) -> impl Iterator<Item = Result<(K, sled::IVec), S::Error>> + 'a {
         let (tree, seal) = (self.tree, self.seal);
         crate::db::weighed(tree, tree.scan_prefix(self.prefix)).flat_map(move |item| {
             match item
@@ -114,14 +135,14 @@ impl<'a, S: Seal> Packs<'a, S> {
         })
     }
 
-    /// Stages `updates` (sorted by id, each id once; `None` removes) into
+    /// Stages `updates` (sorted by key, each key once; `None` removes) into
     /// `batch`, packs sealed on all cores. Returns the keys of the packs
     /// written. The caller holds a lock that keeps any other write from
     /// rewriting these packs until the batch is applied.
     pub fn stage(
         &self,
         batch: &mut sled::Batch,
-        updates: &[(RecordId, Option<Vec<u8>>)],
+        updates: &[(K, Option<Vec<u8>>)],
     ) -> Result<Vec<Vec<u8>>, S::Error> {
         let plan = packs::plan(self, updates)?;
         let sealed: Vec<(Vec<u8>, Option<Vec<u8>>)> = plan
@@ -228,12 +249,7 @@ mod tests {
     #[test]
     fn values_in_any_order_read_back_sealed_and_scanned_in_id_order() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let packs = Packs {
-            tree: &db,
-            prefix: b"X/",
-            first_always_exists: false,
-            seal: &Reverse,
-        };
+        let packs = Packs::new(&db, b"X/", false, &Reverse);
         assert_eq!(packs.get(id(5)).unwrap(), None);
         // Three writes whose ids interleave, as an unsorted import's would.
         let n = 3 * packs::PACK_RECORDS as u128;
@@ -264,7 +280,7 @@ mod tests {
         // Every stored byte went through the seal: no pack reads back as plain.
         for item in db.scan_prefix(b"X/") {
             let (_, v) = item.unwrap();
-            assert!(packs::entries(&v).is_err() || v.is_empty());
+            assert!(packs::entries::<RecordId>(&v).is_err() || v.is_empty());
         }
     }
 
@@ -272,12 +288,7 @@ mod tests {
     fn a_missing_first_pack_is_damage_where_it_always_exists() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let plain = Plain::<E>::new();
-        let packs = Packs {
-            tree: &db,
-            prefix: b"p/",
-            first_always_exists: true,
-            seal: &plain,
-        };
+        let packs = Packs::new(&db, b"p/", true, &plain);
         assert!(matches!(packs.get(id(1)), Err(E::Damaged)));
         db.insert(packs.first_key(), Vec::new()).unwrap();
         assert_eq!(packs.get(id(1)).unwrap(), None);

@@ -11,8 +11,10 @@
 //!   site), the record's site tag (one length byte, then its crossing codes
 //!   joined by `,`), then the operation's JSON or the record's id (16
 //!   bytes). A push writes whole chunks of its own and never rewrites one;
-//! - `p/<record id>`: the records' entries ([`RecordEntry`]), packed up to
-//!   64 to a key in id order ([`record_packs`]). An entry holds the record's
+//! - `p/<place>`: the records' entries ([`RecordEntry`]), packed up to 64 to
+//!   a key in the order records arrived ([`record_packs`]), found by id
+//!   through `i/<record id>`, the packs of each record's place, and
+//!   `m/place`. An entry holds the record's
 //!   site tag, what reports need of it while it counts (19 bytes), whether
 //!   it has open conflicts, and where each of its operations sits in the log
 //!   (chunk and byte offset; each operation is stored once, in the log).

@@ -172,8 +172,12 @@ impl Device {
     }
 
     /// Every record this device holds, deleted ones included, as it shows them.
+    /// Every record the device holds, in id order (a store keeps them in
+    /// the order they arrived, which differs between devices).
     pub fn views(&self) -> Vec<StoredView> {
-        self.store.views().map(|v| v.expect("view")).collect()
+        let mut views: Vec<StoredView> = self.store.views().map(|v| v.expect("view")).collect();
+        views.sort_by_key(|v| v.family.id);
+        views
     }
 
     /// The report over the families this device holds.

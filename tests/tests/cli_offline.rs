@@ -669,7 +669,8 @@ fn refused_add_exits_2_names_every_problem_and_stores_nothing() {
     assert_eq!(store.json(&["list", "--json"]), json!([]));
     assert_eq!(
         store.json(&["report", "--json"]),
-        json!({"families": 0, "individuals": 0, "men": 0, "women": 0, "children": 0})
+        json!({"families": 0, "individuals": 0, "men": 0, "women": 0, "children": 0,
+               "males": [0, 0, 0, 0, 0], "females": [0, 0, 0, 0, 0]})
     );
 }
 
@@ -952,8 +953,13 @@ fn edit_changes_only_the_named_fields() {
 
     // The report follows the edit.
     let report = store.json(&["report", "--json"]);
+    let five: serde_json::Map<String, Value> =
+        ["families", "individuals", "men", "women", "children"]
+            .iter()
+            .map(|k| (k.to_string(), report[*k].clone()))
+            .collect();
     assert_eq!(
-        report,
+        Value::from(five),
         json!({"families": 2, "individuals": 13, "men": 2, "women": 3, "children": 8})
     );
 }
@@ -1505,21 +1511,43 @@ fn the_json_output_has_the_documented_keys() {
         k.sort();
         k
     };
-    let totals = ["children", "families", "individuals", "men", "women"];
+    // The five totals, the ten sex × age bands (five each), and the first
+    // and last crossing date counted.
+    let totals = [
+        "children",
+        "families",
+        "females",
+        "individuals",
+        "males",
+        "men",
+        "women",
+    ];
+    let with_dates = {
+        let mut k = totals.to_vec();
+        k.extend(["first", "last"]);
+        k.sort();
+        k
+    };
 
     let report = store.json(&["report", "--json"]);
-    assert_eq!(keys(&report), totals);
-    assert!(report.as_object().unwrap().values().all(Value::is_u64));
+    assert_eq!(keys(&report), with_dates);
+    for k in ["children", "families", "individuals", "men", "women"] {
+        assert!(report[k].is_u64(), "{k}");
+    }
+    for k in ["males", "females"] {
+        assert_eq!(as_array(&report[k]).len(), 5);
+        assert!(as_array(&report[k]).iter().all(Value::is_u64));
+    }
 
     let report = store.json(&["report", "--json", "--by", "crossing"]);
-    let mut with_groups: Vec<&str> = totals.to_vec();
-    with_groups.push("groups");
+    let mut with_groups: Vec<&str> = with_dates.clone();
+    with_groups.extend(["by", "groups"]);
     with_groups.sort();
     assert_eq!(keys(&report), with_groups);
     let groups = as_array(&report["groups"]);
     assert_eq!(groups.len(), 1);
     let mut group_keys: Vec<&str> = totals.to_vec();
-    group_keys.push("key");
+    group_keys.extend(["key", "keys"]);
     group_keys.sort();
     assert_eq!(keys(&groups[0]), group_keys);
     assert_eq!(groups[0]["key"], "torkham");

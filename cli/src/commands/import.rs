@@ -26,10 +26,10 @@ use returnee_store::laptop::{LocalStore, Upsert, UpsertOutcome};
 
 /// Rows saved per atomic, flushed batch.
 const CHUNK: usize = 2000;
-/// Up to this many keys in the duplicate index (about 100,000 families), an
-/// import counts them first ([`LocalStore::block_counts`]); above, it scans
-/// every new family's blocks.
-const BLOCK_COUNT_CAP: usize = 300_000;
+/// Up to this many families here, an import files them by block in memory
+/// first ([`LocalStore::block_counts`], about 300 bytes each); above, each
+/// new family is compared in one scan of the store's features.
+const BLOCK_COUNT_CAP: usize = 200_000;
 
 #[derive(Debug, Default, Serialize)]
 struct Summary {
@@ -88,21 +88,25 @@ impl ChunkWriter {
     fn start(store: LocalStore, announce: bool) -> ChunkWriter {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Upsert>>(1);
         // Duplicate checks of saved families run on a third thread: they
-        // only read (they take the store's write lock only when a pull left
-        // families to index), so they overlap with the writes of the next
-        // chunk.
+        // only read, so they overlap with the writes of the next chunk.
         let (check_tx, check_rx) = std::sync::mpsc::sync_channel::<Vec<RecordId>>(4);
         let checker_store = store.clone();
         let checker = std::thread::spawn(move || -> Result<u64, CliError> {
             let mut warned = 0;
-            // Into an empty or small store, count families per index block
-            // and scan only the blocks two of them share.
-            let mut counts = checker_store.block_counts(BLOCK_COUNT_CAP)?;
+            // The families here, filed by block in memory; each saved one is
+            // compared with those it shares a block with, then filed too.
+            let Some(mut counts) = checker_store.block_counts(BLOCK_COUNT_CAP)? else {
+                eprintln!(
+                    "note: this laptop holds more than {BLOCK_COUNT_CAP} families, too many to compare each imported row with; run `returnee duplicates` afterwards to review possible duplicates"
+                );
+                for _ in check_rx {}
+                return Ok(0);
+            };
             for new in check_rx {
                 crate::commands::duplicates::warn_imported(
                     &checker_store,
                     &new,
-                    counts.as_mut(),
+                    Some(&mut counts),
                     &mut warned,
                 )?;
             }

@@ -86,13 +86,7 @@ pub fn run(args: ListArgs, config: &Config) -> Result<(), CliError> {
 /// A document number as human tables show it: `…` and its last 4
 /// characters (all of it hidden when it has 4 or fewer).
 pub fn mask_doc(number: &str) -> String {
-    let chars: Vec<char> = number.trim().chars().collect();
-    let shown = if chars.len() > 4 {
-        &chars[chars.len() - 4..]
-    } else {
-        &[][..]
-    };
-    format!("…{}", shown.iter().collect::<String>())
+    returnee_shared::report::records::mask(number)
 }
 
 #[cfg(test)]

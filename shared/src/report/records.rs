@@ -113,7 +113,7 @@ impl<W: std::io::Write> RecordCsv<W> {
 pub enum Disclosure {
     /// Every field (an admin's `full=true`, or the laptop's own export).
     Full,
-    /// Document numbers masked but for their last two characters.
+    /// Document numbers masked: `…` and their last 4 characters.
     MaskDocuments,
     /// For a partner: no name, document number or note; record and device
     /// ids replaced by HMAC-SHA-256 of this key (the same id gives the same
@@ -156,13 +156,16 @@ impl Disclosure {
     }
 }
 
-/// All but the last two characters replaced by `*`.
+/// A document number as tables show it: `…` and its last 4 characters
+/// (all of it hidden when it has 4 or fewer).
 pub fn mask(doc: &str) -> String {
-    let n = doc.chars().count();
-    doc.chars()
-        .enumerate()
-        .map(|(i, c)| if i + 2 < n { '*' } else { c })
-        .collect()
+    let chars: Vec<char> = doc.trim().chars().collect();
+    let shown: String = if chars.len() > 4 {
+        chars[chars.len() - 4..].iter().collect()
+    } else {
+        String::new()
+    };
+    format!("…{shown}")
 }
 
 /// An id's keyed hash, shaped as a UUID (version 8: "custom").
@@ -180,10 +183,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masking_keeps_the_last_two_characters() {
-        assert_eq!(mask("AB123456"), "******56");
-        assert_eq!(mask("12"), "12");
-        assert_eq!(mask(""), "");
+    fn masking_keeps_the_last_four_characters() {
+        assert_eq!(mask("AB123456"), "…3456");
+        assert_eq!(mask("1234"), "…");
+        assert_eq!(mask(""), "…");
     }
 
     #[test]

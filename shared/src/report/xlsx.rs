@@ -5,7 +5,7 @@
 
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
-use super::table::{Cell, FlatTable};
+use super::table::{Cell, Column, FlatTable};
 use super::{GroupBy, Report};
 
 /// What the "About" sheet says was counted.
@@ -171,26 +171,33 @@ pub fn records_workbook(
             .set_creation_datetime(&when),
     );
     let header = header_format();
+    // The member counts as numbers, every other column as text.
+    let table = FlatTable {
+        columns: RECORD_COLUMNS
+            .iter()
+            .map(|name| Column { name, hxl: "" })
+            .collect(),
+        key_width: RECORD_COLUMNS.len(),
+        rows: rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .enumerate()
+                    .map(|(c, cell)| match cell.parse() {
+                        Ok(n) if (11..21).contains(&c) => Cell::Count(n),
+                        _ => Cell::Text(cell),
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    let n = table.rows.len() as u64;
     let ws = wb.add_worksheet();
     ws.set_name("Families")?;
-    for (c, name) in RECORD_COLUMNS.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *name, &header)?;
-        ws.set_column_width(c as u16, (name.len() as f64 + 2.0).max(10.0))?;
-    }
-    let mut n = 0u32;
-    for row in rows {
-        n += 1;
-        for (c, cell) in row.iter().enumerate() {
-            match cell.parse::<u32>() {
-                Ok(v) if (11..21).contains(&c) => ws.write_number(n, c as u16, v)?,
-                _ => ws.write_string(n, c as u16, cell)?,
-            };
-        }
-    }
-    ws.set_freeze_panes(1, 0)?;
+    write_table(ws, &table, &header)?;
     let ws = wb.add_worksheet();
     ws.set_name("About")?;
-    about_sheet(ws, about, &header, "none", n as u64, &when)?;
+    about_sheet(ws, about, &header, "none", n, &when)?;
     wb.save_to_buffer()
 }
 

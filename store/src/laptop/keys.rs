@@ -6,14 +6,16 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     /// `m/<name>`: metadata (device, enrollment, cursor, queue counters,
-    /// index key, encryption header, format).
+    /// next place, encryption header, format).
     Meta,
-    /// `D/<lower id>`: packs of records' operations.
+    /// `D/<lower place>`: packs of records' operations, in arrival order.
     Docs,
-    /// `S/<lower id>`: packs of the report rows of families that count.
+    /// `S/<lower place>`: packs of the report rows of families that count.
     Rows,
-    /// `F/<lower id>`: packs of the duplicate index's features.
+    /// `F/<lower place>`: packs of the duplicate index's features.
     Features,
+    /// `I/<lower id>`: packs of each record's place ([`crate::placed`]).
+    Places,
     /// `c/<record>`: a record's open conflicts.
     Conflicts,
     /// `q/<seq>`: a push queue entry.
@@ -24,29 +26,24 @@ pub(super) enum Kind {
     Held,
     /// `g/<record>`: a family purged from this laptop.
     Purged,
-    /// `b/<block hash><date><record>`: the duplicate index's blocks.
-    Blocks,
     /// `x/<lower><higher>`: a pair dismissed as not the same family.
     Dismissed,
-    /// `bp/<cursor><part>`: families a pulled page changed, not yet indexed.
-    PulledMarks,
 }
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 12] = [
+    pub(super) const ALL: [Kind; 11] = [
         Kind::Meta,
         Kind::Docs,
         Kind::Rows,
         Kind::Features,
+        Kind::Places,
         Kind::Conflicts,
         Kind::Queue,
         Kind::QueueDone,
         Kind::Held,
         Kind::Purged,
-        Kind::Blocks,
         Kind::Dismissed,
-        Kind::PulledMarks,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -55,14 +52,13 @@ impl Kind {
             Kind::Docs => b"D/",
             Kind::Rows => b"S/",
             Kind::Features => b"F/",
+            Kind::Places => b"I/",
             Kind::Conflicts => b"c/",
             Kind::Queue => b"q/",
             Kind::QueueDone => b"qd/",
             Kind::Held => b"h/",
             Kind::Purged => b"g/",
-            Kind::Blocks => b"b/",
             Kind::Dismissed => b"x/",
-            Kind::PulledMarks => b"bp/",
         }
     }
 
@@ -71,6 +67,9 @@ impl Kind {
         crate::db::key(self.prefix(), parts)
     }
 }
+
+/// The next place a record placed on this laptop gets (a meta key).
+pub(super) const NEXT_PLACE_KEY: &[u8] = b"m/next_place";
 
 #[cfg(test)]
 mod tests {
@@ -88,5 +87,6 @@ mod tests {
                 }
             }
         }
+        assert!(NEXT_PLACE_KEY.starts_with(Kind::Meta.prefix()));
     }
 }

@@ -38,17 +38,14 @@ impl LocalStore {
             }
             None => StoreCipher::Plain,
         };
-        let (index, index_bytes) = IndexKey::generate().map_err(|e| Self::sealing(dir, e))?;
         let store = LocalStore {
             db,
             dir: dir.to_path_buf(),
             cipher,
-            index,
             commit_lock: Default::default(),
         };
         let mut w = store.writes();
         w.batch = batch;
-        w.put_bytes(meta_key(META_INDEX_KEY), index_bytes.to_vec());
         w.put(
             meta_key(META_DEVICE),
             &DeviceInfo {
@@ -136,19 +133,10 @@ impl LocalStore {
                 StoreCipher::unlock(&header, &pass).map_err(|e| Self::sealing(dir, e))?
             }
         };
-        let key = meta_key(META_INDEX_KEY);
-        let sealed = db
-            .get(&key)?
-            .ok_or_else(|| damaged("its duplicate index key is missing"))?;
-        let bytes = cipher
-            .open(&key, sealed)
-            .map_err(|e| Self::sealing(dir, e))?;
-        let index = IndexKey::from_bytes(&bytes).map_err(|e| Self::sealing(dir, e))?;
         let store = LocalStore {
             db,
             dir: dir.to_path_buf(),
             cipher,
-            index,
             commit_lock: Default::default(),
         };
         store.ensure_duplicate_index()?;

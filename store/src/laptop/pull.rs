@@ -68,10 +68,9 @@ impl LocalStore {
                 .filter(|id| !unsynced.contains(id))
                 .collect()
         };
-        // Each record's writes prepared on all cores, then batched in order.
-        // Indexing pulled families for duplicates is most of a pull's work:
-        // they are only marked, for the next command that looks for
-        // duplicates.
+        // Each record's writes (its duplicate features included, so that
+        // nothing is left for the next command) prepared on all cores, then
+        // batched in order.
         let (cipher, fresh) = (&w.cipher, &w.fresh);
         let staged: Vec<(RecordId, DocWrites)> = docs
             .par_iter()
@@ -85,13 +84,11 @@ impl LocalStore {
                 ))
             })
             .collect();
-        for (id, writes) in staged {
+        for (_, writes) in staged {
             w.apply(writes);
-            w.pulled.push(id);
         }
         self.stage_removals(&mut w, &forgotten)?;
         self.stage_dismissed_removal(&mut w, &forgotten)?;
-        duplicates::stage_pulled_marks(&mut w, cursor);
         w.put(meta_key(META_CURSOR), &cursor);
         self.commit(&lock, w)?;
         Ok(applied)

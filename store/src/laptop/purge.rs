@@ -19,8 +19,7 @@ use returnee_shared::merge::{Op, RecordDoc};
 use returnee_shared::wire::RejectedOp;
 use serde::Serialize;
 
-use super::duplicates::{decode_features, dismissed_key};
-use super::record_packs::FEATURES;
+use super::duplicates::dismissed_key;
 use super::{DOCS, Kind, LocalStore, Result, Writes, conflicts_key, decode, purged_key};
 
 /// What a purge did.
@@ -96,19 +95,9 @@ impl LocalStore {
     }
 
     /// Stages the removal of these families and of everything derived from
-    /// them: doc, report row, conflicts, duplicate index entries (their
-    /// features read one pack at a time, not a pack per family).
+    /// them: doc, report row, conflicts, duplicate features.
     pub(super) fn stage_removals(&self, w: &mut Writes, removed: &HashSet<RecordId>) -> Result<()> {
-        let mut ids: Vec<RecordId> = removed.iter().copied().collect();
-        ids.sort_unstable();
-        for (id, features) in ids.iter().zip(self.packed_many(FEATURES, &ids)?) {
-            let id = *id;
-            if let Some(b) = features {
-                let f = decode_features(&b)?;
-                for key in self.index_keys(id, &f) {
-                    w.remove(key);
-                }
-            }
+        for id in removed.iter().copied() {
             w.docs.insert(id, None);
             w.rows.insert(id, None);
             w.remove(conflicts_key(id));
@@ -205,23 +194,21 @@ mod tests {
         assert!(store.get(ids[2]).unwrap().is_none());
         assert!(store.get(ids[3]).unwrap().is_some(), "pending: kept");
         assert_eq!(store.report_rows().count(), 2);
-        // Gone from the duplicate index too: its features and block keys.
+        // Gone from duplicate detection too, and from the placement index.
         for id in &ids[1..3] {
             assert_eq!(store.features_of(*id).unwrap(), None);
         }
-        let kept_keys: usize = [ids[0], ids[3]]
-            .iter()
-            .map(|id| {
-                let f = store.features_of(*id).unwrap().expect("kept, indexed");
-                store.index_keys(*id, &f).len()
-            })
-            .sum();
-        assert!(kept_keys > 0);
+        for id in [ids[0], ids[3]] {
+            assert!(store.features_of(id).unwrap().is_some(), "kept");
+        }
         assert_eq!(
-            store.db.scan_prefix(b"b/").count(),
-            kept_keys,
-            "the two kept families' keys only"
+            store
+                .scan_packed(super::super::record_packs::FEATURES)
+                .count(),
+            2
         );
+        let places = store.placement().places(&[ids[1], ids[3]]).unwrap();
+        assert!(places[0].is_none() && places[1].is_some(), "{places:?}");
 
         // A pulled operation of a purged family is dropped.
         let op = returnee_shared::merge::Op {

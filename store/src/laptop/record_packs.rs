@@ -1,23 +1,27 @@
-//! The laptop's per-record values in packs ([`crate::packs`]: many records
-//! to a sled key, in id order): each record's operations under
-//! `D/<lower bound>`, the report rows of the families that count under
-//! `S/<lower bound>`, and the duplicate index's features under
-//! `F/<lower bound>`. A pack is sealed as one value under its own key, like
-//! every value ([`super::sealing`]); its key holds only a record id.
+//! The laptop's per-record values in packs, in the order records arrived
+//! ([`crate::placed`]): each record's operations under `D/<lower place>`,
+//! the report rows of the families that count under `S/<lower place>`, and
+//! the duplicate index's features under `F/<lower place>`, placed through
+//! the index `I/`. A pack is sealed as one value under its own key, like
+//! every value ([`super::sealing`]); its key holds only a place or a record
+//! id.
 //!
 //! A pull or an import writes a pack per few dozen families instead of a
 //! key per family and kind (sled's cost is per key, and its page table
-//! grows with them). Writes are gathered in [`Writes`] and turned into
-//! packs at commit, under the store's commit lock, so that two commits
-//! cannot both rewrite one pack from the same old value.
+//! grows with them), and appends them whatever the order of their ids.
+//! Writes are gathered in [`Writes`] and turned into packs at commit, under
+//! the store's commit lock, so that two commits cannot both rewrite one
+//! pack from the same old value.
 
 use std::collections::BTreeMap;
 
 use returnee_shared::RecordId;
 use returnee_shared::packs::DamagedPack;
 
+use super::keys::NEXT_PLACE_KEY;
 use super::{Kind, LocalStore, Result, StoreError, Writes};
 use crate::packs::{Packs, Seal};
+use crate::placed::{self, Placement};
 
 /// Each record's operations (`RecordDoc` as JSON).
 pub(super) const DOCS: &[u8] = Kind::Docs.prefix();
@@ -44,18 +48,17 @@ impl Seal for LocalStore {
 }
 
 impl LocalStore {
-    fn packs(&self, prefix: &'static [u8]) -> Packs<'_, LocalStore> {
-        Packs {
-            tree: &self.db,
-            prefix,
-            first_always_exists: false,
-            seal: self,
-        }
+    pub(super) fn placement(&self) -> Placement<'_, LocalStore> {
+        Placement::new(&self.db, self, Kind::Places.prefix(), false, NEXT_PLACE_KEY)
+    }
+
+    fn kind(&self, prefix: &'static [u8]) -> placed::Kind<'_, LocalStore> {
+        Packs::new(&self.db, prefix, false, self)
     }
 
     /// The value of record `id` in the packs under `prefix`.
     pub(super) fn packed(&self, prefix: &'static [u8], id: RecordId) -> Result<Option<Vec<u8>>> {
-        self.packs(prefix).get(id)
+        self.placement().get(self.kind(prefix), id)
     }
 
     /// The values of `ids` (sorted, each once) in the packs under `prefix`,
@@ -65,34 +68,42 @@ impl LocalStore {
         prefix: &'static [u8],
         ids: &[RecordId],
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        self.packs(prefix).get_many(ids)
+        self.placement().get_many(self.kind(prefix), ids)
     }
 
-    /// Every value in the packs under `prefix`, in record id order.
+    /// Every value in the packs under `prefix`, in the order records
+    /// arrived on this laptop.
     pub(super) fn scan_packed(
         &self,
         prefix: &'static [u8],
     ) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
-        self.packs(prefix).scan()
+        Placement::scan(self.kind(prefix))
     }
 
-    /// Turns the docs, rows and features gathered in `w` into pack writes.
+    /// Turns the docs, rows and features gathered in `w` into pack writes;
+    /// a record whose operations are removed (a purge) leaves the index.
     /// The caller holds the commit lock until the batch is applied. Returns
     /// the keys of the packs written.
     pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
-        let mut written = Vec::new();
-        for (prefix, values) in [
-            (DOCS, std::mem::take(&mut w.docs)),
-            (ROWS, std::mem::take(&mut w.rows)),
-            (FEATURES, std::mem::take(&mut w.features)),
-        ] {
-            if values.is_empty() {
-                continue;
-            }
-            let updates: Vec<(RecordId, Option<Vec<u8>>)> = values.into_iter().collect();
-            written.extend(self.packs(prefix).stage(&mut w.batch, &updates)?);
+        let docs: Vec<(RecordId, Option<Vec<u8>>)> =
+            std::mem::take(&mut w.docs).into_iter().collect();
+        let rows: Vec<(RecordId, Option<Vec<u8>>)> =
+            std::mem::take(&mut w.rows).into_iter().collect();
+        let features: Vec<(RecordId, Option<Vec<u8>>)> =
+            std::mem::take(&mut w.features).into_iter().collect();
+        if docs.is_empty() && rows.is_empty() && features.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(written)
+        let forget: Vec<RecordId> = docs.iter().filter(|d| d.1.is_none()).map(|d| d.0).collect();
+        self.placement().stage(
+            &mut w.batch,
+            &[
+                (self.kind(DOCS), &docs),
+                (self.kind(ROWS), &rows),
+                (self.kind(FEATURES), &features),
+            ],
+            &forget,
+        )
     }
 }
 

@@ -1,6 +1,5 @@
 //! Encryption at rest: every value the laptop store writes goes through a
-//! [`StoreCipher`], and every key of the duplicate index through an
-//! [`IndexKey`].
+//! [`StoreCipher`].
 //!
 //! - A plain store's cipher is the identity (values are written as they are).
 //! - An encrypted store seals each value with XChaCha20-Poly1305 under a
@@ -16,20 +15,15 @@
 //!   passphrase fails to unwrap the data key, so it is detected before
 //!   anything is read or written. Changing the passphrase would re-wrap the
 //!   data key only.
-//! - Every store, plain or encrypted, has a random 32-byte *index key*; the
-//!   block keys of the duplicate index are HMAC-SHA256 under it, truncated to
-//!   16 bytes, so no sled key holds a name or a document number, and a
-//!   dictionary of names cannot be hashed to find them without the key. In an
-//!   encrypted store the index key is sealed like every value.
+//! - No key holds a name or a document number: keys are record ids, places
+//!   and sequence numbers; duplicate detection reads sealed features.
 
 use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 /// Argon2id memory cost in KiB (19 MiB, OWASP's minimum for Argon2id).
@@ -46,8 +40,6 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Bytes a sealed value is longer than the plain one.
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
-/// Bytes of an index hash kept in a key.
-pub const INDEX_HASH_LEN: usize = 16;
 
 /// Associated data of the wrapped data key.
 const WRAP_AD: &[u8] = b"returnee/data-key/v1";
@@ -252,51 +244,6 @@ impl StoreCipher {
     }
 }
 
-/// The per-store key of the duplicate index's block hashes.
-#[derive(Clone)]
-pub struct IndexKey(Hmac<Sha256>);
-
-impl IndexKey {
-    /// A new random index key, and its bytes to store.
-    pub fn generate() -> Result<(Self, Zeroizing<[u8; 32]>), SealError> {
-        let bytes = random::<32>()?;
-        Ok((Self::from_bytes(bytes.as_ref())?, bytes))
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealError> {
-        if bytes.len() != 32 {
-            return Err(SealError::Damaged);
-        }
-        Ok(IndexKey(
-            <Hmac<Sha256> as Mac>::new_from_slice(bytes).map_err(|_| SealError::Damaged)?,
-        ))
-    }
-
-    /// HMAC-SHA256 of a block (its crossing and block key), truncated.
-    pub fn hash(&self, crossing: &str, block: &str) -> [u8; INDEX_HASH_LEN] {
-        let mut m = self.0.clone();
-        m.update(crossing.as_bytes());
-        m.update(&[0]);
-        m.update(block.as_bytes());
-        let full = m.finalize().into_bytes();
-        let mut out = [0u8; INDEX_HASH_LEN];
-        out.copy_from_slice(&full[..INDEX_HASH_LEN]);
-        out
-    }
-}
-
-impl returnee_shared::duplicates::BlockHasher for IndexKey {
-    fn append_block_hash(&self, key: &mut Vec<u8>, crossing: &str, block: &str) {
-        key.extend_from_slice(&self.hash(crossing, block));
-    }
-}
-
-impl std::fmt::Debug for IndexKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IndexKey(…)")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,15 +279,5 @@ mod tests {
         let plain = StoreCipher::Plain;
         assert_eq!(plain.seal(b"k", b"v".to_vec()), b"v");
         assert_eq!(&plain.open(b"k", b"v".as_slice().into()).unwrap()[..], b"v");
-    }
-
-    #[test]
-    fn index_hashes_depend_on_the_key() {
-        let (a, _) = IndexKey::generate().unwrap();
-        let (b, bytes) = IndexKey::generate().unwrap();
-        let b2 = IndexKey::from_bytes(bytes.as_ref()).unwrap();
-        assert_eq!(b.hash("torkham", "doc:AB1"), b2.hash("torkham", "doc:AB1"));
-        assert_ne!(a.hash("torkham", "doc:AB1"), b.hash("torkham", "doc:AB1"));
-        assert_ne!(b.hash("torkham", "doc:AB1"), b.hash("torkham", "doc:AB2"));
     }
 }

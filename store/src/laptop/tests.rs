@@ -243,8 +243,15 @@ fn pull_twins_and_another(store: &LocalStore) -> Vec<RecordId> {
     ids
 }
 
-/// The next reader of the index catches up and finds the twins.
-fn assert_twins_found(store: &LocalStore, ids: &[RecordId]) {
+#[test]
+fn pulled_families_are_compared_as_soon_as_the_pull_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+    let ids = pull_twins_and_another(&store);
+    // Pulled: saved, counted, and their features written in the same
+    // batch: nothing waits for a later command.
+    assert_eq!(store.report_rows().count(), 3);
+    assert_eq!(store.scan_packed(FEATURES).count(), 3);
     let found = store.duplicates().unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     let mut pair = found[0].records.to_vec();
@@ -252,28 +259,21 @@ fn assert_twins_found(store: &LocalStore, ids: &[RecordId]) {
     let mut want = ids[..2].to_vec();
     want.sort();
     assert_eq!(pair, want);
-    assert_eq!(store.db.scan_prefix(b"bp/").count(), 0);
-    assert_eq!(store.scan_packed(FEATURES).count(), 3);
-}
-
-#[test]
-fn pulled_families_are_indexed_for_duplicates_by_the_next_reader_of_the_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
-    let ids = pull_twins_and_another(&store);
-    // Pulled: saved, counted, marked (one mark for the page, naming its
-    // three families), not indexed yet.
-    assert_eq!(store.report_rows().count(), 3);
-    assert_eq!(store.db.scan_prefix(b"bp/").count(), 1);
-    assert_eq!(
-        store.pulled_not_indexed().unwrap(),
-        ids.iter().copied().collect()
-    );
-    assert_eq!(store.scan_packed(FEATURES).count(), 0);
-    assert_twins_found(&store, &ids);
-    // A family added here afterwards is indexed at once and found.
+    // A family added here afterwards is compared with the pulled ones, and
+    // an import's filed families agree with it.
     let added = store.add(twin(), Utc::now()).unwrap();
     assert_eq!(store.candidates_of(added).unwrap().len(), 2);
+    let mut filed = store.block_counts(usize::MAX).unwrap().unwrap();
+    let before = store.candidates_counted(added, &mut filed).unwrap();
+    assert_eq!(before.len(), 2, "the added family was filed with the rest");
+    assert_eq!(store.duplicates().unwrap().len(), 3);
+    // Dismissing a pair leaves it out everywhere.
+    let pair = store.candidates_of(added).unwrap().remove(0);
+    store.dismiss_pair(&pair.id, Utc::now()).unwrap();
+    assert_eq!(store.candidates_of(added).unwrap().len(), 1);
+    assert_eq!(store.duplicates().unwrap().len(), 2);
+    // No key holds anything derived from a name or a document number.
+    assert_eq!(store.db.scan_prefix(b"b/").count(), 0);
 }
 
 #[test]

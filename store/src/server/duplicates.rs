@@ -10,9 +10,9 @@
 //!   (`returnee_shared::duplicates::index_keys`), valued with the record's
 //!   `Features` (`Features::to_bytes`, a few dozen bytes), so a lookup
 //!   reads no other key;
-//! - `F/<lower record id>`: the same `Features`, for every family that
-//!   counts (its index keys are derived from them, to remove them when it
-//!   changes), packed a few dozen to a key in id order like the store's
+//! - `F/<lower place>`: the same `Features`, for every family that counts
+//!   (its index keys are derived from them, to remove them when it
+//!   changes), packed a few dozen to a key at the places of the store's
 //!   records (sled's memory grows with keys);
 //! - `p/<pair id>`: an open candidate (`Candidate` as JSON);
 //! - `r/<record id><pair id>`: the pairs a record is in;
@@ -459,7 +459,10 @@ impl DuplicateIndex {
             .into_iter()
             .collect();
         let mut stored: HashMap<RecordId, Features> = HashMap::new();
-        for (id, bytes) in ids.iter().zip(features_get_many(tree, &ids)?) {
+        for (id, bytes) in ids
+            .iter()
+            .zip(features_get_many(&self.inner.store.db, tree, &ids)?)
+        {
             if let Some(b) = bytes {
                 stored.insert(*id, decode_features(&b)?);
             }
@@ -523,7 +526,7 @@ impl DuplicateIndex {
         }
         let features_written: Vec<(RecordId, Option<Vec<u8>>)> =
             features_written.into_iter().collect();
-        features_stage(tree, &mut batch, &features_written)?;
+        features_stage(&self.inner.store.db, tree, &mut batch, &features_written)?;
         tree.apply_batch(batch)?;
 
         // 2. Their pairs: forget the old ones, find the current ones.

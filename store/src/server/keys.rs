@@ -6,14 +6,17 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     /// `m/<name>`: `format`, `seq` (the last log position), `audit` (the
-    /// audit trail's last sequence number and hash): single keys, spelled
-    /// whole below ([`FORMAT_KEY`], [`SEQ_KEY`], [`AUDIT_HEAD_KEY`]).
+    /// audit trail's last sequence number and hash), `place` (the next free
+    /// place of [`crate::placed`]): single keys, spelled whole below
+    /// ([`FORMAT_KEY`], [`SEQ_KEY`], [`AUDIT_HEAD_KEY`], [`NEXT_PLACE_KEY`]).
     #[cfg_attr(not(test), allow(dead_code))]
     Meta,
     /// `l/<seq>`: a log chunk.
     Log,
-    /// `p/<lower id>`: packs of record entries.
+    /// `p/<lower place>`: packs of record entries, in arrival order.
     Records,
+    /// `i/<lower id>`: packs of each record's place ([`crate::placed`]).
+    Places,
     /// `c/<record>`: a record's open conflicts.
     Conflicts,
     /// `dev/<device>`: an enrolled device.
@@ -35,7 +38,7 @@ pub(super) enum Kind {
 pub(super) enum IndexKind {
     /// `b/<block hash><date><record>`: a block entry, valued with features.
     Blocks,
-    /// `F/<lower id>`: packs of features.
+    /// `F/<lower place>`: packs of features, at the records' places.
     Features,
     /// `p/<pair id>`: an open candidate pair.
     Pairs,
@@ -51,10 +54,11 @@ pub(super) enum IndexKind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 10] = [
+    pub(super) const ALL: [Kind; 11] = [
         Kind::Meta,
         Kind::Log,
         Kind::Records,
+        Kind::Places,
         Kind::Conflicts,
         Kind::Devices,
         Kind::Tokens,
@@ -69,6 +73,7 @@ impl Kind {
             Kind::Meta => b"m/",
             Kind::Log => b"l/",
             Kind::Records => b"p/",
+            Kind::Places => b"i/",
             Kind::Conflicts => b"c/",
             Kind::Devices => b"dev/",
             Kind::Tokens => b"tok/",
@@ -121,6 +126,8 @@ pub(super) const FORMAT_KEY: &[u8] = b"m/format";
 pub(super) const SEQ_KEY: &[u8] = b"m/seq";
 /// The audit trail's head: its last sequence number and hash.
 pub(super) const AUDIT_HEAD_KEY: &[u8] = b"m/audit";
+/// The next place a record placed in the store gets.
+pub(super) const NEXT_PLACE_KEY: &[u8] = b"m/place";
 
 #[cfg(test)]
 mod tests {
@@ -137,7 +144,7 @@ mod tests {
                 }
             }
         }
-        for meta in [FORMAT_KEY, SEQ_KEY, AUDIT_HEAD_KEY] {
+        for meta in [FORMAT_KEY, SEQ_KEY, AUDIT_HEAD_KEY, NEXT_PLACE_KEY] {
             assert!(meta.starts_with(Kind::Meta.prefix()));
         }
     }

@@ -105,7 +105,7 @@ impl ServerStore {
         Ok(record.existed.then_some(record.doc))
     }
 
-    /// Every record the server holds, with its operations, in id order.
+    /// Every record the server holds, with its operations, in the order records arrived.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
         let mut chunks = ChunkCache::default();
         record_packs::scan(&self.db).map(move |item| {

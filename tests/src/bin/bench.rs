@@ -3,6 +3,8 @@
 //! per phase and run, then one line per phase with the medians.
 //!
 //! `cargo run --release -p returnee-tests --bin bench -- --families 100000 --runs 3`
+//! (`--phases reports`: reports in every format, laptop and server, and the
+//! server's export, after the push that fills the server)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -60,7 +62,7 @@ fn args() -> Args {
             "--per-device" => a.per_device = value().parse().expect("--per-device N"),
             "--phases" => a.phases = value().split(',').map(String::from).collect(),
             other => panic!(
-                "unknown flag {other}; use --families N --runs N --batch N --devices N --per-device N --phases push,pull,incremental,conflicts,many-devices"
+                "unknown flag {other}; use --families N --runs N --batch N --devices N --per-device N --phases push,pull,incremental,conflicts,many-devices,reports"
             ),
         }
     }
@@ -115,6 +117,64 @@ fn measure<T>(proxy: &FaultProxy, phase: &str, n: usize, f: impl FnOnce() -> T) 
         "bytes_per_doc": if n > 0 { round((u1 - u0 + d1 - d0) as f64 / n as f64) } else { 0.0 },
     });
     (out, line)
+}
+
+/// Reports of every family by date × crossing × return type in every
+/// format, on the laptop (its report rows) and from the server
+/// (`GET /v1/reports`), and the server's CSV export of the families.
+fn reports_phase(
+    proxy: &FaultProxy,
+    client: &returnee_cli::client::ServerClient,
+    laptop: &Device,
+    n: usize,
+    run: usize,
+    results: &mut BTreeMap<String, Vec<Value>>,
+) {
+    use returnee_shared::report::{RenderOptions, ReportFormat, render};
+    use returnee_shared::{GroupBy, ReportBuilder};
+    let by = vec![GroupBy::Date, GroupBy::Crossing, GroupBy::ReturnType];
+    for format in ["json", "csv", "xlsx", "hxl", "hxl-long"] {
+        let f = ReportFormat::parse(format).expect("a format");
+        let (bytes, mut line) = measure(proxy, &format!("report-laptop-{format}"), n, || {
+            let mut b = ReportBuilder::grouped(Default::default(), by.clone());
+            if f == ReportFormat::Xlsx {
+                b = b.with_breakdowns(&by);
+            }
+            for row in laptop.store.report_rows() {
+                b.add_row(&row.expect("report row"));
+            }
+            render(&b.finish(), f, &RenderOptions::default())
+                .expect("render")
+                .len()
+        });
+        line["output_bytes"] = json!(bytes);
+        emit(&line, run, results);
+        let (bytes, mut line) = measure(proxy, &format!("report-server-{format}"), n, || {
+            let mut out = Vec::new();
+            client
+                .download(
+                    "/v1/reports",
+                    &[
+                        ("by", "date,crossing,return-type".into()),
+                        ("format", format.into()),
+                    ],
+                    &mut out,
+                )
+                .expect("server report");
+            out.len()
+        });
+        line["output_bytes"] = json!(bytes);
+        emit(&line, run, results);
+    }
+    let (bytes, mut line) = measure(proxy, "export-server-csv", n, || {
+        let mut out = Vec::new();
+        client
+            .download("/v1/export", &[("format", "csv".into())], &mut out)
+            .expect("server export");
+        out.len()
+    });
+    line["output_bytes"] = json!(bytes);
+    emit(&line, run, results);
 }
 
 /// With `PERF_CTL_FIFO` set (to the control fifo of
@@ -193,6 +253,9 @@ fn main_phases(a: &Args, run: usize, results: &mut BTreeMap<String, Vec<Value>>)
     line["pairs"] = json!(listed.len());
     if want("push") {
         emit(&line, run, results);
+    }
+    if want("reports") {
+        reports_phase(&proxy, &via(pusher), pusher, a.families, run, results);
     }
     if !(want("pull") || want("incremental") || want("conflicts")) {
         return;

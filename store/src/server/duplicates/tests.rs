@@ -141,7 +141,24 @@ fn a_record_queued_by_several_pushes_is_indexed_as_the_newest_left_it() {
         f.head_name = Some("Abdul Wali".into());
         f
     };
-    let (a, b) = (crate::ids::new_record_id(), crate::ids::new_record_id());
+    // Two records the store holds (the index keeps features at their places).
+    let device = super::super::tests::enrolled(&store, "a");
+    let ops: Vec<Op> = (0..2)
+        .map(|_| Op {
+            id: crate::ids::new_op_id(),
+            record: crate::ids::new_record_id(),
+            device: device.id,
+            at: chrono::Utc::now(),
+            base: vec![],
+            resolution: false,
+            change: Change::Create {
+                fields: fields("chaman", 1),
+                origin: None,
+            },
+        })
+        .collect();
+    let (a, b) = (ops[0].record, ops[1].record);
+    store.push(&device, ops, chrono::Utc::now()).unwrap();
     let queued = |id, f: &returnee_shared::FamilyFields| ChangedRecord {
         id,
         features: Some(Features::of(f)),

@@ -1,0 +1,378 @@
+//! Per-record values kept in the order records arrived in a store, whatever
+//! their ids.
+//!
+//! Record ids are not in arrival order: an imported family's id starts with
+//! its crossing date, and a file or a pull brings dates in any order. Packs
+//! in id order would rewrite a pack (several kilobytes) for nearly every
+//! record of such a batch. Here each record gets a [`Place`] when it first
+//! arrives (the store's count of records placed before it), its values lie
+//! in packs sorted by place, so that new records append to the last pack of
+//! each kind, and one index (packs of 24-byte entries sorted by record id)
+//! says where each record lies. A record keeps its place until it is
+//! forgotten (a laptop's purge).
+//!
+//! A place pack's entry is the record's id (16 bytes) then its value, so a
+//! scan yields ids without the index. The caller holds the lock that
+//! serialises the store's writes from the first read of [`Placement::stage`]
+//! until the batch is applied (the laptop's commit lock, the server's
+//! writer lock): a place is handed out once.
+
+use returnee_shared::RecordId;
+use returnee_shared::packs::{DamagedPack, Place};
+
+use crate::packs::{Packs, Seal};
+
+/// Where each record of a store lies, and the next free place.
+pub struct Placement<'a, S> {
+    index: Packs<'a, S, RecordId>,
+    /// The key of the next free place's number.
+    next_key: &'static [u8],
+}
+
+/// One kind of per-record value: packs in place order, in some tree.
+pub type Kind<'a, S> = Packs<'a, S, Place>;
+
+/// Values set (`Some`) or removed (`None`) by record, sorted by id, each id
+/// once: what one kind's part of a batch writes.
+pub type Updates = [(RecordId, Option<Vec<u8>>)];
+
+impl<'a, S: Seal> Placement<'a, S> {
+    /// The placement whose index is the packs under `index_prefix` in `tree`
+    /// (their first pack written when the store is made if
+    /// `index_always_exists`, so that its absence is damage) and whose next
+    /// free place is kept under `next_key`.
+    pub const fn new(
+        tree: &'a sled::Tree,
+        seal: &'a S,
+        index_prefix: &'static [u8],
+        index_always_exists: bool,
+        next_key: &'static [u8],
+    ) -> Self {
+        Placement {
+            index: Packs::new(tree, index_prefix, index_always_exists, seal),
+            next_key,
+        }
+    }
+
+    /// The key of the index's first pack, for a store to write when it is
+    /// made.
+    pub fn first_index_key(&self) -> Vec<u8> {
+        self.index.first_key()
+    }
+
+    /// The places of `ids` (sorted, each once), in their order: `None` for a
+    /// record this store has not placed.
+    pub fn places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
+        self.index
+            .get_many(ids)?
+            .into_iter()
+            .map(|v| v.map(|v| slot_of(&v)).transpose())
+            .collect::<Result<_, DamagedPack>>()
+            .map_err(S::Error::from)
+    }
+
+    /// The value of record `id` in `kind`.
+    pub fn get(&self, kind: Kind<'_, S>, id: RecordId) -> Result<Option<Vec<u8>>, S::Error> {
+        Ok(self.get_many(kind, &[id])?.pop().flatten())
+    }
+
+    /// The values of `ids` (sorted, each once) in `kind`, in their order:
+    /// each pack read and opened once.
+    pub fn get_many(
+        &self,
+        kind: Kind<'_, S>,
+        ids: &[RecordId],
+    ) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
+        let places = self.places(ids)?;
+        let mut wanted: Vec<(Place, usize)> = places
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (s, i)))
+            .collect();
+        wanted.sort_unstable();
+        let keys: Vec<Place> = wanted.iter().map(|w| w.0).collect();
+        let mut out = vec![None; ids.len()];
+        for ((_, i), value) in wanted.iter().zip(kind.get_many(&keys)?) {
+            out[*i] = value
+                .map(|v| value_of(ids[*i], v))
+                .transpose()
+                .map_err(S::Error::from)?;
+        }
+        Ok(out)
+    }
+
+    /// Stages the updates of each kind into `batch`: records not placed yet
+    /// get the next places, the records in `forget` (whose values the caller
+    /// removes from every kind in this batch) leave the index. Returns the
+    /// keys of the packs written.
+    pub fn stage(
+        &self,
+        batch: &mut sled::Batch,
+        kinds: &[(Kind<'_, S>, &Updates)],
+        forget: &[RecordId],
+    ) -> Result<Vec<Vec<u8>>, S::Error> {
+        let mut ids: Vec<RecordId> = kinds
+            .iter()
+            .flat_map(|(_, u)| u.iter().map(|u| u.0))
+            .chain(forget.iter().copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut places = self.places(&ids)?;
+        let setting: std::collections::HashSet<RecordId> = kinds
+            .iter()
+            .flat_map(|(_, u)| u.iter().filter(|u| u.1.is_some()).map(|u| u.0))
+            .collect();
+        let mut next = self.next_place()?;
+        let first_free = next;
+        let mut index: Vec<(RecordId, Option<Vec<u8>>)> = Vec::new();
+        for (id, place) in ids.iter().zip(places.iter_mut()) {
+            if place.is_none() && setting.contains(id) {
+                *place = Some(Place(next));
+                index.push((*id, Some(next.to_be_bytes().to_vec())));
+                next += 1;
+            } else if place.is_some() && forget.binary_search(id).is_ok() {
+                index.push((*id, None));
+            }
+        }
+        let mut written = Vec::new();
+        for (kind, updates) in kinds {
+            let mut placed: Vec<(Place, Option<Vec<u8>>)> = updates
+                .iter()
+                .filter_map(|(id, value)| {
+                    let at = ids.binary_search(id).ok()?;
+                    let place = places[at]?;
+                    Some((place, value.as_ref().map(|v| entry(*id, v))))
+                })
+                .collect();
+            placed.sort_unstable_by_key(|p| p.0);
+            written.extend(kind.stage(batch, &placed)?);
+        }
+        if !index.is_empty() {
+            written.extend(self.index.stage(batch, &index)?);
+        }
+        if next != first_free {
+            let key = self.next_key;
+            batch.insert(key, self.index.seal.seal(key, next.to_be_bytes().to_vec()));
+        }
+        Ok(written)
+    }
+
+    /// Stages `updates` of `kind` (sorted by id, each id once) for records
+    /// this store has placed already (a projection's values of records
+    /// another batch wrote); a value for a record not placed is damage.
+    /// Returns the
+    /// keys of the packs written.
+    pub fn stage_placed(
+        &self,
+        batch: &mut sled::Batch,
+        kind: Kind<'_, S>,
+        updates: &Updates,
+    ) -> Result<Vec<Vec<u8>>, S::Error> {
+        let ids: Vec<RecordId> = updates.iter().map(|u| u.0).collect();
+        let mut placed = Vec::with_capacity(updates.len());
+        for ((id, value), place) in updates.iter().zip(self.places(&ids)?) {
+            match (place, value) {
+                (Some(place), value) => placed.push((place, value.as_ref().map(|v| entry(*id, v)))),
+                // Nothing stored to remove.
+                (None, None) => {}
+                (None, Some(_)) => return Err(DamagedPack.into()),
+            }
+        }
+        placed.sort_unstable_by_key(|p| p.0);
+        kind.stage(batch, &placed)
+    }
+
+    /// Every value in `kind`, with its record's id, in the order records
+    /// arrived.
+    pub fn scan(
+        kind: Kind<'a, S>,
+    ) -> impl Iterator<Item = Result<(RecordId, sled::IVec), S::Error>> + 'a {
+        kind.scan().map(|item| {
+            let (_, v) = item?;
+            let id = v
+                .get(..16)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(|b| RecordId(uuid::Uuid::from_bytes(b)))
+                .ok_or(DamagedPack)?;
+            Ok((id, v.subslice(16, v.len() - 16)))
+        })
+    }
+
+    fn next_place(&self) -> Result<u64, S::Error> {
+        let Some(stored) = self.index.tree.get(self.next_key)? else {
+            return Ok(0);
+        };
+        let plain = self.index.seal.open(self.next_key, stored)?;
+        Ok(slot_of(&plain)?.0)
+    }
+}
+
+fn slot_of(v: &[u8]) -> Result<Place, DamagedPack> {
+    <[u8; 8]>::try_from(v)
+        .map(|b| Place(u64::from_be_bytes(b)))
+        .map_err(|_| DamagedPack)
+}
+
+fn entry(id: RecordId, value: &[u8]) -> Vec<u8> {
+    [id.0.as_bytes(), value].concat()
+}
+
+/// The value of a place pack's entry, which must be `id`'s.
+fn value_of(id: RecordId, mut entry: Vec<u8>) -> Result<Vec<u8>, DamagedPack> {
+    if entry.get(..16) != Some(id.0.as_bytes()) {
+        return Err(DamagedPack);
+    }
+    entry.drain(..16);
+    Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packs::Plain;
+
+    #[derive(Debug)]
+    struct E;
+    impl From<sled::Error> for E {
+        fn from(_: sled::Error) -> Self {
+            E
+        }
+    }
+    impl From<DamagedPack> for E {
+        fn from(_: DamagedPack) -> Self {
+            E
+        }
+    }
+
+    static PLAIN: Plain<E> = Plain::new();
+
+    fn id(n: u128) -> RecordId {
+        RecordId(uuid::Uuid::from_u128(
+            n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+        ))
+    }
+
+    type KindUpdates = (&'static [u8], Vec<(RecordId, Option<Vec<u8>>)>);
+
+    fn write(db: &sled::Db, kinds: &[KindUpdates]) -> usize {
+        let placement = Placement::new(db, &PLAIN, b"I/", false, b"n");
+        let mut batch = sled::Batch::default();
+        let staged: Vec<(Kind<'_, Plain<E>>, &Updates)> = kinds
+            .iter()
+            .map(|(p, u)| (Packs::new(db, p, false, &PLAIN), &u[..]))
+            .collect();
+        let forget: Vec<RecordId> = kinds[0]
+            .1
+            .iter()
+            .filter(|u| u.1.is_none())
+            .map(|u| u.0)
+            .collect();
+        let written = placement.stage(&mut batch, &staged, &forget).unwrap();
+        db.apply_batch(batch).unwrap();
+        written.len()
+    }
+
+    #[test]
+    fn records_in_any_id_order_append_and_read_back_by_id() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let placement = Placement::new(&db, &PLAIN, b"I/", false, b"n");
+        let docs = Packs::new(&db, b"D/", false, &PLAIN);
+        let rows = Packs::new(&db, b"S/", false, &PLAIN);
+        let mut all = Vec::new();
+        for batch in 0..20u128 {
+            // Ids scattered over the whole id space, sorted per batch.
+            let mut docs_u: Vec<_> = (0..500u128)
+                .map(|i| (id(batch * 500 + i), Some(vec![(i % 251) as u8; 300])))
+                .collect();
+            docs_u.sort_by_key(|u| u.0);
+            let rows_u: Vec<_> = docs_u
+                .iter()
+                .step_by(2)
+                .map(|(id, _)| (*id, Some(vec![7u8; 19])))
+                .collect();
+            all.extend(docs_u.iter().map(|u| u.0));
+            let written = write(&db, &[(b"D/", docs_u), (b"S/", rows_u)]);
+            // Appending: a few packs per kind, and index packs; never a pack
+            // per record.
+            assert!(written < 500, "batch {batch} wrote {written} packs");
+        }
+        all.sort();
+        let got = placement.get_many(docs, &all).unwrap();
+        assert!(
+            got.iter()
+                .all(|v| v.as_ref().is_some_and(|v| v.len() == 300))
+        );
+        let places = placement.places(&all).unwrap();
+        let mut seen: Vec<u64> = places.iter().map(|s| s.unwrap().0).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            (0..10_000).collect::<Vec<_>>(),
+            "each record one place"
+        );
+        assert_eq!(Placement::scan(rows).count(), 5_000);
+        let scanned: Vec<RecordId> = Placement::scan(docs).map(|r| r.unwrap().0).collect();
+        assert_eq!(scanned.len(), 10_000);
+        // Scans run in arrival order: the first batch's records first.
+        assert_eq!(
+            places[all.binary_search(&scanned[0]).unwrap()],
+            Some(Place(0))
+        );
+        assert_eq!(placement.get(rows, id(1)).unwrap(), None);
+        assert_eq!(placement.get(rows, id(2)).unwrap(), Some(vec![7u8; 19]));
+        assert_eq!(placement.get(docs, id(1_000_000)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_changed_record_keeps_its_slot_and_a_forgotten_one_leaves() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let placement = Placement::new(&db, &PLAIN, b"I/", false, b"n");
+        let docs = Packs::new(&db, b"D/", false, &PLAIN);
+        let ids: Vec<RecordId> = {
+            let mut v: Vec<_> = (0..100).map(id).collect();
+            v.sort();
+            v
+        };
+        write(
+            &db,
+            &[(b"D/", ids.iter().map(|i| (*i, Some(vec![1]))).collect())],
+        );
+        let before = placement.places(&ids).unwrap();
+        write(
+            &db,
+            &[(b"D/", vec![(ids[5], Some(vec![2])), (ids[6], None)])],
+        );
+        assert_eq!(placement.places(&ids[5..6]).unwrap(), before[5..6]);
+        assert_eq!(placement.get(docs, ids[5]).unwrap(), Some(vec![2]));
+        assert_eq!(placement.get(docs, ids[6]).unwrap(), None);
+        assert_eq!(placement.places(&ids[6..7]).unwrap(), vec![None]);
+        // A new record after a forgotten one takes a new place, never reuses.
+        let fresh = id(5_000);
+        write(&db, &[(b"D/", vec![(fresh, Some(vec![3]))])]);
+        assert_eq!(placement.places(&[fresh]).unwrap(), vec![Some(Place(100))]);
+        assert_eq!(Placement::scan(docs).count(), 100);
+    }
+
+    #[test]
+    fn an_entry_under_another_record_s_slot_is_damage() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let placement = Placement::new(&db, &PLAIN, b"I/", false, b"n");
+        let docs = Packs::new(&db, b"D/", false, &PLAIN);
+        let (a, b) = (id(1).min(id(2)), id(1).max(id(2)));
+        write(
+            &db,
+            &[(b"D/", vec![(a, Some(vec![1])), (b, Some(vec![2]))])],
+        );
+        // Point b's index entry at a's place.
+        let slot_a = placement.places(&[a]).unwrap()[0].unwrap();
+        let mut batch = sled::Batch::default();
+        let index: Packs<'_, Plain<E>, RecordId> = Packs::new(&db, b"I/", false, &PLAIN);
+        index
+            .stage(&mut batch, &[(b, Some(slot_a.0.to_be_bytes().to_vec()))])
+            .unwrap();
+        db.apply_batch(batch).unwrap();
+        assert!(placement.get(docs, b).is_err());
+        assert_eq!(placement.get(docs, a).unwrap(), Some(vec![1]));
+    }
+}
