@@ -32,7 +32,7 @@ pub fn daily_arrivals(days: &[(NaiveDate, u64)], label: &str) -> Result<String, 
         let label_of = |x: &f64| {
             let i = x.floor() as usize;
             match days.get(i) {
-                Some((d, _)) if i % step == 0 && (x - x.floor() - 0.5).abs() < 1e-6 => {
+                Some((d, _)) if i.is_multiple_of(step) && (x - x.floor() - 0.5).abs() < 1e-6 => {
                     d.format("%-d %b").to_string()
                 }
                 _ => String::new(),
