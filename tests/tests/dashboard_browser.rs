@@ -129,6 +129,7 @@ fn the_dashboard_in_a_real_browser() {
     assert_eq!(admin.client().duplicates().unwrap().len(), 2);
     let browser_code = admin.mint(Role::Admin, &[]);
     let field_code = admin.mint(Role::Field, &["torkham"]);
+    let chaman_code = admin.mint(Role::Supervisor, &["chaman"]);
     // A second server whose sessions last 2 s.
     let short_dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(short_dir.path().join("server"));
@@ -397,6 +398,30 @@ fn the_dashboard_in_a_real_browser() {
         }
         .await;
         br.check("sign out", r).await;
+
+        // A supervisor of one site sees that site's families only, as the
+        // API shows them, and no admin page.
+        let r = async {
+            sign_in(br, base, &chaman_code).await?;
+            br.wait_text(".who", "supervisor · chaman").await?;
+            let shown = overview_families(br, base).await?;
+            let chaman = ReportFilter {
+                crossing: Some("chaman".into()),
+                ..filter()
+            };
+            let api = block_in_place(|| admin.client().report(&chaman, None))?;
+            ensure!(shown == api.totals.families, "{shown} against {}", api.totals.families);
+            let nav = br.text("header nav").await?;
+            ensure!(!nav.contains("Devices") && !nav.contains("Audit"), "{nav}");
+            br.client.goto(&format!("{base}/dashboard/devices")).await?;
+            br.wait_text("#problem", "may not list devices").await?;
+            br.client.goto(&format!("{base}/dashboard/")).await?;
+            br.click("form[action='/dashboard/sign-out'] button").await?;
+            br.wait_text("h1", "returnee dashboard").await?;
+            Ok(())
+        }
+        .await;
+        br.check("supervisor of one site", r).await;
 
         // A session past its expiry is refused (a server whose sessions last 2 s).
         let r = async {
