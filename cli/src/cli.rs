@@ -7,13 +7,34 @@ use clap::{Args, Parser, Subcommand};
 
 /// Register returning families offline, and sync them when a link is there.
 #[derive(Debug, Parser)]
-#[command(name = "returnee", version, about, propagate_version = true)]
+#[command(
+    name = "returnee",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Environment: RETURNEE_DATA_DIR and RETURNEE_CA stand for --data-dir and --ca; \
+RETURNEE_PASSPHRASE is the passphrase of an encrypted store (else asked on a terminal); \
+COLUMNS sets the width of tables; NO_COLOR turns colours off."
+)]
 pub struct Cli {
     /// The local store's folder [default: ~/.local/share/returnee].
-    #[arg(long, global = true, env = "RETURNEE_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "RETURNEE_DATA_DIR",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
-    /// A PEM file of certificate authorities to trust for the server (a private CA).
-    #[arg(long, global = true, env = "RETURNEE_CA", value_name = "FILE")]
+    /// A PEM file of certificate authorities to trust for the server (a
+    /// private CA); only commands that talk to the server use it.
+    #[arg(
+        long,
+        global = true,
+        env = "RETURNEE_CA",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub ca: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -25,14 +46,20 @@ pub enum Command {
     Init(InitArgs),
     /// Record a family. On a terminal with none of the required flags, asks for each field.
     Add(AddArgs),
-    /// List families.
+    /// List families (a table that fits the terminal; --wide for every column).
     List(ListArgs),
+    /// Find families by the head's name (spellings tolerated) or a document number.
+    Find(FindArgs),
     /// Show one family.
     Show(ShowArgs),
     /// Change some fields of a family.
     Edit(EditArgs),
-    /// Delete a family (a tombstone is kept so that sync carries the deletion).
+    /// Delete a family (a tombstone is kept so that sync carries the deletion;
+    /// asks first on a terminal).
     Delete(DeleteArgs),
+    /// Undo a delete: the family counts again (supervisor or admin: the
+    /// server takes it as a decision).
+    Restore(RestoreArgs),
     /// Totals of families, individuals, men, women and children.
     Report(ReportArgs),
     /// Write families to CSV or JSON lines.
@@ -53,6 +80,27 @@ pub enum Command {
     Admin(AdminArgs),
     /// Remove synced families from this laptop (they stay on the server).
     Purge(PurgeArgs),
+    /// Keep an encrypted store's key for a while (kernel keyring, this login
+    /// session only), so that commands do not ask for the passphrase.
+    Unlock {
+        /// How long: 30m, 8h, 1h30m (at most 24h).
+        #[arg(long = "for", default_value = "8h", value_name = "DURATION")]
+        duration: String,
+    },
+    /// Forget the key `unlock` kept: the next command asks for the passphrase.
+    Lock,
+    /// Print a shell completion script: `returnee completions bash > /etc/bash_completion.d/returnee`.
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (returnee.1 and one per subcommand) into a folder.
+    Man {
+        /// The folder to write them to (made if needed), e.g. ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -79,7 +127,13 @@ pub struct PurgeArgs {
     /// Remove synced families whose last change is dated before this day (YYYY-MM-DD, 00:00 UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub synced_before: String,
-    /// Print the counts as JSON.
+    /// List what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (for scripts; without a terminal nothing is asked).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the counts as JSON (with `--dry-run`, the ids too).
     #[arg(long)]
     pub json: bool,
 }
@@ -97,10 +151,12 @@ pub struct FieldFlags {
     #[arg(long, value_name = "T")]
     pub return_type: Option<String>,
     /// Province of departure in Pakistan (PK-KP, Punjab, …) or unknown.
-    #[arg(long = "from", value_name = "PK-XX")]
+    /// (`--from` is an older name of it.)
+    #[arg(long = "departure", alias = "from", value_name = "PK-XX")]
     pub departure: Option<String>,
     /// Province of destination in Afghanistan (AF-NAN, Kabul, …) or undecided.
-    #[arg(long = "to", value_name = "AF-XXX")]
+    /// (`--to` is an older name of it.)
+    #[arg(long = "destination", alias = "to", value_name = "AF-XXX")]
     pub destination: Option<String>,
     /// Males by age band 0-4,5-11,12-17,18-59,60+.
     #[arg(long, value_name = "A,B,C,D,E")]
@@ -152,11 +208,11 @@ pub struct FilterFlags {
     /// Only this crossing.
     #[arg(long, value_name = "C")]
     pub crossing: Option<String>,
-    /// Crossed on or after this date.
-    #[arg(long = "from", value_name = "DATE")]
+    /// Crossed on or after this date (YYYY-MM-DD).
+    #[arg(long = "from", value_name = "YYYY-MM-DD")]
     pub from: Option<String>,
-    /// Crossed on or before this date.
-    #[arg(long = "to", value_name = "DATE")]
+    /// Crossed on or before this date (YYYY-MM-DD).
+    #[arg(long = "to", value_name = "YYYY-MM-DD")]
     pub to: Option<String>,
     /// Only this return type.
     #[arg(long, value_name = "T")]
@@ -170,15 +226,38 @@ pub struct ListArgs {
     /// Include deleted families and merged duplicates (tombstones).
     #[arg(long)]
     pub deleted: bool,
+    /// Only families with changes not on the server yet (saved here only, or refused).
+    #[arg(long)]
+    pub pending: bool,
+    /// Only families whose head's name or document number matches, best first (as `find`).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Every column, full ids, whatever the terminal's width.
+    #[arg(long)]
+    pub wide: bool,
     /// Print a JSON array of records.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
+pub struct FindArgs {
+    /// A name ("Gul Khan": other spellings are found too) or a document number
+    /// (spaces and dashes do not matter).
+    pub text: String,
+    /// Every column, full ids, whatever the terminal's width.
+    #[arg(long)]
+    pub wide: bool,
+    /// Print a JSON array of records, best match first, with `score`, `matched` and `sync`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The family's id (or a unique prefix of it).
+    /// The family's id (or a unique prefix of it, as `list` shows it).
     pub id: String,
+    /// Print the family as JSON (with `sync`: saved-here-only, refused or sent).
     #[arg(long)]
     pub json: bool,
 }
@@ -197,6 +276,15 @@ pub struct EditArgs {
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The family's id (or a unique prefix of it).
+    pub id: String,
+    /// Do not ask for confirmation (for scripts; without a terminal nothing is asked).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The deleted family's id (or a unique prefix of it), from `returnee list --deleted`.
     pub id: String,
 }
 
@@ -241,7 +329,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// csv, jsonl or xlsx.
-    #[arg(long, default_value = "csv")]
+    #[arg(long, default_value = "csv", value_name = "FORMAT")]
     pub format: String,
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
@@ -266,7 +354,7 @@ pub struct ImportArgs {
     /// The file to read.
     pub file: PathBuf,
     /// csv or jsonl [default: from the file's extension, else csv].
-    #[arg(long)]
+    #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
@@ -296,12 +384,16 @@ pub struct SyncArgs {
     /// which shrinks batches while many laptops push at once.
     #[arg(long, default_value_t = crate::sync::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
+    /// The most operations per pulled page (smaller on a weak link).
+    #[arg(long, default_value_t = crate::sync::DEFAULT_PULL_PAGE, value_name = "N")]
+    pub pull_page: usize,
 }
 
 #[derive(Debug, Args)]
 pub struct ConflictsArgs {
     #[command(subcommand)]
     pub action: Option<ConflictsAction>,
+    /// Print JSON for scripts instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -313,7 +405,7 @@ pub enum ConflictsAction {
         /// The conflict's id, from `returnee conflicts`.
         conflict_id: String,
         /// The value to keep; for a delete conflict, `deleted` or `kept`.
-        #[arg(long)]
+        #[arg(long, value_name = "VALUE")]
         value: String,
     },
 }
@@ -342,6 +434,11 @@ pub enum DuplicatesAction {
         /// The pair's id, from `returnee duplicates`.
         pair_id: String,
     },
+    /// Both families of a pair side by side, every field, and why they look alike.
+    Show {
+        /// The pair's id (or a unique prefix of it), from `returnee duplicates`.
+        pair_id: String,
+    },
     /// Undo a merge: the merged family counts again (supervisor or admin).
     Unmerge {
         /// The merged family's id (or a unique prefix of it).
@@ -360,26 +457,28 @@ pub enum AdminAction {
     /// Mint a one-time enrollment code (admin devices only).
     Code {
         /// field, supervisor or admin.
-        #[arg(long)]
+        #[arg(long, value_name = "ROLE")]
         role: String,
         /// The crossing the device works at; repeat for several (supervisors).
         #[arg(long = "site", value_name = "CROSSING")]
         sites: Vec<String>,
         /// How many devices may enroll with it.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_name = "N")]
         uses: u32,
+        /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// List every enrolled device, revoked ones included.
     Devices {
+        /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a device (a lost or stolen laptop): the server refuses it at
     /// once, and on its next contact it erases its local copy.
     Revoke {
-        /// The device's id, from `returnee admin devices`.
+        /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
         device_id: String,
     },
     /// Show the server's audit trail (every change, merge, resolution,
@@ -392,6 +491,7 @@ pub enum AdminAction {
         /// Show at most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -24,6 +24,12 @@ pub enum ClientError {
         "the server at {url} presented a certificate that is not trusted ({detail}). If the deployment uses its own certificate authority, pass its CA certificate with `--ca FILE` (or RETURNEE_CA=FILE); otherwise check the address. Nothing was lost: run the command again"
     )]
     Untrusted { url: String, detail: String },
+    /// The server's certificate is trusted but unfit to be a server's: its
+    /// operator must replace it (`--ca` cannot help).
+    #[error(
+        "the server at {url} presented a certificate that cannot serve HTTPS: {why}. This is the server's certificate to fix, not this laptop's --ca: its operator can make a proper one with `returnee-server tls init --out DIR --name HOSTNAME`. Nothing was lost: run the command again once it is replaced"
+    )]
+    BadCertificate { url: String, why: &'static str },
     #[error(
         "cannot open a secure (TLS) connection to {url} ({detail}); check that the address is right and that the server serves HTTPS there. Nothing was lost: run the command again"
     )]
@@ -156,6 +162,9 @@ impl ServerClient {
         // A TLS server answers plain HTTP with bytes that are not HTTP.
         if url.starts_with("http://") && detail.contains("invalid HTTP version") {
             detail.push_str("; the server may speak HTTPS: write the address as https://");
+        }
+        if let Some(why) = certificate_fault(&detail) {
+            return ClientError::BadCertificate { url, why };
         }
         match tls_error(e) {
             Some(rustls::Error::InvalidCertificate(_)) => ClientError::Untrusted { url, detail },
@@ -353,6 +362,23 @@ impl ServerClient {
     /// One page of the audit trail after entry `after` (admin).
     pub fn audit(&self, after: u64, limit: usize) -> Result<AuditPage, ClientError> {
         self.get("/v1/admin/audit", &AuditQuery { after, limit })
+    }
+}
+
+/// What is wrong with a server certificate that rustls refused for what
+/// it is rather than for who issued it (webpki names these faults only in
+/// its error's text).
+fn certificate_fault(detail: &str) -> Option<&'static str> {
+    if detail.contains("CaUsedAsEndEntity") {
+        Some(
+            "it is a certificate authority's certificate (basic constraints CA:TRUE), used as the server's own; serve a certificate issued BY that authority, and give the authority's certificate to laptops with --ca",
+        )
+    } else if detail.contains("UnsupportedCertVersion") {
+        Some(
+            "it is an X.509 version 1 certificate, without the extensions (subject alternative names) a server certificate needs; issue a version 3 certificate with the server's name in subjectAltName",
+        )
+    } else {
+        None
     }
 }
 

@@ -17,6 +17,11 @@ pub struct Config {
     pub interactive: bool,
     /// Whether to draw progress bars (stderr is a terminal).
     pub progress: bool,
+    /// Whether standard output is a terminal (tables get borders).
+    pub tty_out: bool,
+    /// How wide human tables may be: `COLUMNS`, else the terminal's width;
+    /// `None` (output to a pipe or file) means no limit.
+    pub columns: Option<u16>,
     /// The name a new store gives this device when `init` has no `--device-name`.
     pub default_device_name: String,
     /// A PEM file of extra certificate authorities to trust (a private CA).
@@ -33,6 +38,8 @@ pub struct Environment {
     pub hostname: Option<String>,
     /// `RETURNEE_PASSPHRASE` (an empty value counts as unset).
     pub passphrase: Option<Passphrase>,
+    /// `COLUMNS`, when it is a number.
+    pub columns: Option<u16>,
 }
 
 impl Environment {
@@ -44,6 +51,10 @@ impl Environment {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .map(Passphrase::new),
+            columns: std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse().ok())
+                .filter(|c| *c > 0),
         }
     }
 }
@@ -53,7 +64,16 @@ impl Config {
     /// both); without either, the platform's data folder (~/.local/share/returnee).
     pub fn load(data_dir: Option<PathBuf>, ca_file: Option<PathBuf>, env: &Environment) -> Self {
         let data_dir = data_dir.unwrap_or_else(default_data_dir);
+        let tty_out = std::io::stdout().is_terminal();
         Config {
+            tty_out,
+            columns: env.columns.or_else(|| {
+                // comfy-table asks the terminal when its output is one.
+                tty_out
+                    .then(|| comfy_table::Table::new().width())
+                    .flatten()
+                    .filter(|w| *w > 0)
+            }),
             data_dir,
             color: !env.no_color && std::io::stdout().is_terminal(),
             interactive: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),

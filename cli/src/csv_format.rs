@@ -130,6 +130,35 @@ impl CsvRow {
         }
     }
 
+    /// A problem for each age-band column that is not a whole number,
+    /// named by its column (`m_60_plus: …`), rather than by the `males` or
+    /// `females` field the columns make.
+    pub fn band_problems(&self) -> Vec<String> {
+        let bands = [
+            ("m_0_4", &self.m_0_4),
+            ("m_5_11", &self.m_5_11),
+            ("m_12_17", &self.m_12_17),
+            ("m_18_59", &self.m_18_59),
+            ("m_60_plus", &self.m_60_plus),
+            ("f_0_4", &self.f_0_4),
+            ("f_5_11", &self.f_5_11),
+            ("f_12_17", &self.f_12_17),
+            ("f_18_59", &self.f_18_59),
+            ("f_60_plus", &self.f_60_plus),
+        ];
+        bands
+            .iter()
+            .filter_map(|(name, cell)| {
+                let v = cell.as_deref()?.trim();
+                (!v.is_empty() && v.parse::<u32>().is_err()).then(|| {
+                    format!(
+                        "{name}: '{v}' is not a number of people; write a whole number (0 if none)"
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The id column, if given; an error message if it is not an id.
     pub fn record_id(&self) -> Result<Option<RecordId>, String> {
         match self.id.as_deref().map(str::trim) {

@@ -12,6 +12,14 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Invalid(#[from] returnee_shared::ValidationError),
+    /// A filter of a read-only command (`list`, `report`) is wrong: nothing
+    /// was to be saved, so the words are of filters.
+    #[error(
+        "the filter is wrong: {}{}",
+        .0.len(),
+        .0.iter().fold(String::from(if .0.len() == 1 { " problem" } else { " problems" }), |s, p| format!("{s}\n  - {p}"))
+    )]
+    Filter(Vec<returnee_shared::Problem>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -42,6 +50,12 @@ pub enum CliError {
         unsent: Option<usize>,
         erased: Result<(), String>,
     },
+    /// The server refused some of what was sent (kept here); the summary was printed.
+    #[error("{0}")]
+    Refused(String),
+    /// The person stopped the form (Ctrl-C): nothing was saved.
+    #[error("cancelled: nothing was saved")]
+    Cancelled,
     /// Some rows or items were refused; the others were saved. The summary was printed.
     #[error("{0}")]
     Partial(String),
@@ -60,7 +74,10 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::Invalid(_) | CliError::Partial(_) => 2,
+            CliError::Usage(_)
+            | CliError::Invalid(_)
+            | CliError::Filter(_)
+            | CliError::Partial(_) => 2,
             CliError::Store(
                 StoreError::Invalid(_)
                 | StoreError::NotFound(_)
@@ -77,6 +94,8 @@ impl CliError {
                 | StoreError::AlreadyPlain(_),
             ) => 2,
             CliError::Client(e) if e.is_usage() => 2,
+            // As a shell reports a process ended by SIGINT.
+            CliError::Cancelled => 130,
             _ => 1,
         }
     }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod csv_format;
 pub mod error;
+pub mod keyring;
 pub mod output;
 pub mod sync;
 

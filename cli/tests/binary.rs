@@ -77,3 +77,39 @@ fn an_unknown_flag_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--colour"));
 }
+
+#[test]
+fn completions_and_man_pages_cover_every_subcommand() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = returnee(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for sub in ["find", "restore", "purge", "sync"] {
+            assert!(script.contains(sub), "{shell} completes no `{sub}`");
+        }
+    }
+    let out = returnee(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = returnee(&["man", "--out", pages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let find = std::fs::read_to_string(pages.join("returnee-find.1")).unwrap();
+    assert!(find.contains("document number"), "{find}");
+    assert!(pages.join("returnee.1").is_file());
+    assert!(pages.join("returnee-admin-revoke.1").is_file());
+}
+
+#[test]
+fn help_groups_global_options_and_names_the_environment() {
+    let out = returnee(&["list", "--help"]);
+    let help = text(&out.stdout);
+    let global = help
+        .find("Global options:")
+        .expect("a Global options heading");
+    assert!(help[global..].contains("--ca"), "{help}");
+    assert!(!help[..global].contains("--ca"), "{help}");
+    let out = returnee(&["--help"]);
+    assert!(text(&out.stdout).contains("RETURNEE_PASSPHRASE"));
+}

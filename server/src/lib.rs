@@ -19,6 +19,7 @@ pub mod pacing;
 pub mod routes;
 pub mod state;
 pub mod tls;
+pub mod tls_init;
 
 pub use app::{Prepared, RunningServer, http_server, prepare, spawn};
 pub use config::ServerConfig;

@@ -1,9 +1,10 @@
 //! The `returnee-server` binary: parse, configure, run, map errors to exit
-//! codes (2 for usage errors and unusable TLS files, 1 for anything else).
+//! codes (2 for usage errors, unusable TLS files and data folders that hold
+//! no store, 1 for anything else).
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -66,14 +67,96 @@ enum Command {
     /// Check the audit trail's hash chain (run it while the server is
     /// stopped); exits 1 and names the first broken entry if it was altered.
     AuditVerify {
+        /// The data folder of an existing server [default: ./returnee-data].
         #[arg(long, env = "RETURNEE_SERVER_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
     /// Print a fresh admin enrollment code (run it while the server is stopped).
     AdminCode {
+        /// The data folder of an existing server [default: ./returnee-data].
         #[arg(long, env = "RETURNEE_SERVER_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Certificates for HTTPS.
+    Tls {
+        #[command(subcommand)]
+        action: TlsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsAction {
+    /// Make a private certificate authority and a server certificate issued
+    /// by it (ca.pem, ca-key.pem, server.pem, server-key.pem), and print the
+    /// `serve` and `enroll` lines that use them.
+    Init {
+        /// The folder to write the four files to (made if needed; existing files are never overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The host name laptops use in the server's address (https://NAME:PORT).
+        #[arg(long, value_name = "HOSTNAME")]
+        name: String,
+        /// An IP address laptops may use instead of the name; repeat for several.
+        #[arg(long = "ip", value_name = "ADDR")]
+        ips: Vec<std::net::IpAddr>,
+    },
+}
+
+/// A command line or folder that cannot be used: exit 2, as clap's errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+/// Refuses a data folder that does not exist or holds no server store
+/// (every command but `serve`, which makes one at first start).
+fn existing_store(dir: &Path) -> Result<(), Usage> {
+    if !dir.is_dir() {
+        return Err(Usage(format!(
+            "the data folder {} does not exist; give the folder `returnee-server serve` uses (--data-dir or RETURNEE_SERVER_DATA_DIR)",
+            dir.display()
+        )));
+    }
+    // sled keeps its configuration and its data in these two files.
+    if !dir.join("conf").is_file() || !dir.join("db").is_file() {
+        return Err(Usage(format!(
+            "{} holds no server store; give the folder `returnee-server serve` uses (--data-dir or RETURNEE_SERVER_DATA_DIR)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Binds `bind`, telling a malformed address from a busy or forbidden one.
+fn listen(bind: &str) -> anyhow::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = bind
+        .to_socket_addrs()
+        .map_err(|e| {
+            Usage(format!(
+                "--bind '{bind}' is not an address to listen on ({e}); write HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080 or 0.0.0.0:8443"
+            ))
+        })?
+        .collect();
+    TcpListener::bind(&addrs[..]).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the port is in use: is another server running? stop it or choose another port"
+                    .to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "not allowed: ports below 1024 need extra rights; choose a port from 1024 up"
+                    .to_string()
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "this machine has no such address; use 0.0.0.0 for all of them, or one of its own"
+                    .to_string()
+            }
+            _ => e.to_string(),
+        };
+        anyhow::Error::new(Usage(format!(
+            "cannot listen on {bind}: {why}. Nothing was created or changed"
+        )))
+    })
 }
 
 fn data_dir(d: Option<PathBuf>) -> PathBuf {
@@ -95,9 +178,22 @@ fn serve(
     }
     let scheme = config.scheme();
     let plain = config.tls.is_none();
+    // Listen before the store is made: a busy port changes nothing, and the
+    // first admin code is shown by the start that made the store.
+    let listener = listen(bind)?;
+    let data_dir = config.data_dir.clone();
+    returnee_store::private::make_dir(&data_dir)
+        .with_context(|| format!("cannot make the data folder {}", data_dir.display()))?;
     let prepared = prepare(config)?;
-    let listener = TcpListener::bind(bind)
-        .with_context(|| format!("cannot listen on {bind}; is another server using it?"))?;
+    returnee_store::private::tighten(&data_dir)
+        .with_context(|| format!("cannot make the files in {} private", data_dir.display()))?;
+    if let Some(mode) = returnee_store::private::wider_than_private(&data_dir) {
+        eprintln!(
+            "WARNING: the data folder {} can be read by other users of this machine (mode {mode:o}); close it with: chmod 700 '{}'",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
     let addr = listener.local_addr()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {scheme}://{addr}")?;
@@ -123,6 +219,7 @@ fn serve(
 }
 
 fn admin_code(data_dir: PathBuf) -> anyhow::Result<()> {
+    existing_store(&data_dir)?;
     let store = ServerStore::open(&data_dir)?;
     let code = store.mint_code(
         returnee_shared::wire::Role::Admin,
@@ -135,7 +232,46 @@ fn admin_code(data_dir: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn tls_init(out: &Path, name: &str, ips: &[std::net::IpAddr]) -> anyhow::Result<()> {
+    let files = returnee_server::tls_init::init(out, name, ips)?;
+    let port = 8443;
+    println!(
+        "wrote {}, {}, {} and {}",
+        files.ca_cert.display(),
+        files.ca_key.display(),
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "keep {} offline: it issues certificates every laptop trusts",
+        files.ca_key.display()
+    );
+    println!();
+    println!("serve with:");
+    println!(
+        "  returnee-server serve --bind 0.0.0.0:{port} --tls-cert {} --tls-key {}",
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "enroll each laptop with (copy {} to it):",
+        files.ca_cert.display()
+    );
+    println!(
+        "  returnee enroll --server https://{name}:{port} --ca {} --code CODE",
+        files.ca_cert.display()
+    );
+    for ip in ips {
+        println!(
+            "  (or --server https://{}:{port})",
+            std::net::SocketAddr::new(*ip, port).ip()
+        );
+    }
+    Ok(())
+}
+
 fn audit_verify(data_dir: PathBuf) -> anyhow::Result<()> {
+    existing_store(&data_dir)?;
     let store = ServerStore::open(&data_dir)?;
     let entries = store.verify_audit()??;
     println!("audit trail intact: {entries} entries, every link checked");
@@ -164,6 +300,9 @@ fn main() -> ExitCode {
         } => serve(data_dir(d), &bind, tls_cert.zip(tls_key), session_hours),
         Command::AdminCode { data_dir: d } => admin_code(data_dir(d)),
         Command::AuditVerify { data_dir: d } => audit_verify(data_dir(d)),
+        Command::Tls {
+            action: TlsAction::Init { out, name, ips },
+        } => tls_init(&out, &name, &ips),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,7 +310,13 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             // A certificate or key file that cannot be served is a usage
             // error, as a wrong flag is (clap exits 2 for those).
-            if e.downcast_ref::<TlsError>().is_some() {
+            if e.downcast_ref::<TlsError>().is_some()
+                || e.downcast_ref::<Usage>().is_some()
+                || e.downcast_ref::<returnee_server::tls_init::TlsInitError>()
+                    .is_some_and(|e| {
+                        !matches!(e, returnee_server::tls_init::TlsInitError::Write { .. })
+                    })
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -130,6 +130,13 @@ impl ClientSync {
         }
     }
 
+    /// The same sync with pull pages of at most `page` operations (the
+    /// batch size otherwise).
+    pub fn pull_pages(mut self, page: usize) -> Self {
+        self.pull_limit = page.clamp(1, MAX_PULL_OPS);
+        self
+    }
+
     /// A sync that only pulls.
     pub fn pull_only(batch_size: usize) -> Self {
         ClientSync {
@@ -362,6 +369,21 @@ mod tests {
         assert!(sync.is_done());
         assert_eq!(sync.next(&store).unwrap(), None);
         assert_eq!(sync.counts().pulled, 120);
+    }
+
+    #[test]
+    fn pull_pages_have_their_own_size_within_the_limit() {
+        let store = Mem::default();
+        let limit = |mut sync: ClientSync| match sync.next(&store).unwrap() {
+            Some(Request::Pull { limit, .. }) => limit,
+            other => panic!("expected a pull, got {other:?}"),
+        };
+        assert_eq!(limit(ClientSync::new(2000).pull_pages(5000)), 5000);
+        assert_eq!(limit(ClientSync::new(2000)), 2000);
+        assert_eq!(
+            limit(ClientSync::new(10).pull_pages(usize::MAX)),
+            MAX_PULL_OPS
+        );
     }
 
     #[test]

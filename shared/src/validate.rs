@@ -525,8 +525,16 @@ impl FamilyDraft {
         let crossing = need("crossing", "--crossing", &self.crossing);
         let crossed_on = need("crossed_on", "--date YYYY-MM-DD", &self.crossed_on);
         let return_type = need("return_type", "--return-type", &self.return_type);
-        let departure = need("departure_province", "--from", &self.departure_province);
-        let destination = need("destination_province", "--to", &self.destination_province);
+        let departure = need(
+            "departure_province",
+            "--departure",
+            &self.departure_province,
+        );
+        let destination = need(
+            "destination_province",
+            "--destination",
+            &self.destination_province,
+        );
         let males = need("males", "--males A,B,C,D,E", &self.males);
         let females = need("females", "--females A,B,C,D,E", &self.females);
 

@@ -105,10 +105,10 @@ fn each_required_field_is_reported_with_its_flag() {
         ("crossing", "--crossing", |d| d.crossing = None),
         ("crossed_on", "--date", |d| d.crossed_on = None),
         ("return_type", "--return-type", |d| d.return_type = None),
-        ("departure_province", "--from", |d| {
+        ("departure_province", "--departure", |d| {
             d.departure_province = None
         }),
-        ("destination_province", "--to", |d| {
+        ("destination_province", "--destination", |d| {
             d.destination_province = None
         }),
         ("males", "--males", |d| d.males = None),

@@ -133,6 +133,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
 mod edits;
+pub mod find;
 mod keys;
 mod open;
 mod pull;
@@ -282,10 +283,6 @@ pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<Passphrase>;
 /// sled's page cache for everyday commands: small, so that a laptop with
 /// a million families stays light.
 pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
-/// sled's page cache for a bulk import: the duplicate index's keys land all
-/// over the tree, and a cache that holds it makes an import of 100,000 rows
-/// about twice as fast.
-pub const BULK_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
     crate::db::open(dir, cache_bytes).map_err(|e| match e {

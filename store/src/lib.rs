@@ -19,4 +19,5 @@ pub mod ids;
 pub mod laptop;
 mod packs;
 mod placed;
+pub mod private;
 pub mod server;

@@ -95,9 +95,9 @@ pub fn add_args(crossing: &str, date: &str, males: &str, females: &str) -> Vec<S
         date,
         "--return-type",
         "deported",
-        "--from",
+        "--departure",
         "PK-KP",
-        "--to",
+        "--destination",
         "AF-NAN",
         "--males",
         males,
@@ -156,7 +156,7 @@ impl Store {
 
     /// A `returnee` command on this store: `--data-dir` set (and `--ca`, if
     /// [`Store::set_ca`] gave one), no terminal, no inherited `RETURNEE_*`
-    /// settings (a passphrase included).
+    /// settings (a passphrase included) nor `COLUMNS`.
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(returnee_bin());
         c.arg("--data-dir").arg(self.path());
@@ -167,6 +167,9 @@ impl Store {
             .env_remove("RETURNEE_DATA_DIR")
             .env_remove("RETURNEE_CA")
             .env_remove("RETURNEE_PASSPHRASE")
+            // Tables as a pipe gets them (no width limit), whatever the
+            // terminal the tests run from.
+            .env_remove("COLUMNS")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         c

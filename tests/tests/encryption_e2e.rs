@@ -298,7 +298,7 @@ fn a_wrong_or_missing_passphrase_is_refused_and_changes_nothing() {
         &["add", "--crossing", "torkham"][..],
         &["report", "--json"][..],
         &["init"][..],
-        &["purge", "--synced-before", "2999-01-01"][..],
+        &["purge", "--synced-before", "2020-01-01"][..],
     ] {
         let run = run_with(&store, "not the passphrase", args).expect_code(2);
         assert!(

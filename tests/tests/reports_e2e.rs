@@ -596,6 +596,10 @@ fn summary_chart_and_bad_ranges() {
         bad.stderr
     );
     let bad = store
+        .run(&["report", "--format", "hxl", "--excel"])
+        .expect_code(2);
+    assert!(bad.stderr.contains("use --format csv"), "{}", bad.stderr);
+    let bad = store
         .run(&["report", "--by", "date,nowhere"])
         .expect_code(2);
     assert!(

@@ -9,7 +9,8 @@ use crate::output::print_json;
 pub fn run(args: AddArgs, config: &Config) -> Result<(), CliError> {
     let store = open_store(config)?;
     let fields = if config.interactive && args.fields.lacks_all_required() {
-        form::ask(today())?
+        let sites = store.enrollment()?.map(|e| e.sites).unwrap_or_default();
+        form::ask(today(), &sites)?
     } else {
         args.fields.to_draft().build(today())?
     };

@@ -4,7 +4,7 @@
 use returnee_shared::DeviceId;
 use returnee_shared::audit::{AuditEntry, AuditEvent, GENESIS, verify_chain};
 use returnee_shared::validate::parse_crossing;
-use returnee_shared::wire::{CodeRequest, MAX_AUDIT_PAGE, Role};
+use returnee_shared::wire::{CodeRequest, DeviceSummary, MAX_AUDIT_PAGE, Role};
 
 use crate::cli::{AdminAction, AdminArgs};
 use crate::commands::open_store;
@@ -91,15 +91,16 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
             Ok(())
         }
         AdminAction::Revoke { device_id } => {
-            let id = uuid::Uuid::parse_str(device_id.trim())
-                .map(DeviceId)
-                .map_err(|_| {
-                    CliError::Usage(format!(
-                        "'{device_id}' is not a device id; copy the full id from `returnee admin devices`"
-                    ))
-                })?;
             let store = open_store(config)?;
             let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let id = match uuid::Uuid::parse_str(device_id.trim()) {
+                Ok(id) => DeviceId(id),
+                Err(_) => {
+                    let devices =
+                        erase_if_revoked(store.clone(), client.devices().map_err(CliError::from))?;
+                    find_device(&devices, &device_id)?
+                }
+            };
             let d = erase_if_revoked(store, client.revoke(id).map_err(CliError::from))?;
             println!(
                 "revoked {} ({}, {}); the server refuses it from now on, and it erases its copy at its next contact",
@@ -145,15 +146,18 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
             if json {
                 print_json(&entries)?;
             } else {
+                // Names for people: the devices as the server lists them
+                // (ids stay in --json).
+                let names = Names(client.devices().unwrap_or_default());
                 let mut t = table(config, &["#", "time", "device", "event"]);
                 for e in &entries {
                     t.add_row(vec![
                         e.seq.to_string(),
                         e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                         e.device
-                            .map(|d| d.to_string())
+                            .map(|d| names.of(d))
                             .unwrap_or_else(|| "server".into()),
-                        describe(&e.event),
+                        describe(&e.event, &names),
                     ]);
                 }
                 println!("{t}");
@@ -173,8 +177,52 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
     }
 }
 
+/// Device names by id, from `admin devices`.
+struct Names(Vec<DeviceSummary>);
+
+impl Names {
+    /// `torkham-desk-1 (98d708db)`, or the id alone for a device not listed.
+    fn of(&self, id: DeviceId) -> String {
+        let short = &id.0.simple().to_string()[..8];
+        match self.0.iter().find(|d| d.id == id) {
+            Some(d) => format!("{} ({short})", d.name),
+            None => id.to_string(),
+        }
+    }
+}
+
+/// The device named by `text`: its full id, a unique prefix of it (4
+/// characters at least), or its name.
+fn find_device(devices: &[DeviceSummary], text: &str) -> Result<DeviceId, CliError> {
+    let wanted = text.trim().to_ascii_lowercase().replace('-', "");
+    let by_name: Vec<&DeviceSummary> = devices.iter().filter(|d| d.name == text.trim()).collect();
+    let by_prefix: Vec<&DeviceSummary> = devices
+        .iter()
+        .filter(|d| wanted.len() >= 4 && d.id.0.simple().to_string().starts_with(&wanted))
+        .collect();
+    let found = if by_name.is_empty() {
+        by_prefix
+    } else {
+        by_name
+    };
+    match found.as_slice() {
+        [d] => Ok(d.id),
+        [] => Err(CliError::Usage(format!(
+            "no device is named or has an id starting with '{text}'; see `returnee admin devices`"
+        ))),
+        many => Err(CliError::Usage(format!(
+            "'{text}' names {} devices ({}); give more characters of the id",
+            many.len(),
+            many.iter()
+                .map(|d| format!("{} {}", d.name, d.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// One line for an audit event: kinds and counts, never values.
-fn describe(event: &AuditEvent) -> String {
+fn describe(event: &AuditEvent, names: &Names) -> String {
     match event {
         AuditEvent::Push { applied, rejected } => {
             let mut kinds = std::collections::BTreeMap::<String, usize>::new();
@@ -197,14 +245,15 @@ fn describe(event: &AuditEvent) -> String {
             role,
             sites,
         } => format!(
-            "enrolled {device} as {role}{}",
+            "enrolled {} as {role}{}",
+            names.of(*device),
             if sites.is_empty() {
                 String::new()
             } else {
                 format!(" at {}", sites.join(", "))
             }
         ),
-        AuditEvent::Revoked { device } => format!("revoked {device}"),
+        AuditEvent::Revoked { device } => format!("revoked {}", names.of(*device)),
         AuditEvent::CodeMinted { role, sites, uses } => format!(
             "code minted: {role}{}, {uses} use(s)",
             if sites.is_empty() {

@@ -5,17 +5,18 @@
 //! one already held: on standard error, with ids and scores only (never a
 //! name or a document number), and never a refusal.
 
-use comfy_table::Cell;
 use returnee_shared::RecordId;
 use returnee_shared::access::{Action, Decision};
 use returnee_shared::duplicates::Candidate;
 
 use crate::cli::{DuplicatesAction, DuplicatesArgs};
+use crate::commands::list::mask_doc;
 use crate::commands::{authorize_local, now, open_store};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{print_json, table};
-use returnee_store::laptop::{BlockCounts, LocalStore};
+use crate::output::{count, print_json, spinner, table};
+use returnee_shared::FieldName;
+use returnee_store::laptop::{BlockCounts, LocalStore, StoredView};
 
 /// At most this many warnings are printed by one import.
 const IMPORT_WARNINGS: u64 = 20;
@@ -54,6 +55,7 @@ pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Some(DuplicatesAction::Show { pair_id }) => show(&store, config, &pair_id, args.json),
         Some(DuplicatesAction::Unmerge { record_id }) => {
             authorize_local(&store, Action::DecideDuplicates(Decision::Unmerge))?;
             let id = store.resolve_id(&record_id)?;
@@ -67,30 +69,128 @@ pub fn run(args: DuplicatesArgs, config: &Config) -> Result<(), CliError> {
 }
 
 fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError> {
-    let candidates = store.duplicates()?;
+    // The first run after a large pull indexes what it brought: seconds.
+    let wait = spinner(config, "looking for families recorded twice");
+    let candidates = store.duplicates();
+    wait.finish_and_clear();
+    let candidates = candidates?;
     if json {
         return print_json(&candidates);
     }
-    let mut t = table(config, &["pair", "families", "score", "why"]);
     for c in &candidates {
-        let why: Vec<String> = c
-            .reasons
-            .iter()
-            .map(|r| format!("{:+.2} {}", r.points, r.detail))
-            .collect();
-        t.add_row(vec![
-            Cell::new(&c.id),
-            Cell::new(format!("{}\n{}", c.records[0], c.records[1])),
-            Cell::new(format!("{:.2}", c.score)),
-            Cell::new(why.join("\n")),
-        ]);
+        let (a, b) = pair_views(store, c)?;
+        println!("pair {}  score {:.2}: {}", c.id, c.score, why(c));
+        println!("{}", side_by_side(config, &a, &b, &BRIEF, true));
+        println!();
     }
-    println!("{t}");
     println!(
-        "{} possible duplicate pair(s); a supervisor decides with `returnee duplicates merge PAIR` or `returnee duplicates dismiss PAIR`",
-        candidates.len()
+        "{}; `returnee duplicates show PAIR` compares every field; a supervisor decides with `returnee duplicates merge PAIR` or `returnee duplicates dismiss PAIR`",
+        count(
+            candidates.len() as u64,
+            "possible duplicate pair",
+            "possible duplicate pairs"
+        )
     );
     Ok(())
+}
+
+/// `duplicates show PAIR`: every field of both families, and the reasons.
+fn show(store: &LocalStore, config: &Config, pair: &str, json: bool) -> Result<(), CliError> {
+    let wanted = pair.trim();
+    let candidates = store.duplicates()?;
+    let found: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.id == wanted || (wanted.len() >= 4 && c.id.starts_with(wanted)))
+        .collect();
+    let c = match found.as_slice() {
+        [c] => *c,
+        [] => {
+            return Err(CliError::Usage(format!(
+                "no open duplicate pair '{wanted}'; `returnee duplicates` lists them"
+            )));
+        }
+        _ => {
+            return Err(CliError::Usage(format!(
+                "'{wanted}' starts more than one pair's id; give more of it"
+            )));
+        }
+    };
+    let (a, b) = pair_views(store, c)?;
+    if json {
+        return print_json(&serde_json::json!({ "pair": c, "families": [a.family, b.family] }));
+    }
+    println!("pair {}  score {:.2}", c.id, c.score);
+    println!("{}", side_by_side(config, &a, &b, &FieldName::ALL, false));
+    for r in &c.reasons {
+        println!("  {:+.2} {}", r.points, r.detail);
+    }
+    Ok(())
+}
+
+/// What the list shows of each family.
+const BRIEF: [FieldName; 5] = [
+    FieldName::HeadName,
+    FieldName::CrossedOn,
+    FieldName::Crossing,
+    FieldName::Members,
+    FieldName::DocNumber,
+];
+
+fn why(c: &Candidate) -> String {
+    c.reasons
+        .iter()
+        .filter(|r| r.points > 0.0)
+        .map(|r| r.detail.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn pair_views(store: &LocalStore, c: &Candidate) -> Result<(StoredView, StoredView), CliError> {
+    let get = |id: RecordId| -> Result<StoredView, CliError> {
+        store
+            .get(id)?
+            .ok_or_else(|| CliError::Other(format!("family {id} of pair {} is gone", c.id)))
+    };
+    Ok((get(c.records[0])?, get(c.records[1])?))
+}
+
+/// A table of `fields` of two families, one column each; with `mask`, a
+/// document number masked as in `list` (`show` gives it in full, as
+/// `returnee show` does, to check against the card).
+fn side_by_side(
+    config: &Config,
+    a: &StoredView,
+    b: &StoredView,
+    fields: &[FieldName],
+    mask: bool,
+) -> String {
+    let mut t = table(config, &["", "family 1", "family 2"]);
+    let id = |v: &StoredView| v.family.id.0.simple().to_string()[..12].to_string();
+    t.add_row(vec!["id".to_string(), id(a), id(b)]);
+    for name in fields {
+        let show = |v: &StoredView| {
+            let f = &v.family.fields;
+            match name {
+                FieldName::Members => {
+                    let m = &f.members;
+                    format!(
+                        "{} ({}, {}, {})",
+                        m.individuals(),
+                        count(m.men(), "man", "men"),
+                        count(m.women(), "woman", "women"),
+                        count(m.children(), "child", "children")
+                    )
+                }
+                FieldName::DocNumber if mask => {
+                    f.doc_number.as_deref().map(mask_doc).unwrap_or_default()
+                }
+                FieldName::HeadName => f.head_name.clone().unwrap_or_else(|| "—".into()),
+                n => f.get(*n).display(),
+            }
+        };
+        t.add_row(vec![name.to_string(), show(a), show(b)]);
+    }
+    t.to_string()
 }
 
 fn warning(id: RecordId, c: &Candidate) -> String {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::cli::ImportArgs;
-use crate::commands::{now, open_store_for_import, today};
+use crate::commands::{now, open_store, today};
 use crate::config::Config;
 use crate::csv_format::{CsvRow, Format};
 use crate::error::CliError;
@@ -263,7 +263,7 @@ fn import_csv(
         let row: CsvRow = match record.deserialize(Some(&headers)) {
             Ok(r) => r,
             Err(e) => {
-                imp.refuse(line, format!("unreadable row: {e}"));
+                imp.refuse(line, csv_problem(&e, &headers));
                 continue;
             }
         };
@@ -274,12 +274,61 @@ fn import_csv(
                 continue;
             }
         };
+        let bands = row.band_problems();
+        if !bands.is_empty() {
+            imp.refuse(line, bands.join("; "));
+            continue;
+        }
         match row.to_draft().build(imp.today) {
             Ok(fields) => imp.accept(line, id, fields, row.origin())?,
             Err(e) => imp.refuse(line, e.one_line()),
         }
     }
     Ok(())
+}
+
+/// The fields a JSON lines record must have (the others have defaults).
+const JSONL_REQUIRED: [&str; 6] = [
+    "crossing",
+    "crossed_on",
+    "return_type",
+    "departure_province",
+    "destination_province",
+    "members",
+];
+
+/// A CSV row that does not read, named by its column (`m_60_plus: …`).
+fn csv_problem(e: &csv::Error, headers: &csv::StringRecord) -> String {
+    if let csv::ErrorKind::Deserialize { err, .. } = e.kind() {
+        let column = err
+            .field()
+            .and_then(|i| headers.get(i as usize))
+            .map_or_else(|| "a column".to_string(), |h| format!("column {h}"));
+        return format!("{column}: {}", err.kind());
+    }
+    format!("unreadable row: {e}")
+}
+
+/// How many rows the file holds (CSV records after the header, or
+/// non-empty JSON lines): the progress bar's true total. One quick pass.
+fn count_rows(path: &std::path::Path, format: Format) -> Option<u64> {
+    let file = std::fs::File::open(path).ok()?;
+    Some(match format {
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+            let mut record = csv::ByteRecord::new();
+            let mut n = 0;
+            while reader.read_byte_record(&mut record).unwrap_or(true) {
+                n += 1;
+            }
+            n
+        }
+        Format::Jsonl => BufReader::new(file)
+            .split(b'\n')
+            .map_while(Result::ok)
+            .filter(|l| !l.trim_ascii().is_empty())
+            .count() as u64,
+    })
 }
 
 fn import_jsonl(
@@ -312,6 +361,26 @@ fn import_jsonl(
             },
         };
         let origin = serde_json::from_value::<Origin>(value.clone()).ok();
+        let missing: Vec<&str> = JSONL_REQUIRED
+            .iter()
+            .copied()
+            .filter(|k| value.get(k).is_none_or(serde_json::Value::is_null))
+            .collect();
+        if !missing.is_empty() {
+            imp.refuse(
+                n,
+                format!(
+                    "not a family record: missing {} {}",
+                    if missing.len() == 1 {
+                        "field"
+                    } else {
+                        "fields"
+                    },
+                    missing.join(", ")
+                ),
+            );
+            continue;
+        }
         let fields: FamilyFields = match serde_json::from_value(value) {
             Ok(f) => f,
             Err(e) => {
@@ -341,9 +410,13 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
     };
     let file = std::fs::File::open(&args.file)
         .map_err(|e| CliError::io(format!("cannot open {}", args.file.display()), e))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let store = open_store_for_import(config)?;
-    let bar = progress(config, size / 200 + 1, "importing");
+    let store = open_store(config)?;
+    let rows = if config.progress {
+        count_rows(&args.file, format).unwrap_or(0)
+    } else {
+        0
+    };
+    let bar = progress(config, rows, "importing rows");
     let mut imp = Importer {
         today: today(),
         access: crate::commands::Access::of(&store)?,

@@ -2,11 +2,12 @@
 //! encrypted with a passphrase (`--encrypt`).
 
 use crate::cli::InitArgs;
-use crate::commands::passphrase;
+use crate::commands::{passphrase, warn_if_shared};
 use crate::config::Config;
 use crate::error::CliError;
 use returnee_store::laptop::sealing::Passphrase;
 use returnee_store::laptop::{InitOutcome, LocalStore};
+use returnee_store::private;
 
 /// The shortest passphrase `init --encrypt` accepts.
 const MIN_PASSPHRASE_CHARS: usize = 8;
@@ -20,10 +21,14 @@ pub fn run(args: InitArgs, config: &Config) -> Result<(), CliError> {
     } else {
         None
     };
+    // Private from the start: the folder 0700 before sled writes into it.
+    private::make_dir(&config.data_dir)
+        .map_err(|e| CliError::io(format!("cannot make {}", config.data_dir.display()), e))?;
     let (store, outcome) =
         LocalStore::init_with(&config.data_dir, &name, encrypt.as_ref(), &|| {
             passphrase(config)
         })?;
+    warn_if_shared(config);
     let device = store.device()?;
     let kind = if store.is_encrypted() {
         "an encrypted"
@@ -59,6 +64,16 @@ fn new_passphrase(config: &Config) -> Result<Passphrase, CliError> {
         Some(p) => p.clone(),
         None if config.interactive => dialoguer::Password::new()
             .with_prompt("Passphrase for the new store")
+            // Said at once, before it is typed a second time.
+            .validate_with(|p: &String| {
+                if p.chars().count() < MIN_PASSPHRASE_CHARS {
+                    Err(format!(
+                        "too short; use at least {MIN_PASSPHRASE_CHARS} characters (a few words are easiest to remember)"
+                    ))
+                } else {
+                    Ok(())
+                }
+            })
             .with_confirmation("Repeat it", "the two passphrases differ; try again")
             .interact()
             .map(Passphrase::new)

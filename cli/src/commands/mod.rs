@@ -5,16 +5,17 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use returnee_shared::access::{Action, Denial, Principal, authorize, authorize_unenrolled};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
-use returnee_shared::{FamilyDraft, ReportFilter, ReturnType};
+use returnee_shared::{FamilyDraft, Problem, ReportFilter, ReturnType, reference};
 
 use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
 use crate::error::CliError;
-use returnee_store::laptop::LocalStore;
 use returnee_store::laptop::sealing::Passphrase;
+use returnee_store::laptop::{LocalStore, StoreError};
 
 pub mod add;
 pub mod admin;
+pub mod completions;
 pub mod conflicts;
 pub mod delete;
 pub mod duplicates;
@@ -27,9 +28,11 @@ pub mod init;
 pub mod list;
 pub mod purge;
 pub mod report;
+pub mod restore;
 pub mod show;
 pub mod status;
 pub mod sync;
+pub mod unlock;
 
 /// Dispatches a parsed subcommand.
 pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
@@ -37,9 +40,11 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Init(a) => init::run(a, config),
         Command::Add(a) => add::run(a, config),
         Command::List(a) => list::run(a, config),
+        Command::Find(a) => list::find(a, config),
         Command::Show(a) => show::run(a, config),
         Command::Edit(a) => edit::run(a, config),
         Command::Delete(a) => delete::run(a, config),
+        Command::Restore(a) => restore::run(a, config),
         Command::Report(a) => report::run(a, config),
         Command::Export(a) => export::run(a, config),
         Command::Import(a) => import::run(a, config),
@@ -50,24 +55,77 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Status(a) => status::run(a, config),
         Command::Admin(a) => admin::run(a, config),
         Command::Purge(a) => purge::run(a, config),
+        Command::Unlock { duration } => unlock::unlock(&duration, config),
+        Command::Lock => unlock::lock(config),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { out } => completions::man(&out),
     }
 }
 
-/// Opens the existing store named by the configuration (asking for the
-/// passphrase on a terminal if it is encrypted and none was given).
+/// Opens the existing store named by the configuration: with the key
+/// `returnee unlock` kept, else asking for the passphrase on a terminal if
+/// it is encrypted and none was given (three tries).
 pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
-    Ok(LocalStore::open_with(&config.data_dir, &|| {
-        passphrase(config)
-    })?)
+    open_unlocked(config)
 }
 
-/// Opens the store for a bulk import (a larger page cache).
-pub fn open_store_for_import(config: &Config) -> Result<LocalStore, CliError> {
-    Ok(LocalStore::open_with_cache(
-        &config.data_dir,
-        &|| passphrase(config),
-        returnee_store::laptop::BULK_CACHE_BYTES,
-    )?)
+/// How many times a wrong passphrase is asked again on a terminal.
+pub(crate) const PASSPHRASE_TRIES: u32 = 3;
+
+fn open_unlocked(config: &Config) -> Result<LocalStore, CliError> {
+    let dir = &config.data_dir;
+    if config.passphrase.is_none()
+        && let Some(key) = crate::keyring::get(dir)
+    {
+        match LocalStore::open_with_key(dir, &key) {
+            Err(StoreError::WrongPassphrase(_)) => {
+                // Kept for another store once in this folder: forget it.
+                crate::keyring::forget(dir);
+            }
+            r => {
+                let store = r?;
+                warn_if_shared(config);
+                return Ok(store);
+            }
+        }
+    }
+    let asks = config.passphrase.is_none() && config.interactive;
+    let mut tries = 0;
+    let store = loop {
+        tries += 1;
+        match LocalStore::open_with(dir, &|| passphrase(config)) {
+            Err(StoreError::WrongPassphrase(_)) if asks && tries < PASSPHRASE_TRIES => {
+                eprintln!(
+                    "wrong passphrase; try again ({} left)",
+                    PASSPHRASE_TRIES - tries
+                );
+            }
+            r => break r?,
+        }
+    };
+    warn_if_shared(config);
+    Ok(store)
+}
+
+/// Keeps the store's files 0600, and warns when its folder lets other users
+/// of the laptop in (a store made before folders were made private, or
+/// one whose mode was changed): saying how to close it, changing nothing
+/// of the folder itself.
+pub fn warn_if_shared(config: &Config) {
+    let dir = &config.data_dir;
+    if let Err(e) = returnee_store::private::tighten(dir) {
+        eprintln!(
+            "warning: could not make the files in {} private to you: {e}",
+            dir.display()
+        );
+    }
+    if let Some(mode) = returnee_store::private::wider_than_private(dir) {
+        eprintln!(
+            "warning: the store's folder {} can be read by other users of this laptop (mode {mode:o}); close it with: chmod 700 '{}'",
+            dir.display(),
+            dir.display()
+        );
+    }
 }
 
 /// The passphrase of an encrypted store: `RETURNEE_PASSPHRASE`, else asked
@@ -85,6 +143,19 @@ pub fn passphrase(config: &Config) -> Option<Passphrase> {
         .interact()
         .ok()
         .map(Passphrase::new)
+}
+
+/// Asks a person to confirm `question` (default no). Without a terminal,
+/// or with `yes` (`--yes`), nothing is asked and the answer is yes.
+pub fn confirm(config: &Config, yes: bool, question: &str) -> Result<bool, CliError> {
+    if yes || !config.interactive {
+        return Ok(true);
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(|e| CliError::Other(format!("the question could not be asked: {e}")))
 }
 
 /// What this laptop may do, by the policy the server applies
@@ -146,7 +217,8 @@ pub fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
-/// Parses the list/report filters; every bad one is reported.
+/// Parses the list/report filters; every bad one is reported, in the
+/// words of filters (nothing is saved by a read-only command).
 pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
     let mut problems = Vec::new();
     let mut filter = ReportFilter::default();
@@ -163,14 +235,27 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
         if let Some(t) = text {
             match parse_date_only(name, t) {
                 Ok(d) => *slot = Some(d),
-                Err(p) => problems.push(p),
+                Err(p) => {
+                    let province =
+                        reference::departure(t).is_some() || reference::destination(t).is_some();
+                    let hint = if province {
+                        " (here --from and --to are dates of crossing; a province is \
+                         --departure or --destination of `add` and `edit`, or `report --by departure`)"
+                    } else {
+                        ""
+                    };
+                    problems.push(Problem::new(name, format!("{}{hint}", p.message)));
+                }
             }
         }
+    }
+    if let Some(p) = filter.range_problem() {
+        problems.push(p);
     }
     if let Some(t) = &f.return_type {
         match ReturnType::parse(t) {
             Some(t) => filter.return_type = Some(t),
-            None => problems.push(returnee_shared::Problem::new(
+            None => problems.push(Problem::new(
                 "return_type",
                 format!(
                     "'{t}' is not a return type; use one of {}",
@@ -182,7 +267,7 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
     if problems.is_empty() {
         Ok(filter)
     } else {
-        Err(returnee_shared::ValidationError { problems }.into())
+        Err(CliError::Filter(problems))
     }
 }
 

@@ -7,7 +7,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use comfy_table::Cell;
+use comfy_table::{Cell, CellAlignment};
 use returnee_shared::report::summary;
 use returnee_shared::report::table::Cell as Value;
 use returnee_shared::report::{FlatTable, RenderOptions, ReportFormat};
@@ -32,13 +32,10 @@ pub fn parse_groups(by: Option<&str>) -> Result<Vec<GroupBy>, CliError> {
     })
 }
 
-/// Parses the report filters and refuses a range that ends before it starts.
+/// Parses the report filters (a range that ends before it starts is
+/// refused there, as for `list`).
 pub fn parse_report_filter(args: &ReportArgs) -> Result<ReportFilter, CliError> {
-    let filter = parse_filter(&args.filter)?;
-    if let Some(p) = filter.range_problem() {
-        return Err(invalid(&p.field, p.message));
-    }
-    Ok(filter)
+    parse_filter(&args.filter)
 }
 
 pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
@@ -49,6 +46,12 @@ pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
         (Some(f), false) => ReportFormat::parse(f).map_err(|m| invalid("format", m))?,
         (None, false) => ReportFormat::Table,
     };
+    if args.excel && format != ReportFormat::Csv {
+        return Err(CliError::Usage(format!(
+            "--excel adds a byte-order mark to a CSV; it does nothing for --format {}: drop it, or use --format csv",
+            format.as_str()
+        )));
+    }
     let chart = args
         .chart
         .as_deref()
@@ -140,8 +143,8 @@ fn table_text(config: &Config, report: &Report, small_cells: Option<u64>) -> Str
     head.extend(["families", "individuals", "men", "women", "children"]);
     let mut out = table(config, &head);
     let show = |v: &Value| match v {
-        Value::Count(n) => num(n),
-        other => num(other.text()),
+        Value::Count(n) => num(*n),
+        other => Cell::new(other.text()).set_alignment(CellAlignment::Right),
     };
     let count_at = t.key_width;
     if report.groups.is_some() {

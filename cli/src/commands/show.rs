@@ -3,6 +3,7 @@
 use comfy_table::Cell;
 use returnee_shared::merge::{Conflict, Lifecycle};
 use returnee_shared::{AGE_BANDS, Family, FieldName};
+use returnee_store::laptop::find::SyncState;
 use serde::Serialize;
 
 use crate::cli::ShowArgs;
@@ -23,6 +24,8 @@ struct ShowJson<'a> {
     women: u64,
     children: u64,
     conflicts: &'a [Conflict],
+    /// saved-here-only, refused or sent.
+    sync: &'static str,
 }
 
 pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
@@ -31,6 +34,7 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
     let view = store
         .get(id)?
         .ok_or_else(|| returnee_store::laptop::StoreError::NotFound(args.id.clone()))?;
+    let state = store.sync_states()?.of(id);
     let f = &view.family;
     let m = &f.fields.members;
     if args.json {
@@ -43,10 +47,12 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
             women: m.women(),
             children: m.children(),
             conflicts: &view.conflicts,
+            sync: crate::commands::list::sync_json(state),
         });
     }
     let mut t = table(config, &["field", "value"]);
     t.add_row(vec![Cell::new("id"), Cell::new(f.id)]);
+    t.add_row(vec![Cell::new("sync"), Cell::new(sync_words(state))]);
     if view.lifecycle == Lifecycle::Deleted {
         t.add_row(vec!["state", "DELETED"]);
     }
@@ -108,4 +114,15 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Where the family stands with the server, and what to do about it.
+fn sync_words(state: SyncState) -> &'static str {
+    match state {
+        SyncState::SavedHereOnly => "saved here only (not on the server yet: run `returnee sync`)",
+        SyncState::Refused => {
+            "REFUSED by the server (kept here; `returnee status` says why and what to do)"
+        }
+        SyncState::Sent => "sent (on the server)",
+    }
 }

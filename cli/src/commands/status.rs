@@ -3,10 +3,12 @@
 use serde::Serialize;
 
 use crate::cli::JsonFlag;
+use crate::commands::now;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::print_json;
+use crate::output::{count, print_json, thousands, when};
+use returnee_shared::wire::ErrorCode;
 
 #[derive(Serialize)]
 struct Status {
@@ -19,7 +21,37 @@ struct Status {
     pending: usize,
     conflicts: usize,
     families: usize,
+    /// Refused operations (kept here).
     refused: usize,
+    /// The families with a refused change: why, and what to do.
+    refused_families: Vec<RefusedFamily>,
+}
+
+#[derive(Serialize)]
+struct RefusedFamily {
+    id: String,
+    error: String,
+    message: String,
+    advice: String,
+}
+
+/// What a worker can do about a refused change, by why it was refused.
+fn advice(error: ErrorCode, sites: &[String], id: &str) -> String {
+    match error {
+        ErrorCode::Forbidden if !sites.is_empty() => format!(
+            "this laptop records families only at {}. If the crossing was typed wrong, record the \
+             family again with the right one (`returnee add`) and then `returnee delete {id}`; if \
+             the family did cross elsewhere, a worker of that crossing must record it",
+            sites.join(", ")
+        ),
+        ErrorCode::Forbidden => "this laptop's role may not make that change; ask a supervisor \
+             to make it from their laptop"
+            .to_string(),
+        _ => format!(
+            "the server's rules refused it (is this laptop's returnee older than the server's? \
+             update it); then record the family again (`returnee add`) and `returnee delete {id}`"
+        ),
+    }
 }
 
 pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
@@ -29,6 +61,27 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
     let families = store.report_rows().count();
     let conflicts = store.conflicts()?.len();
     let held = store.held()?;
+    let sites = enrollment
+        .as_ref()
+        .map(|e| e.sites.clone())
+        .unwrap_or_default();
+    let mut refused_families: Vec<RefusedFamily> = Vec::new();
+    for (op, r) in &held {
+        let id = op.record.0.simple().to_string()[..8].to_string();
+        if refused_families
+            .iter()
+            .any(|f| f.id == op.record.to_string())
+        {
+            continue;
+        }
+        refused_families.push(RefusedFamily {
+            id: op.record.to_string(),
+            error: r.error.as_str().to_string(),
+            message: r.message.clone(),
+            advice: advice(r.error, &sites, &id),
+        });
+    }
+    let last_sync = store.last_sync()?;
     let s = Status {
         device_id: device.id.to_string(),
         device_name: device.name,
@@ -38,11 +91,12 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             .as_ref()
             .map(|e| e.sites.clone())
             .unwrap_or_default(),
-        last_sync: store.last_sync()?.map(|t| t.to_rfc3339()),
+        last_sync: last_sync.map(|t| t.to_rfc3339()),
         pending: store.pending_count()?,
         conflicts,
         families,
         refused: held.len(),
+        refused_families,
     };
     if args.json {
         return print_json(&s);
@@ -60,17 +114,38 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
         ),
         None => println!("server      not enrolled (returnee enroll --server URL --code CODE)"),
     }
-    println!("last sync   {}", s.last_sync.as_deref().unwrap_or("never"));
-    println!("families    {}", s.families);
-    println!("pending     {} change(s) not yet on the server", s.pending);
-    println!("conflicts   {} open", s.conflicts);
-    if !held.is_empty() {
+    println!(
+        "last sync   {}",
+        last_sync.map_or("never".to_string(), |t| when(t, now()))
+    );
+    println!("families    {}", thousands(s.families as u64));
+    println!(
+        "pending     {} not yet on the server{}",
+        count(s.pending as u64, "change", "changes"),
+        if s.pending > 0 {
+            " (`returnee sync` sends them)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "conflicts   {} open{}",
+        thousands(s.conflicts as u64),
+        if s.conflicts > 0 {
+            " (`returnee conflicts`)"
+        } else {
+            ""
+        }
+    );
+    if !s.refused_families.is_empty() {
         println!(
-            "refused     {} change(s) the server would not take (kept here):",
-            held.len()
+            "refused     {} the server would not take ({}); they stay on this laptop only and the server does not count them:",
+            count(s.refused as u64, "change", "changes"),
+            count(s.refused_families.len() as u64, "family", "families"),
         );
-        for (op, r) in &held {
-            println!("  family {}: {} ({})", op.record, r.message, r.error);
+        for f in &s.refused_families {
+            println!("  family {}: {}", &f.id.replace('-', "")[..8], f.message);
+            println!("    what to do: {}", f.advice);
         }
     }
     Ok(())

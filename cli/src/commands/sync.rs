@@ -6,8 +6,8 @@ use crate::cli::SyncArgs;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{print_json, progress};
-use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync};
+use crate::output::{count, print_json, progress, spinner, thousands};
+use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync_with};
 
 struct Bars {
     push: ProgressBar,
@@ -20,7 +20,8 @@ impl SyncProgress for Bars {
         self.push.set_position(done);
     }
     fn pulled(&self, done: u64) {
-        self.pull.set_position(done);
+        self.pull
+            .set_message(format!("pulling: {} received", thousands(done)));
     }
 }
 
@@ -30,9 +31,11 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     let pending = store.pending_count()? as u64;
     let bars = Bars {
         push: progress(config, pending, "pushing"),
-        pull: progress(config, 0, "pulling"),
+        // How much is left to pull is not known until the last page: a
+        // count, not a bar with an invented total.
+        pull: spinner(config, "pulling"),
     };
-    let summary = sync(&store, &client, args.batch_size, &bars);
+    let summary = sync_with(&store, &client, args.batch_size, args.pull_page, &bars);
     bars.push.finish_and_clear();
     bars.pull.finish_and_clear();
     let summary = erase_if_revoked(store, summary)?;
@@ -40,19 +43,18 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
         print_json(&summary)?;
     } else {
         println!(
-            "pushed {}, pulled {}; {} open conflict(s){}",
-            summary.pushed,
-            summary.pulled,
-            summary.conflicts,
-            if summary.rejected > 0 {
-                format!(
-                    "; {} change(s) refused by the server, see `returnee status`",
-                    summary.rejected
-                )
-            } else {
-                String::new()
-            }
+            "pushed {}, pulled {}; {} open",
+            count(summary.pushed, "change", "changes"),
+            count(summary.pulled, "change", "changes"),
+            count(summary.conflicts as u64, "conflict", "conflicts"),
         );
+    }
+    if summary.rejected > 0 {
+        return Err(CliError::Refused(format!(
+            "the server refused {}: kept on this laptop only, and not counted by the server. \
+             Run `returnee status` to see which families, why, and what to do",
+            count(summary.rejected as u64, "change", "changes")
+        )));
     }
     Ok(())
 }

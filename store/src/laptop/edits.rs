@@ -212,6 +212,23 @@ impl LocalStore {
         self.commit_local(&lock, id, &mut doc, vec![op])
     }
 
+    /// Undoes a delete: a `Restore` of the family's lifecycle, sent as a
+    /// decision (the server takes it from supervisors and admins).
+    pub fn restore(&self, id: RecordId, now: DateTime<Utc>) -> Result<()> {
+        let device = self.device()?.id;
+        let lock = self.write_lock();
+        let mut doc = self
+            .load_doc(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        if doc.view(id).lifecycle != Lifecycle::Deleted {
+            return Err(StoreError::BadValue(format!("family {id} is not deleted")));
+        }
+        let mut op = self.new_op(device, id, now, Change::Restore);
+        op.base = doc.base_for_lifecycle();
+        op.resolution = true;
+        self.commit_local(&lock, id, &mut doc, vec![op])
+    }
+
     /// Every open conflict on this device.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();

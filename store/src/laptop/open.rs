@@ -1,6 +1,14 @@
 //! Making a store, and opening one: its format checked, then unlocked.
 
 use super::*;
+use sealing::DataKey;
+
+/// How an encrypted store is unlocked: with its passphrase, asked only if
+/// it is encrypted, or with its data key.
+enum Unlocker<'a> {
+    Ask(PassphraseSource<'a>),
+    Key(&'a DataKey),
+}
 
 impl LocalStore {
     /// Creates a plain store (and a device id) or finds the one already there.
@@ -67,24 +75,39 @@ impl LocalStore {
 
     /// Opens an existing store, asking `passphrase` if it is encrypted.
     pub fn open_with(dir: &Path, passphrase: PassphraseSource<'_>) -> Result<Self> {
-        Self::open_with_cache(dir, passphrase, CACHE_BYTES)
-    }
-
-    /// As [`Self::open_with`], with a page cache of `cache_bytes`
-    /// ([`BULK_CACHE_BYTES`] for a bulk import).
-    pub fn open_with_cache(
-        dir: &Path,
-        passphrase: PassphraseSource<'_>,
-        cache_bytes: u64,
-    ) -> Result<Self> {
         if !dir.join("conf").exists() && !dir.join("db").exists() {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
-        let db = open_db(dir, cache_bytes)?;
+        let db = open_db(dir, CACHE_BYTES)?;
         if !Self::has_device(&db)? {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
         Self::unlock(db, dir, passphrase)
+    }
+
+    /// Opens an existing store with an encrypted store's data key (kept by
+    /// `returnee unlock`) instead of its passphrase; a plain store opens
+    /// as it is. A key that is not this store's is a wrong passphrase.
+    pub fn open_with_key(dir: &Path, key: &DataKey) -> Result<Self> {
+        if !dir.join("conf").exists() && !dir.join("db").exists() {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        let db = open_db(dir, CACHE_BYTES)?;
+        if !Self::has_device(&db)? {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        Self::unlock_as(db, dir, Unlocker::Key(key))
+    }
+
+    /// The data key of this store if it is encrypted, unwrapped with `pass`.
+    pub fn data_key(&self, pass: &Passphrase) -> Result<Option<DataKey>> {
+        let Some(raw) = self.db.get(meta_key(META_CRYPT))? else {
+            return Ok(None);
+        };
+        let header: CryptHeader = decode(&raw)?;
+        StoreCipher::unwrap_key(&header, pass)
+            .map(Some)
+            .map_err(|e| Self::sealing(&self.dir, e))
     }
 
     /// Whether the store is encrypted.
@@ -114,6 +137,10 @@ impl LocalStore {
         dir: &Path,
         passphrase: PassphraseSource<'_>,
     ) -> Result<Self> {
+        Self::unlock_as(db, dir, Unlocker::Ask(passphrase))
+    }
+
+    fn unlock_as(db: sled::Db, dir: &Path, how: Unlocker<'_>) -> Result<Self> {
         format::open(
             &db,
             FORMAT_KEY,
@@ -129,8 +156,15 @@ impl LocalStore {
             None => StoreCipher::Plain,
             Some(raw) => {
                 let header: CryptHeader = decode(&raw)?;
-                let pass = passphrase().ok_or_else(|| StoreError::PassphraseNeeded(dir.into()))?;
-                StoreCipher::unlock(&header, &pass).map_err(|e| Self::sealing(dir, e))?
+                match how {
+                    Unlocker::Ask(passphrase) => {
+                        let pass =
+                            passphrase().ok_or_else(|| StoreError::PassphraseNeeded(dir.into()))?;
+                        StoreCipher::unlock(&header, &pass)
+                    }
+                    Unlocker::Key(key) => StoreCipher::with_key(&header, key),
+                }
+                .map_err(|e| Self::sealing(dir, e))?
             }
         };
         let store = LocalStore {

@@ -45,16 +45,53 @@ impl LocalStore {
         before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<PurgeOutcome> {
-        let mut out = PurgeOutcome::default();
-        if self.enrollment()?.is_none() || self.last_sync()?.is_none() {
-            out.never_synced = true;
-            out.kept_unsynced = self.scan_packed(DOCS).count() as u64;
+        if let Some(out) = self.never_synced()? {
             return Ok(out);
         }
         let lock = self.write_lock();
-        let unsynced = self.unsynced_records()?;
-
+        let (mut out, purged) = self.purge_plan(before)?;
         let mut w = self.writes();
+        for id in &purged {
+            w.put(purged_key(*id), &now);
+        }
+        self.stage_removals(&mut w, &purged)?;
+        self.stage_dismissed_removal(&mut w, &purged)?;
+        out.removed = purged.len() as u64;
+        self.commit(&lock, w)?;
+        Ok(out)
+    }
+
+    /// What [`Self::purge_synced_before`] would do now, changing nothing:
+    /// its counts, and the families it would remove, in id order.
+    pub fn purge_preview(&self, before: DateTime<Utc>) -> Result<(PurgeOutcome, Vec<RecordId>)> {
+        if let Some(out) = self.never_synced()? {
+            return Ok((out, Vec::new()));
+        }
+        let (mut out, ids) = self.purge_plan(before)?;
+        let mut ids: Vec<RecordId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        out.removed = ids.len() as u64;
+        Ok((out, ids))
+    }
+
+    /// A purge's outcome on a device that never synced (nothing is known
+    /// to be on the server), or `None` when it has.
+    fn never_synced(&self) -> Result<Option<PurgeOutcome>> {
+        if self.enrollment()?.is_some() && self.last_sync()?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(PurgeOutcome {
+            never_synced: true,
+            kept_unsynced: self.scan_packed(DOCS).count() as u64,
+            ..PurgeOutcome::default()
+        }))
+    }
+
+    /// The families a purge before `before` removes, and the counts of
+    /// those it keeps.
+    fn purge_plan(&self, before: DateTime<Utc>) -> Result<(PurgeOutcome, HashSet<RecordId>)> {
+        let mut out = PurgeOutcome::default();
+        let unsynced = self.unsynced_records()?;
         let mut purged: HashSet<RecordId> = HashSet::new();
         for item in self.scan_packed(DOCS) {
             let (id, v) = item?;
@@ -72,14 +109,9 @@ impl LocalStore {
                 out.kept_unsynced += 1;
                 continue;
             }
-            w.put(purged_key(id), &now);
             purged.insert(id);
         }
-        self.stage_removals(&mut w, &purged)?;
-        self.stage_dismissed_removal(&mut w, &purged)?;
-        out.removed = purged.len() as u64;
-        self.commit(&lock, w)?;
-        Ok(out)
+        Ok((out, purged))
     }
 
     /// Families with changes the server does not hold yet: queued, or held

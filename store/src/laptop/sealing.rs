@@ -197,23 +197,32 @@ impl StoreCipher {
 
     /// Unlocks an encrypted store's data key with `pass`.
     pub fn unlock(header: &CryptHeader, pass: &Passphrase) -> Result<Self, SealError> {
+        Self::with_key(header, &Self::unwrap_key(header, pass)?)
+    }
+
+    /// The data key of an encrypted store, unwrapped with `pass` (what
+    /// `returnee unlock` keeps for a while, so that commands skip the
+    /// passphrase).
+    pub fn unwrap_key(header: &CryptHeader, pass: &Passphrase) -> Result<DataKey, SealError> {
         if header.scheme != SCHEME {
             return Err(SealError::BadHeader);
         }
         let salt = hex::decode(&header.salt).map_err(|_| SealError::BadHeader)?;
         let wrapped = hex::decode(&header.wrapped_key).map_err(|_| SealError::BadHeader)?;
-        let verifier = hex::decode(&header.verifier).map_err(|_| SealError::BadHeader)?;
         let wrapping = derive(pass, &salt, header.m_kib, header.t, header.p)?;
         let key = Zeroizing::new(
             wrapping
                 .open(WRAP_AD, &wrapped)
                 .ok_or(SealError::WrongPassphrase)?,
         );
-        let key: &[u8; 32] = key
-            .as_slice()
-            .try_into()
-            .map_err(|_| SealError::BadHeader)?;
-        let data = Cipher::new(key);
+        DataKey::from_bytes(&key).ok_or(SealError::BadHeader)
+    }
+
+    /// The cipher of an encrypted store under its data key, checked
+    /// against the header's verifier (a stale key is a wrong passphrase).
+    pub fn with_key(header: &CryptHeader, key: &DataKey) -> Result<Self, SealError> {
+        let verifier = hex::decode(&header.verifier).map_err(|_| SealError::BadHeader)?;
+        let data = Cipher::new(&key.0);
         match data.open(VERIFIER_AD, &verifier) {
             Some(v) if v == VERIFIER => Ok(StoreCipher::Sealed(Arc::new(data))),
             _ => Err(SealError::WrongPassphrase),
@@ -241,6 +250,29 @@ impl StoreCipher {
                 .map(sled::IVec::from)
                 .ok_or(SealError::Damaged),
         }
+    }
+}
+
+/// An encrypted store's data key (32 bytes, wiped when dropped).
+#[derive(Clone)]
+pub struct DataKey(Zeroizing<[u8; 32]>);
+
+impl DataKey {
+    /// From its 32 bytes; `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(DataKey(Zeroizing::new(key)))
+    }
+
+    /// Its bytes, to hand to a key store that keeps secrets (the kernel keyring).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(…)")
     }
 }
 

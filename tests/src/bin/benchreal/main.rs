@@ -27,6 +27,10 @@
 //!   new note: import upserts by id), `incremental-import`; then
 //!   `returnee sync` on A (`incremental-push`) and on B (`incremental-pull`),
 //!   after which the report totals must match again;
+//! - `conflicts`: A and B give the same 100 families different notes
+//!   offline (an import each), then A syncs (`conflicts-push`) and B syncs
+//!   (`conflicts-sync`: its push, and the pull of A's edits); B must then
+//!   hold a conflict for each of them;
 //! - `many-devices` (only if named in `--phases`: its laptops take a while
 //!   whatever `--families` says): on a fresh server, `--devices` laptops
 //!   (field codes, one crossing each, spread over the seven) each import
@@ -85,7 +89,7 @@
 //!
 //! Flags: `--bin-dir DIR` (default: this executable's folder), `--label
 //! NAME` (default: the folder), `--families N` (100000), `--runs R` (1),
-//! `--phases LIST` (import,push,pull,duplicates,report,incremental; also
+//! `--phases LIST` (import,push,pull,duplicates,report,incremental,conflicts; also
 //! many-devices; `push` also prints `duplicate-check`, the server's
 //! background check of what arrived, timed until its CPU goes idle),
 //! `--keep DIR` (keep the stores in DIR/run-R), `--seed S` (1), `--edits N`
@@ -107,19 +111,22 @@ use returnee_tests::Rng;
 use returnee_tests::cluster::FaultProxy;
 use serde_json::{Value, json};
 
+mod edits;
 mod families;
 mod procs;
 
+use edits::*;
 use families::*;
 use procs::*;
 
-const ALL_PHASES: [&str; 7] = [
+const ALL_PHASES: [&str; 8] = [
     "import",
     "push",
     "pull",
     "duplicates",
     "report",
     "incremental",
+    "conflicts",
     "many-devices",
 ];
 
@@ -139,7 +146,7 @@ struct Args {
 }
 
 const USAGE: &str = "benchreal [--bin-dir DIR] [--label NAME] [--families N] [--runs R] \
-[--phases import,push,pull,duplicates,report,incremental,many-devices] [--keep DIR] [--seed S] \
+[--phases import,push,pull,duplicates,report,incremental,conflicts,many-devices] [--keep DIR] [--seed S] \
 [--edits N] [--devices N] [--per-device N] [--sorted-dates]";
 
 fn args() -> anyhow::Result<Args> {
@@ -154,7 +161,7 @@ fn args() -> anyhow::Result<Args> {
         runs: 1,
         // many-devices only when asked for: its 50 laptops take a while
         // whatever --families says.
-        phases: ALL_PHASES[..6].iter().map(|p| p.to_string()).collect(),
+        phases: ALL_PHASES[..7].iter().map(|p| p.to_string()).collect(),
         keep: None,
         seed: 1,
         edits: 1000,
@@ -221,7 +228,7 @@ struct Out {
 
 impl Out {
     /// Whether `phase` (or the group it belongs to, `incremental` for
-    /// `incremental-push`) was asked for.
+    /// `incremental-push`, `conflicts` for `conflicts-sync`) was asked for.
     fn wants(&self, phase: &str) -> bool {
         if phase == "duplicate-check" {
             return self.phases.iter().any(|p| p == "push");
@@ -229,7 +236,7 @@ impl Out {
         let group = phase.split('-').next().unwrap_or(phase);
         self.phases
             .iter()
-            .any(|p| p == phase || (p == group && group == "incremental"))
+            .any(|p| p == phase || (p == group && matches!(group, "incremental" | "conflicts")))
     }
 
     fn emit(&mut self, mut line: Value) {
@@ -329,6 +336,7 @@ fn main_phases(a: &Args, bins: &Bins, run: usize, dir: &Path, out: &mut Out) -> 
             "duplicates",
             "report",
             "incremental",
+            "conflicts",
         ];
         let at = order.iter().position(|x| *x == p).expect("a phase");
         a.phases
@@ -458,91 +466,10 @@ fn main_phases(a: &Args, bins: &Bins, run: usize, dir: &Path, out: &mut Out) -> 
     if need("incremental") {
         incremental(a, bins, run, dir, &a_dir, &b_dir, &net, out)?;
     }
-    server.stop()
-}
-
-/// Edits `--edits` families of laptop A by one import of their exported
-/// rows, then times A's push and B's pull of the edits.
-#[allow(clippy::too_many_arguments)]
-fn incremental(
-    a: &Args,
-    bins: &Bins,
-    run: usize,
-    dir: &Path,
-    a_dir: &Path,
-    b_dir: &Path,
-    net: &Net,
-    out: &mut Out,
-) -> anyhow::Result<()> {
-    let export = dir.join("export.csv");
-    let export_arg = export.to_string_lossy().into_owned();
-    bins.returnee(
-        a_dir,
-        &["export", "--format", "csv", "--out", &export_arg],
-        SAMPLE,
-    )?;
-    let rows: Vec<CsvRow> = csv::Reader::from_path(&export)?
-        .deserialize()
-        .collect::<Result<_, _>>()?;
-    let edits = a.edits.min(rows.len()).max(1);
-    let stride = rows.len() / edits;
-    let edited = dir.join("edits.csv");
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_path(&edited)?;
-    w.write_record(CSV_COLUMNS)?;
-    for row in rows.iter().step_by(stride.max(1)).take(edits) {
-        let mut row = row.clone();
-        // A birth at follow-up: one more child aged 0–4, and a note.
-        let babies: u32 = row.m_0_4.as_deref().unwrap_or("0").parse()?;
-        row.m_0_4 = Some((babies + 1).to_string());
-        row.notes = Some("follow-up visit: a boy born since the crossing".to_string());
-        w.serialize(&row)?;
+    if need("conflicts") {
+        conflicts(bins, run, dir, &a_dir, &b_dir, &net, out)?;
     }
-    w.flush()?;
-    drop(w);
-    let edited_arg = edited.to_string_lossy().into_owned();
-    let line = phase(run, "incremental-import", edits, None, || {
-        let f = bins.returnee(a_dir, &["import", &edited_arg, "--json"], SAMPLE)?;
-        let s = f.json()?;
-        ensure!(
-            field(&s, "updated") == edits as u64,
-            "the import of {edits} edits did not update them all: {s}"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
-    let line = phase(run, "incremental-push", edits, Some(net), || {
-        let f = bins.returnee(a_dir, &["sync", "--json"], SAMPLE)?;
-        let s = f.json()?;
-        ensure!(
-            field(&s, "pushed") == edits as u64,
-            "the push of {edits} edits: {s}"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
-    let line = phase(run, "incremental-pull", edits, Some(net), || {
-        let f = bins.returnee(b_dir, &["sync", "--json"], SAMPLE)?;
-        let s = f.json()?;
-        ensure!(
-            field(&s, "pulled") >= edits as u64,
-            "the pull of {edits} edits: {s}"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
-    let report = |d: &Path| -> anyhow::Result<Value> {
-        Ok(totals(
-            &bins.returnee(d, &["report", "--json"], SAMPLE)?.json()?,
-        ))
-    };
-    let (ra, rb) = (report(a_dir)?, report(b_dir)?);
-    ensure!(
-        ra == rb,
-        "after the incremental sync, laptop B's report {rb} differs from laptop A's {ra}"
-    );
-    Ok(())
+    server.stop()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1,0 +1,168 @@
+//! The phases that edit families already synced: `incremental` (one
+//! desk's edits pushed and pulled) and `conflicts` (two desks editing the
+//! same families offline).
+
+use std::path::Path;
+
+use anyhow::ensure;
+use serde_json::Value;
+
+use super::*;
+
+/// Edits `--edits` families of laptop A by one import of their exported
+/// rows, then times A's push and B's pull of the edits.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn incremental(
+    a: &Args,
+    bins: &Bins,
+    run: usize,
+    dir: &Path,
+    a_dir: &Path,
+    b_dir: &Path,
+    net: &Net,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let export = dir.join("export.csv");
+    let export_arg = export.to_string_lossy().into_owned();
+    bins.returnee(
+        a_dir,
+        &["export", "--format", "csv", "--out", &export_arg],
+        SAMPLE,
+    )?;
+    let rows: Vec<CsvRow> = csv::Reader::from_path(&export)?
+        .deserialize()
+        .collect::<Result<_, _>>()?;
+    let edits = a.edits.min(rows.len()).max(1);
+    let stride = rows.len() / edits;
+    let edited = dir.join("edits.csv");
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(&edited)?;
+    w.write_record(CSV_COLUMNS)?;
+    for row in rows.iter().step_by(stride.max(1)).take(edits) {
+        let mut row = row.clone();
+        // A birth at follow-up: one more child aged 0–4, and a note.
+        let babies: u32 = row.m_0_4.as_deref().unwrap_or("0").parse()?;
+        row.m_0_4 = Some((babies + 1).to_string());
+        row.notes = Some("follow-up visit: a boy born since the crossing".to_string());
+        w.serialize(&row)?;
+    }
+    w.flush()?;
+    drop(w);
+    let edited_arg = edited.to_string_lossy().into_owned();
+    let line = phase(run, "incremental-import", edits, None, || {
+        let f = bins.returnee(a_dir, &["import", &edited_arg, "--json"], SAMPLE)?;
+        let s = f.json()?;
+        ensure!(
+            field(&s, "updated") == edits as u64,
+            "the import of {edits} edits did not update them all: {s}"
+        );
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    let line = phase(run, "incremental-push", edits, Some(net), || {
+        let f = bins.returnee(a_dir, &["sync", "--json"], SAMPLE)?;
+        let s = f.json()?;
+        ensure!(
+            field(&s, "pushed") == edits as u64,
+            "the push of {edits} edits: {s}"
+        );
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    let line = phase(run, "incremental-pull", edits, Some(net), || {
+        let f = bins.returnee(b_dir, &["sync", "--json"], SAMPLE)?;
+        let s = f.json()?;
+        ensure!(
+            field(&s, "pulled") >= edits as u64,
+            "the pull of {edits} edits: {s}"
+        );
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    let report = |d: &Path| -> anyhow::Result<Value> {
+        Ok(totals(
+            &bins.returnee(d, &["report", "--json"], SAMPLE)?.json()?,
+        ))
+    };
+    let (ra, rb) = (report(a_dir)?, report(b_dir)?);
+    ensure!(
+        ra == rb,
+        "after the incremental sync, laptop B's report {rb} differs from laptop A's {ra}"
+    );
+    Ok(())
+}
+
+/// Families both laptops edit before syncing, in the conflicts phase.
+const CONFLICTING: usize = 100;
+
+/// Laptops A and B give the same families different notes offline (each
+/// by an import of exported rows), then sync: A's push (`conflicts-push`),
+/// then B's sync, which pushes its edits and pulls A's
+/// (`conflicts-sync`). Every edited family must hold a conflict on B,
+/// kept for a supervisor rather than decided silently.
+pub(crate) fn conflicts(
+    bins: &Bins,
+    run: usize,
+    dir: &Path,
+    a_dir: &Path,
+    b_dir: &Path,
+    net: &Net,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let export = dir.join("conflicts-export.csv");
+    let export_arg = export.to_string_lossy().into_owned();
+    bins.returnee(
+        a_dir,
+        &["export", "--format", "csv", "--out", &export_arg],
+        SAMPLE,
+    )?;
+    let rows: Vec<CsvRow> = csv::Reader::from_path(&export)?
+        .deserialize()
+        .collect::<Result<_, _>>()?;
+    let n = CONFLICTING.min(rows.len());
+    let stride = (rows.len() / n.max(1)).max(1);
+    for (laptop, who) in [(a_dir, "desk A"), (b_dir, "desk B")] {
+        let edited = dir.join(format!("conflicts-{}.csv", who.replace(' ', "-")));
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_path(&edited)?;
+        w.write_record(CSV_COLUMNS)?;
+        for row in rows.iter().step_by(stride).take(n) {
+            let mut row = row.clone();
+            row.notes = Some(format!("checked again at {who}"));
+            w.serialize(&row)?;
+        }
+        w.flush()?;
+        drop(w);
+        let arg = edited.to_string_lossy().into_owned();
+        bins.returnee(laptop, &["import", &arg, "--json"], SAMPLE)?;
+    }
+    let line = phase(run, "conflicts-push", n, Some(net), || {
+        let f = bins.returnee(a_dir, &["sync", "--json"], SAMPLE)?;
+        ensure!(
+            field(&f.json()?, "pushed") == n as u64,
+            "A's push of {n} edits"
+        );
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    let line = phase(run, "conflicts-sync", n, Some(net), || {
+        let f = bins.returnee(b_dir, &["sync", "--json"], SAMPLE)?;
+        ensure!(
+            field(&f.json()?, "pushed") == n as u64,
+            "B's push of {n} edits"
+        );
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    let open = bins
+        .returnee(b_dir, &["conflicts", "--json"], SAMPLE)?
+        .json()?;
+    let kept = open.as_array().map_or(0, Vec::len);
+    ensure!(
+        kept >= n,
+        "laptop B holds {kept} conflicts after both desks edited {n} families"
+    );
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! What a person at a terminal sees: questions before something is
+//! removed, and progress with true totals. The real `returnee` binary in a
+//! pseudo-terminal (rexpect).
+#![cfg(unix)]
+
+use std::process::Command;
+
+use returnee_tests::{Store, add_args, returnee_bin};
+use rexpect::process::wait::WaitStatus;
+use rexpect::session::spawn_command;
+
+/// `returnee ARGS` on `store`, in a pseudo-terminal 80 columns wide.
+fn at_terminal(store: &Store, args: &[&str]) -> rexpect::session::PtySession {
+    let mut c = Command::new(returnee_bin());
+    c.arg("--data-dir")
+        .arg(store.path())
+        .args(args)
+        .env_remove("RETURNEE_PASSPHRASE")
+        .env("COLUMNS", "80")
+        .env("TERM", "xterm");
+    spawn_command(c, Some(20_000)).expect("returnee runs in a pseudo-terminal")
+}
+
+/// Answers a one-key question once it is asked (the terminal is in raw
+/// mode only once the prompt is drawn).
+fn answer(p: &mut rexpect::session::PtySession, key: &str) {
+    p.exp_string("[y/N]").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send(key).unwrap();
+    p.flush().unwrap();
+}
+
+fn exit_code(p: &mut rexpect::session::PtySession) -> i32 {
+    match p.process.wait().expect("the process ends") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("ended by {other:?}"),
+    }
+}
+
+#[test]
+fn delete_asks_first_on_a_terminal_and_no_keeps_the_family() {
+    let store = Store::init();
+    let mut args = add_args("torkham", "2026-12-01", "1,0,0,1,0", "0,0,0,1,0");
+    args.extend(["--head-name", "Wali", "--consent"].map(String::from));
+    let id = store.ok(&args).trim().to_string();
+
+    let mut p = at_terminal(&store, &["delete", &id]);
+    p.exp_string("Delete the family of Wali").unwrap();
+    answer(&mut p, "n");
+    p.exp_string("not deleted").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(store.json(&["show", &id, "--json"])["deleted"], false);
+
+    let mut p = at_terminal(&store, &["delete", &id]);
+    p.exp_string("Delete the family of Wali").unwrap();
+    answer(&mut p, "y");
+    p.exp_string("deleted (`returnee restore").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(store.json(&["show", &id, "--json"])["deleted"], true);
+}
+
+#[test]
+fn import_progress_counts_the_rows_of_the_file() {
+    let source = Store::init();
+    for day in 1..=3 {
+        source.ok(&add_args(
+            "torkham",
+            &format!("2026-11-0{day}"),
+            "1,0,0,1,0",
+            "0,0,0,1,0",
+        ));
+    }
+    let csv = source.ok(&["export", "--format", "csv"]);
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let mut text = format!("{header}\n");
+    for _ in 0..100 {
+        for r in &rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+    }
+    let file = source.path().join("rows.csv");
+    std::fs::write(&file, text).unwrap();
+
+    let target = Store::init();
+    let mut p = at_terminal(&target, &["import", file.to_str().unwrap()]);
+    let shown = p.exp_string("imported 300 rows").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(
+        shown.contains("/300"),
+        "the bar's total is the file's rows: {shown:?}"
+    );
+    // Whole-number rates: "12,345/s", not "12345.6789/s".
+    let rate = rates_shown(&shown);
+    assert!(
+        rate.iter()
+            .all(|r| r.chars().all(|c| c.is_ascii_digit() || c == ',')),
+        "{rate:?}"
+    );
+    assert!(!rate.is_empty(), "{shown:?}");
+}
+
+/// The rates a progress bar showed (the words before "/s").
+fn rates_shown(shown: &str) -> Vec<String> {
+    shown
+        .split_whitespace()
+        .filter_map(|w| w.strip_suffix("/s"))
+        .map(String::from)
+        .collect()
+}
+
+/// Waits for `prompt`, then types `keys` once the prompt reads keys (a
+/// text prompt is waited for to its end).
+fn step(p: &mut rexpect::session::PtySession, prompt: &str, keys: &str) {
+    p.exp_string(prompt)
+        .unwrap_or_else(|e| panic!("waiting for {prompt:?}: {e}"));
+    let text = ["Date of", "Males", "Females", "Notes"]
+        .iter()
+        .any(|t| prompt.starts_with(t));
+    if text {
+        p.exp_string(": ").unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
+
+const ENTER: &str = "\r";
+
+#[test]
+fn the_form_defaults_to_the_crossing_s_provinces_filters_and_asks_again_only_what_was_wrong() {
+    let store = Store::init();
+    let mut p = at_terminal(&store, &["add"]);
+    step(&mut p, "Crossing", ENTER); // torkham, the first
+    step(&mut p, "Date of crossing", ENTER); // today
+    step(&mut p, "Return type", ENTER);
+    step(&mut p, "Province of departure", ENTER); // torkham's: PK-KP
+    step(&mut p, "Province of destination", "kabul");
+    step(&mut p, "AF-KAB", ENTER);
+    // Nobody in the household: the only fields asked again are these two.
+    step(&mut p, "Males aged", ENTER);
+    step(&mut p, "Females aged", ENTER);
+    step(&mut p, "Sex of the head", ENTER);
+    step(&mut p, "consent", "n");
+    step(&mut p, "Document shown", ENTER);
+    step(&mut p, "Vulnerabilities", ENTER);
+    step(&mut p, "Documentation held", ENTER);
+    step(&mut p, "Protection referral", ENTER);
+    step(&mut p, "Notes", ENTER);
+    let between = p.exp_string("Males aged").unwrap();
+    assert!(between.contains("Please correct it"), "{between:?}");
+    for asked in ["Crossing", "Return type", "Province of"] {
+        assert!(!between.contains(asked), "{asked} asked again: {between:?}");
+    }
+    p.exp_string(": ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send("1,0,0,1,0\r").unwrap();
+    p.flush().unwrap();
+    step(&mut p, "Females aged", ENTER);
+    let rest = p.exp_eof().unwrap();
+    for asked in ["Return type", "Sex of the head", "Notes"] {
+        assert!(!rest.contains(asked), "{asked} asked again: {rest:?}");
+    }
+    let list = store.json(&["list", "--json"]);
+    let f = &list.as_array().unwrap()[0];
+    assert_eq!(f["crossing"], "torkham");
+    assert_eq!(f["departure_province"], "PK-KP");
+    assert_eq!(f["destination_province"], "AF-KAB");
+    assert_eq!(f["members"]["males"], serde_json::json!([1, 0, 0, 1, 0]));
+}
+
+#[test]
+fn ctrl_c_in_the_form_shows_the_cursor_again_and_saves_nothing() {
+    let store = Store::init();
+    let mut p = at_terminal(&store, &["add"]);
+    step(&mut p, "Crossing", "\x03");
+    let rest = p.exp_eof().unwrap();
+    assert!(
+        rest.contains("\x1b[?25h"),
+        "the cursor is shown again: {rest:?}"
+    );
+    assert!(rest.contains("nothing was saved"), "{rest:?}");
+    assert_eq!(exit_code(&mut p), 130);
+    assert_eq!(store.json(&["list", "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn a_laptop_of_one_site_is_not_asked_its_crossing() {
+    let server = returnee_tests::cluster::TestServer::start();
+    let admin = Store::init();
+    admin.ok(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.admin_code,
+    ]);
+    let code = admin.ok(&["admin", "code", "--role", "field", "--site", "chaman"]);
+    let laptop = Store::init();
+    laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);
+
+    let mut p = at_terminal(&laptop, &["add"]);
+    let first = p.exp_string("Date of crossing").unwrap();
+    assert!(
+        first.contains("Crossing: chaman (this laptop's site)"),
+        "{first:?}"
+    );
+    p.exp_string(": ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send(ENTER).unwrap();
+    p.flush().unwrap();
+    step(&mut p, "Return type", ENTER);
+    step(&mut p, "Province of departure", ENTER); // chaman's: PK-BA
+    step(&mut p, "Province of destination", ENTER); // chaman's: AF-KAN
+    step(&mut p, "Males aged", "0,0,0,1,0\r");
+    step(&mut p, "Females aged", ENTER);
+    step(&mut p, "Sex of the head", ENTER);
+    step(&mut p, "consent", "n");
+    step(&mut p, "Document shown", ENTER);
+    step(&mut p, "Vulnerabilities", ENTER);
+    step(&mut p, "Documentation held", ENTER);
+    step(&mut p, "Protection referral", ENTER);
+    step(&mut p, "Notes", ENTER);
+    p.exp_eof().unwrap();
+    let list = laptop.json(&["list", "--json"]);
+    let f = &list.as_array().unwrap()[0];
+    assert_eq!(f["crossing"], "chaman");
+    assert_eq!(f["departure_province"], "PK-BA");
+    assert_eq!(f["destination_province"], "AF-KAN");
+}
+
+#[test]
+fn passphrases_are_checked_as_typed_asked_again_and_unlock_keeps_the_key_for_a_while() {
+    let store = Store::empty();
+    let mut p = at_terminal(&store, &["init", "--encrypt"]);
+    step(&mut p, "Passphrase for the new store", "short\r");
+    // Refused at once, not after typing it twice.
+    let said = p.exp_string("Passphrase for the new store").unwrap();
+    assert!(said.contains("too short"), "{said:?}");
+    assert!(!said.contains("Repeat it"), "{said:?}");
+    step(&mut p, ": ", "field worker of torkham\r");
+    step(&mut p, "Repeat it", "field worker of torkham\r");
+    p.exp_string("created an encrypted store").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+
+    // A wrong passphrase is asked again.
+    let mut p = at_terminal(&store, &["report"]);
+    step(&mut p, "Passphrase of this store", "not it\r");
+    p.exp_string("wrong passphrase; try again (2 left)")
+        .unwrap();
+    step(
+        &mut p,
+        "Passphrase of this store",
+        "field worker of torkham\r",
+    );
+    p.exp_string("families").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+
+    // Unlocked, commands need no passphrase (not even without a terminal)...
+    let run = store
+        .command(&["unlock", "--for", "10m"])
+        .env("RETURNEE_PASSPHRASE", "field worker of torkham")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("unlocked until"));
+    store.ok(&["report", "--json"]);
+    // ...until it is locked again.
+    assert!(store.ok(&["lock"]).contains("locked"));
+    let run = store.run(&["report", "--json"]).expect_code(2);
+    assert!(run.stderr.contains("passphrase"), "{}", run.stderr);
+    let run = store.run(&["unlock", "--for", "2 days"]).expect_code(2);
+    assert!(run.stderr.contains("not a duration"), "{}", run.stderr);
+}
