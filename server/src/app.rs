@@ -103,6 +103,7 @@ pub fn http_server(
             .into_utoipa_app()
             .configure(routes::configure)
             .into_app()
+            .configure(crate::dashboard::configure)
             .default_service(web::to(openapi::no_endpoint))
             .wrap(json_errors())
             .wrap(actix_web::middleware::from_fn(catch_panics))

@@ -114,6 +114,7 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
             at.format("%Y-%m-%d %H:%M UTC")
         )));
     }
+    crate::dashboard::devices::seen(&state.store, device.id);
     Ok(Authenticated(device))
 }
 

@@ -17,6 +17,8 @@ pub struct ServerConfig {
     /// The certificate and key to serve HTTPS with (`--tls-cert`/`--tls-key`);
     /// `None` serves plain HTTP.
     pub tls: Option<Tls>,
+    /// How long a dashboard sign-in lasts.
+    pub session_ttl: chrono::Duration,
 }
 
 impl ServerConfig {
@@ -26,6 +28,7 @@ impl ServerConfig {
             max_body: 64 * 1024 * 1024,
             workers: 0,
             tls: None,
+            session_ttl: chrono::Duration::hours(DEFAULT_SESSION_HOURS),
         }
     }
 
@@ -39,3 +42,5 @@ impl ServerConfig {
 pub const DEFAULT_DATA_DIR: &str = "./returnee-data";
 /// The default address to listen on.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// How long a dashboard sign-in lasts unless `--session-hours` says otherwise.
+pub const DEFAULT_SESSION_HOURS: i64 = 12;

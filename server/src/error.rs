@@ -144,11 +144,12 @@ impl utoipa::IntoResponses for Refusals {
 /// other error has, with the code of its status.
 pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
-        let is_json = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-        if is_json {
+        // A handler's own answer (the API's JSON, the dashboard's pages)
+        // is left as it is.
+        let written = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+        if written {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let (req, old) = res.into_parts();

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use returnee_server::config::{DEFAULT_BIND, DEFAULT_DATA_DIR};
+use returnee_server::config::{DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_SESSION_HOURS};
 use returnee_server::{ServerConfig, ServerStore, Tls, TlsError, prepare};
 
 // sled copies and frees many small buffers per write; mimalloc serves that
@@ -54,6 +54,15 @@ enum Command {
             requires = "tls_cert"
         )]
         tls_key: Option<PathBuf>,
+        /// How long a dashboard sign-in lasts, in hours (1 to 720).
+        #[arg(
+            long,
+            env = "RETURNEE_SERVER_SESSION_HOURS",
+            value_name = "HOURS",
+            default_value_t = DEFAULT_SESSION_HOURS,
+            value_parser = clap::value_parser!(i64).range(1..=720)
+        )]
+        session_hours: i64,
     },
     /// Check the audit trail's hash chain (run it while the server is
     /// stopped); exits 1 and names the first broken entry if it was altered.
@@ -157,8 +166,14 @@ fn data_dir(d: Option<PathBuf>) -> PathBuf {
     d.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
-fn serve(data_dir: PathBuf, bind: &str, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<()> {
+fn serve(
+    data_dir: PathBuf,
+    bind: &str,
+    tls: Option<(PathBuf, PathBuf)>,
+    session_hours: i64,
+) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(data_dir);
+    config.session_ttl = chrono::Duration::hours(session_hours);
     // Read the certificate and key before anything else: a bad file stops
     // the start before the store is opened.
     if let Some((cert, key)) = tls {
@@ -284,7 +299,8 @@ fn main() -> ExitCode {
             bind,
             tls_cert,
             tls_key,
-        } => serve(data_dir(d), &bind, tls_cert.zip(tls_key)),
+            session_hours,
+        } => serve(data_dir(d), &bind, tls_cert.zip(tls_key), session_hours),
         Command::Openapi => std::io::stdout()
             .lock()
             .write_all(returnee_server::openapi::document_json().as_bytes())

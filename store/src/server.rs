@@ -64,6 +64,7 @@ pub use duplicates::DuplicateIndex;
 
 mod admission;
 mod audit;
+mod dashboard;
 mod devices;
 mod exports;
 mod keys;
@@ -72,6 +73,7 @@ pub(crate) mod record_packs;
 mod records;
 
 use admission::admit;
+pub use dashboard::Session;
 pub use devices::{EnrollRefusal, EnrollmentCode, hash_secret, new_code, normalize_code};
 use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;

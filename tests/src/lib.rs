@@ -12,6 +12,7 @@
 //! running `cargo test -p returnee-tests` alone, run
 //! `cargo build -p returnee-cli` before, or the binary may be stale.
 
+pub mod browser;
 pub mod cluster;
 
 use std::path::{Path, PathBuf};

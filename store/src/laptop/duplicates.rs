@@ -21,11 +21,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use returnee_shared::duplicates::{Blocks, Candidate, Features};
-use returnee_shared::merge::{
-    Change, DECIDE_DELETED, DECIDE_KEPT, DECIDE_MERGED, Op, RecordDoc, plan_dismiss, plan_merge,
-    plan_unmerge,
-};
-use returnee_shared::{DeviceId, OpId, RecordId, Slot};
+use returnee_shared::merge::{Change, Op, RecordDoc, plan_dismiss, plan_merge, plan_unmerge};
+use returnee_shared::{DeviceId, OpId, RecordId};
 
 use super::record_packs::FEATURES;
 use super::{Kind, LocalStore, Result, StoreError, WriteLock, decode, meta_key};
@@ -57,7 +54,10 @@ pub(super) fn dismissed_key(a: RecordId, b: RecordId) -> Vec<u8> {
 }
 
 /// Builds a supervisor's decision operation made on `device` at `now`.
-fn decision(device: DeviceId, now: DateTime<Utc>) -> impl FnMut(RecordId, Vec<OpId>, Change) -> Op {
+pub(super) fn decision(
+    device: DeviceId,
+    now: DateTime<Utc>,
+) -> impl FnMut(RecordId, Vec<OpId>, Change) -> Op {
     move |record, base, change| Op {
         id: crate::ids::new_op_id(),
         record,
@@ -212,7 +212,7 @@ impl LocalStore {
     }
 
     /// Saves operations on several records: one atomic, flushed batch.
-    fn commit_ops(&self, lock: &WriteLock<'_>, ops: Vec<Op>) -> Result<()> {
+    pub(super) fn commit_ops(&self, lock: &WriteLock<'_>, ops: Vec<Op>) -> Result<()> {
         let mut w = self.writes();
         let mut docs: BTreeMap<RecordId, RecordDoc> = BTreeMap::new();
         for op in ops {
@@ -305,45 +305,5 @@ impl LocalStore {
         );
         self.commit_ops(&lock, ops)?;
         Ok(into)
-    }
-
-    /// Decides a `record` conflict that involves a merge (a merge that did
-    /// not see an edit, or met a delete): `merged` merges again (what it did
-    /// not see is carried onto the survivor), `kept` undoes the merge on both
-    /// records, `deleted` deletes. `None` when no merge is involved.
-    pub(super) fn resolve_merge_conflict(
-        &self,
-        lock: &WriteLock<'_>,
-        id: RecordId,
-        doc: &RecordDoc,
-        value: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<()>> {
-        let Some(into) = doc
-            .heads(Slot::Lifecycle)
-            .iter()
-            .find_map(|o| o.lifecycle().and_then(|l| l.merged_into()))
-        else {
-            return Ok(None);
-        };
-        let value = value.trim().to_ascii_lowercase();
-        let device = self.device()?.id;
-        let make = decision(device, now);
-        let ops = if value.starts_with(DECIDE_MERGED) || value == "merge" {
-            let keep = self.load_doc(into)?.unwrap_or_default();
-            plan_merge((into, &keep), (id, doc), make)
-        } else if value == DECIDE_KEPT || value == "keep" {
-            let keep = self.load_doc(into)?;
-            plan_unmerge((id, doc), keep.as_ref().map(|d| (into, d)), make)
-        } else if value == DECIDE_DELETED || value == "delete" {
-            let mut make = make;
-            vec![make(id, doc.base_for_lifecycle(), Change::Delete)]
-        } else {
-            return Err(StoreError::BadValue(format!(
-                "'{value}' does not decide this conflict; use --value merged, --value kept or --value deleted"
-            )));
-        };
-        self.commit_ops(lock, ops)?;
-        Ok(Some(()))
     }
 }

@@ -247,7 +247,7 @@ impl LocalStore {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<Conflict> {
-        use returnee_shared::merge::{DECIDE_DELETED, DECIDE_KEPT, RECORD_CONFLICT_FIELD};
+        use returnee_shared::merge::resolve::{ResolveError, merge_involved, plan_resolve};
         let lock = self.write_lock();
         let conflict = self
             .conflicts()?
@@ -259,50 +259,27 @@ impl LocalStore {
         let mut doc = self
             .load_doc(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let op = if conflict.field == RECORD_CONFLICT_FIELD {
-            if self
-                .resolve_merge_conflict(&lock, id, &doc, value, now)?
-                .is_some()
-            {
-                return Ok(conflict);
-            }
-            let change = match value.trim().to_ascii_lowercase().as_str() {
-                DECIDE_DELETED | "delete" => Change::Delete,
-                DECIDE_KEPT | "keep" => Change::Restore,
-                other => {
-                    return Err(StoreError::BadValue(format!(
-                        "'{other}' does not decide a delete conflict; use --value deleted or --value kept"
-                    )));
-                }
-            };
-            let mut op = self.new_op(device, id, now, change);
-            op.base = doc.base_for_lifecycle();
-            op
+        // A `record` conflict a merge is in changes the survivor too.
+        let into = merge_involved(&conflict, &doc)
+            .map(|into| Ok::<_, StoreError>((into, self.load_doc(into)?)))
+            .transpose()?;
+        let ops = plan_resolve(
+            &conflict,
+            &doc,
+            value,
+            into.as_ref().map(|(i, d)| (*i, d.as_ref())),
+            today,
+            super::duplicates::decision(device, now),
+        )
+        .map_err(|e| match e {
+            ResolveError::NotADecision(m) => StoreError::BadValue(m),
+            ResolveError::Invalid(v) => StoreError::Invalid(v),
+        })?;
+        if into.is_some() {
+            self.commit_ops(&lock, ops)?;
         } else {
-            let field = FieldName::parse(&conflict.field)
-                .ok_or_else(|| StoreError::BadValue(format!("unknown field {}", conflict.field)))?;
-            let parsed = FieldValue::parse(field, value)
-                .map_err(|p| returnee_shared::ValidationError { problems: vec![p] })?;
-            let view = doc.view(id);
-            if let Some(f) = view.family {
-                let mut fields = f.fields.clone();
-                fields.set(parsed.clone());
-                fields.check(today)?;
-            }
-            let mut op = self.new_op(
-                device,
-                id,
-                now,
-                Change::Edit {
-                    values: vec![parsed],
-                },
-            );
-            op.base = doc.base_for_edit(field, true);
-            op
-        };
-        let mut op = op;
-        op.resolution = true;
-        self.commit_local(&lock, id, &mut doc, vec![op])?;
+            self.commit_local(&lock, id, &mut doc, ops)?;
+        }
         Ok(conflict)
     }
 }

@@ -27,6 +27,10 @@ pub(super) enum Kind {
     Codes,
     /// `a/<seq>`: an audit entry.
     Audit,
+    /// `ses/<device>`: a browser session's expiry (the device is the session).
+    Sessions,
+    /// `seen/<device>`: when a device was last heard from.
+    Seen,
 }
 
 /// A kind of key in the duplicate index's tree (`duplicates`).
@@ -50,7 +54,7 @@ pub(super) enum IndexKind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 9] = [
+    pub(super) const ALL: [Kind; 11] = [
         Kind::Meta,
         Kind::Log,
         Kind::Records,
@@ -60,6 +64,8 @@ impl Kind {
         Kind::Tokens,
         Kind::Codes,
         Kind::Audit,
+        Kind::Sessions,
+        Kind::Seen,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -73,6 +79,8 @@ impl Kind {
             Kind::Tokens => b"tok/",
             Kind::Codes => b"code/",
             Kind::Audit => b"a/",
+            Kind::Sessions => b"ses/",
+            Kind::Seen => b"seen/",
         }
     }
 
