@@ -9,6 +9,37 @@ use serde_json::Value;
 
 use super::*;
 
+/// Laptop `dir`'s families, exported as CSV to `path` and read back.
+fn exported_rows(bins: &Bins, dir: &Path, path: &Path) -> anyhow::Result<Vec<CsvRow>> {
+    let arg = path.to_string_lossy().into_owned();
+    bins.returnee(dir, &["export", "--format", "csv", "--out", &arg], SAMPLE)?;
+    Ok(csv::Reader::from_path(path)?
+        .deserialize()
+        .collect::<Result<_, _>>()?)
+}
+
+/// `n` of `rows`, evenly spread, each changed by `edit`, written to `path`
+/// as an importable CSV.
+fn write_edited(
+    path: &Path,
+    rows: &[CsvRow],
+    n: usize,
+    edit: impl Fn(&mut CsvRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let stride = (rows.len() / n.max(1)).max(1);
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(path)?;
+    w.write_record(CSV_COLUMNS)?;
+    for row in rows.iter().step_by(stride).take(n) {
+        let mut row = row.clone();
+        edit(&mut row)?;
+        w.serialize(&row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// Edits `--edits` families of laptop A by one import of their exported
 /// rows, then times A's push and B's pull of the edits.
 #[allow(clippy::too_many_arguments)]
@@ -22,33 +53,16 @@ pub(crate) fn incremental(
     net: &Net,
     out: &mut Out,
 ) -> anyhow::Result<()> {
-    let export = dir.join("export.csv");
-    let export_arg = export.to_string_lossy().into_owned();
-    bins.returnee(
-        a_dir,
-        &["export", "--format", "csv", "--out", &export_arg],
-        SAMPLE,
-    )?;
-    let rows: Vec<CsvRow> = csv::Reader::from_path(&export)?
-        .deserialize()
-        .collect::<Result<_, _>>()?;
+    let rows = exported_rows(bins, a_dir, &dir.join("export.csv"))?;
     let edits = a.edits.min(rows.len()).max(1);
-    let stride = rows.len() / edits;
     let edited = dir.join("edits.csv");
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_path(&edited)?;
-    w.write_record(CSV_COLUMNS)?;
-    for row in rows.iter().step_by(stride.max(1)).take(edits) {
-        let mut row = row.clone();
+    write_edited(&edited, &rows, edits, |row| {
         // A birth at follow-up: one more child aged 0–4, and a note.
         let babies: u32 = row.m_0_4.as_deref().unwrap_or("0").parse()?;
         row.m_0_4 = Some((babies + 1).to_string());
         row.notes = Some("follow-up visit: a boy born since the crossing".to_string());
-        w.serialize(&row)?;
-    }
-    w.flush()?;
-    drop(w);
+        Ok(())
+    })?;
     let edited_arg = edited.to_string_lossy().into_owned();
     let line = phase(run, "incremental-import", edits, None, || {
         let f = bins.returnee(a_dir, &["import", &edited_arg, "--json"], SAMPLE)?;
@@ -110,31 +124,14 @@ pub(crate) fn conflicts(
     net: &Net,
     out: &mut Out,
 ) -> anyhow::Result<()> {
-    let export = dir.join("conflicts-export.csv");
-    let export_arg = export.to_string_lossy().into_owned();
-    bins.returnee(
-        a_dir,
-        &["export", "--format", "csv", "--out", &export_arg],
-        SAMPLE,
-    )?;
-    let rows: Vec<CsvRow> = csv::Reader::from_path(&export)?
-        .deserialize()
-        .collect::<Result<_, _>>()?;
+    let rows = exported_rows(bins, a_dir, &dir.join("conflicts-export.csv"))?;
     let n = CONFLICTING.min(rows.len());
-    let stride = (rows.len() / n.max(1)).max(1);
     for (laptop, who) in [(a_dir, "desk A"), (b_dir, "desk B")] {
         let edited = dir.join(format!("conflicts-{}.csv", who.replace(' ', "-")));
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_path(&edited)?;
-        w.write_record(CSV_COLUMNS)?;
-        for row in rows.iter().step_by(stride).take(n) {
-            let mut row = row.clone();
+        write_edited(&edited, &rows, n, |row| {
             row.notes = Some(format!("checked again at {who}"));
-            w.serialize(&row)?;
-        }
-        w.flush()?;
-        drop(w);
+            Ok(())
+        })?;
         let arg = edited.to_string_lossy().into_owned();
         bins.returnee(laptop, &["import", &arg, "--json"], SAMPLE)?;
     }
