@@ -120,7 +120,8 @@ impl LocalStore {
         Ok(out)
     }
 
-    /// The id of every record this laptop holds, deleted ones included, in id order.
+    /// The id of every record this laptop holds, deleted ones included, in
+    /// the order they arrived here.
     pub fn record_ids(&self) -> impl Iterator<Item = Result<RecordId>> + '_ {
         self.scan_packed(super::DOCS)
             .map(|item| item.map(|(id, _)| id))

@@ -8,9 +8,9 @@ use super::*;
 
 impl ServerStore {
     /// Every active family `device` may see whose report row matches
-    /// `filter`, in id order: the families its reports count (the family's
-    /// crossing is one of the device's sites). A record's operations are
-    /// read only when its row matches.
+    /// `filter`, in the order records arrived: the families its reports
+    /// count (the family's crossing is one of the device's sites). A
+    /// record's operations are read only when its row matches.
     pub fn families_for<'a>(
         &'a self,
         device: &'a Device,
