@@ -40,6 +40,36 @@ fn write_edited(
     Ok(())
 }
 
+/// Times `returnee sync` on `laptop` as phase `name` and checks its
+/// summary: exactly `n` operations `pushed`, or at least `n` `pulled`
+/// (a pull may bring others' changes too).
+#[allow(clippy::too_many_arguments)]
+fn timed_sync(
+    bins: &Bins,
+    run: usize,
+    name: &str,
+    laptop: &Path,
+    key: &str,
+    n: usize,
+    net: &Net,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let line = phase(run, name, n, Some(net), || {
+        let f = bins.returnee(laptop, &["sync", "--json"], SAMPLE)?;
+        let s = f.json()?;
+        let got = field(&s, key);
+        let expected = if key == "pushed" {
+            got == n as u64
+        } else {
+            got >= n as u64
+        };
+        ensure!(expected, "{name}: {got} {key}, {n} expected: {s}");
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    Ok(())
+}
+
 /// Edits `--edits` families of laptop A by one import of their exported
 /// rows, then times A's push and B's pull of the edits.
 #[allow(clippy::too_many_arguments)]
@@ -74,26 +104,26 @@ pub(crate) fn incremental(
         Ok(timed(&f))
     })?;
     out.emit(line);
-    let line = phase(run, "incremental-push", edits, Some(net), || {
-        let f = bins.returnee(a_dir, &["sync", "--json"], SAMPLE)?;
-        let s = f.json()?;
-        ensure!(
-            field(&s, "pushed") == edits as u64,
-            "the push of {edits} edits: {s}"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
-    let line = phase(run, "incremental-pull", edits, Some(net), || {
-        let f = bins.returnee(b_dir, &["sync", "--json"], SAMPLE)?;
-        let s = f.json()?;
-        ensure!(
-            field(&s, "pulled") >= edits as u64,
-            "the pull of {edits} edits: {s}"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
+    timed_sync(
+        bins,
+        run,
+        "incremental-push",
+        a_dir,
+        "pushed",
+        edits,
+        net,
+        out,
+    )?;
+    timed_sync(
+        bins,
+        run,
+        "incremental-pull",
+        b_dir,
+        "pulled",
+        edits,
+        net,
+        out,
+    )?;
     let report = |d: &Path| -> anyhow::Result<Value> {
         Ok(totals(
             &bins.returnee(d, &["report", "--json"], SAMPLE)?.json()?,
@@ -135,24 +165,8 @@ pub(crate) fn conflicts(
         let arg = edited.to_string_lossy().into_owned();
         bins.returnee(laptop, &["import", &arg, "--json"], SAMPLE)?;
     }
-    let line = phase(run, "conflicts-push", n, Some(net), || {
-        let f = bins.returnee(a_dir, &["sync", "--json"], SAMPLE)?;
-        ensure!(
-            field(&f.json()?, "pushed") == n as u64,
-            "A's push of {n} edits"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
-    let line = phase(run, "conflicts-sync", n, Some(net), || {
-        let f = bins.returnee(b_dir, &["sync", "--json"], SAMPLE)?;
-        ensure!(
-            field(&f.json()?, "pushed") == n as u64,
-            "B's push of {n} edits"
-        );
-        Ok(timed(&f))
-    })?;
-    out.emit(line);
+    timed_sync(bins, run, "conflicts-push", a_dir, "pushed", n, net, out)?;
+    timed_sync(bins, run, "conflicts-sync", b_dir, "pushed", n, net, out)?;
     let open = bins
         .returnee(b_dir, &["conflicts", "--json"], SAMPLE)?
         .json()?;
