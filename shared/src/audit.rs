@@ -82,6 +82,7 @@ impl AuditedOp {
             Change::Merge { .. } => "merge",
             Change::MergedValues { .. } => "merged_values",
             Change::Dismiss { .. } => "dismiss",
+            Change::Other(o) => o.kind.as_str(),
         };
         let fields = match &op.change {
             Change::Edit { .. } | Change::MergedValues { .. } => {
