@@ -30,6 +30,9 @@
 //!   ([`duplicates`]). Candidates are found in memory from the features
 //!   when asked; no key in the store holds a name or a document number.
 //!
+//! - `e/<note id>`: an export made from this store (`returnee export`),
+//!   until a sync has put it in the server's audit trail;
+//!
 //! Every value goes through the store's [`StoreCipher`] ([`sealing`]): the
 //! identity in a plain store, an AEAD bound to the value's key in an
 //! encrypted one. Only `m/crypt` (the encryption header) and `m/format`
@@ -133,6 +136,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
 mod edits;
+mod export_notes;
 pub mod find;
 mod keys;
 mod open;

@@ -735,6 +735,68 @@ fn server_exports_are_scoped_masked_and_audited() {
     );
     assert_ne!(exports[0]["device"], exports[1]["device"]);
 
+    // An export from a laptop's own store is noted there first and, at the
+    // next sync, in the server's trail: once, however often it syncs.
+    field.ok(&["sync"]);
+    let mine = field.ok(&["export", "--format", "csv"]);
+    assert_eq!(parse_csv(mine.as_bytes()).len(), at_torkham.len() + 1);
+    field.ok(&[
+        "export",
+        "--share",
+        "--format",
+        "jsonl",
+        "--crossing",
+        "torkham",
+    ]);
+    let status = field.json(&["status", "--json"]);
+    assert_eq!(status["exports_to_report"], 2, "{status}");
+    assert!(
+        field
+            .ok(&["status"])
+            .contains("exports     2 exports not yet in the server's audit trail")
+    );
+    field.ok(&["sync"]);
+    field.ok(&["sync"]);
+    assert_eq!(field.json(&["status", "--json"])["exports_to_report"], 0);
+    let audit = admin.json(&["admin", "audit", "--json"]);
+    let from_laptop: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["kind"] == "exported" && e["event"]["on_laptop_at"].is_string())
+        .collect();
+    assert_eq!(from_laptop.len(), 2, "{audit}");
+    assert!(
+        from_laptop
+            .iter()
+            .all(|e| e["device"] == status["device_id"])
+    );
+    let e = |i: usize| &from_laptop[i]["event"];
+    assert_eq!(
+        (
+            e(0)["format"].as_str(),
+            e(0)["rows"].as_u64(),
+            e(0)["personal"].as_bool(),
+            e(0)["full_documents"].as_bool()
+        ),
+        (
+            Some("csv"),
+            Some(at_torkham.len() as u64),
+            Some(true),
+            Some(true)
+        )
+    );
+    assert_eq!(
+        (
+            e(1)["format"].as_str(),
+            e(1)["personal"].as_bool(),
+            e(1)["filter"].as_str()
+        ),
+        (Some("jsonl"), Some(false), Some("crossing=torkham"))
+    );
+    let shown = admin.ok(&["admin", "audit"]);
+    assert!(shown.contains("from the laptop's own store at"), "{shown}");
+
     // The server's reports in a file format, scoped the same way.
     let token = returnee_store::laptop::LocalStore::open(supervisor.path())
         .unwrap()
