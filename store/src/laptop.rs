@@ -634,9 +634,19 @@ impl LocalStore {
 
     /// What reports need of every family that counts: a fast scan.
     pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
+        self.identified_report_rows()
+            .map(|item| item.map(|(_, row)| row))
+    }
+
+    /// [`LocalStore::report_rows`], each with its family's id.
+    pub fn identified_report_rows(
+        &self,
+    ) -> impl Iterator<Item = Result<(RecordId, ReportRow)>> + '_ {
         self.scan_packed(ROWS).map(|item| {
-            let (_, v) = item?;
-            ReportRow::from_bytes(&v).ok_or_else(|| damaged("a report row does not read back"))
+            let (id, v) = item?;
+            let row = ReportRow::from_bytes(&v)
+                .ok_or_else(|| damaged("a report row does not read back"))?;
+            Ok((id, row))
         })
     }
 
