@@ -96,6 +96,8 @@ pub enum StoreError {
     NotMerged(RecordId),
     #[error("no open duplicate pair with id {0}; `returnee duplicates` lists them")]
     NoSuchPair(String),
+    #[error("'{0}' starts more than one open pair's id; give more of it")]
+    AmbiguousPair(String),
     #[error("--keep {keep}: not one of the two families of pair {pair}; give one of them")]
     NotInPair { keep: String, pair: String },
     #[error("no open conflict with id {0}; `returnee conflicts` lists them")]
