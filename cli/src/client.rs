@@ -326,6 +326,11 @@ impl ServerClient {
         self.get("/v1/sync/pull", &PullQuery { after, limit })
     }
 
+    /// What people call each device.
+    pub fn device_names(&self) -> Result<Vec<returnee_shared::wire::DeviceName>, ClientError> {
+        self.get("/v1/devices/names", &())
+    }
+
     /// Puts this laptop's exports in the server's audit trail.
     pub fn note_exports(
         &self,

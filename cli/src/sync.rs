@@ -80,6 +80,8 @@ pub fn sync_with(
     push(&mut engine, store, client, progress)?;
     pull(&mut engine, store, client, progress)?;
     send_export_notes(store, client)?;
+    let names = client.device_names()?;
+    store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?;
     store.set_last_sync(Utc::now())?;
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();

@@ -165,6 +165,9 @@ pub enum Action<'a> {
     /// `POST /v1/audit/exports`: telling the audit trail of exports this
     /// device made from its own store (every enrolled device).
     NoteOwnExports,
+    /// `GET /v1/devices/names`: the names of devices, to show people names
+    /// where operations carry ids (every enrolled device).
+    ReadDeviceNames,
 }
 
 /// A refusal, with what to tell the user (never personal data).
@@ -251,7 +254,7 @@ pub fn authorize(principal: &Principal, action: &Action) -> Result<(), Denial> {
             mine()
         )),
         Action::SeeSite(_) => Ok(()),
-        Action::NoteOwnExports => Ok(()),
+        Action::NoteOwnExports | Action::ReadDeviceNames => Ok(()),
     }
 }
 
@@ -269,7 +272,8 @@ pub fn authorize_unenrolled(action: &Action) -> Result<(), Denial> {
         | Action::ListDuplicates
         | Action::ReadReports
         | Action::ExportFamilies { .. }
-        | Action::NoteOwnExports => deny(
+        | Action::NoteOwnExports
+        | Action::ReadDeviceNames => deny(
             "this device is not enrolled with a server; run `returnee enroll --server URL --code CODE` first".into(),
         ),
         Action::ResolveConflict => deny(decider_only("resolve conflicts", "not enrolled")),
@@ -311,10 +315,11 @@ mod tests {
             Action::WriteFamilyAt { .. } => "WriteFamilyAt",
             Action::SeeSite(_) => "SeeSite",
             Action::NoteOwnExports => "NoteOwnExports",
+            Action::ReadDeviceNames => "ReadDeviceNames",
         }
     }
 
-    const VARIANTS: [&str; 14] = [
+    const VARIANTS: [&str; 15] = [
         "MintCodes",
         "ListDevices",
         "RevokeDevice",
@@ -329,6 +334,7 @@ mod tests {
         "WriteFamilyAt",
         "SeeSite",
         "NoteOwnExports",
+        "ReadDeviceNames",
     ];
 
     #[test]
@@ -461,6 +467,7 @@ mod tests {
                 true,
             ),
             (Action::NoteOwnExports, [true; 6], false),
+            (Action::ReadDeviceNames, [true; 6], false),
             (Action::SeeSite("torkham"), [true; 6], true),
             (
                 Action::SeeSite("chaman"),

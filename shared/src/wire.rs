@@ -607,6 +607,14 @@ pub struct DeviceSummary {
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// `GET /v1/devices/names` (every enrolled device): what people call each
+/// device, so that conflicts and lists show `torkham-desk-1`, not an id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceName {
+    pub id: DeviceId,
+    pub name: String,
+}
+
 /// `GET /v1/admin/audit?after=SEQ&limit=N` (admin only): entries of the
 /// hash-chained audit trail after `after`, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -228,6 +228,7 @@ const META_LAST_SYNC: &str = "last_sync";
 /// The server's `/v1/health` at the last sync (its protocols), so that
 /// `status` can say offline whether an update is available.
 const META_SERVER_HEALTH: &str = "server_health";
+const META_DEVICE_NAMES: &str = "device_names";
 const META_PENDING_SEQ: &str = "pending_seq";
 /// How many operations the push queue holds (kept with every change to it:
 /// counting would read the whole queue).
@@ -519,6 +520,19 @@ impl LocalStore {
 
     pub fn set_server_health(&self, health: &returnee_shared::wire::Health) -> Result<()> {
         self.set_meta(META_SERVER_HEALTH, health)
+    }
+
+    /// What people call each device, as the server said at the last sync
+    /// (empty before one): shown where operations carry device ids.
+    pub fn device_names(&self) -> Result<std::collections::HashMap<DeviceId, String>> {
+        Ok(self.meta(META_DEVICE_NAMES)?.unwrap_or_default())
+    }
+
+    pub fn set_device_names(
+        &self,
+        names: &std::collections::HashMap<DeviceId, String>,
+    ) -> Result<()> {
+        self.set_meta(META_DEVICE_NAMES, names)
     }
 
     /// Takes the write lock (see [`WriteLock`]).
