@@ -76,6 +76,7 @@ pub enum Change {
 }
 
 mod change_json;
+pub mod cycles;
 pub mod resolve;
 
 /// Who first recorded a family, and when, by that device's clock.

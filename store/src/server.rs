@@ -64,6 +64,7 @@ pub use duplicates::DuplicateIndex;
 
 mod admission;
 mod audit;
+mod cycles;
 mod dashboard;
 mod devices;
 mod exports;
@@ -329,7 +330,7 @@ impl ServerStore {
     /// [`ServerStore::push_then`], or its index would not hear of the push
     /// and would move its position past it with the next one it hears of.
     pub fn push(&self, device: &Device, ops: Vec<Op>, now: DateTime<Utc>) -> Result<PushResponse> {
-        self.push_then(device, ops, now, |_, _| {})
+        self.push_settled(device, ops, now, |_, _| {})
     }
 
     /// [`ServerStore::push`], then `committed` with what the push changed of
