@@ -17,6 +17,7 @@ use crate::family::{
 use crate::reference;
 
 mod parse;
+pub mod rules;
 
 use parse::*;
 pub use parse::{

@@ -55,6 +55,11 @@ pub(super) fn admit(
                 for v in values {
                     fields.set(v.clone());
                 }
+                // Concurrent edits that break a rule across fields are
+                // taken: the record shows a `rule` conflict (merge::rules).
+                for rule in returnee_shared::validate::rules::broken_rules(&fields) {
+                    rule.mend(&mut fields);
+                }
                 if let Err(e) = fields.check(tomorrow) {
                     let own: Vec<_> = e
                         .problems
