@@ -147,3 +147,133 @@ fn withdrawn_consent_wins_and_a_broken_rule_is_a_conflict_a_supervisor_decides()
         assert_eq!(h["head_sex"], serde_json::json!("f"), "{h}");
     }
 }
+
+/// Issue 20, point 3: a supervisor sends a family back, the worker sees it
+/// after a sync, fixes it and resubmits it, and the supervisor sees that;
+/// reports (the laptop's and the server's) filter on the state.
+#[test]
+fn a_family_sent_back_reaches_the_worker_and_comes_back_resubmitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"), "127.0.0.1:0");
+    let mut admin = Device::new("admin");
+    admin.enroll(
+        &server.url,
+        server.admin_code.as_deref().expect("a first start"),
+    );
+    let worker = laptop(&server, &admin, Role::Field);
+    let day = (Utc::now().date_naive() - chrono::Days::new(1)).to_string();
+    let family = worker
+        .ok(&add_args("torkham", &day, "1,1,0,1,0", "0,1,0,1,0"))
+        .trim()
+        .to_string();
+    worker.ok(&add_args("torkham", &day, "0,1,0,0,0", "0,1,0,0,0"));
+    worker.ok(&["sync"]);
+    let sup = laptop(&server, &admin, Role::Supervisor);
+
+    // Only a supervisor or admin sends back or approves.
+    let refused = worker
+        .run(&["review", &family, "--state", "approved"])
+        .expect_code(2);
+    assert!(refused.stderr.contains("supervisor"), "{}", refused.stderr);
+    // A note says what to fix.
+    sup.run(&["review", &family, "--state", "sent-back"])
+        .expect_code(2);
+    sup.run(&["review", &family, "--state", "done"])
+        .expect_code(2);
+    let note = "count the children again";
+    sup.ok(&["review", &family, "--state", "sent-back", "--note", note]);
+    sup.ok(&["sync"]);
+
+    worker.ok(&["sync"]);
+    let status = worker.ok(&["status"]);
+    assert!(
+        status.contains("sent back") && status.contains(note),
+        "{status}"
+    );
+    let st = worker.json(&["status", "--json"]);
+    assert_eq!(st["sent_back"][0]["id"], serde_json::json!(family), "{st}");
+    let listed = worker.json(&["list", "--review", "sent-back", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], serde_json::json!(family));
+    assert_eq!(listed[0]["review"]["state"], "sent-back");
+    assert_eq!(listed[0]["review"]["note"], note);
+    assert_eq!(
+        worker.json(&["list", "--review", "approved", "--json"]),
+        serde_json::json!([])
+    );
+    worker.run(&["list", "--review", "later"]).expect_code(2);
+
+    worker.ok(&["edit", &family, "--males", "1,1,1,1,0"]);
+    worker.ok(&[
+        "review",
+        &family,
+        "--state",
+        "resubmitted",
+        "--note",
+        "fixed",
+    ]);
+    worker.ok(&["sync"]);
+    sup.ok(&["sync"]);
+    let shown = sup.json(&["show", &family, "--json"]);
+    assert_eq!(shown["review"]["state"], "resubmitted", "{shown}");
+    assert!(sup.ok(&["show", &family]).contains("resubmitted: fixed"));
+    let count = |s: &Store, state: &str| {
+        s.json(&["report", "--review", state, "--json"])["families"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(count(&sup, "resubmitted"), 1);
+    assert_eq!(count(&sup, "sent-back"), 0);
+    assert_eq!(
+        sup.json(&["report", "--json"])["families"],
+        serde_json::json!(2)
+    );
+    // The server's report filters the same way.
+    let filter = returnee_shared::ReportFilter {
+        review: Some(returnee_shared::ReviewState::Resubmitted),
+        ..Default::default()
+    };
+    let report = admin.client().report(&filter, None).unwrap();
+    assert_eq!(report.totals.families, 1);
+    // A field device that approves anyway (not through the CLI) is refused
+    // by the server, by the same policy.
+    let mut rogue = Device::new("rogue");
+    rogue.enroll(&server.url, &admin.mint(Role::Field, &[]));
+    rogue.sync();
+    let id: returnee_shared::RecordId = family.parse().unwrap();
+    let approved = returnee_shared::Review {
+        state: returnee_shared::ReviewState::Approved,
+        note: None,
+    };
+    rogue
+        .store
+        .edit(
+            id,
+            vec![returnee_shared::FieldValue::Review(Some(approved))],
+            Utc::now().date_naive(),
+            Utc::now(),
+        )
+        .unwrap();
+    assert_eq!(rogue.sync().rejected, 1);
+    assert_eq!(
+        admin
+            .client()
+            .report(&filter, None)
+            .unwrap()
+            .totals
+            .families,
+        1
+    );
+
+    sup.ok(&["review", &family, "--state", "approved"]);
+    sup.ok(&["sync"]);
+    assert_eq!(
+        admin
+            .client()
+            .report(&filter, None)
+            .unwrap()
+            .totals
+            .families,
+        0
+    );
+}

@@ -77,8 +77,14 @@ pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
     } else if format == ReportFormat::Xlsx && by.len() > 1 {
         builder = builder.with_breakdowns(&by);
     }
-    for row in store.report_rows() {
-        builder.add_row(&row?);
+    if builder.needs_fields() {
+        for f in store.families() {
+            builder.add(&f?.fields);
+        }
+    } else {
+        for row in store.report_rows() {
+            builder.add_row(&row?);
+        }
     }
     let report = builder.finish();
 

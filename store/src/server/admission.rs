@@ -30,6 +30,13 @@ pub(super) fn admit(
         })?;
     }
     duplicates::admit_decision(device, op)?;
+    if let Some(FieldValue::Review(review)) = op.value(FieldName::Review)
+        && matches!(op.change, Change::Edit { .. })
+    {
+        // Clearing a review is a supervisor's, like setting most states.
+        let state = review.map_or(returnee_shared::ReviewState::SentBack, |r| r.state);
+        check(&Action::SetReview(state))?;
+    }
     if op.resolution {
         check(&Action::ResolveConflict)?;
     }
