@@ -276,4 +276,10 @@ fn a_family_sent_back_reaches_the_worker_and_comes_back_resubmitted() {
             .families,
         0
     );
+    // A CSV (which has no review column) imported again leaves it alone.
+    let csv = dir.path().join("families.csv");
+    sup.ok(&["export", "--out", csv.to_str().unwrap()]);
+    sup.ok(&["import", csv.to_str().unwrap()]);
+    let shown = sup.json(&["show", &family, "--json"]);
+    assert_eq!(shown["review"]["state"], "approved", "{shown}");
 }
