@@ -17,6 +17,16 @@ use returnee_tests::{Store, add_args};
 
 const NAME: &str = "Bibi Gul Khanzada";
 
+/// The server binary on a fresh folder, and an admin enrolled with it.
+fn start() -> (tempfile::TempDir, ServerProcess, Device) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"), "127.0.0.1:0");
+    let mut admin = Device::new("admin");
+    let code = server.admin_code.clone().expect("a first start");
+    admin.enroll(&server.url, &code);
+    (dir, server, admin)
+}
+
 /// A laptop enrolled with `role`, synced once.
 fn laptop(server: &ServerProcess, admin: &Device, role: Role) -> Store {
     let s = Store::init();
@@ -58,13 +68,7 @@ fn rule_conflict(s: &Store, family: &str, rule: &str) -> Option<serde_json::Valu
 
 #[test]
 fn withdrawn_consent_wins_and_a_broken_rule_is_a_conflict_a_supervisor_decides() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&dir.path().join("server"), "127.0.0.1:0");
-    let mut admin = Device::new("admin");
-    admin.enroll(
-        &server.url,
-        server.admin_code.as_deref().expect("a first start"),
-    );
+    let (_dir, server, admin) = start();
     let (w1, w2) = (
         laptop(&server, &admin, Role::Field),
         laptop(&server, &admin, Role::Field),
@@ -153,13 +157,7 @@ fn withdrawn_consent_wins_and_a_broken_rule_is_a_conflict_a_supervisor_decides()
 /// reports (the laptop's and the server's) filter on the state.
 #[test]
 fn a_family_sent_back_reaches_the_worker_and_comes_back_resubmitted() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&dir.path().join("server"), "127.0.0.1:0");
-    let mut admin = Device::new("admin");
-    admin.enroll(
-        &server.url,
-        server.admin_code.as_deref().expect("a first start"),
-    );
+    let (dir, server, admin) = start();
     let worker = laptop(&server, &admin, Role::Field);
     let day = (Utc::now().date_naive() - chrono::Days::new(1)).to_string();
     let family = worker
@@ -233,8 +231,11 @@ fn a_family_sent_back_reaches_the_worker_and_comes_back_resubmitted() {
         review: Some(returnee_shared::ReviewState::Resubmitted),
         ..Default::default()
     };
-    let report = admin.client().report(&filter, None).unwrap();
-    assert_eq!(report.totals.families, 1);
+    let resubmitted_on_server = || {
+        let report = admin.client().report(&filter, None).unwrap();
+        report.totals.families
+    };
+    assert_eq!(resubmitted_on_server(), 1);
     // A field device that approves anyway (not through the CLI) is refused
     // by the server, by the same policy.
     let mut rogue = Device::new("rogue");
@@ -255,27 +256,11 @@ fn a_family_sent_back_reaches_the_worker_and_comes_back_resubmitted() {
         )
         .unwrap();
     assert_eq!(rogue.sync().rejected, 1);
-    assert_eq!(
-        admin
-            .client()
-            .report(&filter, None)
-            .unwrap()
-            .totals
-            .families,
-        1
-    );
+    assert_eq!(resubmitted_on_server(), 1);
 
     sup.ok(&["review", &family, "--state", "approved"]);
     sup.ok(&["sync"]);
-    assert_eq!(
-        admin
-            .client()
-            .report(&filter, None)
-            .unwrap()
-            .totals
-            .families,
-        0
-    );
+    assert_eq!(resubmitted_on_server(), 0);
     // A CSV (which has no review column) imported again leaves it alone.
     let csv = dir.path().join("families.csv");
     sup.ok(&["export", "--out", csv.to_str().unwrap()]);
