@@ -36,17 +36,50 @@ const MAX_CHAIN: usize = 256;
 /// The operations that settle every ring of merges reachable from
 /// `touched` (records a push changed): one `Restore` of each ring's lowest
 /// id. `doc_of` gives a record's operations (`None`: not held here).
+///
+/// A survivor that was also merged elsewhere concurrently (two merge
+/// heads) may still show a merge after its `Restore`, and so close another
+/// ring: rings are settled again from the survivors until none is left.
+/// Each round covers at least one merge head for good, so this ends.
 pub fn settle_cycles(
     touched: impl IntoIterator<Item = RecordId>,
     mut doc_of: impl FnMut(RecordId) -> Option<RecordDoc>,
 ) -> Vec<Op> {
     let mut docs: BTreeMap<RecordId, Option<RecordDoc>> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut touched: Vec<RecordId> = touched.into_iter().collect();
+    for _ in 0..MAX_ROUNDS {
+        let round = settle_round(&touched, &mut docs, &mut doc_of);
+        if round.is_empty() {
+            break;
+        }
+        touched = round.iter().map(|o| o.record).collect();
+        for op in &round {
+            if let Some(Some(doc)) = docs.get_mut(&op.record) {
+                doc.insert(op.clone());
+            }
+        }
+        out.extend(round);
+    }
+    out
+}
+
+/// Rounds of [`settle_cycles`] at the most.
+const MAX_ROUNDS: usize = 64;
+
+/// One round of [`settle_cycles`] over the records held in `docs` (read
+/// through `doc_of` the first time).
+fn settle_round(
+    touched: &[RecordId],
+    docs: &mut BTreeMap<RecordId, Option<RecordDoc>>,
+    doc_of: &mut impl FnMut(RecordId) -> Option<RecordDoc>,
+) -> Vec<Op> {
     let mut doc = |id: RecordId| -> Option<RecordDoc> {
         docs.entry(id).or_insert_with(|| doc_of(id)).clone()
     };
     let mut settled: BTreeSet<RecordId> = BTreeSet::new();
     let mut out = Vec::new();
-    for start in touched {
+    for &start in touched {
         let mut path: Vec<(RecordId, RecordDoc)> = Vec::new();
         let mut current = start;
         while !settled.contains(&current) && path.len() < MAX_CHAIN {
