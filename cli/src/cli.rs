@@ -60,6 +60,9 @@ pub enum Command {
     /// Undo a delete: the family counts again (supervisor or admin: the
     /// server takes it as a decision).
     Restore(RestoreArgs),
+    /// Mark a family's review: approved, has-issues or sent-back (supervisor
+    /// or admin), or resubmitted (the worker, once it is fixed).
+    Review(ReviewArgs),
     /// Totals of families, individuals, men, women and children.
     Report(ReportArgs),
     /// Write families to CSV or JSON lines.
@@ -217,6 +220,9 @@ pub struct FilterFlags {
     /// Only this return type.
     #[arg(long, value_name = "T")]
     pub return_type: Option<String>,
+    /// Only families in this review state (approved, has-issues, sent-back, resubmitted).
+    #[arg(long, value_name = "STATE")]
+    pub review: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +292,18 @@ pub struct DeleteArgs {
 pub struct RestoreArgs {
     /// The deleted family's id (or a unique prefix of it), from `returnee list --deleted`.
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The family's id (or a unique prefix of it), from `returnee list`.
+    pub id: String,
+    /// approved, has-issues, sent-back or resubmitted.
+    #[arg(long, value_name = "STATE")]
+    pub state: String,
+    /// What is wrong, or what was fixed (one line).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -87,7 +87,15 @@ pub async fn reports(
     let device = who.authorize(Action::ReadReports)?.clone();
     let q = query.into_inner();
     let bad = |m: String| ApiError::BadRequest(m);
-    let filter = filter_of(&q.crossing, &q.from, &q.to, &q.return_type)?;
+    let mut filter = filter_of(&q.crossing, &q.from, &q.to, &q.return_type)?;
+    if let Some(r) = &q.review {
+        filter.review = Some(returnee_shared::ReviewState::parse(r).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "review: use one of {}",
+                returnee_shared::ReviewState::allowed()
+            ))
+        })?);
+    }
     let by = match &q.by {
         None => Vec::new(),
         Some(b) => GroupBy::parse_list(b).map_err(|m| bad(format!("by: {m}")))?,

@@ -202,7 +202,7 @@ async fn push(
         drop(raw);
         // Committed: re-check the changed records for duplicates (off this request).
         Ok(
-            store.push_then(&device, ops, Utc::now(), |changed, through| {
+            store.push_settled(&device, ops, Utc::now(), |changed, through| {
                 duplicates.after_push(changed, through, |task| {
                     actix_web::rt::task::spawn_blocking(task);
                 })

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::family::DeviceId;
+use crate::family::{DeviceId, ReviewState};
 
 /// What an enrolled device may do (its wire form is the snake_case name).
 #[derive(
@@ -168,6 +168,11 @@ pub enum Action<'a> {
     /// `GET /v1/devices/names`: the names of devices, to show people names
     /// where operations carry ids (every enrolled device).
     ReadDeviceNames,
+    /// Setting a family's review state (`returnee review`, and the edits
+    /// that carry it): `approved`, `has-issues` and `sent-back` are a
+    /// supervisor's or an admin's; `resubmitted` is for the worker who can
+    /// see the family (the site check is `WriteFamilyAt`'s).
+    SetReview(ReviewState),
 }
 
 /// A refusal, with what to tell the user (never personal data).
@@ -255,6 +260,8 @@ pub fn authorize(principal: &Principal, action: &Action) -> Result<(), Denial> {
         )),
         Action::SeeSite(_) => Ok(()),
         Action::NoteOwnExports | Action::ReadDeviceNames => Ok(()),
+        Action::SetReview(ReviewState::Resubmitted) => Ok(()),
+        Action::SetReview(state) => decides(&format!("mark a family {state}")),
     }
 }
 
@@ -279,6 +286,11 @@ pub fn authorize_unenrolled(action: &Action) -> Result<(), Denial> {
         Action::ResolveConflict => deny(decider_only("resolve conflicts", "not enrolled")),
         Action::DecideDuplicates(decision) => deny(decider_only(decision.what(), "not enrolled")),
         Action::SendOpsOf(_) | Action::WriteFamilyAt { .. } | Action::SeeSite(_) => Ok(()),
+        Action::SetReview(ReviewState::Resubmitted) => Ok(()),
+        Action::SetReview(state) => deny(decider_only(
+            &format!("mark a family {state}"),
+            "not enrolled",
+        )),
     }
 }
 
@@ -316,10 +328,11 @@ mod tests {
             Action::SeeSite(_) => "SeeSite",
             Action::NoteOwnExports => "NoteOwnExports",
             Action::ReadDeviceNames => "ReadDeviceNames",
+            Action::SetReview(_) => "SetReview",
         }
     }
 
-    const VARIANTS: [&str; 15] = [
+    const VARIANTS: [&str; 16] = [
         "MintCodes",
         "ListDevices",
         "RevokeDevice",
@@ -335,6 +348,7 @@ mod tests {
         "SeeSite",
         "NoteOwnExports",
         "ReadDeviceNames",
+        "SetReview",
     ];
 
     #[test]
@@ -468,6 +482,17 @@ mod tests {
             ),
             (Action::NoteOwnExports, [true; 6], false),
             (Action::ReadDeviceNames, [true; 6], false),
+            (
+                Action::SetReview(ReviewState::SentBack),
+                [false, true, true, true, true, true],
+                false,
+            ),
+            (
+                Action::SetReview(ReviewState::Approved),
+                [false, true, true, true, true, true],
+                false,
+            ),
+            (Action::SetReview(ReviewState::Resubmitted), [true; 6], true),
             (Action::SeeSite("torkham"), [true; 6], true),
             (
                 Action::SeeSite("chaman"),

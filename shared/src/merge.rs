@@ -125,7 +125,9 @@ impl Change {
 }
 
 mod change_json;
+pub mod cycles;
 pub mod resolve;
+pub mod rules;
 mod unknown;
 
 /// Who first recorded a family, and when, by that device's clock.
@@ -280,8 +282,12 @@ pub struct Conflict {
     /// Stable for a record and field on every replica.
     pub id: String,
     pub record_id: RecordId,
-    /// A field name, or `record` for delete-versus-edit.
+    /// A field name, `record` for delete-versus-edit, or `rule` for a
+    /// record that breaks a rule across fields ([`rules`]).
     pub field: String,
+    /// For a `rule` conflict: the rule's name (`consent`, `female-headed` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub values: Vec<ConflictValue>,
 }
 
@@ -460,6 +466,13 @@ impl RecordDoc {
 
     /// What every replica holding these operations shows.
     pub fn view(&self, record: RecordId) -> RecordView {
+        let mut view = self.view_of_heads(record);
+        rules::apply(self, record, &mut view);
+        view
+    }
+
+    /// [`RecordDoc::view`] before the rules across fields.
+    pub(crate) fn view_of_heads(&self, record: RecordId) -> RecordView {
         // Most records are one creation and nothing else (every family a
         // push or a pull brings in the first time): what it shows needs no
         // heads (two dozen small collections per record, most of a pull's
@@ -522,6 +535,7 @@ impl RecordDoc {
                         id: conflict_id(record, f.as_str()),
                         record_id: record,
                         field: f.as_str().to_string(),
+                        rule: None,
                         values: values
                             .into_iter()
                             .map(|(o, v)| ConflictValue {
@@ -629,6 +643,7 @@ impl RecordDoc {
                 id: conflict_id(record, RECORD_CONFLICT_FIELD),
                 record_id: record,
                 field: RECORD_CONFLICT_FIELD.to_string(),
+                rule: None,
                 values,
             }
         })
@@ -820,7 +835,7 @@ mod tests {
                     },
                 }],
             };
-            prop_assert_eq!(doc.view(record), doc.view_by_heads(record));
+            prop_assert_eq!(doc.view_of_heads(record), doc.view_by_heads(record));
         }
     }
 }

@@ -503,6 +503,9 @@ pub struct ReportParams {
     pub to: Option<String>,
     /// `spontaneous`, `deported` or `assisted`.
     pub return_type: Option<String>,
+    /// Only families in this review state: `approved`, `has-issues`,
+    /// `sent-back` or `resubmitted`.
+    pub review: Option<String>,
     /// Breakdowns, comma-separated: `date`, `week`, `month`, `crossing`,
     /// `return-type`, `departure`, `destination`.
     pub by: Option<String>,

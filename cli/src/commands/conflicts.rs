@@ -46,7 +46,7 @@ pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
                 t.add_row(vec![
                     Cell::new(&c.id),
                     Cell::new(c.record_id),
-                    Cell::new(&c.field),
+                    Cell::new(c.label()),
                     Cell::new(values.join("\n")),
                 ]);
             }

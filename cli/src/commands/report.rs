@@ -81,13 +81,24 @@ pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
     // nowhere until the change is sent again and taken.
     let refused = store.refused_creations()?;
     let mut left_out = 0u64;
-    for item in store.identified_report_rows() {
-        let (id, row) = item?;
-        if refused.contains(&id) {
-            left_out += u64::from(filter.matches_row(&row));
-            continue;
+    if builder.needs_fields() {
+        for f in store.families() {
+            let f = f?;
+            if refused.contains(&f.id) {
+                left_out += u64::from(filter.matches(&f.fields));
+                continue;
+            }
+            builder.add(&f.fields);
         }
-        builder.add_row(&row);
+    } else {
+        for item in store.identified_report_rows() {
+            let (id, row) = item?;
+            if refused.contains(&id) {
+                left_out += u64::from(filter.matches_row(&row));
+                continue;
+            }
+            builder.add_row(&row);
+        }
     }
     let report = builder.finish();
     if left_out > 0 {

@@ -30,6 +30,13 @@ pub(super) fn admit(
         })?;
     }
     duplicates::admit_decision(device, op)?;
+    if let Some(FieldValue::Review(review)) = op.value(FieldName::Review)
+        && matches!(op.change, Change::Edit { .. })
+    {
+        // Clearing a review is a supervisor's, like setting most states.
+        let state = review.map_or(returnee_shared::ReviewState::SentBack, |r| r.state);
+        check(&Action::SetReview(state))?;
+    }
     if op.resolution {
         check(&Action::ResolveConflict)?;
     }
@@ -54,6 +61,11 @@ pub(super) fn admit(
                 let touched: Vec<FieldName> = values.iter().map(|v| v.name()).collect();
                 for v in values {
                     fields.set(v.clone());
+                }
+                // Concurrent edits that break a rule across fields are
+                // taken: the record shows a `rule` conflict (merge::rules).
+                for rule in returnee_shared::validate::rules::broken_rules(&fields) {
+                    rule.mend(&mut fields);
                 }
                 if let Err(e) = fields.check(tomorrow) {
                     let own: Vec<_> = e
