@@ -167,3 +167,31 @@ fn plan_rule(
     base.dedup();
     Ok(vec![resolution(id, base, Change::edit(values))])
 }
+
+/// Whether `restore` undoes deletions its own device made and nothing
+/// else: every lifecycle head it had seen (the lifecycle operations of its
+/// base that no other one of them covers) is a delete by that device, and
+/// there is one. Any device may undo its own delete; keeping a family
+/// someone else deleted is a supervisor's decision. A delete the author
+/// had not seen stays a competing value (a `record` conflict).
+pub fn undoes_own_delete(doc: &RecordDoc, restore: &Op) -> bool {
+    if !matches!(restore.change, Change::Restore) {
+        return false;
+    }
+    let lifecycle: Vec<&Op> = restore
+        .base
+        .iter()
+        .filter_map(|id| doc.ops.iter().find(|o| o.id == *id))
+        .filter(|o| o.touches(Slot::Lifecycle))
+        .collect();
+    let covered: std::collections::BTreeSet<OpId> = lifecycle
+        .iter()
+        .flat_map(|o| o.base.iter().copied())
+        .collect();
+    let mut heads = lifecycle
+        .iter()
+        .filter(|o| !covered.contains(&o.id))
+        .peekable();
+    heads.peek().is_some()
+        && heads.all(|o| matches!(o.change, Change::Delete) && o.device == restore.device)
+}

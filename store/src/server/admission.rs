@@ -40,10 +40,14 @@ pub(super) fn admit(
     if op.resolution {
         check(&Action::ResolveConflict)?;
     }
-    if matches!(op.change, Change::Restore) && !op.resolution {
+    if matches!(op.change, Change::Restore)
+        && !op.resolution
+        && !returnee_shared::merge::resolve::undoes_own_delete(doc, op)
+    {
         return Err((
             ErrorCode::BadRequest,
-            "keeping a deleted family is a conflict resolution".into(),
+            "keeping a family another device deleted is a conflict resolution (a supervisor's)"
+                .into(),
         ));
     }
     // Devices' dates run up to a day ahead of the server's across time zones.
