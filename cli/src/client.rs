@@ -63,6 +63,12 @@ impl ClientError {
     }
 
     /// Whether the server said this device's credential is no longer valid.
+    /// Whether the server has no such endpoint (one older than this
+    /// laptop's release).
+    pub fn is_unknown_endpoint(&self) -> bool {
+        matches!(self, ClientError::Refused { status: 404, .. })
+    }
+
     pub fn is_revoked(&self) -> bool {
         matches!(
             self,

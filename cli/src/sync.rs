@@ -80,8 +80,15 @@ pub fn sync_with(
     push(&mut engine, store, client, progress)?;
     pull(&mut engine, store, client, progress)?;
     send_export_notes(store, client)?;
-    let names = client.device_names()?;
-    store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?;
+    // Names are for people's eyes: a server without the list (older than
+    // this release) leaves the ids shown.
+    match client.device_names() {
+        Ok(names) => {
+            store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?
+        }
+        Err(e) if e.is_unknown_endpoint() => {}
+        Err(e) => return Err(e.into()),
+    }
     store.set_last_sync(Utc::now())?;
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
@@ -94,8 +101,13 @@ pub fn sync_with(
 fn send_export_notes(store: &LocalStore, client: &ServerClient) -> Result<(), CliError> {
     let notes = store.export_notes()?;
     for page in notes.chunks(returnee_shared::wire::MAX_EXPORT_NOTES) {
-        client.note_exports(page)?;
-        store.forget_export_notes(page)?;
+        match client.note_exports(page) {
+            Ok(_) => store.forget_export_notes(page)?,
+            // A server older than this release: the notes wait here for
+            // one that takes them (`returnee status` counts them).
+            Err(e) if e.is_unknown_endpoint() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
