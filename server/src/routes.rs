@@ -209,7 +209,9 @@ async fn push(
     })
     .await?;
     ack.next_batch = Some(crate::pacing::next_batch(n, arrived.elapsed()) as u32);
-    tracing::info!(
+    crate::metrics::batch(crate::metrics::Direction::Push, n, arrived.elapsed());
+    // The request's own line (`logging`) says who and how long; this one the counts.
+    tracing::debug!(
         device = %id,
         ops = n,
         applied = ack.applied,
@@ -258,10 +260,16 @@ async fn pull(
     let store = state.store.clone();
     let device = who.0;
     let id = device.id;
+    let started = std::time::Instant::now();
     let page = blocking(move || Ok(store.pull(&device, after, limit)?)).await?;
     // The log holds each operation's JSON: the answer is written from it
     // without decoding (PullPage::to_json).
     let body = page.to_json();
+    crate::metrics::batch(
+        crate::metrics::Direction::Pull,
+        page.ops.len(),
+        started.elapsed(),
+    );
     tracing::debug!(device = %id, ops = page.ops.len(), cursor = page.cursor.0, "pull");
     Ok(HttpResponse::Ok()
         .content_type("application/json")

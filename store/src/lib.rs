@@ -17,6 +17,7 @@ mod db;
 mod format;
 pub mod ids;
 pub mod laptop;
+pub mod observe;
 mod packs;
 mod placed;
 pub mod private;

@@ -267,6 +267,17 @@ impl ServerStore {
         Ok(())
     }
 
+    /// Bytes the store takes on disk (what `GET /metrics` shows as the
+    /// journal's size until the log has a journal of its own).
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// The last position of the operation log (0 when it is empty).
+    pub fn log_position(&self) -> Result<u64> {
+        self.last_seq()
+    }
+
     /// Whether no device was ever enrolled and no code minted.
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.db.scan_prefix(Kind::Devices.prefix()).next().is_none()
@@ -474,7 +485,9 @@ impl ServerStore {
         // one flush (sled's flush makes everything applied before it
         // durable). A push whose operations were all there already flushes
         // too, since the push that applied them may not have yet.
+        let flushing = std::time::Instant::now();
         self.db.flush()?;
+        crate::observe::journal_fsync(flushing.elapsed());
         self.durable.fetch_max(last, Ordering::AcqRel);
         Ok(out)
     }
