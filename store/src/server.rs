@@ -496,11 +496,23 @@ impl ServerStore {
     /// operations, at most `limit` entries: the operations' JSON, the
     /// records that left its sites, the next cursor and whether more remain.
     pub fn pull(&self, device: &Device, after: SyncCursor, limit: usize) -> Result<Pulled> {
+        self.pull_with(device, after, limit, false)
+    }
+
+    /// [`ServerStore::pull`], with the device's own operations too when
+    /// `own` (a laptop rebuilt by `returnee repair` pulls everything again).
+    pub fn pull_with(
+        &self,
+        device: &Device,
+        after: SyncCursor,
+        limit: usize,
+        own: bool,
+    ) -> Result<Pulled> {
         let mut ops = Vec::new();
         let mut forget = Vec::new();
         let mut cursor = after;
         let mut more = false;
-        let own = device.id.0.as_bytes();
+        let (own_id, with_own) = (device.id.0.as_bytes(), own);
         let all_sites = device.all_sites();
         let start = after.0.saturating_add(1);
         // The chunk holding `start` may begin before it.
@@ -531,7 +543,7 @@ impl ServerStore {
                     continue;
                 };
                 match kind {
-                    KIND_OP if from != own && device.sees(tag) => {
+                    KIND_OP if (with_own || from != own_id) && device.sees(tag) => {
                         ops.push(chunk.subslice(offset + 4 + at, entry.len() - at));
                     }
                     // A device that sees every site already has the history.
