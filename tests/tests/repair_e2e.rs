@@ -206,6 +206,8 @@ fn a_damaged_encrypted_laptop_is_repaired_and_sync_brings_back_everything() {
 
 #[test]
 fn an_outbox_damaged_before_its_tail_is_named_by_segment_and_offset() {
+    let none = Store::empty().run(&["repair"]).expect_code(1);
+    assert!(none.stderr.contains("returnee init"), "{}", none.stderr);
     let laptop = Store::init();
     for day in 1..=3 {
         let date = format!("2026-10-{day:02}");

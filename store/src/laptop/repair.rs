@@ -81,12 +81,14 @@ impl LocalStore {
                 | StoreError::WrongPassphrase(_)
                 | StoreError::Format { .. }),
             ) => return Err(e),
+            // Nothing to rebuild from: the store's own error says most.
+            Err(e) if raw.is_none() => return Err(e),
             Err(e) => e.to_string(),
         };
         report.problem = Some(problem);
         let raw = raw.ok_or_else(|| {
             StoreError::Outbox(format!(
-                "the store at {} is damaged and has no outbox to rebuild it from; copy the folder somewhere safe and ask for support",
+                "the store at {} is damaged and has no outbox to rebuild it from (it was made by an older returnee); copy the folder somewhere safe and ask for support",
                 dir.display()
             ))
         })?;
