@@ -13,7 +13,9 @@
 //! - `O`: the operations of one local write, as the push queue holds them
 //!   (record id, op id, the operation's JSON);
 //! - `A`: the ids of operations the server acknowledged (16 bytes each);
-//! - `R`: an operation the server refused, with the reason (held here).
+//! - `R`: an operation the server refused, with the reason (held here);
+//! - `P`: families purged from this laptop (record ids and when), so that a
+//!   rebuilt store does not take them back from the server.
 //!
 //! Every frame but `H` is sealed with the store's cipher (the identity on a
 //! plain store, XChaCha20-Poly1305 under the data key on an encrypted one),
@@ -44,6 +46,7 @@ pub(super) const IDENTITY: u8 = b'I';
 pub(super) const OPS: u8 = b'O';
 pub(super) const ACKED: u8 = b'A';
 pub(super) const REFUSED: u8 = b'R';
+pub(super) const PURGED: u8 = b'P';
 
 /// Segments roll at this size.
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -128,6 +131,7 @@ pub(super) struct OutboxState {
     /// Queue items (as [`queue_items`] reads them) not acknowledged, in order.
     pub(super) unsent: Vec<Vec<u8>>,
     pub(super) refused: Vec<(Op, RejectedOp)>,
+    pub(super) purged: Vec<(RecordId, DateTime<Utc>)>,
 }
 
 /// Reads the outbox of the store in `dir` (cutting a torn tail); `None`
@@ -171,6 +175,7 @@ impl RawOutbox {
         let mut unsent: Vec<Option<Vec<u8>>> = Vec::new();
         let mut at: HashMap<OpId, usize> = HashMap::new();
         let mut refused = Vec::new();
+        let mut purged = Vec::new();
         for (kind, sealed) in &self.frames[1..] {
             let body = cipher
                 .open(&aad(*kind), sled::IVec::from(sealed.as_slice()))
@@ -195,6 +200,7 @@ impl RawOutbox {
                     }
                 }
                 REFUSED => refused.push(decode::<(Op, RejectedOp)>(&body)?),
+                PURGED => purged.extend(decode::<Vec<(RecordId, DateTime<Utc>)>>(&body)?),
                 _ => {}
             }
         }
@@ -202,6 +208,7 @@ impl RawOutbox {
             identity,
             unsent: unsent.into_iter().flatten().collect(),
             refused,
+            purged,
         })
     }
 }
@@ -262,6 +269,10 @@ impl LocalStore {
         }
         for held in self.held()? {
             self.frame(&mut frames, REFUSED, encode(&held));
+        }
+        let purged = self.purged_records()?;
+        if !purged.is_empty() {
+            self.frame(&mut frames, PURGED, encode(&purged));
         }
         let mut slot = self.outbox.lock().expect("outbox lock");
         slot.journal = None;

@@ -162,6 +162,7 @@ impl LocalStore {
             identity,
             unsent,
             refused,
+            purged,
         } = raw.open(&cipher, dir)?;
         let identity = identity
             .ok_or_else(|| StoreError::Outbox("the outbox does not name this device".into()))?;
@@ -219,6 +220,9 @@ impl LocalStore {
         for (op, r) in &refused {
             w.put(held_key(r.op), &(op, r));
         }
+        for (id, at) in &purged {
+            w.put(purged_key(*id), at);
+        }
         report.unsent = unsent.len();
         report.refused = refused.len();
         store.commit(&lock, w)?;
@@ -227,5 +231,54 @@ impl LocalStore {
         report.rebuilt = true;
         report.families = docs.len();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::fields;
+    use super::*;
+
+    #[test]
+    fn a_rebuilt_store_keeps_unsent_work_and_purged_families_stay_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let now = Utc::now();
+        let (purged, unsent) = {
+            let (store, _) = LocalStore::init(&path, "t").unwrap();
+            let device = store.device().unwrap().id;
+            store
+                .set_enrollment(&Enrollment {
+                    server: "http://127.0.0.1:9".into(),
+                    device_id: device,
+                    token: "t".into(),
+                    role: Role::Field,
+                    sites: vec![],
+                    ca_pem: None,
+                })
+                .unwrap();
+            let purged = store.add(fields(1), now).unwrap();
+            let sent = store.pending(10).unwrap();
+            store.acknowledge(&sent, &[]).unwrap();
+            store.set_last_sync(now).unwrap();
+            let out = store
+                .purge_synced_before(now + chrono::Duration::days(1), now)
+                .unwrap();
+            assert_eq!(out.removed, 1);
+            let unsent = store.add(fields(2), now).unwrap();
+            store.flush().unwrap();
+            (purged, unsent)
+        };
+        for name in ["db", "conf"] {
+            std::fs::remove_file(path.join(name)).unwrap();
+        }
+        let report = LocalStore::repair(&path, &|| None).unwrap();
+        assert!(report.rebuilt && report.unsent == 1, "{report:?}");
+        let store = LocalStore::open(&path).unwrap();
+        assert!(store.full_repull().unwrap());
+        assert_eq!(store.enrollment().unwrap().unwrap().token, "t");
+        assert_eq!(store.pending(10).unwrap()[0].record, unsent);
+        assert!(store.get(purged).unwrap().is_none());
+        assert_eq!(store.purged_records().unwrap()[0].0, purged);
     }
 }
