@@ -52,7 +52,7 @@ impl LocalStore {
                     .filter(|v| fields.contains(&v.name()))
                     .cloned()
                     .collect();
-                let mut op = self.new_op(device, id, now, Change::Edit { values });
+                let mut op = self.new_op(device, id, now, Change::edit(values));
                 op.base = base;
                 op
             })
@@ -120,6 +120,11 @@ impl LocalStore {
                     out.added_ids.push(id);
                 }
                 Some(current) => {
+                    // A file without reviews (a CSV) leaves the review alone.
+                    let mut fields = fields;
+                    if fields.review().is_none() {
+                        fields.set_review(current.fields.review());
+                    }
                     let changes = current.fields.changes_to(&fields);
                     if changes.is_empty() {
                         out.unchanged += 1;

@@ -30,6 +30,13 @@ pub(super) fn admit(
         })?;
     }
     duplicates::admit_decision(device, op)?;
+    if let Some(FieldValue::Review(review)) = op.value(FieldName::Review)
+        && matches!(op.change, Change::Edit { .. })
+    {
+        // Clearing a review is a supervisor's, like setting most states.
+        let state = review.map_or(returnee_shared::ReviewState::SentBack, |r| r.state);
+        check(&Action::SetReview(state))?;
+    }
     if op.resolution {
         check(&Action::ResolveConflict)?;
     }
@@ -47,13 +54,18 @@ pub(super) fn admit(
                 .check(tomorrow)
                 .map_err(|e| (ErrorCode::Invalid, e.one_line()))?;
         }
-        Change::Edit { values } | Change::MergedValues { values, .. } => {
+        Change::Edit { values, .. } | Change::MergedValues { values, .. } => {
             let view = doc.view(op.record);
             if let Some(family) = view.family {
                 let mut fields = family.fields.clone();
                 let touched: Vec<FieldName> = values.iter().map(|v| v.name()).collect();
                 for v in values {
                     fields.set(v.clone());
+                }
+                // Concurrent edits that break a rule across fields are
+                // taken: the record shows a `rule` conflict (merge::rules).
+                for rule in returnee_shared::validate::rules::broken_rules(&fields) {
+                    rule.mend(&mut fields);
                 }
                 if let Err(e) = fields.check(tomorrow) {
                     let own: Vec<_> = e
@@ -71,6 +83,16 @@ pub(super) fn admit(
             }
         }
         Change::Delete | Change::Restore | Change::Merge { .. } | Change::Dismiss { .. } => {}
+        // Who may do it cannot be told: a later release's server can.
+        Change::Other(o) => {
+            return Err((
+                ErrorCode::BadRequest,
+                format!(
+                    "this server does not know operations of kind `{}`: upgrade the server, then sync again",
+                    o.kind
+                ),
+            ));
+        }
     }
     Ok(())
 }
