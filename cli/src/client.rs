@@ -329,7 +329,31 @@ impl ServerClient {
     }
 
     pub fn pull(&self, after: SyncCursor, limit: usize) -> Result<PullResponse, ClientError> {
-        self.get("/v1/sync/pull", &PullQuery { after, limit })
+        self.pull_with(after, limit, false)
+    }
+
+    /// [`ServerClient::pull`], with this device's own operations too when
+    /// `own` (the full re-pull of a store rebuilt by `returnee repair`).
+    pub fn pull_with(
+        &self,
+        after: SyncCursor,
+        limit: usize,
+        own: bool,
+    ) -> Result<PullResponse, ClientError> {
+        #[derive(Serialize)]
+        struct Q {
+            #[serde(flatten)]
+            page: PullQuery,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            own: bool,
+        }
+        self.get(
+            "/v1/sync/pull",
+            &Q {
+                page: PullQuery { after, limit },
+                own,
+            },
+        )
     }
 
     /// What people call each device.

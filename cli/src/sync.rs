@@ -89,6 +89,8 @@ pub fn sync_with(
         Err(e) if e.is_unknown_endpoint() => {}
         Err(e) => return Err(e.into()),
     }
+    // A store rebuilt by `repair` has now pulled everything back.
+    store.clear_full_repull()?;
     store.set_last_sync(Utc::now())?;
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
@@ -192,12 +194,13 @@ fn pull(
     // (`returnee_memory`; PERFORMANCE.md).
     let _purge = returnee_memory::EagerPurge::after(10);
     let before = engine.counts().pulled;
+    let own = store.full_repull()?;
     std::thread::scope(|s| {
         let (pages, arrived) = std::sync::mpsc::sync_channel(1);
         s.spawn(move || {
             let mut after = start;
             loop {
-                let page = client.pull(after, limit);
+                let page = client.pull_with(after, limit, own);
                 let next = match &page {
                     Ok(p) => next_pull_after(after, p.cursor, p.more),
                     Err(_) => None,

@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub tls: Option<Tls>,
     /// How long a dashboard sign-in lasts.
     pub session_ttl: chrono::Duration,
+    /// Where `GET /metrics` is served (`--metrics-bind`), apart from the
+    /// sync API; `None`: not at all.
+    pub metrics_bind: Option<String>,
 }
 
 impl ServerConfig {
@@ -29,6 +32,7 @@ impl ServerConfig {
             workers: 0,
             tls: None,
             session_ttl: chrono::Duration::hours(DEFAULT_SESSION_HOURS),
+            metrics_bind: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod import;
 pub mod init;
 pub mod list;
 pub mod purge;
+pub mod repair;
 pub mod report;
 pub mod restore;
 pub mod review;
@@ -61,6 +62,7 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Lock => unlock::lock(config),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(&out),
+        Command::Repair(a) => repair::run(a, config),
     }
 }
 
