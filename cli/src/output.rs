@@ -97,7 +97,14 @@ pub fn progress(config: &Config, len: u64, what: &str) -> ProgressBar {
         return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     }
     let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(&format!(
+    bar.set_style(bar_style(what));
+    bar
+}
+
+/// How a progress bar of `what` is drawn: position, total, a whole-number
+/// rate and the time left.
+pub fn bar_style(what: &str) -> ProgressStyle {
+    ProgressStyle::with_template(&format!(
         "{what} [{{bar:30}}] {{human_pos}}/{{human_len}} {{rate}} eta {{eta}}"
     ))
     .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -107,9 +114,7 @@ pub fn progress(config: &Config, len: u64, what: &str) -> ProgressBar {
             let _ = write!(w, "{}/s", thousands(state.per_sec() as u64));
         },
     )
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
+    .progress_chars("=> ")
 }
 
 /// A spinner on standard error (hidden when it is not a terminal), for

@@ -52,7 +52,8 @@ impl SyncSummary {
 /// Progress callbacks, so the command can draw bars and tests stay quiet.
 pub trait SyncProgress {
     fn pushed(&self, _done: u64, _total: u64) {}
-    fn pulled(&self, _done: u64) {}
+    /// `left`: what the server says is left after this page, at most.
+    fn pulled(&self, _done: u64, _left: Option<u64>) {}
 }
 
 impl SyncProgress for () {}
@@ -216,8 +217,10 @@ fn pull(
             }
         });
         for (after, page) in arrived {
-            engine.on_pull(store, after, page?)?;
-            progress.pulled(engine.counts().pulled - before);
+            let page = page?;
+            let left = page.remaining.map(|r| if page.more { r } else { 0 });
+            engine.on_pull(store, after, page)?;
+            progress.pulled(engine.counts().pulled - before, left);
         }
         Ok(engine.counts().pulled - before)
     })

@@ -277,6 +277,7 @@ mod tests {
             forget: Vec::new(),
             cursor: SyncCursor(cursor),
             more,
+            remaining: None,
         }
     }
 

@@ -420,6 +420,11 @@ pub struct PullResponse {
     pub cursor: SyncCursor,
     /// Whether more operations wait after `cursor`.
     pub more: bool,
+    /// How many log entries follow `cursor` on the server: what is left to
+    /// pull, at most (entries of other sites count too), for a progress
+    /// bar. Absent from servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
 }
 
 /// A [`PullResponse`] whose operations are already JSON (the server's log
@@ -435,6 +440,8 @@ pub struct PullPage<O> {
     pub forget: Vec<crate::family::RecordId>,
     pub cursor: SyncCursor,
     pub more: bool,
+    /// As [`PullResponse::remaining`].
+    pub remaining: u64,
 }
 
 impl<O: AsRef<[u8]>> PullPage<O> {
@@ -447,6 +454,8 @@ impl<O: AsRef<[u8]>> PullPage<O> {
         }
         body.extend_from_slice(b",\"cursor\":");
         serde_json::to_writer(&mut body, &self.cursor).expect("a number serializes");
+        body.extend_from_slice(b",\"remaining\":");
+        serde_json::to_writer(&mut body, &self.remaining).expect("a number serializes");
         body.extend_from_slice(if self.more {
             b",\"more\":true}"
         } else {
@@ -769,6 +778,7 @@ mod tests {
             forget: forget.clone(),
             cursor: SyncCursor(42),
             more: true,
+            remaining: 9,
         };
         let read: PullResponse = serde_json::from_slice(&page.to_json()).unwrap();
         assert_eq!(
@@ -778,6 +788,7 @@ mod tests {
                 forget,
                 cursor: SyncCursor(42),
                 more: true,
+                remaining: Some(9),
             }
         );
         let empty = PullPage::<Vec<u8>> {
@@ -785,10 +796,11 @@ mod tests {
             forget: vec![],
             cursor: SyncCursor(0),
             more: false,
+            remaining: 0,
         };
         assert_eq!(
             empty.to_json(),
-            br#"{"ops":[],"cursor":0,"more":false}"#.to_vec()
+            br#"{"ops":[],"cursor":0,"remaining":0,"more":false}"#.to_vec()
         );
     }
 

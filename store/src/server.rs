@@ -579,6 +579,7 @@ impl ServerStore {
             forget,
             cursor,
             more,
+            remaining: durable.saturating_sub(cursor.0),
         })
     }
 

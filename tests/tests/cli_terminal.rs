@@ -59,8 +59,9 @@ fn delete_asks_first_on_a_terminal_and_no_keeps_the_family() {
     assert_eq!(store.json(&["show", &id, "--json"])["deleted"], true);
 }
 
-#[test]
-fn import_progress_counts_the_rows_of_the_file() {
+/// A CSV file of 300 families (three rows exported, each 100 times), in
+/// the folder of the store that wrote it.
+fn three_hundred_rows() -> (Store, std::path::PathBuf) {
     let source = Store::init();
     for day in 1..=3 {
         source.ok(&add_args(
@@ -83,7 +84,12 @@ fn import_progress_counts_the_rows_of_the_file() {
     }
     let file = source.path().join("rows.csv");
     std::fs::write(&file, text).unwrap();
+    (source, file)
+}
 
+#[test]
+fn import_progress_counts_the_rows_of_the_file() {
+    let (_source, file) = three_hundred_rows();
     let target = Store::init();
     let mut p = at_terminal(&target, &["import", file.to_str().unwrap()]);
     let shown = p.exp_string("imported 300 rows").unwrap();
@@ -276,4 +282,25 @@ fn passphrases_are_checked_as_typed_asked_again_and_unlock_keeps_the_key_for_a_w
     assert!(run.stderr.contains("passphrase"), "{}", run.stderr);
     let run = store.run(&["unlock", "--for", "2 days"]).expect_code(2);
     assert!(run.stderr.contains("not a duration"), "{}", run.stderr);
+}
+
+#[test]
+fn pull_progress_has_the_total_the_server_says_is_left() {
+    use returnee_tests::cluster::{Device, TestServer, family};
+    let server = TestServer::start();
+    let mut admin = Device::new("admin");
+    admin.enroll(&server.url(), &server.admin_code);
+    let mut rng = returnee_tests::Rng::new(3);
+    for _ in 0..300 {
+        admin.add(family(&mut rng));
+    }
+    admin.sync();
+    let code = admin.mint(returnee_shared::wire::Role::Supervisor, &[]);
+    let laptop = Store::init();
+    laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);
+    let mut p = at_terminal(&laptop, &["sync", "--pull-page", "50"]);
+    let shown = p.exp_string("pulled 300 changes").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(shown.contains("pulling ["), "a bar, not a count: {shown:?}");
+    assert!(shown.contains("/300"), "the server's total: {shown:?}");
 }

@@ -7,7 +7,7 @@ use crate::client::ServerClient;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{count, print_json, progress, spinner, thousands};
+use crate::output::{bar_style, count, print_json, progress, spinner, thousands};
 use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync_with};
 use returnee_shared::wire::PROTOCOL_VERSION;
 use returnee_store::laptop::LocalStore;
@@ -22,9 +22,20 @@ impl SyncProgress for Bars {
         self.push.set_length(total);
         self.push.set_position(done);
     }
-    fn pulled(&self, done: u64) {
-        self.pull
-            .set_message(format!("pulling: {} received", thousands(done)));
+    fn pulled(&self, done: u64, left: Option<u64>) {
+        match left {
+            // The server's count of what is left: a bar from the first page.
+            Some(left) => {
+                if self.pull.length().is_none() {
+                    self.pull.set_style(bar_style("pulling"));
+                }
+                self.pull.set_length(done + left);
+                self.pull.set_position(done);
+            }
+            None => self
+                .pull
+                .set_message(format!("pulling: {} received", thousands(done))),
+        }
     }
 }
 
@@ -34,8 +45,9 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     let pending = store.pending_count()? as u64;
     let bars = Bars {
         push: progress(config, pending, "pushing"),
-        // How much is left to pull is not known until the last page: a
-        // count, not a bar with an invented total.
+        // How much is left is known from the first page's answer (a
+        // server before that sends none: then a count, not an invented
+        // total).
         pull: spinner(config, "pulling"),
     };
     let summary = sync_with(&store, &client, args.batch_size, args.pull_page, &bars);
