@@ -30,7 +30,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 #[cfg(test)]
 mod tests;
@@ -138,6 +140,7 @@ pub struct Journal {
     dir: PathBuf,
     opts: Options,
     segments: Vec<Segment>,
+    reader: Reader,
     file: File,
     /// Bytes of frames in the last segment.
     len: u64,
@@ -267,13 +270,12 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 fn create_segment(dir: &Path, base: u64) -> Result<(Segment, File)> {
     let path = dir.join(segment_name(base));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(true).read(true).write(true);
+    // Frames may hold personal data: the owner's only (Unix).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io(&path))?;
     file.write_all(&header(base)).map_err(io(&path))?;
     file.sync_all().map_err(io(&path))?;
     sync_dir(dir)?;
@@ -287,9 +289,11 @@ impl Journal {
         let mut segments = list(dir)?;
         if segments.is_empty() {
             let (seg, file) = create_segment(dir, 0)?;
+            let reader = Reader::of(&[seg.clone()])?;
             let journal = Journal {
                 dir: dir.to_path_buf(),
                 opts,
+                reader,
                 segments: vec![seg],
                 file,
                 len: 0,
@@ -364,10 +368,12 @@ impl Journal {
         let end = last.base + valid as u64;
         let count = segments.len();
         segments.last_mut().expect("one at least").path = last.path;
+        let reader = Reader::of(&segments)?;
         Ok((
             Journal {
                 dir: dir.to_path_buf(),
                 opts,
+                reader,
                 segments,
                 file,
                 len: valid as u64,
@@ -446,6 +452,7 @@ impl Journal {
         self.file.sync_data().map_err(io(&path))?;
         let base = self.end();
         let (seg, file) = create_segment(&self.dir, base)?;
+        self.reader.push(&seg)?;
         self.segments.push(seg);
         self.file = file;
         self.len = 0;
@@ -480,6 +487,12 @@ impl Journal {
         self.synced = self.synced.max(end);
     }
 
+    /// A reader of frames at known positions, shared between threads, that
+    /// follows this journal's segments as they roll over.
+    pub fn reader(&self) -> Reader {
+        self.reader.clone()
+    }
+
     /// Reads the frames from position `from` (a frame's start) onwards, up
     /// to the end when the reader was made.
     pub fn frames_from(&self, from: u64) -> Result<Frames> {
@@ -494,6 +507,7 @@ impl Journal {
         let mut dropped = 0;
         while self.segments.len() > 1 && self.segments[1].base <= pos {
             let seg = self.segments.remove(0);
+            self.reader.drop_first();
             std::fs::remove_file(&seg.path).map_err(io(&seg.path))?;
             dropped += 1;
         }
@@ -510,6 +524,7 @@ impl Journal {
         let base = self.end();
         if self.len > 0 {
             let (seg, file) = create_segment(&self.dir, base)?;
+            self.reader.push(&seg)?;
             self.segments.push(seg);
             self.file = file;
             self.len = 0;
@@ -538,6 +553,87 @@ impl Journal {
             .map_err(io(&path))?;
         self.synced = self.synced.min(pos);
         Ok(())
+    }
+}
+
+/// Random access to a journal's frames by position (a frame's start, or
+/// any byte of one with [`Reader::read_at`]): cheap to clone, usable from
+/// many threads while the journal appends.
+#[derive(Clone)]
+pub struct Reader {
+    files: Arc<RwLock<Vec<(u64, PathBuf, Arc<File>)>>>,
+}
+
+impl Reader {
+    fn of(segments: &[Segment]) -> Result<Reader> {
+        let reader = Reader {
+            files: Arc::new(RwLock::new(Vec::new())),
+        };
+        for seg in segments {
+            reader.push(seg)?;
+        }
+        Ok(reader)
+    }
+
+    fn push(&self, seg: &Segment) -> Result<()> {
+        let file = File::open(&seg.path).map_err(io(&seg.path))?;
+        self.files
+            .write()
+            .expect("reader lock")
+            .push((seg.base, seg.path.clone(), Arc::new(file)));
+        Ok(())
+    }
+
+    fn drop_first(&self) {
+        self.files.write().expect("reader lock").remove(0);
+    }
+
+    /// Fills `buf` from journal position `pos` (within one segment).
+    pub fn read_at(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
+        let (base, path, file) = {
+            let files = self.files.read().expect("reader lock");
+            let i = files
+                .iter()
+                .rposition(|(base, _, _)| *base <= pos)
+                .ok_or(JournalError::BadPosition(pos))?;
+            files[i].clone()
+        };
+        file.read_exact_at(buf, HEADER + pos - base)
+            .map_err(io(&path))
+    }
+
+    /// The payload of the frame at `pos`, checked, and the position after it.
+    pub fn read_frame(&self, pos: u64) -> Result<(Vec<u8>, u64)> {
+        let mut head = [0u8; FRAME_HEADER as usize];
+        self.read_at(pos, &mut head)?;
+        let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+        if n > MAX_FRAME {
+            return Err(self.damaged(pos, "a frame length beyond the largest frame"));
+        }
+        let mut frame = vec![0u8; FRAME_HEADER as usize + n as usize];
+        self.read_at(pos, &mut frame)?;
+        match check(&frame) {
+            Check::Ok(_) => {}
+            Check::Short => return Err(self.damaged(pos, "a frame cut short")),
+            Check::Bad(reason) => return Err(self.damaged(pos, reason)),
+        }
+        frame.drain(..FRAME_HEADER as usize);
+        Ok((frame, pos + FRAME_HEADER + n as u64))
+    }
+
+    fn damaged(&self, pos: u64, reason: &str) -> JournalError {
+        let files = self.files.read().expect("reader lock");
+        let (base, path) = files
+            .iter()
+            .rev()
+            .find(|(base, _, _)| *base <= pos)
+            .map(|(b, p, _)| (*b, p.clone()))
+            .unwrap_or((0, PathBuf::new()));
+        JournalError::Damaged {
+            segment: path,
+            offset: HEADER + pos - base,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -572,6 +668,9 @@ pub struct Frames {
     at: usize,
     pos: u64,
     end: u64,
+    /// Whether an incomplete or unreadable frame in the last segment ends
+    /// the frames rather than being damage (a journal being written to).
+    lenient_tail: bool,
 }
 
 impl Frames {
@@ -592,6 +691,7 @@ impl Frames {
             at,
             pos: from,
             end,
+            lenient_tail: false,
         })
     }
 
@@ -615,7 +715,14 @@ impl Frames {
                 continue;
             }
             let segment = &self.segments[self.seg];
-            return match check(&self.bytes[self.at..]) {
+            let checked = check(&self.bytes[self.at..]);
+            if self.lenient_tail
+                && self.seg + 1 == self.segments.len()
+                && !matches!(checked, Check::Ok(_))
+            {
+                return Ok(None);
+            }
+            return match checked {
                 Check::Ok(n) => {
                     let payload = self.bytes[self.at + FRAME_HEADER as usize..self.at + n].to_vec();
                     let pos = self.pos;
@@ -661,4 +768,21 @@ pub fn verify(dir: &Path) -> Result<(u64, u64)> {
         count += 1;
     }
     Ok((count, frames.position()))
+}
+
+/// The complete frames of the journal in `dir` as they are now, read while
+/// a process may be appending to it: the last segment's frames end at its
+/// first incomplete or unreadable one (a frame being written). Damage in
+/// an earlier segment is an error.
+pub fn snapshot(dir: &Path) -> Result<Frames> {
+    let segments = list(dir)?;
+    let Some(first) = segments.first() else {
+        return Err(JournalError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no journal segments"),
+        });
+    };
+    let mut frames = Frames::new(segments.clone(), first.base, u64::MAX)?;
+    frames.lenient_tail = true;
+    Ok(frames)
 }

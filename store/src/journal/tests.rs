@@ -240,3 +240,26 @@ fn a_segment_whose_header_was_torn_is_started_again() {
     assert_eq!((rec.cut.unwrap().bytes, j.end()), (3, base));
     assert_eq!(all(&j).len(), 1);
 }
+
+#[test]
+fn a_reader_reads_frames_by_position_across_segments_while_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), opts(120)).unwrap();
+    let reader = j.reader();
+    let mut positions = Vec::new();
+    for p in payloads(30) {
+        let at = j.append(&p).unwrap();
+        positions.push(at);
+        let (back, next) = reader.read_frame(at).unwrap();
+        assert_eq!((back, next), (p, j.end()));
+    }
+    let mut byte = [0u8; 5];
+    reader
+        .read_at(positions[3] + FRAME_HEADER, &mut byte)
+        .unwrap();
+    assert_eq!(&byte, b"frame");
+    assert!(matches!(
+        reader.read_frame(positions[3] + 1),
+        Err(JournalError::Damaged { .. })
+    ));
+}
