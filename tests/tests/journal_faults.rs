@@ -95,7 +95,7 @@ fn a_server_killed_at_100_random_moments_keeps_every_acknowledged_operation_once
                         match client.push(&batch) {
                             Ok(r) => {
                                 assert!(r.rejected.is_empty(), "{:?}", r.rejected);
-                                assert_eq!(r.applied + r.already_held, batch.len() as u32);
+                                assert_eq!(r.applied + r.already_held, batch.len() as u64);
                                 acked.lock().unwrap().extend(batch.iter().map(|op| op.id));
                                 pushes += 1;
                                 break;

@@ -209,17 +209,20 @@ fn check(bytes: &[u8]) -> Check {
 fn scan(body: &[u8]) -> (usize, Option<Result<(), &'static str>>) {
     let mut at = 0;
     while at < body.len() {
-        match check(&body[at..]) {
-            Check::Ok(n) => at += n,
-            Check::Short => return (at, Some(Ok(()))),
-            Check::Bad(reason) => {
-                // Damage if a complete, valid frame follows the bad one
-                // somewhere: a crash tears only what was written last.
-                let torn = !(at + 1..body.len())
-                    .any(|next| matches!(check(&body[next..]), Check::Ok(n) if n > FRAME_HEADER as usize));
-                return (at, Some(if torn { Ok(()) } else { Err(reason) }));
+        let reason = match check(&body[at..]) {
+            Check::Ok(n) => {
+                at += n;
+                continue;
             }
-        }
+            Check::Short => "a frame cut short",
+            Check::Bad(reason) => reason,
+        };
+        // Damage if a complete, valid frame follows the bad one somewhere
+        // (a flipped bit in a length, say): a crash tears only what was
+        // written last, and cutting there would lose acknowledged frames.
+        let torn = !(at + 1..body.len())
+            .any(|next| matches!(check(&body[next..]), Check::Ok(n) if n > FRAME_HEADER as usize));
+        return (at, Some(if torn { Ok(()) } else { Err(reason) }));
     }
     (at, None)
 }

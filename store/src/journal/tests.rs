@@ -263,3 +263,24 @@ fn a_reader_reads_frames_by_position_across_segments_while_appending() {
         Err(JournalError::Damaged { .. })
     ));
 }
+
+#[test]
+fn a_length_damaged_before_good_frames_is_damage_not_a_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), Options::default()).unwrap();
+    let first = j.append(b"first frame").unwrap();
+    j.append(b"second frame").unwrap();
+    j.sync().unwrap();
+    let (_, seg) = j.segment_files().pop().unwrap();
+    drop(j);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // The first frame's length now runs past the end of the file.
+    bytes[(HEADER + first) as usize + 3] = 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = Journal::open(dir.path(), Options::default()).err().unwrap();
+    assert!(
+        matches!(err, JournalError::Damaged { offset: 16, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing cut");
+}
