@@ -317,11 +317,11 @@ pub struct ReportArgs {
     /// For a partner or HDX: counts below --small-cells are shown as <N.
     #[arg(long)]
     pub share: bool,
-    /// The smallest count a --share output shows.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    /// The smallest count a --share output shows (only with --share).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "share", value_parser = clap::value_parser!(u64).range(2..))]
     pub small_cells: u64,
-    /// A chart: daily, return-type or destination; an SVG with --out FILE.svg,
-    /// bars on the terminal without it.
+    /// A chart: daily, return-type or destination; an image with --out
+    /// FILE.svg or FILE.png, bars on the terminal without it.
     #[arg(long, value_name = "KIND", conflicts_with_all = ["format", "json"])]
     pub chart: Option<String>,
 }

@@ -52,7 +52,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(conflicts)
             .service(list_duplicates)
             .service(crate::exports::reports)
-            .service(crate::exports::export),
+            .service(crate::exports::export)
+            .service(crate::exports::export_notes),
     );
 }
 

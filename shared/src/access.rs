@@ -162,6 +162,9 @@ pub enum Action<'a> {
     /// Seeing the families of a site (pull, conflict and duplicate lists,
     /// reports).
     SeeSite(&'a str),
+    /// `POST /v1/audit/exports`: telling the audit trail of exports this
+    /// device made from its own store (every enrolled device).
+    NoteOwnExports,
 }
 
 /// A refusal, with what to tell the user (never personal data).
@@ -248,6 +251,7 @@ pub fn authorize(principal: &Principal, action: &Action) -> Result<(), Denial> {
             mine()
         )),
         Action::SeeSite(_) => Ok(()),
+        Action::NoteOwnExports => Ok(()),
     }
 }
 
@@ -264,7 +268,8 @@ pub fn authorize_unenrolled(action: &Action) -> Result<(), Denial> {
         | Action::ListConflicts
         | Action::ListDuplicates
         | Action::ReadReports
-        | Action::ExportFamilies { .. } => deny(
+        | Action::ExportFamilies { .. }
+        | Action::NoteOwnExports => deny(
             "this device is not enrolled with a server; run `returnee enroll --server URL --code CODE` first".into(),
         ),
         Action::ResolveConflict => deny(decider_only("resolve conflicts", "not enrolled")),
@@ -305,10 +310,11 @@ mod tests {
             Action::SendOpsOf(_) => "SendOpsOf",
             Action::WriteFamilyAt { .. } => "WriteFamilyAt",
             Action::SeeSite(_) => "SeeSite",
+            Action::NoteOwnExports => "NoteOwnExports",
         }
     }
 
-    const VARIANTS: [&str; 13] = [
+    const VARIANTS: [&str; 14] = [
         "MintCodes",
         "ListDevices",
         "RevokeDevice",
@@ -322,6 +328,7 @@ mod tests {
         "SendOpsOf",
         "WriteFamilyAt",
         "SeeSite",
+        "NoteOwnExports",
     ];
 
     #[test]
@@ -453,6 +460,7 @@ mod tests {
                 [false, false, true, true, true, true],
                 true,
             ),
+            (Action::NoteOwnExports, [true; 6], false),
             (Action::SeeSite("torkham"), [true; 6], true),
             (
                 Action::SeeSite("chaman"),

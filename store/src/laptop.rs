@@ -30,6 +30,9 @@
 //!   ([`duplicates`]). Candidates are found in memory from the features
 //!   when asked; no key in the store holds a name or a document number.
 //!
+//! - `e/<note id>`: an export made from this store (`returnee export`),
+//!   until a sync has put it in the server's audit trail;
+//!
 //! Every value goes through the store's [`StoreCipher`] ([`sealing`]): the
 //! identity in a plain store, an AEAD bound to the value's key in an
 //! encrypted one. Only `m/crypt` (the encryption header) and `m/format`
@@ -93,6 +96,8 @@ pub enum StoreError {
     NotMerged(RecordId),
     #[error("no open duplicate pair with id {0}; `returnee duplicates` lists them")]
     NoSuchPair(String),
+    #[error("'{0}' starts more than one open pair's id; give more of it")]
+    AmbiguousPair(String),
     #[error("--keep {keep}: not one of the two families of pair {pair}; give one of them")]
     NotInPair { keep: String, pair: String },
     #[error("no open conflict with id {0}; `returnee conflicts` lists them")]
@@ -133,6 +138,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 mod duplicates;
 mod edits;
+mod export_notes;
 pub mod find;
 mod keys;
 mod open;
@@ -630,9 +636,19 @@ impl LocalStore {
 
     /// What reports need of every family that counts: a fast scan.
     pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
+        self.identified_report_rows()
+            .map(|item| item.map(|(_, row)| row))
+    }
+
+    /// [`LocalStore::report_rows`], each with its family's id.
+    pub fn identified_report_rows(
+        &self,
+    ) -> impl Iterator<Item = Result<(RecordId, ReportRow)>> + '_ {
         self.scan_packed(ROWS).map(|item| {
-            let (_, v) = item?;
-            ReportRow::from_bytes(&v).ok_or_else(|| damaged("a report row does not read back"))
+            let (id, v) = item?;
+            let row = ReportRow::from_bytes(&v)
+                .ok_or_else(|| damaged("a report row does not read back"))?;
+            Ok((id, row))
         })
     }
 

@@ -234,6 +234,19 @@ fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
 
     assert_eq!(laptop.json(&["show", &stray, "--json"])["sync"], "refused");
     assert_eq!(laptop.json(&["show", &kept, "--json"])["sync"], "sent");
+
+    // The laptop's report counts what the server counts, and says so.
+    let report = laptop.run(&["report", "--json"]).expect_code(0);
+    let counted: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(counted["families"], 1, "{counted}");
+    assert!(
+        stderr_of(&report).contains("1 family the server refused is left out"),
+        "{}",
+        stderr_of(&report)
+    );
+    admin.ok(&["sync"]);
+    let on_server = admin.json(&["report", "--json"]);
+    assert_eq!(on_server["families"], counted["families"]);
     let pending = laptop.json(&["list", "--pending", "--json"]);
     assert_eq!(ids(&pending), vec![stray.clone()]);
     let table = at_width(&laptop, 80, &["list"]);

@@ -28,6 +28,8 @@ struct Status {
     update: Option<String>,
     /// The families with a refused change: why, and what to do.
     refused_families: Vec<RefusedFamily>,
+    /// Exports from this laptop the server's audit trail has not yet heard of.
+    exports_to_report: usize,
 }
 
 #[derive(Serialize)]
@@ -103,6 +105,7 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             .server_health()?
             .and_then(|h| h.compatibility(PROTOCOL_VERSION).notice()),
         refused_families,
+        exports_to_report: store.export_notes()?.len(),
     };
     if args.json {
         return print_json(&s);
@@ -143,6 +146,12 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             ""
         }
     );
+    if s.exports_to_report > 0 {
+        println!(
+            "exports     {} not yet in the server's audit trail (the next `returnee sync` sends it)",
+            count(s.exports_to_report as u64, "export", "exports")
+        );
+    }
     if let Some(update) = &s.update {
         println!("update      {update}");
     }

@@ -100,8 +100,6 @@ pub fn plan_resolve(
     Ok(vec![resolution(
         id,
         doc.base_for_edit(field, true),
-        Change::Edit {
-            values: vec![parsed],
-        },
+        Change::edit(vec![parsed]),
     )])
 }

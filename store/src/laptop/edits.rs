@@ -52,7 +52,7 @@ impl LocalStore {
                     .filter(|v| fields.contains(&v.name()))
                     .cloned()
                     .collect();
-                let mut op = self.new_op(device, id, now, Change::Edit { values });
+                let mut op = self.new_op(device, id, now, Change::edit(values));
                 op.base = base;
                 op
             })

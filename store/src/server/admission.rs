@@ -47,7 +47,7 @@ pub(super) fn admit(
                 .check(tomorrow)
                 .map_err(|e| (ErrorCode::Invalid, e.one_line()))?;
         }
-        Change::Edit { values } | Change::MergedValues { values, .. } => {
+        Change::Edit { values, .. } | Change::MergedValues { values, .. } => {
             let view = doc.view(op.record);
             if let Some(family) = view.family {
                 let mut fields = family.fields.clone();
@@ -71,6 +71,16 @@ pub(super) fn admit(
             }
         }
         Change::Delete | Change::Restore | Change::Merge { .. } | Change::Dismiss { .. } => {}
+        // Who may do it cannot be told: a later release's server can.
+        Change::Other(o) => {
+            return Err((
+                ErrorCode::BadRequest,
+                format!(
+                    "this server does not know operations of kind `{}`: upgrade the server, then sync again",
+                    o.kind
+                ),
+            ));
+        }
     }
     Ok(())
 }
