@@ -44,8 +44,8 @@ impl ServerStore {
         notes: &[returnee_shared::wire::ExportNote],
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let _guard = self.writer.lock().expect("writer lock");
-        let mut b = sled::Batch::default();
+        let guard = self.writer.lock().expect("writer lock");
+        let mut b = Writes::default();
         let mut events = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for note in notes {
@@ -67,8 +67,7 @@ impl ServerStore {
         let recorded = events.len() as u64;
         if recorded > 0 {
             self.stage_audits(&mut b, now, Some(device), events)?;
-            self.db.apply_batch(b)?;
-            self.db.flush()?;
+            self.commit_writes(guard, b)?;
         }
         Ok(recorded)
     }

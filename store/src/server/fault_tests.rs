@@ -28,9 +28,7 @@ fn edit(device: &Device, of: &Op, notes: &str) -> Op {
         at: Utc::now(),
         base: vec![of.id],
         resolution: false,
-        change: Change::Edit {
-            values: vec![FieldValue::Notes(Some(notes.into()))],
-        },
+        change: Change::edit(vec![FieldValue::Notes(Some(notes.into()))]),
     }
 }
 
