@@ -292,7 +292,7 @@ impl Journal {
         let mut segments = list(dir)?;
         if segments.is_empty() {
             let (seg, file) = create_segment(dir, 0)?;
-            let reader = Reader::of(&[seg.clone()])?;
+            let reader = Reader::of(std::slice::from_ref(&seg))?;
             let journal = Journal {
                 dir: dir.to_path_buf(),
                 opts,
@@ -564,8 +564,11 @@ impl Journal {
 /// many threads while the journal appends.
 #[derive(Clone)]
 pub struct Reader {
-    files: Arc<RwLock<Vec<(u64, PathBuf, Arc<File>)>>>,
+    files: Arc<RwLock<Vec<OpenSegment>>>,
 }
+
+/// A segment open for reading: its first position, path and file.
+type OpenSegment = (u64, PathBuf, Arc<File>);
 
 impl Reader {
     fn of(segments: &[Segment]) -> Result<Reader> {

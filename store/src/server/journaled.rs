@@ -428,7 +428,7 @@ fn check(dir: &Path, checks: &mut Vec<(String, bool)>) -> Result<bool> {
         return Ok(false);
     }
     let store = ServerStore::open(dir)?;
-    let audit = matches!(store.verify_audit()?, Ok(_));
+    let audit = store.verify_audit()?.is_ok();
     checks.push(("the audit trail's hash chain verifies".into(), audit));
     let mut readable = true;
     for item in store.record_docs() {
