@@ -106,6 +106,8 @@ fn a_server_killed_at_100_random_moments_keeps_every_acknowledged_operation_once
                     if let Ok(page) = client.pull(cursor, 200) {
                         cursor = page.cursor;
                     }
+                    // A laptop's pace, not a flood: the kills are the load.
+                    std::thread::sleep(Duration::from_millis(5 + rng.below(20)));
                 }
                 pushes
             })
@@ -113,7 +115,7 @@ fn a_server_killed_at_100_random_moments_keeps_every_acknowledged_operation_once
         .collect();
     let mut rng = Rng::new(7);
     for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(5 + rng.below(60)));
+        std::thread::sleep(Duration::from_millis(5 + rng.below(40)));
         server.kill9();
         server = ServerProcess::start(&data, &bind);
     }
