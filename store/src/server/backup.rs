@@ -13,6 +13,11 @@ const MAGIC: &[u8] = b"RETURNEE-BACKUP 1\n";
 /// The version of the backup file's layout.
 pub const BACKUP_VERSION: u32 = 1;
 
+/// How far a restore moves the log's next position past the backup's
+/// last: more than any server logs between two backups, so that laptops'
+/// cursors from before the restore lie before every new position.
+pub const RESTORE_GAP: u64 = 1 << 32;
+
 /// A backup's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backup {
@@ -145,8 +150,8 @@ impl Backup {
     }
 
     /// Restores the backup `from` into `data_dir` (new or empty): its
-    /// journal, then sled rebuilt from it. Returns the manifest and the
-    /// store, open.
+    /// journal, then sled rebuilt from it, then the log's next position
+    /// moved [`RESTORE_GAP`] on. Returns the manifest and the store, open.
     pub fn restore(from: &Path, data_dir: &Path) -> Result<(Backup, ServerStore)> {
         let (manifest, frames) = Self::read(from)?;
         if data_dir.exists()
@@ -178,6 +183,7 @@ impl Backup {
         }
         drop(journal);
         let store = ServerStore::open(data_dir)?;
+        store.skip_positions(RESTORE_GAP)?;
         Ok((manifest, store))
     }
 }

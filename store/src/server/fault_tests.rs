@@ -313,11 +313,31 @@ fn a_backup_during_a_sustained_push_restores_the_report_at_its_position() {
     );
     assert_eq!(families(&restored, &a), manifest.last_seq);
     assert!(restored.verify_audit().unwrap().is_ok());
-    assert_eq!(restored.last_seq().unwrap(), manifest.last_seq);
+    // New positions lie past every cursor of the source.
+    assert_eq!(
+        restored.last_seq().unwrap(),
+        manifest.last_seq + backup::RESTORE_GAP
+    );
+    let later = create(&a, fields("torkham", 1));
+    restored.push(&a, vec![later.clone()], Utc::now()).unwrap();
+    let cursor = SyncCursor(store.last_seq().unwrap());
+    let page = restored.pull(&field, cursor, 10).unwrap();
+    assert_eq!(
+        page.ops.len(),
+        1,
+        "a laptop at the source's last position gets it"
+    );
+    drop(restored);
+    let reopened = ServerStore::open(&target).unwrap();
+    assert_eq!(
+        reopened.last_seq().unwrap(),
+        manifest.last_seq + backup::RESTORE_GAP + 1
+    );
     // Devices keep their credentials.
-    assert_eq!(restored.device_by_token(&token).unwrap(), Some(field));
+    assert_eq!(reopened.device_by_token(&token).unwrap(), Some(field));
     // Not into a folder that holds something, and not from an altered file.
     assert!(Backup::restore(&out, &target).is_err());
+    drop(reopened);
     let mut altered = std::fs::read(&out).unwrap();
     let n = altered.len();
     altered[n / 2] ^= 1;
