@@ -94,6 +94,31 @@ enum Command {
         #[arg(long, env = "RETURNEE_SERVER_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Check the store and, when its index does not open or a check fails,
+    /// rebuild the index from the journal (run it while the server is stopped).
+    Repair {
+        /// The data folder of an existing server [default: ./returnee-data].
+        #[arg(long, env = "RETURNEE_SERVER_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write a consistent, compressed backup of the store (the server may be running).
+    Backup {
+        /// The data folder of an existing server [default: ./returnee-data].
+        #[arg(long, env = "RETURNEE_SERVER_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The backup file to write (must not exist yet).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Make a new data folder from a backup; devices sync with it without enrolling again.
+    Restore {
+        /// The backup file `returnee-server backup` wrote.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The data folder to make (new, or empty).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
     /// Certificates for HTTPS.
     Tls {
         #[command(subcommand)]
@@ -133,8 +158,8 @@ fn existing_store(dir: &Path) -> Result<(), Usage> {
             dir.display()
         )));
     }
-    // sled keeps its configuration and its data in these two files.
-    if !dir.join("conf").is_file() || !dir.join("db").is_file() {
+    // The journal is the store; the index beside it can be rebuilt.
+    if !dir.join("journal").is_dir() {
         return Err(Usage(format!(
             "{} holds no server store; give the folder `returnee-server serve` uses (--data-dir or RETURNEE_SERVER_DATA_DIR)",
             dir.display()
@@ -325,6 +350,63 @@ fn audit_verify(data_dir: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn repair(data_dir: PathBuf) -> anyhow::Result<()> {
+    existing_store(&data_dir)?;
+    let done = returnee_store::server::repair(&data_dir)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "journal: {} frames checked, every one intact",
+        done.frames
+    )?;
+    if let Some(cut) = &done.cut {
+        writeln!(out, "journal: {cut} (work that was never acknowledged)")?;
+    }
+    for (check, ok) in &done.checks {
+        writeln!(out, "index: {check}: {}", if *ok { "ok" } else { "FAILED" })?;
+    }
+    match &done.rebuilt {
+        Some(aside) => writeln!(
+            out,
+            "rebuilt the index from the journal: {} records (the old index is in {}; delete it once the server runs)",
+            done.records,
+            aside.display()
+        )?,
+        None => writeln!(out, "nothing to rebuild: {} records", done.records)?,
+    }
+    writeln!(out, "took {} ms", done.millis)?;
+    Ok(())
+}
+
+fn backup(data_dir: PathBuf, out: &Path) -> anyhow::Result<()> {
+    existing_store(&data_dir)?;
+    let m = returnee_store::server::Backup::take(&data_dir, out, chrono::Utc::now())?;
+    println!(
+        "wrote {}: {} journal frames up to position {} (log position {}), sha256 {}",
+        out.display(),
+        m.frames,
+        m.end,
+        m.last_seq,
+        m.sha256
+    );
+    Ok(())
+}
+
+fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let (m, store) = returnee_store::server::Backup::restore(from, data_dir)?;
+    let audit = store.verify_audit()??;
+    store.flush()?;
+    println!(
+        "restored {} into {}: {} journal frames (log position {}, taken {}); audit trail intact: {audit} entries",
+        from.display(),
+        data_dir.display(),
+        m.frames,
+        m.last_seq,
+        m.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // Best effort: a kernel without the setting keeps them.
     #[cfg(target_os = "linux")]
@@ -356,6 +438,9 @@ fn main() -> ExitCode {
             .context("cannot write the description"),
         Command::AdminCode { data_dir: d } => admin_code(data_dir(d)),
         Command::AuditVerify { data_dir: d } => audit_verify(data_dir(d)),
+        Command::Repair { data_dir: d } => repair(data_dir(d)),
+        Command::Backup { data_dir: d, out } => backup(data_dir(d), &out),
+        Command::Restore { from, data_dir } => restore(&from, &data_dir),
         Command::Tls {
             action: TlsAction::Init { out, name, ips },
         } => tls_init(&out, &name, &ips),

@@ -10,7 +10,7 @@
 //! - `sync_operations_total{direction}`: operations received by pushes and
 //!   sent by pulls; `sync_batch_seconds{direction}`: how long each batch took;
 //! - `journal_fsync_seconds`: each fsync that made acknowledged pushes
-//!   durable (`returnee_store::observe`); `journal_bytes`: the store's size
+//!   durable (`returnee_store::observe`); `journal_bytes`: the journal's size
 //!   on disk;
 //! - `log_position`: the last position of the operation log;
 //!   `projection_lag_positions`: how far the duplicate index is behind it;
@@ -162,7 +162,7 @@ impl Scrape {
         metrics::gauge!(PROJECTION_LAG).set(lag as f64);
         metrics::gauge!(DUPLICATE_QUEUE).set(waiting as f64);
         metrics::gauge!(LOG_POSITION).set(self.store.log_position()? as f64);
-        returnee_store::observe::journal_bytes(self.store.size_on_disk()?);
+        returnee_store::observe::journal_bytes(self.store.journal_bytes());
         Ok(self.handle.render())
     }
 }

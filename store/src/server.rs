@@ -1,23 +1,27 @@
 //! The server's store: devices, enrollment codes, the log of every operation
-//! received, and each record's operations and view, in one sled tree.
+//! received, and each record's operations and view. The journal
+//! (`DIR/journal/`, [`crate::journal`], frames in [`frames`]) is the source
+//! of truth; sled (`DIR/index/`, one tree, so one `sled::Batch` is atomic
+//! across kinds) holds what is derived from it ([`journaled`]).
 //!
-//! Layout (one tree, so one `sled::Batch` is atomic across kinds):
+//! Layout of sled:
 //! - `m/format`: the layout's version (`FORMAT`); a store of another one is refused;
-//! - `m/seq`: the last log position handed out;
-//! - `l/<seq>`: the log, in chunks of up to [`CHUNK_ENTRIES`] entries keyed
-//!   by the position of their first; each entry is its length (4 bytes),
+//! - `m/seq`: the last log position handed out; `m/journal`: the journal
+//!   position sled includes;
+//! - `l/<seq>`: the journal position of the frame whose first log entry is
+//!   `<seq>`. Each entry of a frame is its length (4 bytes),
 //!   then the sending device's id (16 bytes), a kind byte (`o` an
 //!   operation, `r` a re-send of a whole record, `f` a record that left a
 //!   site), the record's site tag (one length byte, then its crossing codes
 //!   joined by `,`), then the operation's JSON or the record's id (16
-//!   bytes). A push writes whole chunks of its own and never rewrites one;
+//!   bytes). A push writes one frame of its own and never rewrites one;
 //! - `p/<place>`: the records' entries ([`RecordEntry`]), packed up to 64 to
 //!   a key in the order records arrived ([`record_packs`]), found by id
 //!   through `i/<record id>`, the packs of each record's place, and
 //!   `m/place`. An entry holds the record's
 //!   site tag, what reports need of it while it counts (19 bytes), whether
 //!   it has open conflicts, and where each of its operations sits in the log
-//!   (chunk and byte offset; each operation is stored once, in the log).
+//!   (frame position and byte offset; each operation is stored once, in the journal).
 //!   Re-sends are recognised by operation id within their record.
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
@@ -64,18 +68,24 @@ pub use duplicates::DuplicateIndex;
 
 mod admission;
 mod audit;
+mod backup;
 mod cycles;
 mod dashboard;
 mod devices;
 mod exports;
+mod frames;
+mod journaled;
 mod keys;
 mod log;
 pub(crate) mod record_packs;
 mod records;
 
 use admission::admit;
+pub use backup::Backup;
 pub use dashboard::Session;
 pub use devices::{EnrollRefusal, EnrollmentCode, hash_secret, new_code, normalize_code};
+use frames::{Frame, Writes};
+pub use journaled::{Opened, Repaired, repair};
 use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;
 use records::RecordEntry;
@@ -93,7 +103,7 @@ pub enum StoreError {
     #[error("the data directory {0} is in use by another returnee-server process; stop it first")]
     InUse(PathBuf),
     #[error(
-        "the data directory {dir} could not be opened ({source}); keep a copy of it and restore from backup"
+        "the index in {dir} could not be opened ({source}); run `returnee-server repair --data-dir` on the data folder to rebuild it from the journal"
     )]
     Corrupt {
         dir: PathBuf,
@@ -108,8 +118,14 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored data could not be read: {0}")]
     Decode(#[from] serde_json::Error),
-    #[error("stored data is damaged: {0}; restore the data directory from backup")]
+    #[error(
+        "stored data is damaged: {0}; run `returnee-server repair`, or restore the data directory from backup"
+    )]
     Damaged(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("{0}")]
+    Backup(String),
     #[error("cannot create the data directory {dir}: {source}")]
     CreateDir {
         dir: PathBuf,
@@ -216,6 +232,13 @@ const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct ServerStore {
     db: sled::Db,
+    /// The operation log and every write not derived from it (the source
+    /// of truth; `db` holds what is derived, [`journaled`]). Appended to
+    /// under `writer`, so frames are in commit order.
+    journal: Arc<Mutex<crate::journal::Journal>>,
+    ops: OpReader,
+    /// What opening found and did (a torn tail cut, frames replayed).
+    opened: Arc<Opened>,
     /// Serialises pushes: each is a read-modify-write of records and the log.
     writer: Arc<Mutex<()>>,
     /// The last log position known to be on disk. Pulls hand out nothing
@@ -226,57 +249,34 @@ pub struct ServerStore {
 }
 
 impl ServerStore {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`: its journal (a torn
+    /// tail cut), then its projections in sled, caught up from their
+    /// checkpoint (rebuilt from the journal when missing or ahead of it).
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-        let db = crate::db::open(dir, CACHE_BYTES).map_err(|e| match e {
-            OpenError::InUse => StoreError::InUse(dir.to_path_buf()),
-            OpenError::Corrupt(source) => StoreError::Corrupt {
-                dir: dir.to_path_buf(),
-                source,
-            },
-            OpenError::Other(e) => e.into(),
-        })?;
-        // A store of another format would be misread: refuse it rather than
-        // serve garbage.
-        let empty = db.first()?.is_none();
-        let mut first = sled::Batch::default();
-        first.insert(record_packs::first_pack_key(&db), Vec::new());
-        format::open(&db, FORMAT_KEY, MIGRATIONS, empty, first, |found| {
-            StoreError::Format {
-                dir: dir.to_path_buf(),
-                found,
-            }
-        })?;
-        let durable = Arc::new(AtomicU64::new(
-            db.get(SEQ_KEY)?
-                .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))
-                .unwrap_or(0),
-        ));
-        Ok(ServerStore {
-            db,
-            writer: Arc::new(Mutex::new(())),
-            durable,
-        })
+        journaled::open(dir)
     }
 
     pub fn flush(&self) -> Result<()> {
+        self.sync_journal()?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Bytes the store takes on disk (what `GET /metrics` shows as the
-    /// journal's size until the log has a journal of its own).
-    pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+    /// The journal's bytes (its end position less what was dropped):
+    /// what `GET /metrics` shows as `journal_bytes`.
+    pub fn journal_bytes(&self) -> u64 {
+        let journal = self.journal.lock().expect("journal lock");
+        journal.end() - journal.start()
     }
 
     /// The last position of the operation log (0 when it is empty).
     pub fn log_position(&self) -> Result<u64> {
         self.last_seq()
+    }
+
+    /// What opening the store found and did.
+    pub fn opened(&self) -> &Opened {
+        &self.opened
     }
 
     /// Whether no device was ever enrolled and no code minted.
@@ -295,16 +295,12 @@ impl ServerStore {
         }
         let mut out = BTreeSet::new();
         let start = after.saturating_add(1);
-        let from = match self.db.range(log_key(0)..=log_key(start)).next_back() {
-            Some(item) => seq_of_log_key(&item?.0),
-            None => start,
-        };
-        let scan = self.db.range(log_key(from)..log_key(u64::MAX));
-        for item in crate::db::weighed(&self.db, scan) {
-            let (k, chunk) = item?;
-            let first = seq_of_log_key(&k);
-            for (i, (_, entry)) in chunk_entries(&chunk).enumerate() {
-                if first + i as u64 <= after {
+        let end = self.journal.lock().expect("journal lock").end();
+        for frame in self.log_frames(start, end)? {
+            let (payload, _) = frame?;
+            let frame = Frame::parse(&payload)?;
+            for (i, (_, entry)) in chunk_entries(frame.entries).enumerate() {
+                if frame.first + (i as u64) < start {
                     continue;
                 }
                 let (_, kind, _, at) =
@@ -371,9 +367,7 @@ impl ServerStore {
             .into_par_iter()
             .zip(stored)
             .with_min_len(250)
-            .map_init(ChunkCache::default, |chunks, (id, entry)| {
-                Ok((id, self.loaded(entry.as_deref(), chunks)?))
-            })
+            .map(|(id, entry)| Ok((id, self.loaded(entry.as_deref())?)))
             .collect::<Result<_>>()?;
         // New operations in arrival order, logged once their record's final
         // site tag is known.
@@ -401,7 +395,8 @@ impl ServerStore {
             out.applied += 1;
         }
         let logged_after = self.last_seq()?;
-        let mut log = LogWriter::after(logged_after);
+        let frame_at = self.journal.lock().expect("journal lock").end();
+        let mut log = LogWriter::after(logged_after, frame_at);
         // Each changed record's site tag, and the entries that tell devices
         // it moved, on all cores; logged in record order.
         let retagged: Vec<(RecordId, Vec<u8>, Vec<Move>)> = records
@@ -417,18 +412,14 @@ impl ServerStore {
         for (id, tag, moves) in retagged {
             for (kind, sites) in moves {
                 moved = true;
-                log.append(
-                    &mut batch,
-                    log_entry(device.id, kind, &sites, id.0.as_bytes()),
-                );
+                log.append(log_entry(device.id, kind, &sites, id.0.as_bytes()));
             }
             tags.insert(id, tag);
         }
         for (id, json) in fresh {
-            let pos = log.append(&mut batch, log_entry(device.id, KIND_OP, &tags[&id], &json));
+            let pos = log.append(log_entry(device.id, KIND_OP, &tags[&id], &json));
             records.get_mut(&id).expect("loaded").stored.ops.push(pos);
         }
-        log.finish(&mut batch);
         // Each changed record's view, entry and conflicts on all cores; then
         // into the batch, and to `committed`, in record order.
         let mut staged: Vec<(RecordId, &mut LoadedRecord, Vec<u8>)> =
@@ -457,10 +448,10 @@ impl ServerStore {
             changed.push(w.changed);
         }
         record_packs::stage(&self.db, &mut batch, &entries)?;
-        batch.insert(SEQ_KEY, log.last().to_be_bytes().to_vec());
+        let mut writes = Writes::default();
         if !audited.is_empty() || !out.rejected.is_empty() {
             self.stage_audit(
-                &mut batch,
+                &mut writes,
                 now,
                 Some(device.id),
                 AuditEvent::Push {
@@ -469,8 +460,13 @@ impl ServerStore {
                 },
             )?;
         }
-        self.db.apply_batch(batch)?;
         let last = log.last();
+        let frame_end = if last > logged_after || !writes.writes.is_empty() {
+            self.append_frame(&mut batch, log.first, &log.chunk, &writes)?
+        } else {
+            frame_at
+        };
+        self.db.apply_batch(batch)?;
         // In commit order, still under the lock. The duplicate index is
         // derived data that records how far through the log it is, so it
         // may run ahead of the flush (see `DuplicateIndex::open`).
@@ -482,13 +478,13 @@ impl ServerStore {
             });
         }
         drop(guard);
-        // Flushed outside the lock: pushes that committed meanwhile share
-        // one flush (sled's flush makes everything applied before it
-        // durable). A push whose operations were all there already flushes
-        // too, since the push that applied them may not have yet.
-        let flushing = std::time::Instant::now();
-        self.db.flush()?;
-        crate::observe::journal_fsync(flushing.elapsed());
+        // Synced outside the lock: pushes that committed meanwhile share
+        // one fsync of the journal. A push whose operations were all there
+        // already syncs too, since the push that applied them may not have
+        // yet. sled is not flushed: it is rebuilt from the journal.
+        let syncing = std::time::Instant::now();
+        self.sync_journal_through(frame_end)?;
+        crate::observe::journal_fsync(syncing.elapsed());
         self.durable.fetch_max(last, Ordering::AcqRel);
         Ok(out)
     }
@@ -516,28 +512,24 @@ impl ServerStore {
         let (own_id, with_own) = (device.id.0.as_bytes(), own);
         let all_sites = device.all_sites();
         let start = after.0.saturating_add(1);
-        // The chunk holding `start` may begin before it.
-        let from = match self.db.range(log_key(0)..=log_key(start)).next_back() {
-            Some(item) => seq_of_log_key(&item?.0),
-            None => start,
-        };
-        let mut chunks = ChunkCache::default();
         let durable = self.durable.load(Ordering::Acquire);
-        let scan = self.db.range(log_key(from)..log_key(u64::MAX));
-        'chunks: for item in crate::db::weighed(&self.db, scan) {
-            let (k, chunk) = item?;
-            let first = seq_of_log_key(&k);
-            for (i, (offset, entry)) in chunk_entries(&chunk).enumerate() {
-                let seq = first + i as u64;
+        let end = self.journal.lock().expect("journal lock").synced();
+        'frames: for frame in self.log_frames(start, end)? {
+            let (payload, _) = frame?;
+            let payload = sled::IVec::from(payload);
+            let frame = Frame::parse(&payload)?;
+            let base = frame.entries.as_ptr() as usize - payload.as_ptr() as usize;
+            for (i, (offset, entry)) in chunk_entries(frame.entries).enumerate() {
+                let seq = frame.first + i as u64;
                 if seq < start {
                     continue;
                 }
                 if seq > durable {
-                    break 'chunks;
+                    break 'frames;
                 }
                 if ops.len() >= limit {
                     more = true;
-                    break 'chunks;
+                    break 'frames;
                 }
                 cursor = SyncCursor(seq);
                 let Some((from, kind, tag, at)) = parse_log_entry(entry) else {
@@ -545,7 +537,7 @@ impl ServerStore {
                 };
                 match kind {
                     KIND_OP if (with_own || from != own_id) && device.sees(tag) => {
-                        ops.push(chunk.subslice(offset + 4 + at, entry.len() - at));
+                        ops.push(payload.subslice(base + offset + 4 + at, entry.len() - at));
                     }
                     // A device that sees every site already has the history.
                     KIND_RESEND if !all_sites && device.sees(tag) && entry.len() >= at + 16 => {
@@ -554,7 +546,7 @@ impl ServerStore {
                         );
                         if let Some(stored) = self.record_entry(record)? {
                             for pos in stored.ops {
-                                if let Some(op) = chunks.op_json(&self.db, pos)? {
+                                if let Some(op) = self.ops.op_json(pos)? {
                                     ops.push(op);
                                 }
                             }
@@ -752,5 +744,7 @@ fn record_writes(id: RecordId, record: &mut LoadedRecord, tag: Vec<u8>) -> Recor
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -193,7 +193,7 @@ fn the_audit_trail_records_every_change_and_detects_one_altered_entry() {
     assert!(out.contains("intact: 9 entries"), "{out}");
 
     // One altered entry: the edit becomes a deletion.
-    let db = sled::open(data.path()).unwrap();
+    let db = sled::open(data.path().join("index")).unwrap();
     let entries = audit_entries(&db);
     let (key, mut altered) = entries[5].clone();
     let original = db.get(&key).unwrap().unwrap();
@@ -207,7 +207,7 @@ fn the_audit_trail_records_every_change_and_detects_one_altered_entry() {
     assert!(out.contains("broken at entry 6"), "{out}");
 
     // The same, with its hash recomputed by the tamperer: the next link breaks.
-    let db = sled::open(data.path()).unwrap();
+    let db = sled::open(data.path().join("index")).unwrap();
     let mut entry: returnee_shared::audit::AuditEntry = serde_json::from_value(altered).unwrap();
     entry.hash = entry.expected_hash();
     db.insert(&key, serde_json::to_vec(&entry).unwrap())
@@ -219,7 +219,7 @@ fn the_audit_trail_records_every_change_and_detects_one_altered_entry() {
     assert!(out.contains("broken at entry 7"), "{out}");
 
     // Restored, then the last entry removed: the store's head says so.
-    let db = sled::open(data.path()).unwrap();
+    let db = sled::open(data.path().join("index")).unwrap();
     db.insert(&key, original).unwrap();
     assert_eq!(audit_verify_in_process(&db), None);
     let last = audit_entries(&db).last().unwrap().0.clone();

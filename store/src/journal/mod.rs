@@ -32,8 +32,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+mod read;
 #[cfg(test)]
 mod tests;
+
+pub use read::{Frames, Reader, snapshot, verify};
 
 /// Bytes before the first frame of a segment.
 pub const HEADER: u64 = 16;
@@ -138,6 +141,7 @@ pub struct Journal {
     dir: PathBuf,
     opts: Options,
     segments: Vec<Segment>,
+    reader: Reader,
     file: File,
     /// Bytes of frames in the last segment.
     len: u64,
@@ -206,17 +210,20 @@ fn check(bytes: &[u8]) -> Check {
 fn scan(body: &[u8]) -> (usize, Option<Result<(), &'static str>>) {
     let mut at = 0;
     while at < body.len() {
-        match check(&body[at..]) {
-            Check::Ok(n) => at += n,
-            Check::Short => return (at, Some(Ok(()))),
-            Check::Bad(reason) => {
-                // Damage if a complete, valid frame follows the bad one
-                // somewhere: a crash tears only what was written last.
-                let torn = !(at + 1..body.len())
-                    .any(|next| matches!(check(&body[next..]), Check::Ok(n) if n > FRAME_HEADER as usize));
-                return (at, Some(if torn { Ok(()) } else { Err(reason) }));
+        let reason = match check(&body[at..]) {
+            Check::Ok(n) => {
+                at += n;
+                continue;
             }
-        }
+            Check::Short => "a frame cut short",
+            Check::Bad(reason) => reason,
+        };
+        // Damage if a complete, valid frame follows the bad one somewhere
+        // (a flipped bit in a length, say): a crash tears only what was
+        // written last, and cutting there would lose acknowledged frames.
+        let torn = !(at + 1..body.len())
+            .any(|next| matches!(check(&body[next..]), Check::Ok(n) if n > FRAME_HEADER as usize));
+        return (at, Some(if torn { Ok(()) } else { Err(reason) }));
     }
     (at, None)
 }
@@ -267,13 +274,12 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 fn create_segment(dir: &Path, base: u64) -> Result<(Segment, File)> {
     let path = dir.join(segment_name(base));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(true).read(true).write(true);
+    // Frames may hold personal data: the owner's only (Unix).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io(&path))?;
     file.write_all(&header(base)).map_err(io(&path))?;
     file.sync_all().map_err(io(&path))?;
     sync_dir(dir)?;
@@ -287,9 +293,11 @@ impl Journal {
         let mut segments = list(dir)?;
         if segments.is_empty() {
             let (seg, file) = create_segment(dir, 0)?;
+            let reader = Reader::of(std::slice::from_ref(&seg))?;
             let journal = Journal {
                 dir: dir.to_path_buf(),
                 opts,
+                reader,
                 segments: vec![seg],
                 file,
                 len: 0,
@@ -364,10 +372,12 @@ impl Journal {
         let end = last.base + valid as u64;
         let count = segments.len();
         segments.last_mut().expect("one at least").path = last.path;
+        let reader = Reader::of(&segments)?;
         Ok((
             Journal {
                 dir: dir.to_path_buf(),
                 opts,
+                reader,
                 segments,
                 file,
                 len: valid as u64,
@@ -446,6 +456,7 @@ impl Journal {
         self.file.sync_data().map_err(io(&path))?;
         let base = self.end();
         let (seg, file) = create_segment(&self.dir, base)?;
+        self.reader.push(&seg)?;
         self.segments.push(seg);
         self.file = file;
         self.len = 0;
@@ -480,6 +491,12 @@ impl Journal {
         self.synced = self.synced.max(end);
     }
 
+    /// A reader of frames at known positions, shared between threads, that
+    /// follows this journal's segments as they roll over.
+    pub fn reader(&self) -> Reader {
+        self.reader.clone()
+    }
+
     /// Reads the frames from position `from` (a frame's start) onwards, up
     /// to the end when the reader was made.
     pub fn frames_from(&self, from: u64) -> Result<Frames> {
@@ -494,6 +511,7 @@ impl Journal {
         let mut dropped = 0;
         while self.segments.len() > 1 && self.segments[1].base <= pos {
             let seg = self.segments.remove(0);
+            self.reader.drop_first();
             std::fs::remove_file(&seg.path).map_err(io(&seg.path))?;
             dropped += 1;
         }
@@ -510,6 +528,7 @@ impl Journal {
         let base = self.end();
         if self.len > 0 {
             let (seg, file) = create_segment(&self.dir, base)?;
+            self.reader.push(&seg)?;
             self.segments.push(seg);
             self.file = file;
             self.len = 0;
@@ -560,105 +579,4 @@ impl SyncPoint {
         self.file.sync_data().map_err(io(&self.path))?;
         Ok(self.end)
     }
-}
-
-/// The frames of a journal from a position: `(position, payload)`, each
-/// checked; damage is an error naming the segment and offset.
-pub struct Frames {
-    segments: Vec<Segment>,
-    /// Index of the segment being read, its bytes and the offset in them.
-    seg: usize,
-    bytes: Vec<u8>,
-    at: usize,
-    pos: u64,
-    end: u64,
-}
-
-impl Frames {
-    fn new(segments: Vec<Segment>, from: u64, end: u64) -> Result<Self> {
-        let seg = segments
-            .iter()
-            .rposition(|s| s.base <= from)
-            .ok_or(JournalError::BadPosition(from))?;
-        let bytes = read_segment(&segments[seg])?;
-        let at = (HEADER + from - segments[seg].base) as usize;
-        if at > bytes.len() {
-            return Err(JournalError::BadPosition(from));
-        }
-        Ok(Frames {
-            segments,
-            seg,
-            bytes,
-            at,
-            pos: from,
-            end,
-        })
-    }
-
-    /// The position after the last frame read.
-    pub fn position(&self) -> u64 {
-        self.pos
-    }
-
-    fn next_frame(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
-        loop {
-            if self.pos >= self.end {
-                return Ok(None);
-            }
-            if self.at >= self.bytes.len() {
-                if self.seg + 1 >= self.segments.len() {
-                    return Ok(None);
-                }
-                self.seg += 1;
-                self.bytes = read_segment(&self.segments[self.seg])?;
-                self.at = HEADER as usize;
-                continue;
-            }
-            let segment = &self.segments[self.seg];
-            return match check(&self.bytes[self.at..]) {
-                Check::Ok(n) => {
-                    let payload = self.bytes[self.at + FRAME_HEADER as usize..self.at + n].to_vec();
-                    let pos = self.pos;
-                    self.at += n;
-                    self.pos += n as u64;
-                    Ok(Some((pos, payload)))
-                }
-                Check::Short => Err(JournalError::Damaged {
-                    segment: segment.path.clone(),
-                    offset: self.at as u64,
-                    reason: "a frame cut short".into(),
-                }),
-                Check::Bad(reason) => Err(JournalError::Damaged {
-                    segment: segment.path.clone(),
-                    offset: self.at as u64,
-                    reason: reason.into(),
-                }),
-            };
-        }
-    }
-}
-
-impl Iterator for Frames {
-    type Item = Result<(u64, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_frame().transpose()
-    }
-}
-
-/// Checks every frame of the journal in `dir` without changing anything
-/// (open it first to cut a torn tail): the number of frames and the end
-/// position, or the first damage, named by segment and offset.
-pub fn verify(dir: &Path) -> Result<(u64, u64)> {
-    let segments = list(dir)?;
-    let Some(first) = segments.first() else {
-        return Ok((0, 0));
-    };
-    let mut frames = Frames::new(segments.clone(), first.base, u64::MAX)?;
-    let mut count = 0;
-    for frame in &mut frames {
-        frame?;
-        count += 1;
-    }
-    Ok((count, frames.position()))
 }

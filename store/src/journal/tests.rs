@@ -240,3 +240,47 @@ fn a_segment_whose_header_was_torn_is_started_again() {
     assert_eq!((rec.cut.unwrap().bytes, j.end()), (3, base));
     assert_eq!(all(&j).len(), 1);
 }
+
+#[test]
+fn a_reader_reads_frames_by_position_across_segments_while_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), opts(120)).unwrap();
+    let reader = j.reader();
+    let mut positions = Vec::new();
+    for p in payloads(30) {
+        let at = j.append(&p).unwrap();
+        positions.push(at);
+        let (back, next) = reader.read_frame(at).unwrap();
+        assert_eq!((back, next), (p, j.end()));
+    }
+    let mut byte = [0u8; 5];
+    reader
+        .read_at(positions[3] + FRAME_HEADER, &mut byte)
+        .unwrap();
+    assert_eq!(&byte, b"frame");
+    assert!(matches!(
+        reader.read_frame(positions[3] + 1),
+        Err(JournalError::Damaged { .. })
+    ));
+}
+
+#[test]
+fn a_length_damaged_before_good_frames_is_damage_not_a_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), Options::default()).unwrap();
+    let first = j.append(b"first frame").unwrap();
+    j.append(b"second frame").unwrap();
+    j.sync().unwrap();
+    let (_, seg) = j.segment_files().pop().unwrap();
+    drop(j);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // The first frame's length now runs past the end of the file.
+    bytes[(HEADER + first) as usize + 3] = 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = Journal::open(dir.path(), Options::default()).err().unwrap();
+    assert!(
+        matches!(err, JournalError::Damaged { offset: 16, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing cut");
+}

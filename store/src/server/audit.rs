@@ -20,7 +20,7 @@ impl ServerStore {
     /// lock, so entries are numbered without gaps).
     pub(super) fn stage_audit(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Writes,
         at: DateTime<Utc>,
         device: Option<DeviceId>,
         event: AuditEvent,
@@ -31,7 +31,7 @@ impl ServerStore {
     /// [`ServerStore::stage_audit`] of several events, chained in order.
     pub(super) fn stage_audits(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Writes,
         at: DateTime<Utc>,
         device: Option<DeviceId>,
         events: Vec<AuditEvent>,

@@ -66,7 +66,7 @@ impl ServerStore {
         by: Option<DeviceId>,
         now: DateTime<Utc>,
     ) -> Result<String> {
-        let _guard = self.writer.lock().expect("writer lock");
+        let guard = self.writer.lock().expect("writer lock");
         let code = new_code();
         let entry = EnrollmentCode {
             role,
@@ -75,7 +75,7 @@ impl ServerStore {
             created_at: now,
             created_by: by,
         };
-        let mut b = sled::Batch::default();
+        let mut b = Writes::default();
         b.insert(
             Kind::Codes.key(hash_secret(&normalize_code(&code)).as_bytes()),
             encode(&entry),
@@ -86,8 +86,7 @@ impl ServerStore {
             by,
             AuditEvent::CodeMinted { role, sites, uses },
         )?;
-        self.db.apply_batch(b)?;
-        self.db.flush()?;
+        self.commit_writes(guard, b)?;
         Ok(code)
     }
 
@@ -100,7 +99,7 @@ impl ServerStore {
         device_name: &str,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(Device, String), EnrollRefusal>> {
-        let _guard = self.writer.lock().expect("writer lock");
+        let guard = self.writer.lock().expect("writer lock");
         let code_key = Kind::Codes.key(hash_secret(&normalize_code(code)).as_bytes());
         let Some(mut entry) = self
             .db
@@ -129,7 +128,7 @@ impl ServerStore {
             revoked_at: None,
         };
         entry.uses_left -= 1;
-        let mut b = sled::Batch::default();
+        let mut b = Writes::default();
         if entry.uses_left == 0 {
             b.remove(code_key);
         } else {
@@ -150,8 +149,7 @@ impl ServerStore {
                 sites: device.sites.clone(),
             },
         )?;
-        self.db.apply_batch(b)?;
-        self.db.flush()?;
+        self.commit_writes(guard, b)?;
         Ok(Ok((device, token)))
     }
 
@@ -181,7 +179,7 @@ impl ServerStore {
     /// device is told to erase its copy. Returns the device as it now is, or
     /// `None` if there is no such device. Revoking twice changes nothing.
     pub fn revoke(&self, id: DeviceId, by: DeviceId, now: DateTime<Utc>) -> Result<Option<Device>> {
-        let _guard = self.writer.lock().expect("writer lock");
+        let guard = self.writer.lock().expect("writer lock");
         let k = Kind::Devices.key(id.0.as_bytes());
         let Some(mut device) = self.db.get(&k)?.map(|b| decode::<Device>(&b)).transpose()? else {
             return Ok(None);
@@ -190,11 +188,10 @@ impl ServerStore {
             return Ok(Some(device));
         }
         device.revoked_at = Some(now);
-        let mut b = sled::Batch::default();
+        let mut b = Writes::default();
         b.insert(k, encode(&device));
         self.stage_audit(&mut b, now, Some(by), AuditEvent::Revoked { device: id })?;
-        self.db.apply_batch(b)?;
-        self.db.flush()?;
+        self.commit_writes(guard, b)?;
         Ok(Some(device))
     }
 }

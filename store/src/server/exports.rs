@@ -16,7 +16,6 @@ impl ServerStore {
         device: &'a Device,
         filter: &'a ReportFilter,
     ) -> impl Iterator<Item = Result<Family>> + 'a {
-        let mut chunks = ChunkCache::default();
         record_packs::scan(&self.db).filter_map(move |item| {
             let (id, v) = match item {
                 Ok(x) => x,
@@ -29,7 +28,7 @@ impl ServerStore {
             let Some(stored) = RecordEntry::from_bytes(&v) else {
                 return Some(Err(damaged("a record entry")));
             };
-            match self.ops_at(&stored.ops, &mut chunks) {
+            match self.ops_at(&stored.ops) {
                 Ok(doc) => doc.view(id).active().cloned().map(Ok),
                 Err(e) => Some(Err(e)),
             }
@@ -45,8 +44,8 @@ impl ServerStore {
         notes: &[returnee_shared::wire::ExportNote],
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let _guard = self.writer.lock().expect("writer lock");
-        let mut b = sled::Batch::default();
+        let guard = self.writer.lock().expect("writer lock");
+        let mut b = Writes::default();
         let mut events = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for note in notes {
@@ -68,8 +67,7 @@ impl ServerStore {
         let recorded = events.len() as u64;
         if recorded > 0 {
             self.stage_audits(&mut b, now, Some(device), events)?;
-            self.db.apply_batch(b)?;
-            self.db.flush()?;
+            self.commit_writes(guard, b)?;
         }
         Ok(recorded)
     }
@@ -81,11 +79,9 @@ impl ServerStore {
         at: DateTime<Utc>,
         event: AuditEvent,
     ) -> Result<()> {
-        let _guard = self.writer.lock().expect("writer lock");
-        let mut b = sled::Batch::default();
-        self.stage_audit(&mut b, at, Some(device), event)?;
-        self.db.apply_batch(b)?;
-        self.db.flush()?;
-        Ok(())
+        let guard = self.writer.lock().expect("writer lock");
+        let mut w = Writes::default();
+        self.stage_audit(&mut w, at, Some(device), event)?;
+        self.commit_writes(guard, w)
     }
 }

@@ -1,7 +1,7 @@
-//! The operation log: entries in chunks of up to [`CHUNK_ENTRIES`] under
-//! `l/<seq>` (see the store's module docs for an entry's bytes), written
-//! whole by a push and never rewritten; and reading an operation back from
-//! the chunk and offset a record entry names.
+//! The operation log: a push's entries, in one journal frame
+//! ([`super::frames`]; see the store's module docs for an entry's bytes),
+//! found from a log position through `l/<seq>`; and reading an operation
+//! back from the frame and offset a record entry names.
 
 use super::*;
 
@@ -47,72 +47,44 @@ impl LogEntry<'_> {
     }
 }
 
-/// Entries per log chunk: few enough that reading one operation back (a
-/// record's history, on a later push) reads a small value, many enough that
-/// a large push writes one key per chunk rather than per operation. Larger
-/// chunks write a push's log a little faster but cost the server memory
-/// while it serves a full pull (sled keeps whole pages of chunks in
-/// memory). Chunks of any size read back, so the figure can change.
-pub(super) const CHUNK_ENTRIES: usize = 4;
-/// ... and bytes per chunk (give or take one entry): sled writes a page of
-/// more than 128 KB to a file of its own at every rewrite, and a page holds
-/// up to 16 keys (see `returnee_shared::packs::PACK_BYTES`).
-pub(super) const CHUNK_BYTES: usize = returnee_shared::packs::PACK_BYTES;
-
-/// Where an entry sits in the log: the first position of its chunk and its
-/// byte offset in the chunk.
+/// Where an entry sits in the log: the journal position of its frame
+/// and its byte offset among the frame's entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct LogPos {
     pub(super) chunk: u64,
     pub(super) offset: u32,
 }
 
-/// Lays the entries of one push out in new chunks, staged into a batch.
+/// Lays the entries of one push out in its journal frame, which will sit
+/// at journal position `frame`.
 pub(super) struct LogWriter {
     /// The position the next entry gets.
     pub(super) next: u64,
     pub(super) first: u64,
-    pub(super) count: usize,
+    pub(super) frame: u64,
     pub(super) chunk: Vec<u8>,
 }
 
 impl LogWriter {
-    pub(super) fn after(last: u64) -> Self {
+    pub(super) fn after(last: u64, frame: u64) -> Self {
         LogWriter {
             next: last + 1,
             first: last + 1,
-            count: 0,
+            frame,
             chunk: Vec::new(),
         }
     }
 
-    pub(super) fn append(&mut self, batch: &mut sled::Batch, entry: LogEntry<'_>) -> LogPos {
-        if self.count == CHUNK_ENTRIES
-            || (self.count > 0 && self.chunk.len() + 4 + entry.len() > CHUNK_BYTES)
-        {
-            self.finish(batch);
-        }
-        if self.count == 0 {
-            self.first = self.next;
-        }
+    pub(super) fn append(&mut self, entry: LogEntry<'_>) -> LogPos {
         let pos = LogPos {
-            chunk: self.first,
+            chunk: self.frame,
             offset: self.chunk.len() as u32,
         };
         self.chunk
             .extend_from_slice(&(entry.len() as u32).to_be_bytes());
         entry.write_into(&mut self.chunk);
-        self.count += 1;
         self.next += 1;
         pos
-    }
-
-    /// Stages the chunk being filled, if any.
-    pub(super) fn finish(&mut self, batch: &mut sled::Batch) {
-        if self.count > 0 {
-            batch.insert(log_key(self.first), std::mem::take(&mut self.chunk));
-            self.count = 0;
-        }
     }
 
     /// The last position handed out.
@@ -133,13 +105,6 @@ pub(super) fn chunk_entries(chunk: &[u8]) -> impl Iterator<Item = (usize, &[u8])
     })
 }
 
-/// The entry at `offset` of a chunk.
-pub(super) fn entry_at(chunk: &[u8], offset: u32) -> Option<(usize, &[u8])> {
-    chunk_entries(chunk.get(offset as usize..)?)
-        .next()
-        .map(|(_, e)| (offset as usize + 4, e))
-}
-
 /// The parts of a log entry: device bytes, kind, tag, payload offset.
 pub(super) fn parse_log_entry(v: &[u8]) -> Option<(&[u8], u8, &[u8], usize)> {
     if v.len() < 18 {
@@ -154,35 +119,35 @@ pub(super) fn log_key(seq: u64) -> Vec<u8> {
     Kind::Log.key(&seq.to_be_bytes())
 }
 
-pub(super) fn seq_of_log_key(k: &[u8]) -> u64 {
-    u64::from_be_bytes(k[2..10].try_into().expect("8-byte log position"))
+/// Reads operations back from the journal by their [`LogPos`].
+#[derive(Clone)]
+pub(super) struct OpReader {
+    pub(super) journal: crate::journal::Reader,
 }
 
-/// Log chunks read while loading records: a record's operations often sit
-/// in the same chunk, and one push touches many records of few chunks.
-#[derive(Default)]
-pub(super) struct ChunkCache {
-    pub(super) chunks: std::collections::HashMap<u64, sled::IVec>,
-}
-
-impl ChunkCache {
+impl OpReader {
     /// The JSON of the operation logged at `pos` (`None` if it is not an operation).
-    pub(super) fn op_json(&mut self, db: &sled::Db, pos: LogPos) -> Result<Option<sled::IVec>> {
-        // Bounded: a push or a rebuild may touch many chunks.
-        if self.chunks.len() >= 1024 && !self.chunks.contains_key(&pos.chunk) {
-            self.chunks.clear();
+    pub(super) fn op_json(&self, pos: LogPos) -> Result<Option<sled::IVec>> {
+        let at = pos.chunk
+            + crate::journal::FRAME_HEADER
+            + frames::ENTRIES_AT as u64
+            + pos.offset as u64;
+        let mut len = [0u8; 4];
+        self.journal
+            .read_at(at, &mut len)
+            .map_err(StoreError::Journal)?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > crate::journal::MAX_FRAME as usize {
+            return Err(damaged("a record names a log entry that is not there"));
         }
-        let chunk = match self.chunks.entry(pos.chunk) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => match db.get(log_key(pos.chunk))? {
-                Some(chunk) => e.insert(chunk),
-                None => return Err(damaged("a record names a log chunk that is missing")),
-            },
-        };
-        let (start, entry) = entry_at(chunk, pos.offset).ok_or_else(|| damaged("a log chunk"))?;
-        Ok(match parse_log_entry(entry) {
-            Some((_, KIND_OP, _, at)) => Some(chunk.subslice(start + at, entry.len() - at)),
-            _ => None,
+        let mut entry = vec![0u8; len];
+        self.journal
+            .read_at(at + 4, &mut entry)
+            .map_err(StoreError::Journal)?;
+        Ok(match parse_log_entry(&entry) {
+            Some((_, KIND_OP, _, at)) => Some(sled::IVec::from(&entry[at..])),
+            Some(_) => None,
+            None => return Err(damaged("a log entry")),
         })
     }
 }

@@ -101,29 +101,24 @@ impl ServerStore {
 
     /// A record's operations, if the server holds any.
     pub fn record_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
-        let record = self.load_record(id, &mut ChunkCache::default())?;
+        let record = self.load_record(id)?;
         Ok(record.existed.then_some(record.doc))
     }
 
     /// Every record the server holds, with its operations, in the order records arrived.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
-        let mut chunks = ChunkCache::default();
         record_packs::scan(&self.db).map(move |item| {
             let (id, v) = item?;
             let stored = RecordEntry::from_bytes(&v).ok_or_else(|| damaged("a record entry"))?;
-            Ok((id, self.ops_at(&stored.ops, &mut chunks)?))
+            Ok((id, self.ops_at(&stored.ops)?))
         })
     }
 
     /// The operations at these log positions.
-    pub(super) fn ops_at(
-        &self,
-        positions: &[LogPos],
-        chunks: &mut ChunkCache,
-    ) -> Result<RecordDoc> {
+    pub(super) fn ops_at(&self, positions: &[LogPos]) -> Result<RecordDoc> {
         let mut doc = RecordDoc::default();
         for pos in positions {
-            if let Some(json) = chunks.op_json(&self.db, *pos)? {
+            if let Some(json) = self.ops.op_json(*pos)? {
                 doc.insert(decode(&json)?);
             }
         }
@@ -131,27 +126,19 @@ impl ServerStore {
     }
 
     /// A record's operations and its stored entry (empty if new).
-    pub(super) fn load_record(
-        &self,
-        id: RecordId,
-        chunks: &mut ChunkCache,
-    ) -> Result<LoadedRecord> {
-        self.loaded(record_packs::get(&self.db, id)?.as_deref(), chunks)
+    pub(super) fn load_record(&self, id: RecordId) -> Result<LoadedRecord> {
+        self.loaded(record_packs::get(&self.db, id)?.as_deref())
     }
 
     /// A record's operations and its stored entry, from that entry (`None`:
     /// a new record).
-    pub(super) fn loaded(
-        &self,
-        entry: Option<&[u8]>,
-        chunks: &mut ChunkCache,
-    ) -> Result<LoadedRecord> {
+    pub(super) fn loaded(&self, entry: Option<&[u8]>) -> Result<LoadedRecord> {
         let stored = entry
             .map(|v| RecordEntry::from_bytes(v).ok_or_else(|| damaged("a record entry")))
             .transpose()?;
         Ok(match stored {
             Some(stored) => LoadedRecord {
-                doc: self.ops_at(&stored.ops, chunks)?,
+                doc: self.ops_at(&stored.ops)?,
                 stored,
                 existed: true,
                 changed: false,

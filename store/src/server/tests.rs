@@ -44,76 +44,44 @@ fn a_record_entry_reads_back_what_was_written() {
 }
 
 #[test]
-fn the_log_writer_keeps_chunks_of_large_entries_within_their_byte_budget() {
-    let mut batch = sled::Batch::default();
-    let mut log = LogWriter::after(0);
-    let payload = vec![b'x'; 2000];
-    let positions: Vec<LogPos> = (0..10)
-        .map(|_| {
-            log.append(
-                &mut batch,
-                log_entry(DeviceId(uuid::Uuid::nil()), KIND_OP, b"", &payload),
-            )
+fn a_frame_reads_back_and_every_entry_is_found_again_by_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) =
+        crate::journal::Journal::open(dir.path(), crate::journal::Options::default()).unwrap();
+    journal.append(b"a frame before").unwrap();
+    let at = journal.end();
+    let mut log = LogWriter::after(41, at);
+    let payloads: Vec<Vec<u8>> = (0..13)
+        .map(|i| format!("entry {i} ").repeat(i * 50).into_bytes())
+        .collect();
+    let positions: Vec<LogPos> = payloads
+        .iter()
+        .map(|p| {
+            log.append(log_entry(
+                DeviceId(uuid::Uuid::nil()),
+                KIND_OP,
+                b"torkham",
+                p,
+            ))
         })
         .collect();
-    log.finish(&mut batch);
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    db.apply_batch(batch).unwrap();
-    let chunks: Vec<sled::IVec> = db.scan_prefix(b"l/").map(|i| i.unwrap().1).collect();
-    assert!(chunks.iter().all(|c| c.len() <= CHUNK_BYTES));
-    assert_eq!(chunks.len(), 10usize.div_ceil(CHUNK_BYTES / 2022));
-    let mut cache = ChunkCache::default();
-    for pos in positions {
-        assert_eq!(cache.op_json(&db, pos).unwrap().unwrap().to_vec(), payload);
-    }
-}
-
-#[test]
-fn the_log_writer_cuts_chunks_and_every_entry_is_found_again() {
-    let mut batch = sled::Batch::default();
-    let mut log = LogWriter::after(41);
-    let positions: Vec<LogPos> = (0..CHUNK_ENTRIES * 2 + 5)
-        .map(|i| {
-            let payload = format!("entry {i}");
-            log.append(
-                &mut batch,
-                log_entry(
-                    DeviceId(uuid::Uuid::nil()),
-                    KIND_OP,
-                    b"",
-                    payload.as_bytes(),
-                ),
-            )
-        })
-        .collect();
-    log.finish(&mut batch);
     assert_eq!(log.last(), 41 + positions.len() as u64);
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    db.apply_batch(batch).unwrap();
-    let chunks: Vec<(u64, sled::IVec)> = db
-        .scan_prefix(b"l/")
-        .map(|i| i.map(|(k, v)| (seq_of_log_key(&k), v)).unwrap())
-        .collect();
-    assert_eq!(
-        chunks.iter().map(|c| c.0).collect::<Vec<_>>(),
-        (0..positions.len() as u64)
-            .step_by(CHUNK_ENTRIES)
-            .map(|i| 42 + i)
-            .collect::<Vec<_>>()
-    );
-    let mut n = 0;
-    for (first, chunk) in &chunks {
-        for (i, (offset, entry)) in chunk_entries(chunk).enumerate() {
-            let seq = first + i as u64;
-            let (_, _, _, at) = parse_log_entry(entry).unwrap();
-            assert_eq!(&entry[at..], format!("entry {}", seq - 42).as_bytes());
-            let pos = positions[(seq - 42) as usize];
-            assert_eq!((pos.chunk, pos.offset as usize), (*first, offset));
-            assert_eq!(entry_at(chunk, pos.offset).unwrap().1, entry);
-            n += 1;
-        }
+    let mut writes = Writes::default();
+    writes.insert(b"dev/x".to_vec(), b"device".to_vec());
+    writes.remove(b"code/y".to_vec());
+    let payload = frames::encode_frame(log.first, &log.chunk, &writes);
+    assert_eq!(journal.append(&payload).unwrap(), at);
+    let frame = Frame::parse(&payload).unwrap();
+    assert_eq!((frame.first, frame.count()), (42, 13));
+    assert_eq!(frame.writes.writes, writes.writes);
+    let reader = OpReader {
+        journal: journal.reader(),
+    };
+    for (pos, p) in positions.iter().zip(&payloads) {
+        assert_eq!(pos.chunk, at);
+        assert_eq!(reader.op_json(*pos).unwrap().unwrap().to_vec(), *p);
     }
-    assert_eq!(n, positions.len());
+    assert!(Frame::parse(&payload[..payload.len() - 1]).is_err());
 }
 
 pub(crate) fn fields(crossing: &str, n: u32) -> returnee_shared::FamilyFields {
