@@ -101,6 +101,58 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Changes the server refused: list them, send them again, or drop one.
+    Refused(RefusedArgs),
+    /// Change the passphrase of an encrypted store.
+    Passphrase(PassphraseArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RefusedArgs {
+    #[command(subcommand)]
+    pub action: Option<RefusedAction>,
+    /// Print JSON for scripts (the list).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefusedAction {
+    /// Put refused changes back in the outbox: the next `returnee sync`
+    /// sends them again (once the cause is fixed, e.g. a site was given).
+    Retry {
+        /// The change's id from `returnee refused` (a unique prefix will do).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every refused change.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Drop one refused change for good (asks first on a terminal); a line
+    /// saying when, which family and why (no personal data) goes to
+    /// discarded.log in the data folder.
+    Discard {
+        /// The change's id from `returnee refused` (a unique prefix will do).
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    #[command(subcommand)]
+    pub action: PassphraseAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PassphraseAction {
+    /// Change the passphrase (the old one as usual: asked, RETURNEE_PASSPHRASE
+    /// or unlock; the new one asked twice, or RETURNEE_PASSPHRASE_NEW). The
+    /// data is not re-encrypted: only the key that opens it is.
+    Change,
 }
 
 #[derive(Debug, Args)]
@@ -478,6 +530,21 @@ pub enum AdminAction {
     /// Revoke a device (a lost or stolen laptop): the server refuses it at
     /// once, and on its next contact it erases its local copy.
     Revoke {
+        /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
+        device_id: String,
+    },
+    /// Give a device the crossings it works at (replaces its sites); its
+    /// changes refused for a site it now has can be sent again.
+    Sites {
+        /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
+        device_id: String,
+        /// A crossing; repeat for several. Without any: every site.
+        #[arg(long = "site", value_name = "CROSSING")]
+        sites: Vec<String>,
+    },
+    /// Make a device rotate its token at its next sync (e.g. if the laptop
+    /// may have been copied).
+    Rotate {
         /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
         device_id: String,
     },

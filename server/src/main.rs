@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use returnee_server::config::{DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_SESSION_HOURS};
+use returnee_server::config::{
+    DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_SESSION_HOURS, DEFAULT_TOKEN_DAYS,
+};
 use returnee_server::{ServerConfig, ServerStore, Tls, TlsError, prepare};
 
 // sled copies and frees many small buffers per write; mimalloc serves that
@@ -63,6 +65,16 @@ enum Command {
             value_parser = clap::value_parser!(i64).range(1..=720)
         )]
         session_hours: i64,
+        /// How long a device token lasts, in days (1 to 3650); devices
+        /// rotate theirs at a sync when less than a third is left.
+        #[arg(
+            long,
+            env = "RETURNEE_SERVER_TOKEN_DAYS",
+            value_name = "DAYS",
+            default_value_t = DEFAULT_TOKEN_DAYS,
+            value_parser = clap::value_parser!(i64).range(1..=3650)
+        )]
+        token_days: i64,
     },
     /// Check the audit trail's hash chain (run it while the server is
     /// stopped); exits 1 and names the first broken entry if it was altered.
@@ -171,9 +183,11 @@ fn serve(
     bind: &str,
     tls: Option<(PathBuf, PathBuf)>,
     session_hours: i64,
+    token_days: i64,
 ) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(data_dir);
     config.session_ttl = chrono::Duration::hours(session_hours);
+    config.token_lifetime = chrono::Duration::days(token_days);
     // Read the certificate and key before anything else: a bad file stops
     // the start before the store is opened.
     if let Some((cert, key)) = tls {
@@ -300,7 +314,14 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             session_hours,
-        } => serve(data_dir(d), &bind, tls_cert.zip(tls_key), session_hours),
+            token_days,
+        } => serve(
+            data_dir(d),
+            &bind,
+            tls_cert.zip(tls_key),
+            session_hours,
+            token_days,
+        ),
         Command::Openapi => std::io::stdout()
             .lock()
             .write_all(returnee_server::openapi::document_json().as_bytes())

@@ -55,6 +55,15 @@ pub enum AuditEvent {
         personal: bool,
         full_documents: bool,
     },
+    /// A device's new token was confirmed; its old one stopped working.
+    TokenRotated { device: DeviceId },
+    /// An admin asked a device to rotate its token at its next contact.
+    RotationRequested { device: DeviceId },
+    /// An admin changed the sites of a device.
+    SitesChanged {
+        device: DeviceId,
+        sites: Vec<String>,
+    },
 }
 
 /// What the trail keeps of one applied operation.

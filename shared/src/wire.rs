@@ -61,6 +61,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The body is not sent as JSON (HTTP 415).
     UnsupportedMediaType,
+    /// The device's credential expired: it must enroll again with a new
+    /// code (HTTP 401; nothing on the laptop is lost).
+    TokenExpired,
     /// A code this version does not know (from a newer server), or an
     /// answer that was not an error body at all.
     #[serde(other)]
@@ -69,7 +72,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and parsing.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthorized,
         ErrorCode::Revoked,
         ErrorCode::Forbidden,
@@ -83,6 +86,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unknown,
+        ErrorCode::TokenExpired,
     ];
 
     /// The wire form.
@@ -101,6 +105,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unknown => "unknown",
+            ErrorCode::TokenExpired => "token_expired",
         }
     }
 
@@ -108,7 +113,7 @@ impl ErrorCode {
     /// (`invalid` is for refused operations only: 400 if ever sent whole).
     pub const fn status(self) -> u16 {
         match self {
-            ErrorCode::Unauthorized | ErrorCode::Revoked => 401,
+            ErrorCode::Unauthorized | ErrorCode::Revoked | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::BadRequest | ErrorCode::Invalid | ErrorCode::ProtocolMismatch => 400,
             ErrorCode::NotFound => 404,
@@ -595,6 +600,33 @@ pub struct AuditQuery {
 
 /// The most audit entries one page carries.
 pub const MAX_AUDIT_PAGE: usize = 1000;
+
+/// `POST /v1/device/token`: the answer a device gets at the start of each
+/// sync about its credential, and what it is allowed now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenAnswer {
+    /// When the token the request was made with stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// A new token, when rotation was due (less than a third of the
+    /// lifetime left, or an admin asked): the device keeps it in place of
+    /// the old one and sends it from its next request, which confirms it;
+    /// only then does the old one stop working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// When the new token stops working (with `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub role: Role,
+    /// Crossing codes the device works at now; empty means every site.
+    pub sites: Vec<String>,
+}
+
+/// `POST /v1/admin/devices/{id}/sites` (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SitesRequest {
+    /// Crossing codes; empty means every site.
+    pub sites: Vec<String>,
+}
 
 #[cfg(test)]
 mod tests {

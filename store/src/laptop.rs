@@ -121,6 +121,10 @@ pub enum StoreError {
         "a store already exists at {0} and is not encrypted; nothing changed. Encryption is chosen when a store is made: use `init --encrypt` with a new --data-dir"
     )]
     AlreadyPlain(PathBuf),
+    #[error(
+        "the store at {0} is not encrypted, so it has no passphrase to change; encryption is chosen when a store is made (`init --encrypt` with a new --data-dir)"
+    )]
+    NotEncrypted(PathBuf),
     #[error("the store at {dir} could not be read: {source}")]
     Sealing {
         dir: PathBuf,
@@ -140,6 +144,7 @@ mod pull;
 mod purge;
 mod queue;
 mod record_packs;
+pub mod refused;
 pub mod sealing;
 mod sync_store;
 
@@ -186,6 +191,10 @@ pub struct Enrollment {
     /// this server from then on (a later `--ca` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
+    /// When the token stops working, as the server said at the last sync
+    /// (each sync renews it in time; `None` before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<DateTime<Utc>>,
 }
 
 /// One family to add, or to bring in line with, by id.

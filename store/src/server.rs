@@ -74,7 +74,9 @@ mod records;
 
 use admission::admit;
 pub use dashboard::Session;
-pub use devices::{EnrollRefusal, EnrollmentCode, hash_secret, new_code, normalize_code};
+pub use devices::{
+    Credential, EnrollRefusal, EnrollmentCode, PendingToken, hash_secret, new_code, normalize_code,
+};
 use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;
 use records::RecordEntry;
@@ -136,6 +138,9 @@ pub struct Device {
     pub enrolled_at: DateTime<Utc>,
     #[serde(default)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The credential in use ([`devices`]; module docs there).
+    #[serde(default)]
+    pub credential: Credential,
 }
 
 impl Device {

@@ -93,18 +93,45 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
         AdminAction::Revoke { device_id } => {
             let store = open_store(config)?;
             let client = enrolled_client(&store, config.ca_file.as_deref())?;
-            let id = match uuid::Uuid::parse_str(device_id.trim()) {
-                Ok(id) => DeviceId(id),
-                Err(_) => {
-                    let devices =
-                        erase_if_revoked(store.clone(), client.devices().map_err(CliError::from))?;
-                    find_device(&devices, &device_id)?
-                }
-            };
+            let id = named_device(&store, &client, &device_id)?;
             let d = erase_if_revoked(store, client.revoke(id).map_err(CliError::from))?;
             println!(
                 "revoked {} ({}, {}); the server refuses it from now on, and it erases its copy at its next contact",
                 d.id, d.name, d.role
+            );
+            Ok(())
+        }
+        AdminAction::Sites { device_id, sites } => {
+            let sites = sites
+                .iter()
+                .map(|s| {
+                    parse_crossing(s).map_err(|p| CliError::Usage(format!("--site: {}", p.message)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let id = named_device(&store, &client, &device_id)?;
+            let d = erase_if_revoked(store, client.set_sites(id, sites).map_err(CliError::from))?;
+            println!(
+                "{} ({}) now works at {}; its changes refused for a site it now has go through once it runs `returnee refused retry --all` and syncs",
+                d.name,
+                d.id,
+                if d.sites.is_empty() {
+                    "every site".to_string()
+                } else {
+                    d.sites.join(", ")
+                }
+            );
+            Ok(())
+        }
+        AdminAction::Rotate { device_id } => {
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let id = named_device(&store, &client, &device_id)?;
+            let d = erase_if_revoked(store, client.ask_rotation(id).map_err(CliError::from))?;
+            println!(
+                "{} ({}) gets a new token at its next sync; its old token stops working once the new one is used",
+                d.name, d.id
             );
             Ok(())
         }
@@ -187,6 +214,23 @@ impl Names {
         match self.0.iter().find(|d| d.id == id) {
             Some(d) => format!("{} ({short})", d.name),
             None => id.to_string(),
+        }
+    }
+}
+
+/// The device `text` names (see [`find_device`]), asking the server for
+/// the list unless it is a full id.
+fn named_device(
+    store: &returnee_store::laptop::LocalStore,
+    client: &crate::client::ServerClient,
+    text: &str,
+) -> Result<DeviceId, CliError> {
+    match uuid::Uuid::parse_str(text.trim()) {
+        Ok(id) => Ok(DeviceId(id)),
+        Err(_) => {
+            let devices =
+                erase_if_revoked(store.clone(), client.devices().map_err(CliError::from))?;
+            find_device(&devices, text)
         }
     }
 }
@@ -274,6 +318,21 @@ fn describe(event: &AuditEvent, names: &Names) -> String {
                 (false, _) => "shareable, no personal data",
                 (true, false) => "names, document numbers masked",
                 (true, true) => "names and full document numbers",
+            }
+        ),
+        AuditEvent::TokenRotated { device } => {
+            format!("token rotated by {}", names.of(*device))
+        }
+        AuditEvent::RotationRequested { device } => {
+            format!("token rotation asked of {}", names.of(*device))
+        }
+        AuditEvent::SitesChanged { device, sites } => format!(
+            "sites of {} set to {}",
+            names.of(*device),
+            if sites.is_empty() {
+                "all".to_string()
+            } else {
+                sites.join(", ")
             }
         ),
     }

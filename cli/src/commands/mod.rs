@@ -26,7 +26,9 @@ pub mod form;
 pub mod import;
 pub mod init;
 pub mod list;
+pub mod passphrase;
 pub mod purge;
+pub mod refused;
 pub mod report;
 pub mod restore;
 pub mod show;
@@ -59,6 +61,8 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Lock => unlock::lock(config),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(&out),
+        Command::Refused(a) => refused::run(a, config),
+        Command::Passphrase(a) => passphrase::run(a, config),
     }
 }
 

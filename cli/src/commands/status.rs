@@ -28,6 +28,9 @@ struct Status {
     update: Option<String>,
     /// The families with a refused change: why, and what to do.
     refused_families: Vec<RefusedFamily>,
+    /// When this device's token stops working, as the server said at the
+    /// last sync (each sync renews it in time).
+    token_expires_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +106,10 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             .server_health()?
             .and_then(|h| h.compatibility(PROTOCOL_VERSION).notice()),
         refused_families,
+        token_expires_at: enrollment
+            .as_ref()
+            .and_then(|e| e.token_expires_at)
+            .map(|t| t.to_rfc3339()),
     };
     if args.json {
         return print_json(&s);
@@ -143,6 +150,12 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             ""
         }
     );
+    if let Some(at) = enrollment.as_ref().and_then(|e| e.token_expires_at) {
+        println!(
+            "credential  valid until {} (a sync renews it in time)",
+            at.format("%Y-%m-%d")
+        );
+    }
     if let Some(update) = &s.update {
         println!("update      {update}");
     }
@@ -156,6 +169,9 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             println!("  family {}: {}", &f.id.replace('-', "")[..8], f.message);
             println!("    what to do: {}", f.advice);
         }
+        println!(
+            "  `returnee refused` lists them; once the cause is fixed, `returnee refused retry --all` and sync"
+        );
     }
     Ok(())
 }

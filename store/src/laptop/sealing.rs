@@ -13,8 +13,9 @@
 //!   the wrapped data key and a verifier (a known value sealed under the data
 //!   key) are the one plain entry, `m/crypt` ([`CryptHeader`]). A wrong
 //!   passphrase fails to unwrap the data key, so it is detected before
-//!   anything is read or written. Changing the passphrase would re-wrap the
-//!   data key only.
+//!   anything is read or written. Changing the passphrase re-wraps the
+//!   data key only ([`StoreCipher::rewrap`]: a new salt, the one header
+//!   entry rewritten), so no value is re-encrypted.
 //! - No key holds a name or a document number: keys are record ids, places
 //!   and sequence numbers; duplicate detection reads sealed features.
 
@@ -227,6 +228,27 @@ impl StoreCipher {
             Some(v) if v == VERIFIER => Ok(StoreCipher::Sealed(Arc::new(data))),
             _ => Err(SealError::WrongPassphrase),
         }
+    }
+
+    /// The header of the same data key wrapped under `new` (a fresh salt,
+    /// today's Argon2id parameters), once `old` unwraps it.
+    pub fn rewrap(
+        header: &CryptHeader,
+        old: &Passphrase,
+        new: &Passphrase,
+    ) -> Result<CryptHeader, SealError> {
+        let key = Self::unwrap_key(header, old)?;
+        let salt = random::<SALT_LEN>()?;
+        let wrapping = derive(new, salt.as_ref(), KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES)?;
+        Ok(CryptHeader {
+            scheme: SCHEME.into(),
+            m_kib: KDF_MEMORY_KIB,
+            t: KDF_PASSES,
+            p: KDF_LANES,
+            salt: hex::encode(salt.as_ref()),
+            wrapped_key: hex::encode(wrapping.seal(WRAP_AD, key.as_bytes())),
+            verifier: header.verifier.clone(),
+        })
     }
 
     pub fn is_sealed(&self) -> bool {
