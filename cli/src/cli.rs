@@ -141,6 +141,36 @@ pub enum RefusedAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CrossingAction {
+    /// Add a crossing: every laptop learns it at its next sync.
+    Add {
+        /// Its code: lower-case letters, digits and dashes (islam-qala).
+        code: String,
+        /// Its name as people say it (Islam Qala).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The province on the far side: PK-XX (Pakistan) or IR-XX (Iran).
+        #[arg(long, value_name = "PK-XX|IR-XX")]
+        country_side: String,
+        /// The Afghan province it opens on (AF-HER).
+        #[arg(long, value_name = "AF-XXX")]
+        af_province: String,
+    },
+    /// Deactivate an added crossing: its families stay, new ones are no
+    /// longer offered it.
+    Deactivate {
+        /// The crossing's code.
+        code: String,
+    },
+    /// Every crossing: compiled in and added.
+    List {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct PassphraseArgs {
     #[command(subcommand)]
@@ -249,6 +279,12 @@ pub struct FieldFlags {
 pub struct AddArgs {
     #[command(flatten)]
     pub fields: FieldFlags,
+    /// The --crossing is new and this laptop has not learnt it yet (offline):
+    /// save the family anyway; the next sync learns the crossing and sends
+    /// the family (refused and kept under `returnee refused` if the server
+    /// does not list it either).
+    #[arg(long)]
+    pub new_crossing: bool,
     /// Print the saved family as JSON instead of only its id.
     #[arg(long)]
     pub json: bool,
@@ -541,6 +577,12 @@ pub enum AdminAction {
         /// A crossing; repeat for several. Without any: every site.
         #[arg(long = "site", value_name = "CROSSING")]
         sites: Vec<String>,
+    },
+    /// Crossings as data: add one (laptops learn it at their next sync),
+    /// deactivate one, or list them.
+    Crossing {
+        #[command(subcommand)]
+        action: CrossingAction,
     },
     /// Make a device rotate its token at its next sync (e.g. if the laptop
     /// may have been copied).

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use returnee_shared::reference::{CrossingDef, CrossingList};
 use returnee_shared::wire::{
     AuditPage, AuditQuery, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse,
     ErrorBody, ErrorCode, Health, PROTOCOL_HEADER, PROTOCOL_VERSION, PullQuery, PullResponse,
@@ -398,6 +399,21 @@ impl ServerClient {
             &format!("/v1/admin/devices/{}/sites", device.0),
             &SitesRequest { sites },
         )
+    }
+
+    /// The crossings admins added, with the list's version.
+    pub fn crossings(&self) -> Result<CrossingList, ClientError> {
+        self.get("/v1/crossings", &())
+    }
+
+    /// Adds a crossing (admin).
+    pub fn add_crossing(&self, def: &CrossingDef) -> Result<CrossingList, ClientError> {
+        self.post("/v1/admin/crossings", def)
+    }
+
+    /// Deactivates an added crossing (admin).
+    pub fn deactivate_crossing(&self, code: &str) -> Result<CrossingList, ClientError> {
+        self.post(&format!("/v1/admin/crossings/{code}/deactivate"), &())
     }
 
     /// Asks a device to rotate its token at its next sync (admin).

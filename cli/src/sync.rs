@@ -117,6 +117,17 @@ pub fn renew_credential(
     if e != before {
         store.set_enrollment(&e)?;
     }
+    let client = renewed.as_ref().unwrap_or(client);
+    if answer.crossings_version > store.learnt_crossings()?.version {
+        let list = client.crossings()?;
+        returnee_shared::reference::learn(&list);
+        for code in store.set_learnt_crossings(&list)? {
+            eprintln!(
+                "the crossing '{code}' is listed on the server now: its families here count in reports"
+            );
+        }
+        crate::commands::install_crossings(store, true)?;
+    }
     Ok(renewed)
 }
 

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use returnee_shared::DeviceId;
 use returnee_shared::access::Action;
 use returnee_shared::merge::Op;
+use returnee_shared::reference::{CrossingDef, CrossingList};
 use returnee_shared::validate::parse_crossing;
 use returnee_shared::wire::{
     AuditPage, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse, Health,
@@ -50,6 +51,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(device_token)
             .service(set_sites)
             .service(ask_rotation)
+            .service(list_crossings)
+            .service(add_crossing)
+            .service(deactivate_crossing)
             .service(push)
             .service(pull)
             .service(conflicts)
@@ -429,6 +433,10 @@ async fn device_token(
         token_expires_at: None,
         role: device.role,
         sites: device.sites.clone(),
+        crossings_version: {
+            let store = state.store.clone();
+            blocking(move || Ok(store.crossings()?.version)).await?
+        },
     };
     if crate::auth::rotation_due(&device, lifetime, now) {
         let presented = req
@@ -507,4 +515,69 @@ async fn ask_rotation(
         .ok_or_else(no_such_device)?;
     tracing::info!(device = %id, by = %admin, "token rotation asked");
     Ok(HttpResponse::Ok().json(device.summary()))
+}
+
+/// The crossings admins added (after the compiled-in ones), with the
+/// list's version; devices fetch it when their version is older.
+#[utoipa::path(
+    tag = "devices",
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses((status = 200, description = "The added crossings and the list's version", body = CrossingList), Refusals)
+)]
+#[get("/crossings")]
+async fn list_crossings(state: State, _who: Authenticated) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.crossings()?)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Takes a changed list in (this process's lookups) and answers with it.
+fn crossings_changed(outcome: Result<CrossingList, String>) -> Result<HttpResponse, ApiError> {
+    let list = outcome.map_err(ApiError::BadRequest)?;
+    returnee_shared::reference::learn(&list);
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Adds a crossing: devices learn it at their next sync and record
+/// families there; codes and sites may name it.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The list with the new crossing", body = CrossingList), Refusals)
+)]
+#[post("/admin/crossings")]
+async fn add_crossing(
+    state: State,
+    who: Authenticated,
+    body: web::Json<CrossingDef>,
+) -> Result<HttpResponse, ApiError> {
+    // Configuring the deployment is the code-minting admin's work.
+    let admin = who.authorize(Action::MintCodes)?.id;
+    let store = state.store.clone();
+    let now = state.config.clock.now();
+    let def = body.into_inner();
+    let outcome = blocking(move || Ok(store.add_crossing(def, admin, now)?)).await?;
+    crossings_changed(outcome)
+}
+
+/// Deactivates an added crossing: kept for the families recorded there,
+/// no longer offered for new ones.
+#[utoipa::path(
+    tag = "admin",
+    params(("code" = String, Path, description = "The crossing's code")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The list with the crossing deactivated", body = CrossingList), Refusals)
+)]
+#[post("/admin/crossings/{code}/deactivate")]
+async fn deactivate_crossing(
+    state: State,
+    who: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = who.authorize(Action::MintCodes)?.id;
+    let store = state.store.clone();
+    let now = state.config.clock.now();
+    let code = path.into_inner();
+    let outcome = blocking(move || Ok(store.deactivate_crossing(code.trim(), admin, now)?)).await?;
+    crossings_changed(outcome)
 }

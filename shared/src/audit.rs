@@ -59,6 +59,8 @@ pub enum AuditEvent {
     TokenRotated { device: DeviceId },
     /// An admin asked a device to rotate its token at its next contact.
     RotationRequested { device: DeviceId },
+    /// An admin added a crossing (`active`) or deactivated one.
+    CrossingChanged { code: String, active: bool },
     /// An admin changed the sites of a device.
     SitesChanged {
         device: DeviceId,

@@ -619,6 +619,10 @@ pub struct TokenAnswer {
     pub role: Role,
     /// Crossing codes the device works at now; empty means every site.
     pub sites: Vec<String>,
+    /// The version of the server's list of added crossings: a device that
+    /// holds an older one fetches it (`GET /v1/crossings`).
+    #[serde(default)]
+    pub crossings_version: u64,
 }
 
 /// `POST /v1/admin/devices/{id}/sites` (admin only).

@@ -22,6 +22,8 @@
 //!   has acknowledged (4 bytes), so that a large entry (an import chunk) is
 //!   not rewritten at each batch; absent when none are;
 //! - `h/<op id>`: operations the server refused, held with the reason;
+//! - `m/crossings`, `m/provisional_crossings`: the crossings learnt from
+//!   the server, and codes accepted offline before ([`crossings`]);
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
 //! - `F/<place>`, `x/…`: what duplicate detection reads, kept in the same
@@ -135,6 +137,7 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+mod crossings;
 mod duplicates;
 mod edits;
 pub mod find;

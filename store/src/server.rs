@@ -22,6 +22,7 @@
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
 //! - `code/<code hash>`: an enrollment code and the uses it has left;
+//! - `m/crossings`: the crossings admins added, with the list's version;
 //! - `a/<seq>`: the audit trail (`returnee_shared::audit::AuditEntry` as
 //!   JSON), hash-chained; `m/audit`: its last sequence number and hash,
 //!   written in the same batch as the entry.
@@ -64,6 +65,7 @@ pub use duplicates::DuplicateIndex;
 
 mod admission;
 mod audit;
+mod crossings;
 mod dashboard;
 mod devices;
 mod exports;
@@ -77,7 +79,7 @@ pub use dashboard::Session;
 pub use devices::{
     Credential, EnrollRefusal, EnrollmentCode, PendingToken, hash_secret, new_code, normalize_code,
 };
-use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
+use keys::{AUDIT_HEAD_KEY, CROSSINGS_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;
 use records::RecordEntry;
 

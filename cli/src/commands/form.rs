@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeSet;
 
 use dialoguer::{Confirm, FuzzySelect, Input, MultiSelect, Select};
-use returnee_shared::reference::{af_provinces, crossings, pk_provinces};
+use returnee_shared::reference::{af_provinces, crossings, departure_provinces};
 use returnee_shared::validate::{parse_counts, parse_date_only};
 use returnee_shared::{
     DocType, Documentation, FamilyDraft, FamilyFields, Referral, ReturnType, Vulnerability,
@@ -120,7 +120,7 @@ fn labelled<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> (Vec<Strin
 fn offered_crossings(sites: &[String]) -> Vec<&'static returnee_shared::reference::Crossing> {
     crossings()
         .iter()
-        .filter(|c| sites.is_empty() || sites.contains(&c.entry.code))
+        .filter(|c| c.active && (sites.is_empty() || sites.contains(&c.entry.code)))
         .collect()
 }
 
@@ -187,7 +187,7 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
         }
         if asks(&["departure_province"]) {
             let (mut items, mut codes) = labelled(
-                pk_provinces()
+                departure_provinces()
                     .iter()
                     .map(|p| (p.code.as_str(), p.name.as_str())),
             );
@@ -195,7 +195,7 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
             codes.push("unknown".into());
             let near = crossing.map(|c| c.pk_province.clone());
             d.departure_province = Some(choose_filtered(
-                "Province of departure (Pakistan; type to filter)",
+                "Province of departure (Pakistan or Iran; type to filter)",
                 &items,
                 &codes,
                 d.departure_province.as_deref().or(near.as_deref()),

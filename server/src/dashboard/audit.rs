@@ -62,6 +62,9 @@ fn what(event: &AuditEvent) -> Markup {
         AuditEvent::RotationRequested { device } => html! {
             "token rotation asked of " (short_id(device))
         },
+        AuditEvent::CrossingChanged { code, active } => html! {
+            "crossing " (code) @if *active { " added" } @else { " deactivated" }
+        },
         AuditEvent::SitesChanged { device, sites } => html! {
             "sites of " (short_id(device)) " set to "
             @if sites.is_empty() { "all" } @else { (sites.join(", ")) }
