@@ -100,8 +100,12 @@ pub fn renew_credential(
 ) -> Result<Option<ServerClient>, CliError> {
     let answer = match client.device_token() {
         Ok(a) => a,
-        Err(ClientError::Refused { status: 404, .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
+        // A refusal (expired, revoked, …) stops the sync; an older server
+        // without the endpoint, or an answer lost on the way, does not: the
+        // push goes ahead with the token held (which still works), and the
+        // next sync checks in again.
+        Err(e @ ClientError::Refused { status, .. }) if status != 404 => return Err(e.into()),
+        Err(_) => return Ok(None),
     };
     let Some(mut e) = store.enrollment()? else {
         return Ok(None);

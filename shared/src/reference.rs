@@ -241,7 +241,14 @@ pub fn learn(learnt: &CrossingList) {
         });
     }
     let mut slot = installed().write().unwrap_or_else(|p| p.into_inner());
-    *slot = install(list, slot.provisional);
+    // A provisional code learnt now is a listed one from now on.
+    let provisional: Vec<Crossing> = slot
+        .provisional
+        .iter()
+        .filter(|p| !list.iter().any(|c| c.entry.code == p.entry.code))
+        .cloned()
+        .collect();
+    *slot = install(list, Vec::leak(provisional));
 }
 
 /// Whether `code` has the form of a crossing code (lower-case letters,
@@ -617,5 +624,10 @@ mod tests {
         assert!(is_provisional("dogharoun") && !is_provisional("islam-qala"));
         assert!(crossings().iter().all(|c| c.entry.code != "dogharoun"));
         assert!(crossing("Not A Code").is_none());
+        list.crossings
+            .push(def("dogharoun", "Dogharoun", "IR-09", "AF-HER"));
+        learn(&list);
+        assert!(!is_provisional("dogharoun"));
+        assert!(crossings().iter().any(|c| c.entry.code == "dogharoun"));
     }
 }

@@ -3,28 +3,12 @@
 //! with a line in the laptop's log of what was dropped. The real binaries
 //! and a real server.
 
+use returnee_tests::Store;
 use returnee_tests::cluster::TestServer;
-use returnee_tests::{Store, add_args};
 use serde_json::Value;
 
-/// Adds a family with a head's name and a document number; returns its id.
 fn add_named(store: &Store, crossing: &str, name: &str, doc: &str) -> String {
-    let mut args = add_args(crossing, "2026-12-01", "1,0,1,1,0", "0,1,0,1,0");
-    args.extend(
-        [
-            "--head-name",
-            name,
-            "--head-sex",
-            "f",
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            doc,
-            "--consent",
-        ]
-        .map(String::from),
-    );
-    store.ok(&args).trim().to_string()
+    returnee_tests::add_named(store, crossing, "2026-12-01", name, doc)
 }
 
 fn refused(store: &Store) -> Vec<Value> {

@@ -180,20 +180,31 @@ impl std::fmt::Debug for StoreCipher {
 impl StoreCipher {
     /// Makes a new data key, wrapped under `pass`: the cipher and the header to store.
     pub fn create(pass: &Passphrase) -> Result<(Self, CryptHeader), SealError> {
-        let salt = random::<SALT_LEN>()?;
         let data_key = random::<32>()?;
-        let wrapping = derive(pass, salt.as_ref(), KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES)?;
         let data = Cipher::new(&data_key);
-        let header = CryptHeader {
+        let verifier = hex::encode(data.seal(VERIFIER_AD, VERIFIER));
+        let header = Self::wrap(pass, data_key.as_ref(), verifier)?;
+        Ok((StoreCipher::Sealed(Arc::new(data)), header))
+    }
+
+    /// The header of `data_key` wrapped under `pass` with a fresh salt and
+    /// today's Argon2id parameters.
+    fn wrap(
+        pass: &Passphrase,
+        data_key: &[u8],
+        verifier: String,
+    ) -> Result<CryptHeader, SealError> {
+        let salt = random::<SALT_LEN>()?;
+        let wrapping = derive(pass, salt.as_ref(), KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES)?;
+        Ok(CryptHeader {
             scheme: SCHEME.into(),
             m_kib: KDF_MEMORY_KIB,
             t: KDF_PASSES,
             p: KDF_LANES,
             salt: hex::encode(salt.as_ref()),
-            wrapped_key: hex::encode(wrapping.seal(WRAP_AD, data_key.as_ref())),
-            verifier: hex::encode(data.seal(VERIFIER_AD, VERIFIER)),
-        };
-        Ok((StoreCipher::Sealed(Arc::new(data)), header))
+            wrapped_key: hex::encode(wrapping.seal(WRAP_AD, data_key)),
+            verifier,
+        })
     }
 
     /// Unlocks an encrypted store's data key with `pass`.
@@ -238,17 +249,7 @@ impl StoreCipher {
         new: &Passphrase,
     ) -> Result<CryptHeader, SealError> {
         let key = Self::unwrap_key(header, old)?;
-        let salt = random::<SALT_LEN>()?;
-        let wrapping = derive(new, salt.as_ref(), KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES)?;
-        Ok(CryptHeader {
-            scheme: SCHEME.into(),
-            m_kib: KDF_MEMORY_KIB,
-            t: KDF_PASSES,
-            p: KDF_LANES,
-            salt: hex::encode(salt.as_ref()),
-            wrapped_key: hex::encode(wrapping.seal(WRAP_AD, key.as_bytes())),
-            verifier: header.verifier.clone(),
-        })
+        Self::wrap(new, key.as_bytes(), header.verifier.clone())
     }
 
     pub fn is_sealed(&self) -> bool {
