@@ -29,6 +29,9 @@ pub const PROTOCOL_HEADER: &str = "x-returnee-protocol";
 /// [`crate::access`].
 pub use crate::access::Role;
 
+mod device;
+pub use device::{SitesRequest, TokenAnswer};
+
 /// The machine-readable code of a refusal: of a whole request
 /// ([`ErrorBody::error`]) or of one pushed operation ([`RejectedOp::error`]).
 /// On the wire, the snake_case name (`"forbidden"`, `"bad_request"`, …).
@@ -600,37 +603,6 @@ pub struct AuditQuery {
 
 /// The most audit entries one page carries.
 pub const MAX_AUDIT_PAGE: usize = 1000;
-
-/// `POST /v1/device/token`: the answer a device gets at the start of each
-/// sync about its credential, and what it is allowed now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TokenAnswer {
-    /// When the token the request was made with stops working.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-    /// A new token, when rotation was due (less than a third of the
-    /// lifetime left, or an admin asked): the device keeps it in place of
-    /// the old one and sends it from its next request, which confirms it;
-    /// only then does the old one stop working.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// When the new token stops working (with `token`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub role: Role,
-    /// Crossing codes the device works at now; empty means every site.
-    pub sites: Vec<String>,
-    /// The version of the server's list of added crossings: a device that
-    /// holds an older one fetches it (`GET /v1/crossings`).
-    #[serde(default)]
-    pub crossings_version: u64,
-}
-
-/// `POST /v1/admin/devices/{id}/sites` (admin only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SitesRequest {
-    /// Crossing codes; empty means every site.
-    pub sites: Vec<String>,
-}
 
 #[cfg(test)]
 mod tests {
