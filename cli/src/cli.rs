@@ -60,6 +60,9 @@ pub enum Command {
     /// Undo a delete: the family counts again (supervisor or admin: the
     /// server takes it as a decision).
     Restore(RestoreArgs),
+    /// Mark a family's review: approved, has-issues or sent-back (supervisor
+    /// or admin), or resubmitted (the worker, once it is fixed).
+    Review(ReviewArgs),
     /// Totals of families, individuals, men, women and children.
     Report(ReportArgs),
     /// Write families to CSV or JSON lines.
@@ -305,6 +308,9 @@ pub struct FilterFlags {
     /// Only this return type.
     #[arg(long, value_name = "T")]
     pub return_type: Option<String>,
+    /// Only families in this review state (approved, has-issues, sent-back, resubmitted).
+    #[arg(long, value_name = "STATE")]
+    pub review: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +383,18 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The family's id (or a unique prefix of it), from `returnee list`.
+    pub id: String,
+    /// approved, has-issues, sent-back or resubmitted.
+    #[arg(long, value_name = "STATE")]
+    pub state: String,
+    /// What is wrong, or what was fixed (one line).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
     pub filter: FilterFlags,
@@ -405,11 +423,11 @@ pub struct ReportArgs {
     /// For a partner or HDX: counts below --small-cells are shown as <N.
     #[arg(long)]
     pub share: bool,
-    /// The smallest count a --share output shows.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    /// The smallest count a --share output shows (only with --share).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "share", value_parser = clap::value_parser!(u64).range(2..))]
     pub small_cells: u64,
-    /// A chart: daily, return-type or destination; an SVG with --out FILE.svg,
-    /// bars on the terminal without it.
+    /// A chart: daily, return-type or destination; an image with --out
+    /// FILE.svg or FILE.png, bars on the terminal without it.
     #[arg(long, value_name = "KIND", conflicts_with_all = ["format", "json"])]
     pub chart: Option<String>,
 }

@@ -339,6 +339,24 @@ impl ServerClient {
         self.get("/v1/sync/pull", &PullQuery { after, limit })
     }
 
+    /// What people call each device.
+    pub fn device_names(&self) -> Result<Vec<returnee_shared::wire::DeviceName>, ClientError> {
+        self.get("/v1/devices/names", &())
+    }
+
+    /// Puts this laptop's exports in the server's audit trail.
+    pub fn note_exports(
+        &self,
+        notes: &[returnee_shared::wire::ExportNote],
+    ) -> Result<returnee_shared::wire::ExportNotesRecorded, ClientError> {
+        self.post(
+            "/v1/audit/exports",
+            &returnee_shared::wire::ExportNotes {
+                notes: notes.to_vec(),
+            },
+        )
+    }
+
     pub fn conflicts(&self) -> Result<Vec<Conflict>, ClientError> {
         self.get("/v1/conflicts", &())
     }

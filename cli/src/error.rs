@@ -88,6 +88,7 @@ impl CliError {
                 | StoreError::Merged { .. }
                 | StoreError::NotMerged(_)
                 | StoreError::NoSuchPair(_)
+                | StoreError::AmbiguousPair(_)
                 | StoreError::NotInPair { .. }
                 | StoreError::PassphraseNeeded(_)
                 | StoreError::WrongPassphrase(_)

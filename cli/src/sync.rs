@@ -81,6 +81,9 @@ pub fn sync_with(
     let mut engine = ClientSync::new(batch_size).pull_pages(pull_page);
     push(&mut engine, store, client, progress)?;
     pull(&mut engine, store, client, progress)?;
+    send_export_notes(store, client)?;
+    let names = client.device_names()?;
+    store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?;
     store.set_last_sync(Utc::now())?;
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
@@ -133,6 +136,18 @@ pub fn renew_credential(
         crate::commands::install_crossings(store, true)?;
     }
     Ok(renewed)
+}
+
+/// Hands the server the notes of exports made from this store, for its
+/// audit trail; each is dropped here once the server has it (a note sent
+/// twice is recorded once).
+fn send_export_notes(store: &LocalStore, client: &ServerClient) -> Result<(), CliError> {
+    let notes = store.export_notes()?;
+    for page in notes.chunks(returnee_shared::wire::MAX_EXPORT_NOTES) {
+        client.note_exports(page)?;
+        store.forget_export_notes(page)?;
+    }
+    Ok(())
 }
 
 /// Pushes every pending operation, one acknowledged batch at a time.

@@ -1,17 +1,20 @@
 //! Reports in every format (`GET /v1/reports`) and family exports
 //! (`GET /v1/export`). The formats are written by
 //! `returnee_shared::report`, as the CLI writes them; each family export is
-//! recorded in the audit trail before it is answered.
+//! recorded in the audit trail before it is answered, and a laptop's
+//! exports from its own store when it tells them (`POST /v1/audit/exports`).
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
 use returnee_shared::access::Action;
 use returnee_shared::audit::AuditEvent;
 use returnee_shared::report::records::{Disclosure, RecordCsv, record_cells};
 use returnee_shared::report::{RenderOptions, ReportFormat, summary};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
-use returnee_shared::wire::{ExportParams, ReportJson, ReportParams};
+use returnee_shared::wire::{
+    ExportNotes, ExportNotesRecorded, ExportParams, MAX_EXPORT_NOTES, ReportJson, ReportParams,
+};
 use returnee_shared::{GroupBy, ReportBuilder, ReportFilter, ReturnType};
 
 use crate::auth::Authenticated;
@@ -84,7 +87,15 @@ pub async fn reports(
     let device = who.authorize(Action::ReadReports)?.clone();
     let q = query.into_inner();
     let bad = |m: String| ApiError::BadRequest(m);
-    let filter = filter_of(&q.crossing, &q.from, &q.to, &q.return_type)?;
+    let mut filter = filter_of(&q.crossing, &q.from, &q.to, &q.return_type)?;
+    if let Some(r) = &q.review {
+        filter.review = Some(returnee_shared::ReviewState::parse(r).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "review: use one of {}",
+                returnee_shared::ReviewState::allowed()
+            ))
+        })?);
+    }
     let by = match &q.by {
         None => Vec::new(),
         Some(b) => GroupBy::parse_list(b).map_err(|m| bad(format!("by: {m}")))?,
@@ -209,6 +220,7 @@ pub async fn export(
         rows: 0,
         personal: disclosure.personal(),
         full_documents: disclosure == Disclosure::Full,
+        on_laptop_at: None,
     };
     let rows = blocking(move || {
         let rows = store
@@ -337,4 +349,36 @@ impl futures_core::Stream for Chunks {
     ) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
+}
+
+/// Exports a laptop made from its own store since its last sync, for the
+/// audit trail (each note once, however often it is sent).
+#[utoipa::path(
+    tag = "sync",
+    request_body = ExportNotes,
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses(
+        (status = 200, description = "The notes are in the audit trail", body = ExportNotesRecorded),
+        Refusals
+    )
+)]
+#[post("/audit/exports")]
+pub async fn export_notes(
+    state: State,
+    who: Authenticated,
+    body: web::Json<ExportNotes>,
+) -> Result<HttpResponse, ApiError> {
+    let device = who.authorize(Action::NoteOwnExports)?.id;
+    let notes = body.into_inner().notes;
+    if notes.len() > MAX_EXPORT_NOTES {
+        return Err(ApiError::BadRequest(format!(
+            "{} notes in one request; send at most {MAX_EXPORT_NOTES} at a time",
+            notes.len()
+        )));
+    }
+    let store = state.store.clone();
+    let recorded =
+        blocking(move || Ok(store.record_export_notes(device, &notes, Utc::now())?)).await?;
+    tracing::info!(recorded, "laptop exports noted");
+    Ok(HttpResponse::Ok().json(ExportNotesRecorded { recorded }))
 }

@@ -11,8 +11,8 @@ use returnee_shared::merge::Op;
 use returnee_shared::reference::{CrossingDef, CrossingList};
 use returnee_shared::validate::parse_crossing;
 use returnee_shared::wire::{
-    AuditPage, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse, Health,
-    MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PageParams, PullResponse, PushRequest,
+    AuditPage, CodeRequest, CodeResponse, DeviceName, DeviceSummary, EnrollRequest, EnrollResponse,
+    Health, MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PageParams, PullResponse, PushRequest,
     PushResponse, RawPushRequest, Role, SitesRequest, SyncCursor, TokenAnswer,
 };
 use serde_json::value::RawValue;
@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(enroll)
             .service(mint_code)
             .service(devices)
+            .service(device_names)
             .service(revoke)
             .service(audit)
             .service(device_token)
@@ -59,7 +60,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(conflicts)
             .service(list_duplicates)
             .service(crate::exports::reports)
-            .service(crate::exports::export),
+            .service(crate::exports::export)
+            .service(crate::exports::export_notes),
     );
 }
 
@@ -214,7 +216,7 @@ async fn push(
         drop(raw);
         // Committed: re-check the changed records for duplicates (off this request).
         Ok(
-            store.push_then(&device, ops, Utc::now(), |changed, through| {
+            store.push_settled(&device, ops, Utc::now(), |changed, through| {
                 duplicates.after_push(changed, through, |task| {
                     actix_web::rt::task::spawn_blocking(task);
                 })
@@ -335,6 +337,27 @@ async fn devices(state: State, who: Authenticated) -> Result<HttpResponse, ApiEr
     let list = blocking(move || Ok(store.devices()?)).await?;
     let list: Vec<DeviceSummary> = list.iter().map(|d| d.summary()).collect();
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// What people call each device.
+#[utoipa::path(
+    tag = "sync",
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses((status = 200, description = "Each device's name", body = Vec<DeviceName>), Refusals)
+)]
+#[get("/devices/names")]
+async fn device_names(state: State, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    who.authorize(Action::ReadDeviceNames)?;
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.devices()?)).await?;
+    let names: Vec<DeviceName> = list
+        .into_iter()
+        .map(|d| DeviceName {
+            id: d.id,
+            name: d.name,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(names))
 }
 
 /// Revokes a device: it is refused from now on, and told to erase its copy.

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::family::DeviceId;
+use crate::family::{DeviceId, ReviewState};
 
 /// What an enrolled device may do (its wire form is the snake_case name).
 #[derive(
@@ -162,6 +162,17 @@ pub enum Action<'a> {
     /// Seeing the families of a site (pull, conflict and duplicate lists,
     /// reports).
     SeeSite(&'a str),
+    /// `POST /v1/audit/exports`: telling the audit trail of exports this
+    /// device made from its own store (every enrolled device).
+    NoteOwnExports,
+    /// `GET /v1/devices/names`: the names of devices, to show people names
+    /// where operations carry ids (every enrolled device).
+    ReadDeviceNames,
+    /// Setting a family's review state (`returnee review`, and the edits
+    /// that carry it): `approved`, `has-issues` and `sent-back` are a
+    /// supervisor's or an admin's; `resubmitted` is for the worker who can
+    /// see the family (the site check is `WriteFamilyAt`'s).
+    SetReview(ReviewState),
 }
 
 /// A refusal, with what to tell the user (never personal data).
@@ -248,6 +259,9 @@ pub fn authorize(principal: &Principal, action: &Action) -> Result<(), Denial> {
             mine()
         )),
         Action::SeeSite(_) => Ok(()),
+        Action::NoteOwnExports | Action::ReadDeviceNames => Ok(()),
+        Action::SetReview(ReviewState::Resubmitted) => Ok(()),
+        Action::SetReview(state) => decides(&format!("mark a family {state}")),
     }
 }
 
@@ -264,12 +278,19 @@ pub fn authorize_unenrolled(action: &Action) -> Result<(), Denial> {
         | Action::ListConflicts
         | Action::ListDuplicates
         | Action::ReadReports
-        | Action::ExportFamilies { .. } => deny(
+        | Action::ExportFamilies { .. }
+        | Action::NoteOwnExports
+        | Action::ReadDeviceNames => deny(
             "this device is not enrolled with a server; run `returnee enroll --server URL --code CODE` first".into(),
         ),
         Action::ResolveConflict => deny(decider_only("resolve conflicts", "not enrolled")),
         Action::DecideDuplicates(decision) => deny(decider_only(decision.what(), "not enrolled")),
         Action::SendOpsOf(_) | Action::WriteFamilyAt { .. } | Action::SeeSite(_) => Ok(()),
+        Action::SetReview(ReviewState::Resubmitted) => Ok(()),
+        Action::SetReview(state) => deny(decider_only(
+            &format!("mark a family {state}"),
+            "not enrolled",
+        )),
     }
 }
 
@@ -305,10 +326,13 @@ mod tests {
             Action::SendOpsOf(_) => "SendOpsOf",
             Action::WriteFamilyAt { .. } => "WriteFamilyAt",
             Action::SeeSite(_) => "SeeSite",
+            Action::NoteOwnExports => "NoteOwnExports",
+            Action::ReadDeviceNames => "ReadDeviceNames",
+            Action::SetReview(_) => "SetReview",
         }
     }
 
-    const VARIANTS: [&str; 13] = [
+    const VARIANTS: [&str; 16] = [
         "MintCodes",
         "ListDevices",
         "RevokeDevice",
@@ -322,6 +346,9 @@ mod tests {
         "SendOpsOf",
         "WriteFamilyAt",
         "SeeSite",
+        "NoteOwnExports",
+        "ReadDeviceNames",
+        "SetReview",
     ];
 
     #[test]
@@ -453,6 +480,19 @@ mod tests {
                 [false, false, true, true, true, true],
                 true,
             ),
+            (Action::NoteOwnExports, [true; 6], false),
+            (Action::ReadDeviceNames, [true; 6], false),
+            (
+                Action::SetReview(ReviewState::SentBack),
+                [false, true, true, true, true, true],
+                false,
+            ),
+            (
+                Action::SetReview(ReviewState::Approved),
+                [false, true, true, true, true, true],
+                false,
+            ),
+            (Action::SetReview(ReviewState::Resubmitted), [true; 6], true),
             (Action::SeeSite("torkham"), [true; 6], true),
             (
                 Action::SeeSite("chaman"),

@@ -45,8 +45,9 @@ pub enum AuditEvent {
         sites: Vec<String>,
         uses: u32,
     },
-    /// Families were exported (`GET /v1/export`): in which format, under
-    /// which filter, how many, and whether names or document numbers could
+    /// Families were exported (`GET /v1/export`, or `returnee export` on a
+    /// laptop, told at its next sync): in which format, under which
+    /// filter, how many, and whether names or document numbers could
     /// leave with them (`personal`) and in full (`full_documents`).
     Exported {
         format: String,
@@ -54,6 +55,9 @@ pub enum AuditEvent {
         rows: u64,
         personal: bool,
         full_documents: bool,
+        /// For an export from a laptop's own store: when, by its clock.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_laptop_at: Option<DateTime<Utc>>,
     },
     /// A device's new token was confirmed; its old one stopped working.
     TokenRotated { device: DeviceId },
@@ -93,6 +97,7 @@ impl AuditedOp {
             Change::Merge { .. } => "merge",
             Change::MergedValues { .. } => "merged_values",
             Change::Dismiss { .. } => "dismiss",
+            Change::Other(o) => o.kind.as_str(),
         };
         let fields = match &op.change {
             Change::Edit { .. } | Change::MergedValues { .. } => {

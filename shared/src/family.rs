@@ -236,6 +236,62 @@ impl Members {
     }
 }
 
+string_enum!(
+    /// Where a supervisor's review of a family stands.
+    ReviewState {
+        Approved => "approved",
+        HasIssues => "has-issues",
+        SentBack => "sent-back",
+        Resubmitted => "resubmitted",
+    }
+);
+
+/// A family's review: its state and a note for the worker (`returnee
+/// review`). A field like the others (edited, synced and merged the same
+/// way), kept under the key `review` beside the fields a later release may
+/// add, so that a release that does not know it carries it unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Review {
+    pub state: ReviewState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The key of [`FamilyFields::extra`] that holds the review.
+const REVIEW_KEY: &str = "review";
+
+impl fmt::Display for Review {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.note {
+            Some(note) => write!(f, "{}: {note}", self.state),
+            None => write!(f, "{}", self.state),
+        }
+    }
+}
+
+impl FamilyFields {
+    /// The family's review, if it has one (a value that does not read as
+    /// one counts as none).
+    pub fn review(&self) -> Option<Review> {
+        self.extra
+            .get(REVIEW_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// Sets (or with `None` removes) the family's review.
+    pub fn set_review(&mut self, review: Option<Review>) {
+        match review {
+            Some(r) => {
+                let v = serde_json::to_value(r).expect("a review serializes");
+                self.extra.insert(REVIEW_KEY.to_string(), v);
+            }
+            None => {
+                self.extra.remove(REVIEW_KEY);
+            }
+        }
+    }
+}
+
 /// What a worker records about a family: every field that can be edited.
 /// Other keys (fields a later release added) are kept and sent back unchanged.
 // Read by a hand-written `Deserialize` (`family/fields_json.rs`) that

@@ -30,7 +30,7 @@ pub mod wire;
 
 pub use family::{
     AGE_BANDS, DeviceId, DocType, Documentation, ExtraFields, Family, FamilyFields, Members, OpId,
-    RecordId, Referral, ReturnType, Sex, Vulnerability,
+    RecordId, Referral, ReturnType, Review, ReviewState, Sex, Vulnerability,
 };
 pub use merge::{Change, Conflict, ConflictValue, Lifecycle, Op, RecordDoc, RecordView, Slot};
 pub use report::{

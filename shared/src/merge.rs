@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::family::{DeviceId, Family, FamilyFields, OpId, RecordId};
+use crate::family::{DeviceId, ExtraFields, Family, FamilyFields, OpId, RecordId};
 use crate::validate::{FieldName, FieldValue};
 
 /// What an operation does.
@@ -55,7 +55,17 @@ pub enum Change {
         origin: Option<Origin>,
     },
     /// New values for some fields.
-    Edit { values: Vec<FieldValue> },
+    Edit {
+        values: Vec<FieldValue>,
+        /// Values of fields this release does not know (a later release's
+        /// edit), kept as they came: the view's [`FamilyFields::extra`]
+        /// follows them by the same head rule as every field
+        /// (PROTOCOL.md, "Versions"). Stored under this key, never sent:
+        /// a laptop pushes only its own operations.
+        #[serde(default, skip_serializing_if = "ExtraFields::is_empty")]
+        #[schema(ignore)]
+        unknown: ExtraFields,
+    },
     /// The record is deleted (kept as a tombstone).
     Delete,
     /// The record is kept (a decision on a delete or merge conflict, or an unmerge).
@@ -73,10 +83,52 @@ pub enum Change {
     /// This record and `other` are not the same family: the pair is never
     /// suggested again. Recorded on the lower id of the two; changes no value.
     Dismiss { other: RecordId },
+    /// An operation of a kind a later release added (or carried values of
+    /// fields this release does not know): kept and passed on as it came,
+    /// written back with the same `kind` and keys. It changes nothing this
+    /// release shows; a server refuses it (`bad_request`: upgrade).
+    // Not in the published description (this server refuses it); the
+    // derive of `Deserialize` is not used (`change_json`).
+    #[serde(untagged, skip_deserializing)]
+    Other(OpaqueChange),
+}
+
+/// A [`Change::Other`]: its `kind` and its other keys, as they came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueChange {
+    pub kind: String,
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for OpaqueChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.body.len() + 1))?;
+        map.serialize_entry("kind", &self.kind)?;
+        for (k, v) in &self.body {
+            if k != "kind" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Change {
+    /// An edit of fields this release knows.
+    pub fn edit(values: Vec<FieldValue>) -> Change {
+        Change::Edit {
+            values,
+            unknown: ExtraFields::new(),
+        }
+    }
 }
 
 mod change_json;
+pub mod cycles;
 pub mod resolve;
+pub mod rules;
+mod unknown;
 
 /// Who first recorded a family, and when, by that device's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,7 +190,7 @@ impl Op {
     pub fn touches(&self, slot: Slot) -> bool {
         match (&self.change, slot) {
             (Change::Create { .. }, _) => true,
-            (Change::Edit { values } | Change::MergedValues { values, .. }, Slot::Field(f)) => {
+            (Change::Edit { values, .. } | Change::MergedValues { values, .. }, Slot::Field(f)) => {
                 values.iter().any(|v| v.name() == f)
             }
             (Change::Delete | Change::Restore | Change::Merge { .. }, Slot::Lifecycle) => true,
@@ -152,7 +204,10 @@ impl Op {
             Change::Create { .. } | Change::Restore => Some(Lifecycle::Active),
             Change::Delete => Some(Lifecycle::Deleted),
             Change::Merge { into } => Some(Lifecycle::Merged { into }),
-            Change::Edit { .. } | Change::MergedValues { .. } | Change::Dismiss { .. } => None,
+            Change::Edit { .. }
+            | Change::MergedValues { .. }
+            | Change::Dismiss { .. }
+            | Change::Other(_) => None,
         }
     }
 
@@ -160,7 +215,7 @@ impl Op {
     pub fn value(&self, field: FieldName) -> Option<FieldValue> {
         match &self.change {
             Change::Create { fields, .. } => Some(fields.get(field)),
-            Change::Edit { values } | Change::MergedValues { values, .. } => {
+            Change::Edit { values, .. } | Change::MergedValues { values, .. } => {
                 values.iter().find(|v| v.name() == field).cloned()
             }
             _ => None,
@@ -227,8 +282,12 @@ pub struct Conflict {
     /// Stable for a record and field on every replica.
     pub id: String,
     pub record_id: RecordId,
-    /// A field name, or `record` for delete-versus-edit.
+    /// A field name, `record` for delete-versus-edit, or `rule` for a
+    /// record that breaks a rule across fields ([`rules`]).
     pub field: String,
+    /// For a `rule` conflict: the rule's name (`consent`, `female-headed` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub values: Vec<ConflictValue>,
 }
 
@@ -407,6 +466,13 @@ impl RecordDoc {
 
     /// What every replica holding these operations shows.
     pub fn view(&self, record: RecordId) -> RecordView {
+        let mut view = self.view_of_heads(record);
+        rules::apply(self, record, &mut view);
+        view
+    }
+
+    /// [`RecordDoc::view`] before the rules across fields.
+    pub(crate) fn view_of_heads(&self, record: RecordId) -> RecordView {
         // Most records are one creation and nothing else (every family a
         // push or a pull brings in the first time): what it shows needs no
         // heads (two dozen small collections per record, most of a pull's
@@ -469,6 +535,7 @@ impl RecordDoc {
                         id: conflict_id(record, f.as_str()),
                         record_id: record,
                         field: f.as_str().to_string(),
+                        rule: None,
                         values: values
                             .into_iter()
                             .map(|(o, v)| ConflictValue {
@@ -483,6 +550,7 @@ impl RecordDoc {
                     });
                 }
             }
+            self.apply_unknown_edits(&mut fields.extra);
             Family {
                 id: record,
                 fields,
@@ -575,6 +643,7 @@ impl RecordDoc {
                 id: conflict_id(record, RECORD_CONFLICT_FIELD),
                 record_id: record,
                 field: RECORD_CONFLICT_FIELD.to_string(),
+                rule: None,
                 values,
             }
         })
@@ -671,13 +740,7 @@ pub fn plan_unmerge(
         let mut base: Vec<OpId> = carried.iter().map(|o| o.id).collect();
         base.push(shown.id);
         base.sort();
-        ops.push(make(
-            keep_id,
-            base,
-            Change::Edit {
-                values: vec![value],
-            },
-        ));
+        ops.push(make(keep_id, base, Change::edit(vec![value])));
     }
     ops
 }
@@ -772,7 +835,7 @@ mod tests {
                     },
                 }],
             };
-            prop_assert_eq!(doc.view(record), doc.view_by_heads(record));
+            prop_assert_eq!(doc.view_of_heads(record), doc.view_by_heads(record));
         }
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::family::{FamilyFields, ReturnType};
+use crate::family::{FamilyFields, ReturnType, ReviewState};
 
 pub mod records;
 pub mod render;
@@ -42,11 +42,22 @@ pub struct ReportFilter {
     pub to: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_type: Option<ReturnType>,
+    /// Only families in this review state (`returnee review`). Report rows
+    /// do not carry it: a report with it counts from the families' fields
+    /// ([`ReportBuilder::needs_fields`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewState>,
 }
 
 impl ReportFilter {
     pub fn matches(&self, f: &FamilyFields) -> bool {
-        ReportRow::of(f).is_some_and(|r| self.matches_row(&r))
+        self.matches_review(f) && ReportRow::of(f).is_some_and(|r| self.matches_row(&r))
+    }
+
+    /// Whether `f`'s review state is the one asked for (if one is).
+    pub fn matches_review(&self, f: &FamilyFields) -> bool {
+        self.review
+            .is_none_or(|want| f.review().is_some_and(|r| r.state == want))
     }
 
     pub fn matches_row(&self, f: &ReportRow) -> bool {
@@ -84,6 +95,9 @@ impl ReportFilter {
         }
         if let Some(t) = self.return_type {
             parts.push(format!("return-type={t}"));
+        }
+        if let Some(r) = self.review {
+            parts.push(format!("review={r}"));
         }
         if parts.is_empty() {
             "none".into()
@@ -364,8 +378,17 @@ impl ReportBuilder {
         self
     }
 
+    /// Whether the filter reads more of a family than its report row
+    /// (its review state): count with [`ReportBuilder::add`] then.
+    pub fn needs_fields(&self) -> bool {
+        self.filter.review.is_some()
+    }
+
     /// Counts one active family if it matches the filter.
     pub fn add(&mut self, f: &FamilyFields) {
+        if !self.filter.matches_review(f) {
+            return;
+        }
         if let Some(row) = ReportRow::of(f) {
             self.add_row(&row);
         }

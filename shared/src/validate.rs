@@ -12,11 +12,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::family::{
-    DocType, Documentation, FamilyFields, Members, Referral, ReturnType, Sex, Vulnerability,
+    DocType, Documentation, FamilyFields, Members, Referral, ReturnType, Review, ReviewState, Sex,
+    Vulnerability,
 };
 use crate::reference;
 
 mod parse;
+pub mod rules;
 
 use parse::*;
 pub use parse::{
@@ -112,10 +114,12 @@ pub enum FieldName {
     Documentation,
     ProtectionReferral,
     Notes,
+    /// A supervisor's review (`returnee review`).
+    Review,
 }
 
 impl FieldName {
-    pub const ALL: [FieldName; 15] = [
+    pub const ALL: [FieldName; 16] = [
         FieldName::Crossing,
         FieldName::CrossedOn,
         FieldName::ReturnType,
@@ -131,6 +135,7 @@ impl FieldName {
         FieldName::Documentation,
         FieldName::ProtectionReferral,
         FieldName::Notes,
+        FieldName::Review,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +155,7 @@ impl FieldName {
             FieldName::Documentation => "documentation",
             FieldName::ProtectionReferral => "protection_referral",
             FieldName::Notes => "notes",
+            FieldName::Review => "review",
         }
     }
 
@@ -189,6 +195,7 @@ pub enum FieldValue {
     Documentation(BTreeSet<Documentation>),
     ProtectionReferral(Option<Referral>),
     Notes(Option<String>),
+    Review(Option<Review>),
 }
 
 fn join<T: fmt::Display>(items: impl IntoIterator<Item = T>, sep: &str) -> String {
@@ -217,6 +224,7 @@ impl FieldValue {
             FieldValue::Documentation(_) => FieldName::Documentation,
             FieldValue::ProtectionReferral(_) => FieldName::ProtectionReferral,
             FieldValue::Notes(_) => FieldName::Notes,
+            FieldValue::Review(_) => FieldName::Review,
         }
     }
 
@@ -243,6 +251,7 @@ impl FieldValue {
             FieldValue::Vulnerabilities(v) => join(v, ";"),
             FieldValue::Documentation(d) => join(d, ";"),
             FieldValue::ProtectionReferral(r) => opt(r),
+            FieldValue::Review(r) => opt(r),
         }
     }
 
@@ -296,6 +305,11 @@ impl FieldValue {
                 Some(parse_referral(text)?)
             }),
             FieldName::Notes => FieldValue::Notes(opt_text()),
+            FieldName::Review => FieldValue::Review(if blank {
+                None
+            } else {
+                Some(parse_review(text)?)
+            }),
         })
     }
 }
@@ -325,6 +339,7 @@ impl FamilyFields {
                 FieldValue::ProtectionReferral(self.protection_referral)
             }
             FieldName::Notes => FieldValue::Notes(self.notes.clone()),
+            FieldName::Review => FieldValue::Review(self.review()),
         }
     }
 
@@ -346,6 +361,7 @@ impl FamilyFields {
             FieldValue::Documentation(v) => self.documentation = v,
             FieldValue::ProtectionReferral(v) => self.protection_referral = v,
             FieldValue::Notes(v) => self.notes = v,
+            FieldValue::Review(v) => self.set_review(v),
         }
     }
 
@@ -469,6 +485,14 @@ impl FamilyFields {
             p.push(Problem::new(
                 "vulnerabilities",
                 "female-headed does not fit a male head of household (head_sex m); correct one of them",
+            ));
+        }
+        if let Some(note) = self.review().and_then(|r| r.note)
+            && (note.chars().count() > MAX_NOTES || note.chars().any(char::is_control))
+        {
+            p.push(Problem::new(
+                "review",
+                format!("the note must be one line of at most {MAX_NOTES} characters"),
             ));
         }
         if let Some(notes) = &self.notes
@@ -641,4 +665,23 @@ impl FamilyDraft {
             Err(ValidationError { problems })
         }
     }
+}
+
+/// A review as a person types it: `STATE` or `STATE: note`.
+fn parse_review(text: &str) -> Result<Review, Problem> {
+    let (state, note) = match text.split_once(':') {
+        Some((s, n)) => (s, Some(n.trim().to_string()).filter(|n| !n.is_empty())),
+        None => (text, None),
+    };
+    let state = ReviewState::parse(state).ok_or_else(|| {
+        Problem::new(
+            "review",
+            format!(
+                "'{}' is not a review state; use one of {}",
+                state.trim(),
+                ReviewState::allowed()
+            ),
+        )
+    })?;
+    Ok(Review { state, note })
 }

@@ -511,6 +511,9 @@ pub struct ReportParams {
     pub to: Option<String>,
     /// `spontaneous`, `deported` or `assisted`.
     pub return_type: Option<String>,
+    /// Only families in this review state: `approved`, `has-issues`,
+    /// `sent-back` or `resubmitted`.
+    pub review: Option<String>,
     /// Breakdowns, comma-separated: `date`, `week`, `month`, `crossing`,
     /// `return-type`, `departure`, `destination`.
     pub by: Option<String>,
@@ -561,6 +564,39 @@ pub struct ExportParams {
     pub share: bool,
 }
 
+/// An export a laptop made from its own store (`returnee export`), kept
+/// there until a sync tells the server, whose audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportNote {
+    /// Made on the laptop: the server records a note once, however often
+    /// it is sent.
+    pub id: uuid::Uuid,
+    /// When, by the laptop's clock.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `csv`, `jsonl` or `xlsx`.
+    pub format: String,
+    /// The filter, as `ReportFilter::describe` says it.
+    pub filter: String,
+    pub rows: u64,
+    /// Whether names, document numbers and notes were in it (not `--share`).
+    pub personal: bool,
+}
+
+/// The most notes one [`ExportNotes`] may carry.
+pub const MAX_EXPORT_NOTES: usize = 500;
+
+/// `POST /v1/audit/exports`: a laptop's exports since its last sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportNotes {
+    pub notes: Vec<ExportNote>,
+}
+
+/// The answer to [`ExportNotes`]: how many notes were new to the trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportNotesRecorded {
+    pub recorded: u64,
+}
+
 /// The query of `GET /v1/sync/pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullQuery {
@@ -580,6 +616,14 @@ pub struct DeviceSummary {
     /// Set once an admin revoked it: the server then refuses it, and tells
     /// it to erase its local copy.
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /v1/devices/names` (every enrolled device): what people call each
+/// device, so that conflicts and lists show `torkham-desk-1`, not an id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceName {
+    pub id: DeviceId,
+    pub name: String,
 }
 
 /// `GET /v1/admin/audit?after=SEQ&limit=N` (admin only): entries of the

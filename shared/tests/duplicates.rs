@@ -479,9 +479,9 @@ fn an_edit_the_merge_did_not_see_puts_the_merged_record_in_conflict() {
     let late = field.op(
         LOSE,
         vec![cl.id],
-        Change::Edit {
-            values: vec![FieldValue::Notes(Some("seen again at the gate".into()))],
-        },
+        Change::edit(vec![FieldValue::Notes(Some(
+            "seen again at the gate".into(),
+        ))]),
     );
     let mut s = supervisor(0x100);
     let ops = plan_merge((KEEP, &doc(&[&ck])), (LOSE, &doc(&[&cl])), |r, b, c| {

@@ -102,7 +102,7 @@ fn notes(s: &str) -> FieldValue {
 }
 
 fn edit(n: u128, dev: DeviceId, when: DateTime<Utc>, base: Vec<OpId>, v: FieldValue) -> Op {
-    op(n, dev, when, base, Change::Edit { values: vec![v] })
+    op(n, dev, when, base, Change::edit(vec![v]))
 }
 
 fn doc_of(ops: &[Op]) -> RecordDoc {
@@ -522,9 +522,7 @@ fn a_field_device_edit_of_two_fields_keeps_a_conflict_on_one_of_them_open() {
         dev_b(),
         at(2026, 2, 1),
         vec![c.id],
-        Change::Edit {
-            values: vec![notes("from B"), FieldValue::Crossing("chaman".into())],
-        },
+        Change::edit(vec![notes("from B"), FieldValue::Crossing("chaman".into())]),
     );
     let doc = doc_of(&[c.clone(), a.clone(), b.clone()]);
     let before = doc.view(R);
@@ -552,7 +550,7 @@ fn a_field_device_edit_of_two_fields_keeps_a_conflict_on_one_of_them_open() {
             device(0xc),
             at(2026, 3, 1),
             base,
-            Change::Edit { values },
+            Change::edit(values),
         ));
     }
     let fe = ops

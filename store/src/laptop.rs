@@ -32,6 +32,9 @@
 //!   ([`duplicates`]). Candidates are found in memory from the features
 //!   when asked; no key in the store holds a name or a document number.
 //!
+//! - `e/<note id>`: an export made from this store (`returnee export`),
+//!   until a sync has put it in the server's audit trail;
+//!
 //! Every value goes through the store's [`StoreCipher`] ([`sealing`]): the
 //! identity in a plain store, an AEAD bound to the value's key in an
 //! encrypted one. Only `m/crypt` (the encryption header) and `m/format`
@@ -95,6 +98,8 @@ pub enum StoreError {
     NotMerged(RecordId),
     #[error("no open duplicate pair with id {0}; `returnee duplicates` lists them")]
     NoSuchPair(String),
+    #[error("'{0}' starts more than one open pair's id; give more of it")]
+    AmbiguousPair(String),
     #[error("--keep {keep}: not one of the two families of pair {pair}; give one of them")]
     NotInPair { keep: String, pair: String },
     #[error("no open conflict with id {0}; `returnee conflicts` lists them")]
@@ -140,6 +145,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 mod crossings;
 mod duplicates;
 mod edits;
+mod export_notes;
 pub mod find;
 mod keys;
 mod open;
@@ -234,6 +240,7 @@ const META_LAST_SYNC: &str = "last_sync";
 /// The server's `/v1/health` at the last sync (its protocols), so that
 /// `status` can say offline whether an update is available.
 const META_SERVER_HEALTH: &str = "server_health";
+const META_DEVICE_NAMES: &str = "device_names";
 const META_PENDING_SEQ: &str = "pending_seq";
 /// How many operations the push queue holds (kept with every change to it:
 /// counting would read the whole queue).
@@ -527,6 +534,19 @@ impl LocalStore {
         self.set_meta(META_SERVER_HEALTH, health)
     }
 
+    /// What people call each device, as the server said at the last sync
+    /// (empty before one): shown where operations carry device ids.
+    pub fn device_names(&self) -> Result<std::collections::HashMap<DeviceId, String>> {
+        Ok(self.meta(META_DEVICE_NAMES)?.unwrap_or_default())
+    }
+
+    pub fn set_device_names(
+        &self,
+        names: &std::collections::HashMap<DeviceId, String>,
+    ) -> Result<()> {
+        self.set_meta(META_DEVICE_NAMES, names)
+    }
+
     /// Takes the write lock (see [`WriteLock`]).
     pub(super) fn write_lock(&self) -> WriteLock<'_> {
         WriteLock(self.commit_lock.lock().expect("write lock"))
@@ -642,9 +662,19 @@ impl LocalStore {
 
     /// What reports need of every family that counts: a fast scan.
     pub fn report_rows(&self) -> impl Iterator<Item = Result<ReportRow>> + '_ {
+        self.identified_report_rows()
+            .map(|item| item.map(|(_, row)| row))
+    }
+
+    /// [`LocalStore::report_rows`], each with its family's id.
+    pub fn identified_report_rows(
+        &self,
+    ) -> impl Iterator<Item = Result<(RecordId, ReportRow)>> + '_ {
         self.scan_packed(ROWS).map(|item| {
-            let (_, v) = item?;
-            ReportRow::from_bytes(&v).ok_or_else(|| damaged("a report row does not read back"))
+            let (id, v) = item?;
+            let row = ReportRow::from_bytes(&v)
+                .ok_or_else(|| damaged("a report row does not read back"))?;
+            Ok((id, row))
         })
     }
 

@@ -815,7 +815,7 @@ fn run(actions: &[Action]) -> Result<Stats, TestCaseError> {
             .iter()
             .find(|c| c.field == RECORD_CONFLICT_FIELD);
         match &op.change {
-            Change::Edit { values } => {
+            Change::Edit { values, .. } => {
                 for v in values {
                     let f = v.name();
                     let shown = family.get(f) == *v;
@@ -886,6 +886,7 @@ fn run(actions: &[Action]) -> Result<Stats, TestCaseError> {
             | Change::Merge { .. }
             | Change::MergedValues { .. }
             | Change::Dismiss { .. } => {}
+            Change::Other(o) => prop_assert!(false, "this test makes no `{}`", o.kind),
         }
     }
 

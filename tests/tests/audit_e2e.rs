@@ -98,6 +98,13 @@ fn the_audit_trail_records_every_change_and_detects_one_altered_entry() {
     admin.ok(&["sync"]);
     let conflicts = admin.json(&["conflicts", "--json"]);
     let conflict = conflicts[0]["id"].as_str().expect("a conflict").to_string();
+    // People see who made each value by the device's name.
+    let table = admin.ok(&["conflicts"]);
+    for store in [&laptop, &admin] {
+        let name = store.json(&["status", "--json"])["device_name"].clone();
+        let name = name.as_str().unwrap();
+        assert!(table.contains(name), "{name} in {table}");
+    }
     admin.ok(&[
         "conflicts",
         "resolve",

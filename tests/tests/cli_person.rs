@@ -214,6 +214,19 @@ fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
 
     assert_eq!(laptop.json(&["show", &stray, "--json"])["sync"], "refused");
     assert_eq!(laptop.json(&["show", &kept, "--json"])["sync"], "sent");
+
+    // The laptop's report counts what the server counts, and says so.
+    let report = laptop.run(&["report", "--json"]).expect_code(0);
+    let counted: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(counted["families"], 1, "{counted}");
+    assert!(
+        stderr_of(&report).contains("1 family the server refused is left out"),
+        "{}",
+        stderr_of(&report)
+    );
+    admin.ok(&["sync"]);
+    let on_server = admin.json(&["report", "--json"]);
+    assert_eq!(on_server["families"], counted["families"]);
     let pending = laptop.json(&["list", "--pending", "--json"]);
     assert_eq!(ids(&pending), vec![stray.clone()]);
     let table = at_width(&laptop, 80, &["list"]);
@@ -251,6 +264,21 @@ fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
     admin.ok(&["sync"]);
     assert_eq!(admin.json(&["show", &gone, "--json"])["deleted"], false);
 
+    // A field worker undoes their own delete, and the server takes it; a
+    // family deleted on another device is a supervisor's to keep.
+    laptop.ok(&["delete", &kept, "--yes"]);
+    laptop.ok(&["sync"]);
+    laptop.ok(&["restore", &kept]);
+    let run = laptop.run(&["sync"]).expect_code(0);
+    assert!(run.stdout.contains("pushed 1 change"), "{}", run.stdout);
+    admin.ok(&["sync"]);
+    assert_eq!(admin.json(&["show", &kept, "--json"])["deleted"], false);
+    admin.ok(&["delete", &gone, "--yes"]);
+    admin.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+    let refused = laptop.run(&["restore", &gone]).expect_code(2);
+    assert!(refused.stderr.contains("supervisor"), "{}", refused.stderr);
+
     // The audit names devices; revoke takes an id prefix (a name shared by
     // two devices is refused as ambiguous).
     let audit = admin.ok(&["admin", "audit"]);
@@ -287,9 +315,10 @@ fn delete_says_what_happened_and_restore_and_purge_are_safe() {
     let again = store.run(&["delete", short]).expect_code(2);
     assert!(again.stderr.contains("deleted already"), "{}", again.stderr);
     assert!(!again.stderr.contains("edited"), "{}", again.stderr);
-    // Restoring is a supervisor's decision: an unenrolled laptop is told so.
-    let refused = store.run(&["restore", short]).expect_code(2);
-    assert!(refused.stderr.contains("supervisor"), "{}", refused.stderr);
+    // A worker undoes their own delete.
+    let out = store.ok(&["restore", short]);
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(store.json(&["show", &id, "--json"])["deleted"], false);
 
     let future = store
         .run(&["purge", "--synced-before", "2999-01-01"])

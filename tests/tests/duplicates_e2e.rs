@@ -615,7 +615,8 @@ fn a_supervisor_merges_and_unmerges_with_the_binary() {
     store
         .run(&["duplicates", "merge", &pair, "--keep", "ffffffff"])
         .expect_code(2);
-    let out = store.ok(&["duplicates", "merge", &pair, "--keep", &idb]);
+    // A pair is named by the start of its id, as lists show it.
+    let out = store.ok(&["duplicates", "merge", &pair[..8], "--keep", &idb]);
     assert!(out.contains(&format!("merged {ida} into {idb}")), "{out}");
     assert_eq!(report(&store), 1);
     assert!(
@@ -642,4 +643,70 @@ fn a_supervisor_merges_and_unmerges_with_the_binary() {
     store.ok(&["sync"]);
     assert_eq!(server_families(&admin), 2);
     store.run(&["duplicates", "unmerge", &ida]).expect_code(2);
+}
+
+/// Issue 20's case: two supervisors merge the same pair in opposite
+/// directions while offline. After everyone syncs, the lower id counts
+/// (the merge-cycle rule), the other is merged into it, and every report,
+/// the server's and each laptop's, counts every family once.
+#[test]
+fn opposite_merges_made_offline_leave_every_family_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"), "127.0.0.1:0");
+    let mut admin = Device::new("admin");
+    admin.enroll(
+        &server.url,
+        server.admin_code.as_deref().expect("a first start"),
+    );
+    let mut field = Device::new("field");
+    field.enroll(&server.url, &admin.mint(Role::Field, &[]));
+    for i in 0..19u32 {
+        let mut f = other_family(1 + u64::from(i % 5));
+        f.head_name = Some(format!("Family {i}"));
+        f.doc_number = Some(format!("ZX-{i:07}"));
+        f.members.males[0] = i;
+        field.add(f);
+    }
+    let ida = field.add(family("Ghulam Nabi", Some("GN-42"), 1));
+    let idb = field.add(family("Gholam Nabi", Some("gn42"), 1));
+    field.sync();
+    assert_eq!(server_families(&admin), 21);
+
+    let supervisors: Vec<Store> = (0..2)
+        .map(|_| {
+            let s = Store::init();
+            let code = admin.mint(Role::Supervisor, &[]);
+            s.ok(&["enroll", "--server", &server.url, "--code", &code]);
+            s.ok(&["sync"]);
+            s
+        })
+        .collect();
+    let report = |s: &Store| s.json(&["report", "--json"])["families"].as_u64().unwrap();
+    // Offline, each keeps a different one of the pair.
+    for (s, keep) in supervisors.iter().zip([ida, idb]) {
+        let pair = s.json(&["duplicates", "--json"])[0]["id"]
+            .as_str()
+            .expect("the pair is suggested")
+            .to_string();
+        s.ok(&["duplicates", "merge", &pair, "--keep", &keep.to_string()]);
+        assert_eq!(report(s), 20);
+    }
+    for s in supervisors.iter().chain(&supervisors) {
+        s.ok(&["sync"]);
+    }
+    field.sync();
+    let (low, high) = (ida.min(idb).to_string(), ida.max(idb).to_string());
+    assert_eq!(server_families(&admin), 20, "the server's report");
+    assert_eq!(
+        field.report().totals.families,
+        20,
+        "the field laptop's report"
+    );
+    for s in &supervisors {
+        assert_eq!(report(s), 20, "a supervisor's report");
+        let survivor = s.json(&["show", &low, "--json"]);
+        assert!(survivor.get("merged_into").is_none(), "{survivor}");
+        let merged = s.json(&["show", &high, "--json"]);
+        assert_eq!(merged["merged_into"], serde_json::json!(low), "{merged}");
+    }
 }

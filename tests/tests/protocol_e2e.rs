@@ -73,7 +73,7 @@ fn a_field_from_a_later_release_passes_through_a_laptop_untouched() {
         1,
         "the laptop's edit; the creation is the newer device's own"
     );
-    assert!(matches!(&ops[0].change, Change::Edit { values } if values.len() == 1));
+    assert!(matches!(&ops[0].change, Change::Edit { values, .. } if values.len() == 1));
     // Another device pulls both: the family as the later release sent it,
     // with the laptop's edit.
     let mut reader = Device::new("reader");
@@ -116,14 +116,16 @@ fn a_field_from_a_later_release_passes_through_a_laptop_untouched() {
 
 /// A server of the next release, as a laptop of this one sees it: it
 /// speaks the protocol after this one and still accepts this one (the
-/// rule of PROTOCOL.md). It enrolls anyone, takes every push, and has
-/// nothing to pull.
-fn next_release_server() -> String {
+/// rule of PROTOCOL.md). It enrolls anyone, takes every push, and hands
+/// out `pull` (JSON operations) on every pull.
+fn next_release_server(pull: Vec<Value>) -> String {
+    let pull_body = json!({"ops": pull, "cursor": 1, "more": false}).to_string();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            actix_web::HttpServer::new(|| {
+            actix_web::HttpServer::new(move || {
+                let pull_body = pull_body.clone();
                 App::new()
                     .route(
                         "/v1/health",
@@ -157,10 +159,13 @@ fn next_release_server() -> String {
                     )
                     .route(
                         "/v1/sync/pull",
-                        web::get().to(|| async {
-                            HttpResponse::Ok()
-                                .content_type("application/json")
-                                .body(r#"{"ops":[],"cursor":0,"more":false}"#)
+                        web::get().to(move || {
+                            let body = pull_body.clone();
+                            async move {
+                                HttpResponse::Ok()
+                                    .content_type("application/json")
+                                    .body(body)
+                            }
                         }),
                     )
             })
@@ -176,7 +181,7 @@ fn next_release_server() -> String {
 
 #[test]
 fn a_laptop_behind_the_server_is_told_an_update_is_available_and_keeps_syncing() {
-    let url = next_release_server();
+    let url = next_release_server(Vec::new());
     let laptop = Store::init();
     laptop.ok(&["enroll", "--server", &url, "--code", "AAAA-BBBB-CCCC-DDDD"]);
     assert!(
@@ -203,4 +208,76 @@ fn a_laptop_behind_the_server_is_told_an_update_is_available_and_keeps_syncing()
         "{json}"
     );
     assert_eq!(json["pending"], 0, "the push went through");
+}
+
+/// What a later release sends that this one does not know, as it would
+/// come in a pull: an edit of a field added later, and a kind of
+/// operation added later, among edits this release knows.
+#[test]
+fn operations_of_a_later_release_pass_through_an_older_laptop() {
+    let record = new_record_id();
+    let device = uuid::Uuid::from_u128(0xfeed).to_string();
+    let mut fields = family(&mut returnee_tests::Rng::new(11));
+    fields.crossing = "torkham".into();
+    fields.notes = Some("first note".into());
+    let (create, edit_later, verify, edit_notes) =
+        (new_op_id(), new_op_id(), new_op_id(), new_op_id());
+    let op = |id, base: Vec<_>, change: Value| {
+        let mut op = json!({"id": id, "record": record, "device": device,
+            "at": "2026-11-02T08:00:00Z", "change": change});
+        if !base.is_empty() {
+            op["base"] = json!(base);
+        }
+        op
+    };
+    let pull = vec![
+        op(
+            create,
+            vec![],
+            serde_json::to_value(Change::Create {
+                fields,
+                origin: None,
+            })
+            .unwrap(),
+        ),
+        op(
+            edit_later,
+            vec![create],
+            json!({"kind": "edit", "values": [{"field": "phone_contact", "value": later_field()}]}),
+        ),
+        op(
+            verify,
+            vec![create],
+            json!({"kind": "verify", "by": "phone", "checks": [1, 2]}),
+        ),
+        op(
+            edit_notes,
+            vec![create],
+            json!({"kind": "edit", "values": [{"field": "notes", "value": "second note"}]}),
+        ),
+    ];
+    let url = next_release_server(pull);
+    let laptop = Store::init();
+    laptop.ok(&["enroll", "--server", &url, "--code", "AAAA-BBBB-CCCC-DDDD"]);
+    let run = laptop.run(&["sync"]).expect_code(0);
+    assert!(run.stdout.contains("pulled 4"), "{}", run.stdout);
+
+    // The known edit applies; the later field follows its edit; the kind
+    // this release does not know changes nothing it shows.
+    let id = record.to_string();
+    let shown = laptop.json(&["show", "--json", &id]);
+    assert_eq!(shown["notes"], "second note");
+    assert_eq!(shown["phone_contact"], later_field(), "{shown}");
+    let report = laptop.json(&["report", "--json"]);
+    assert_eq!(report["families"], 1, "{report}");
+
+    // Editing another field keeps it; the export carries it.
+    laptop.ok(&["edit", &id, "--notes", "third note"]);
+    laptop.run(&["sync"]).expect_code(0);
+    let shown = laptop.json(&["show", "--json", &id]);
+    assert_eq!(shown["notes"], "third note");
+    assert_eq!(shown["phone_contact"], later_field());
+    let jsonl = laptop.ok(&["export", "--format", "jsonl"]);
+    let line: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(line["phone_contact"], later_field());
 }

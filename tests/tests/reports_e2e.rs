@@ -557,6 +557,9 @@ fn summary_chart_and_bad_ranges() {
     );
     let shared = store.ok(&["report", "--summary", "--share"]);
     assert!(shared.contains("fewer than 5 families"), "{shared}");
+    // A threshold without --share would be ignored: it is refused instead.
+    let alone = store.run(&["report", "--small-cells", "3"]).expect_code(2);
+    assert!(alone.stderr.contains("--share"), "{}", alone.stderr);
 
     // An SVG chart, well-formed, one bar per day.
     let svg = store.path().join("daily.svg");
@@ -580,10 +583,46 @@ fn summary_chart_and_bad_ranges() {
             .any(|l| l.starts_with("Nangarhar") && l.ends_with(" 2")),
         "{bars}"
     );
-    let png = store
-        .run(&["report", "--chart", "daily", "--out", "x.png"])
+    // A PNG, read back by the png crate: one run of bar colour per bar
+    // across the plot, and text drawn (dark pixels) with the built-in font.
+    let png = store.path().join("daily.png");
+    let run = store
+        .run(&["report", "--chart", "daily", "--out", png.to_str().unwrap()])
+        .expect_code(0);
+    let drawn: usize = run
+        .stderr
+        .split("chart (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let at = |x: usize, y: usize| &pixels[(y * w + x) * 3..(y * w + x) * 3 + 3];
+    let row = h - 90;
+    let runs = (0..w)
+        .filter(|&x| {
+            at(x, row) == [0x1f, 0x5f, 0x99] && (x == 0 || at(x - 1, row) != [0x1f, 0x5f, 0x99])
+        })
+        .count();
+    assert_eq!(runs, drawn, "one bar per day");
+    assert_eq!(drawn, 4);
+    let dark = (0..w * h)
+        .filter(|i| pixels[i * 3..i * 3 + 3].iter().all(|&c| c < 80))
+        .count();
+    assert!(dark > 500, "text drawn: {dark} dark pixels");
+    let gif = store
+        .run(&["report", "--chart", "daily", "--out", "x.gif"])
         .expect_code(2);
-    assert!(png.stderr.contains(".svg"), "{}", png.stderr);
+    assert!(
+        gif.stderr.contains(".svg") && gif.stderr.contains(".png"),
+        "{}",
+        gif.stderr
+    );
 
     // A range that ends before it starts is refused, with how to fix it.
     let bad = store
@@ -695,6 +734,68 @@ fn server_exports_are_scoped_masked_and_audited() {
         (Some(false), Some("crossing=chaman"))
     );
     assert_ne!(exports[0]["device"], exports[1]["device"]);
+
+    // An export from a laptop's own store is noted there first and, at the
+    // next sync, in the server's trail: once, however often it syncs.
+    field.ok(&["sync"]);
+    let mine = field.ok(&["export", "--format", "csv"]);
+    assert_eq!(parse_csv(mine.as_bytes()).len(), at_torkham.len() + 1);
+    field.ok(&[
+        "export",
+        "--share",
+        "--format",
+        "jsonl",
+        "--crossing",
+        "torkham",
+    ]);
+    let status = field.json(&["status", "--json"]);
+    assert_eq!(status["exports_to_report"], 2, "{status}");
+    assert!(
+        field
+            .ok(&["status"])
+            .contains("exports     2 exports not yet in the server's audit trail")
+    );
+    field.ok(&["sync"]);
+    field.ok(&["sync"]);
+    assert_eq!(field.json(&["status", "--json"])["exports_to_report"], 0);
+    let audit = admin.json(&["admin", "audit", "--json"]);
+    let from_laptop: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["kind"] == "exported" && e["event"]["on_laptop_at"].is_string())
+        .collect();
+    assert_eq!(from_laptop.len(), 2, "{audit}");
+    assert!(
+        from_laptop
+            .iter()
+            .all(|e| e["device"] == status["device_id"])
+    );
+    let e = |i: usize| &from_laptop[i]["event"];
+    assert_eq!(
+        (
+            e(0)["format"].as_str(),
+            e(0)["rows"].as_u64(),
+            e(0)["personal"].as_bool(),
+            e(0)["full_documents"].as_bool()
+        ),
+        (
+            Some("csv"),
+            Some(at_torkham.len() as u64),
+            Some(true),
+            Some(true)
+        )
+    );
+    assert_eq!(
+        (
+            e(1)["format"].as_str(),
+            e(1)["personal"].as_bool(),
+            e(1)["filter"].as_str()
+        ),
+        (Some("jsonl"), Some(false), Some("crossing=torkham"))
+    );
+    let shown = admin.ok(&["admin", "audit"]);
+    assert!(shown.contains("from the laptop's own store at"), "{shown}");
 
     // The server's reports in a file format, scoped the same way.
     let token = returnee_store::laptop::LocalStore::open(supervisor.path())

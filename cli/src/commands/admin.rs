@@ -401,12 +401,20 @@ fn describe(event: &AuditEvent, names: &Names) -> String {
             rows,
             personal,
             full_documents,
+            on_laptop_at,
         } => format!(
-            "exported {rows} families as {format} (filters: {filter}; {})",
+            "exported {rows} families as {format} (filters: {filter}; {}){}",
             match (personal, full_documents) {
                 (false, _) => "shareable, no personal data",
                 (true, false) => "names, document numbers masked",
                 (true, true) => "names and full document numbers",
+            },
+            match on_laptop_at {
+                Some(at) => format!(
+                    ", from the laptop's own store at {} (its clock)",
+                    at.format("%Y-%m-%d %H:%M")
+                ),
+                None => String::new(),
             }
         ),
         AuditEvent::TokenRotated { device } => {

@@ -18,6 +18,7 @@ pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
             if args.json {
                 return print_json(&conflicts);
             }
+            let names = store.device_names()?;
             let mut t = table(
                 config,
                 &["conflict", "family", "field", "values (device, time)"],
@@ -34,7 +35,10 @@ pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
                             v.merged_from
                                 .map(|r| format!(" [from duplicate {r}]"))
                                 .unwrap_or_default(),
-                            &v.device.to_string()[..8],
+                            names
+                                .get(&v.device)
+                                .cloned()
+                                .unwrap_or_else(|| v.device.to_string()[..8].to_string()),
                             v.at.format("%Y-%m-%d %H:%M")
                         )
                     })
@@ -42,7 +46,7 @@ pub fn run(args: ConflictsArgs, config: &Config) -> Result<(), CliError> {
                 t.add_row(vec![
                     Cell::new(&c.id),
                     Cell::new(c.record_id),
-                    Cell::new(&c.field),
+                    Cell::new(c.label()),
                     Cell::new(values.join("\n")),
                 ]);
             }

@@ -96,25 +96,8 @@ fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError>
 
 /// `duplicates show PAIR`: every field of both families, and the reasons.
 fn show(store: &LocalStore, config: &Config, pair: &str, json: bool) -> Result<(), CliError> {
-    let wanted = pair.trim();
-    let candidates = store.duplicates()?;
-    let found: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| c.id == wanted || (wanted.len() >= 4 && c.id.starts_with(wanted)))
-        .collect();
-    let c = match found.as_slice() {
-        [c] => *c,
-        [] => {
-            return Err(CliError::Usage(format!(
-                "no open duplicate pair '{wanted}'; `returnee duplicates` lists them"
-            )));
-        }
-        _ => {
-            return Err(CliError::Usage(format!(
-                "'{wanted}' starts more than one pair's id; give more of it"
-            )));
-        }
-    };
+    let found = store.find_pair(pair)?;
+    let c = &found;
     let (a, b) = pair_views(store, c)?;
     if json {
         return print_json(&serde_json::json!({ "pair": c, "families": [a.family, b.family] }));

@@ -2,11 +2,14 @@
 //! this laptop or (`--from-server`) from the server's `GET /v1/export`;
 //! `--share` leaves out everything that names a family. The rows are
 //! written by `returnee_shared::report::records`, as the server writes them.
+//! An export from this laptop's store is noted for the server's audit
+//! trail (sent at the next sync), as the server records its own.
 
 use std::io::{BufWriter, IsTerminal, Write};
 
 use returnee_shared::Family;
 use returnee_shared::report::records::{Disclosure, RecordCsv, record_cells};
+use returnee_shared::wire::ExportNote;
 
 use crate::cli::ExportArgs;
 use crate::commands::{open_store, parse_filter};
@@ -111,6 +114,23 @@ pub fn run(args: ExportArgs, config: &Config) -> Result<(), CliError> {
     } else {
         Disclosure::Full
     };
+    // As on the server, the audit trail hears of the export before any
+    // row leaves: the note is durable here first, and the next sync
+    // hands it to the server (`returnee status` counts those waiting).
+    let mut rows = 0u64;
+    for row in store.report_rows() {
+        if filter.matches_row(&row?) {
+            rows += 1;
+        }
+    }
+    store.note_export(&ExportNote {
+        id: uuid::Uuid::new_v4(),
+        at: crate::commands::now(),
+        format: format.as_str().into(),
+        filter: filter.describe(),
+        rows,
+        personal: !args.share,
+    })?;
     let mut families = store
         .families()
         .filter(|f| f.as_ref().map_or(true, |f| filter.matches(&f.fields)))

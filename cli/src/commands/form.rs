@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeSet;
 
 use dialoguer::{Confirm, FuzzySelect, Input, MultiSelect, Select};
-use returnee_shared::reference::{af_provinces, crossings, departure_provinces};
+use returnee_shared::reference::{Entry, af_provinces, crossings, departure_provinces};
 use returnee_shared::validate::{parse_counts, parse_date_only};
 use returnee_shared::{
     DocType, Documentation, FamilyDraft, FamilyFields, Referral, ReturnType, Vulnerability,
@@ -109,10 +109,26 @@ fn checked(
         .map_err(io)
 }
 
-fn labelled<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> (Vec<String>, Vec<String>) {
+/// The items of a list (`CODE (Name)`) and the codes they stand for.
+fn labelled<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> (Vec<String>, Vec<String>) {
     entries
-        .map(|(code, name)| (format!("{code} ({name})"), code.to_string()))
+        .into_iter()
+        .map(|e| (format!("{} ({})", e.code, e.name), e.code.clone()))
         .unzip()
+}
+
+/// [`labelled`], then each entry's other spellings as `Alias → Name
+/// (CODE)`: in a list filtered as the person types, the name on a
+/// family's papers (`KPK`, `Hilmand`) finds its province.
+fn labelled_with_aliases(entries: &[Entry]) -> (Vec<String>, Vec<String>) {
+    let (mut items, mut codes) = labelled(entries);
+    for e in entries {
+        for a in &e.aliases {
+            items.push(format!("{a} → {} ({})", e.name, e.code));
+            codes.push(e.code.clone());
+        }
+    }
+    (items, codes)
 }
 
 /// The crossings this laptop may record at: its sites, or every crossing
@@ -151,11 +167,7 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
                     only.entry.code.clone()
                 }
                 _ => {
-                    let (items, codes) = labelled(
-                        offered
-                            .iter()
-                            .map(|c| (c.entry.code.as_str(), c.entry.name.as_str())),
-                    );
+                    let (items, codes) = labelled(offered.iter().map(|c| &c.entry));
                     choose("Crossing", &items, &codes, d.crossing.as_deref(), 0)?
                 }
             });
@@ -186,11 +198,7 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
             )?);
         }
         if asks(&["departure_province"]) {
-            let (mut items, mut codes) = labelled(
-                departure_provinces()
-                    .iter()
-                    .map(|p| (p.code.as_str(), p.name.as_str())),
-            );
+            let (mut items, mut codes) = labelled_with_aliases(departure_provinces());
             items.push("unknown".into());
             codes.push("unknown".into());
             let near = crossing.map(|c| c.pk_province.clone());
@@ -202,11 +210,7 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
             )?);
         }
         if asks(&["destination_province"]) {
-            let (mut items, mut codes) = labelled(
-                af_provinces()
-                    .iter()
-                    .map(|p| (p.code.as_str(), p.name.as_str())),
-            );
+            let (mut items, mut codes) = labelled_with_aliases(af_provinces());
             items.push("undecided".into());
             codes.push("undecided".into());
             let near = crossing.map(|c| c.af_province.clone());

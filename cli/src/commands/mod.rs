@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use returnee_shared::access::{Action, Denial, Principal, authorize, authorize_unenrolled};
 use returnee_shared::validate::{parse_crossing, parse_date_only};
-use returnee_shared::{FamilyDraft, Problem, ReportFilter, ReturnType, reference};
+use returnee_shared::{FamilyDraft, Problem, ReportFilter, ReturnType, ReviewState, reference};
 
 use crate::cli::{Command, FieldFlags, FilterFlags};
 use crate::config::Config;
@@ -31,6 +31,7 @@ pub mod purge;
 pub mod refused;
 pub mod report;
 pub mod restore;
+pub mod review;
 pub mod show;
 pub mod status;
 pub mod sync;
@@ -50,6 +51,7 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Edit(a) => edit::run(a, config),
         Command::Delete(a) => delete::run(a, config),
         Command::Restore(a) => restore::run(a, config),
+        Command::Review(a) => review::run(a, config),
         Command::Report(a) => report::run(a, config),
         Command::Export(a) => export::run(a, config),
         Command::Import(a) => import::run(a, config),
@@ -318,6 +320,18 @@ pub fn parse_filter(f: &FilterFlags) -> Result<ReportFilter, CliError> {
                 format!(
                     "'{t}' is not a return type; use one of {}",
                     ReturnType::allowed()
+                ),
+            )),
+        }
+    }
+    if let Some(r) = &f.review {
+        match ReviewState::parse(r) {
+            Some(r) => filter.review = Some(r),
+            None => problems.push(Problem::new(
+                "review",
+                format!(
+                    "'{r}' is not a review state; use one of {}",
+                    ReviewState::allowed()
                 ),
             )),
         }

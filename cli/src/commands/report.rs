@@ -17,7 +17,7 @@ use crate::cli::ReportArgs;
 use crate::commands::{open_store, parse_filter};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output::{num, table};
+use crate::output::{count, num, table};
 
 mod chart;
 
@@ -77,10 +77,38 @@ pub fn run(args: ReportArgs, config: &Config) -> Result<(), CliError> {
     } else if format == ReportFormat::Xlsx && by.len() > 1 {
         builder = builder.with_breakdowns(&by);
     }
-    for row in store.report_rows() {
-        builder.add_row(&row?);
+    // As the server counts: a family whose creation it refused counts
+    // nowhere until the change is sent again and taken.
+    let refused = store.refused_creations()?;
+    let mut left_out = 0u64;
+    if builder.needs_fields() {
+        for f in store.families() {
+            let f = f?;
+            if refused.contains(&f.id) {
+                left_out += u64::from(filter.matches(&f.fields));
+                continue;
+            }
+            builder.add(&f.fields);
+        }
+    } else {
+        for item in store.identified_report_rows() {
+            let (id, row) = item?;
+            if refused.contains(&id) {
+                left_out += u64::from(filter.matches_row(&row));
+                continue;
+            }
+            builder.add_row(&row);
+        }
     }
     let report = builder.finish();
+    if left_out > 0 {
+        eprintln!(
+            "{} the server refused {} left out, as the server's report leaves {} out (see `returnee status`)",
+            count(left_out, "family", "families"),
+            if left_out == 1 { "is" } else { "are" },
+            if left_out == 1 { "it" } else { "them" },
+        );
+    }
 
     if args.summary {
         let text = summary::sentence(&report, &filter, small_cells) + "\n";

@@ -1,7 +1,8 @@
 //! `returnee restore`: undo a delete. The family counts again, here and,
-//! once synced, everywhere. The server takes a restore as a decision on
-//! the family's lifecycle (a supervisor's or an admin's), so a field
-//! laptop is refused here, before anything is saved, in the policy's words.
+//! once synced, everywhere. Any device undoes its own delete; keeping a
+//! family another device deleted is a decision on its lifecycle (a
+//! supervisor's or an admin's), so a field laptop is refused that here,
+//! before anything is saved, in the policy's words.
 
 use returnee_shared::access::Action;
 use returnee_shared::merge::Lifecycle;
@@ -30,11 +31,15 @@ pub fn run(args: RestoreArgs, config: &Config) -> Result<(), CliError> {
         }
         Lifecycle::Deleted => {}
     }
-    authorize_local(&store, Action::ResolveConflict).map_err(|e| {
-        CliError::Usage(format!(
-            "{e}. Restoring a deleted family is a supervisor's decision: ask one to run `returnee restore {id}` after a sync"
-        ))
-    })?;
+    // A worker undoes their own delete; keeping a family someone else
+    // deleted is a supervisor's decision (as the server rules).
+    if !store.deleted_here(id)? {
+        authorize_local(&store, Action::ResolveConflict).map_err(|e| {
+            CliError::Usage(format!(
+                "{e}. This family was deleted on another device; keeping it is a supervisor's decision: ask one to run `returnee restore {id}` after a sync"
+            ))
+        })?;
+    }
     store.restore(id, now())?;
     println!("{id}: restored (it counts again)");
     Ok(())

@@ -99,7 +99,7 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
     ]);
     println!("{t}");
     for c in &view.conflicts {
-        println!("conflict {} on {}:", c.id, c.field);
+        println!("conflict {} on {}:", c.id, c.label());
         for v in &c.values {
             println!(
                 "  {}{}{}  (device {}, {})",

@@ -1,5 +1,6 @@
 //! `returnee status`: where this device stands.
 
+use returnee_shared::ReviewState;
 use returnee_shared::wire::PROTOCOL_VERSION;
 use serde::Serialize;
 
@@ -31,6 +32,17 @@ struct Status {
     /// When this device's token stops working, as the server said at the
     /// last sync (each sync renews it in time).
     token_expires_at: Option<String>,
+    /// Exports from this laptop the server's audit trail has not yet heard of.
+    exports_to_report: usize,
+    /// The families a supervisor sent back to be fixed (`returnee review`).
+    sent_back: Vec<SentBack>,
+}
+
+#[derive(Serialize)]
+struct SentBack {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -87,6 +99,18 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             advice: advice(r.error, &sites, &id),
         });
     }
+    let mut sent_back = Vec::new();
+    for f in store.families() {
+        let f = f?;
+        if let Some(r) = f.fields.review()
+            && r.state == ReviewState::SentBack
+        {
+            sent_back.push(SentBack {
+                id: f.id.to_string(),
+                note: r.note,
+            });
+        }
+    }
     let last_sync = store.last_sync()?;
     let s = Status {
         device_id: device.id.to_string(),
@@ -110,6 +134,8 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             .as_ref()
             .and_then(|e| e.token_expires_at)
             .map(|t| t.to_rfc3339()),
+        exports_to_report: store.export_notes()?.len(),
+        sent_back,
     };
     if args.json {
         return print_json(&s);
@@ -156,8 +182,28 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             at.format("%Y-%m-%d")
         );
     }
+    if s.exports_to_report > 0 {
+        println!(
+            "exports     {} not yet in the server's audit trail (the next `returnee sync` sends it)",
+            count(s.exports_to_report as u64, "export", "exports")
+        );
+    }
     if let Some(update) = &s.update {
         println!("update      {update}");
+    }
+    if !s.sent_back.is_empty() {
+        println!(
+            "sent back   {} to fix, then `returnee review ID --state resubmitted` \
+             (`returnee list --review sent-back`):",
+            count(s.sent_back.len() as u64, "family", "families"),
+        );
+        for f in &s.sent_back {
+            println!(
+                "  family {}: {}",
+                &f.id.replace('-', "")[..8],
+                f.note.as_deref().unwrap_or("(no note)")
+            );
+        }
     }
     if !s.refused_families.is_empty() {
         println!(

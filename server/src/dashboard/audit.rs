@@ -49,10 +49,14 @@ fn what(event: &AuditEvent) -> Markup {
             rows,
             personal,
             full_documents,
+            on_laptop_at,
         } => html! {
             "exported " (rows) " families as " (format) " (" (filter) ")"
             @if *full_documents { ", full document numbers" }
             @else if *personal { ", with personal data" }
+            @if let Some(at) = on_laptop_at {
+                ", from the laptop's own store at " (at.format("%Y-%m-%d %H:%M")) " (its clock)"
+            }
         },
         AuditEvent::CodeMinted { role, sites, uses } => html! {
             "code minted for " (role) " (" (uses) " use(s))"

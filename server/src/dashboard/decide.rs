@@ -53,7 +53,7 @@ impl Decider {
         let duplicates = self.duplicates.clone();
         let ack = self
             .store
-            .push_then(&self.device, ops, Utc::now(), |changed, through| {
+            .push_settled(&self.device, ops, Utc::now(), |changed, through| {
                 duplicates.after_push(changed, through, |task| {
                     actix_web::rt::task::spawn_blocking(task);
                 })

@@ -16,9 +16,9 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Origin};
-use crate::family::{FamilyFields, RecordId};
-use crate::validate::FieldValue;
+use super::{Change, OpaqueChange, Origin};
+use crate::family::{ExtraFields, FamilyFields, RecordId};
+use crate::validate::{FieldName, FieldValue};
 
 /// The variants, as their `kind` names them.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -42,7 +42,51 @@ struct CreateFields {
 
 #[derive(Deserialize)]
 struct EditFields {
-    values: Vec<FieldValue>,
+    values: Vec<EditValue>,
+    /// Where a store keeps the unknown fields of an edit it read.
+    #[serde(default)]
+    unknown: ExtraFields,
+}
+
+/// One `{"field", "value"}` of an edit: of a field this release knows, or
+/// of one a later release added (kept as it came).
+enum EditValue {
+    Known(FieldValue),
+    Unknown(String, serde_json::Value),
+}
+
+impl<'de> Deserialize<'de> for EditValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            field: String,
+            #[serde(default)]
+            value: serde_json::Value,
+        }
+        let raw = Raw::deserialize(d)?;
+        if FieldName::ALL.iter().any(|f| f.as_str() == raw.field) {
+            let tagged = serde_json::json!({"field": raw.field, "value": raw.value});
+            FieldValue::deserialize(tagged)
+                .map(EditValue::Known)
+                .map_err(de::Error::custom)
+        } else {
+            Ok(EditValue::Unknown(raw.field, raw.value))
+        }
+    }
+}
+
+/// The known values, and the unknown ones by field.
+fn split(values: Vec<EditValue>, mut unknown: ExtraFields) -> (Vec<FieldValue>, ExtraFields) {
+    let mut known = Vec::with_capacity(values.len());
+    for v in values {
+        match v {
+            EditValue::Known(v) => known.push(v),
+            EditValue::Unknown(field, value) => {
+                unknown.insert(field, value);
+            }
+        }
+    }
+    (known, unknown)
 }
 
 #[derive(Deserialize)]
@@ -56,7 +100,7 @@ struct MergeFields {
 #[derive(Deserialize)]
 struct MergedValuesFields {
     from: RecordId,
-    values: Vec<FieldValue>,
+    values: Vec<EditValue>,
 }
 
 #[derive(Deserialize)]
@@ -64,7 +108,35 @@ struct DismissFields {
     other: RecordId,
 }
 
+/// Carried values of fields this release does not know, kept whole.
+fn opaque_merged_values(from: RecordId, values: Vec<FieldValue>, unknown: ExtraFields) -> Change {
+    let mut entries: Vec<serde_json::Value> = values
+        .iter()
+        .map(|v| serde_json::to_value(v).expect("field values serialize"))
+        .collect();
+    entries.extend(
+        unknown
+            .into_iter()
+            .map(|(field, value)| serde_json::json!({"field": field, "value": value})),
+    );
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "from".into(),
+        serde_json::to_value(from).expect("ids serialize"),
+    );
+    body.insert("values".into(), entries.into());
+    Change::Other(OpaqueChange {
+        kind: "merged_values".into(),
+        body,
+    })
+}
+
 impl Kind {
+    /// The variant a `kind` names; `None` for a kind of a later release.
+    fn named(name: &str) -> Option<Kind> {
+        Kind::deserialize(de::value::StrDeserializer::<de::value::Error>::new(name)).ok()
+    }
+
     /// The variant `self` names, its fields read from `d`.
     fn read<'de, D: Deserializer<'de>>(self, d: D) -> Result<Change, D::Error> {
         Ok(match self {
@@ -75,9 +147,11 @@ impl Kind {
                     origin: f.origin,
                 }
             }
-            Kind::Edit => Change::Edit {
-                values: EditFields::deserialize(d)?.values,
-            },
+            Kind::Edit => {
+                let f = EditFields::deserialize(d)?;
+                let (values, unknown) = split(f.values, f.unknown);
+                Change::Edit { values, unknown }
+            }
             Kind::Delete => {
                 NoFields::deserialize(d)?;
                 Change::Delete
@@ -91,9 +165,15 @@ impl Kind {
             },
             Kind::MergedValues => {
                 let f = MergedValuesFields::deserialize(d)?;
+                let (values, unknown) = split(f.values, ExtraFields::new());
+                if !unknown.is_empty() {
+                    // Carried values compete and are never shown: an older
+                    // release keeps the whole decision as it came.
+                    return Ok(opaque_merged_values(f.from, values, unknown));
+                }
                 Change::MergedValues {
                     from: f.from,
-                    values: f.values,
+                    values,
                 }
             }
             Kind::Dismiss => Change::Dismiss {
@@ -142,7 +222,14 @@ impl<'de> Visitor<'de> for ChangeVisitor {
         let first = match map.next_key::<Key>()? {
             None => return Err(de::Error::missing_field("kind")),
             Some(Key::Kind) => {
-                let kind: Kind = map.next_value()?;
+                let name: String = map.next_value()?;
+                let Some(kind) = Kind::named(&name) else {
+                    let mut body = serde_json::Map::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        body.insert(key, map.next_value()?);
+                    }
+                    return Ok(Change::Other(OpaqueChange { kind: name, body }));
+                };
                 // The rest of the object is the variant's fields.
                 return kind.read(MapAccessDeserializer::new(map));
             }
@@ -161,7 +248,18 @@ impl<'de> Visitor<'de> for ChangeVisitor {
         let kind = rest
             .remove("kind")
             .ok_or_else(|| de::Error::missing_field("kind"))?;
-        let kind = Kind::deserialize(kind).map_err(de::Error::custom)?;
+        let kind = match kind {
+            serde_json::Value::String(name) => match Kind::named(&name) {
+                Some(kind) => kind,
+                None => {
+                    return Ok(Change::Other(OpaqueChange {
+                        kind: name,
+                        body: rest,
+                    }));
+                }
+            },
+            other => Kind::deserialize(other).map_err(de::Error::custom)?,
+        };
         let fields: serde_json::Value = rest.into();
         kind.read(fields.into_deserializer())
             .map_err(de::Error::custom)
@@ -211,7 +309,7 @@ mod tests {
         let back = serde_json::to_value(change).unwrap();
         let derived_back = match derived {
             Derived::Create { fields, origin } => Change::Create { fields, origin },
-            Derived::Edit { values } => Change::Edit { values },
+            Derived::Edit { values } => Change::edit(values),
             Derived::Delete => Change::Delete,
             Derived::Restore => Change::Restore,
             Derived::Merge { into } => Change::Merge { into },
@@ -259,9 +357,7 @@ mod tests {
                     recorded_at: "2026-09-17T08:00:00Z".parse().unwrap(),
                 }),
             },
-            Change::Edit {
-                values: vec![FieldValue::Notes(Some("a \"quoted\" note".into()))],
-            },
+            Change::edit(vec![FieldValue::Notes(Some("a \"quoted\" note".into()))]),
             Change::Delete,
             Change::Restore,
             Change::Merge { into: id(3) },
@@ -331,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_unknown_kind_is_named() {
+    fn a_missing_kind_is_named() {
         let missing = serde_json::from_str::<Change>(r#"{"values":[]}"#).unwrap_err();
         assert!(
             missing.to_string().contains("missing field `kind`"),
@@ -342,16 +438,65 @@ mod tests {
             empty.to_string().contains("missing field `kind`"),
             "{empty}"
         );
-        let unknown = serde_json::from_str::<Change>(r#"{"kind":"explode"}"#).unwrap_err();
-        assert!(
-            unknown.to_string().contains("unknown variant `explode`"),
-            "{unknown}"
-        );
-        let late = serde_json::from_str::<Change>(r#"{"into":"x","kind":"teleport"}"#).unwrap_err();
-        assert!(
-            late.to_string().contains("unknown variant `teleport`"),
-            "{late}"
-        );
+        let number = serde_json::from_str::<Change>(r#"{"kind":7}"#).unwrap_err();
+        assert!(number.to_string().contains("invalid type"), "{number}");
         assert!(serde_json::from_str::<Change>("[]").is_err());
+    }
+
+    /// A kind of a later release is kept whole, whatever the order of its
+    /// keys, and written back with `kind` first and the same keys.
+    #[test]
+    fn a_kind_of_a_later_release_is_kept_as_it_came() {
+        for json in [
+            r#"{"kind":"verify","by":"phone","checks":[1,{"x":null}]}"#,
+            r#"{"by":"phone","checks":[1,{"x":null}],"kind":"verify"}"#,
+        ] {
+            let change: Change = serde_json::from_str(json).unwrap();
+            let Change::Other(o) = &change else {
+                panic!("{change:?}")
+            };
+            assert_eq!(o.kind, "verify");
+            let back = serde_json::to_string(&change).unwrap();
+            assert!(back.starts_with(r#"{"kind":"verify""#), "{back}");
+            let again: serde_json::Value = serde_json::from_str(&back).unwrap();
+            let first: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(again, first);
+            assert_eq!(serde_json::from_str::<Change>(&back).unwrap(), change);
+        }
+    }
+
+    /// An edit of a field of a later release: the known values apply, the
+    /// unknown ones are kept and read back from where a store writes them.
+    #[test]
+    fn an_edit_keeps_the_values_of_fields_it_does_not_know() {
+        let json = r#"{"kind":"edit","values":[{"field":"phone_contact","value":{"d":"0700"}},{"field":"notes","value":"n"}]}"#;
+        let change: Change = serde_json::from_str(json).unwrap();
+        let Change::Edit { values, unknown } = &change else {
+            panic!("{change:?}")
+        };
+        assert_eq!(values, &vec![FieldValue::Notes(Some("n".into()))]);
+        assert_eq!(unknown["phone_contact"], serde_json::json!({"d": "0700"}));
+        let stored = serde_json::to_string(&change).unwrap();
+        assert_eq!(serde_json::from_str::<Change>(&stored).unwrap(), change);
+        // A known field's bad value is still an error.
+        let bad = r#"{"kind":"edit","values":[{"field":"consent","value":"maybe"}]}"#;
+        assert!(serde_json::from_str::<Change>(bad).is_err());
+    }
+
+    /// Carried values of a field this release does not know: the decision
+    /// is kept whole (it would only compete, never be shown).
+    #[test]
+    fn carried_values_of_an_unknown_field_keep_the_decision_whole() {
+        let json = r#"{"kind":"merged_values","from":"00000000-0000-0000-0000-000000000004","values":[{"field":"phone_contact","value":1}]}"#;
+        let change: Change = serde_json::from_str(json).unwrap();
+        let Change::Other(o) = &change else {
+            panic!("{change:?}")
+        };
+        assert_eq!(o.kind, "merged_values");
+        let back: serde_json::Value = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
     }
 }

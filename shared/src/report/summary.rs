@@ -305,6 +305,7 @@ mod tests {
             from: Some(NaiveDate::from_ymd_opt(2026, 9, 1).unwrap()),
             to: Some(NaiveDate::from_ymd_opt(2026, 9, 30).unwrap()),
             return_type: Some(ReturnType::Deported),
+            review: None,
         };
         let r = build(filter.clone(), &sample());
         assert_eq!(

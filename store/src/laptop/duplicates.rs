@@ -204,11 +204,26 @@ impl LocalStore {
     }
 
     fn pair(&self, _lock: &WriteLock<'_>, pair_id: &str) -> Result<Candidate> {
+        self.find_pair(pair_id)
+    }
+
+    /// The open pair whose id is `pair_id`, or starts with it (at least 4
+    /// characters, as `returnee duplicates` shows ids).
+    pub fn find_pair(&self, pair_id: &str) -> Result<Candidate> {
         let wanted = pair_id.trim().to_ascii_lowercase();
-        self.duplicates()?
+        let mut found: Vec<Candidate> = self
+            .duplicates()?
             .into_iter()
-            .find(|c| c.id == wanted)
-            .ok_or_else(|| StoreError::NoSuchPair(pair_id.trim().to_string()))
+            .filter(|c| c.id == wanted || (wanted.len() >= 4 && c.id.starts_with(&wanted)))
+            .collect();
+        if let Some(exact) = found.iter().position(|c| c.id == wanted) {
+            return Ok(found.swap_remove(exact));
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(StoreError::NoSuchPair(pair_id.trim().to_string())),
+            _ => Err(StoreError::AmbiguousPair(pair_id.trim().to_string())),
+        }
     }
 
     /// Saves operations on several records: one atomic, flushed batch.

@@ -58,7 +58,7 @@ impl LocalStore {
                     .filter(|v| fields.contains(&v.name()))
                     .cloned()
                     .collect();
-                let mut op = self.new_op(device, id, now, Change::Edit { values });
+                let mut op = self.new_op(device, id, now, Change::edit(values));
                 op.base = base;
                 op
             })
@@ -126,6 +126,11 @@ impl LocalStore {
                     out.added_ids.push(id);
                 }
                 Some(current) => {
+                    // A file without reviews (a CSV) leaves the review alone.
+                    let mut fields = fields;
+                    if fields.review().is_none() {
+                        fields.set_review(current.fields.review());
+                    }
                     let changes = current.fields.changes_to(&fields);
                     if changes.is_empty() {
                         out.unchanged += 1;
@@ -220,6 +225,27 @@ impl LocalStore {
 
     /// Undoes a delete: a `Restore` of the family's lifecycle, sent as a
     /// decision (the server takes it from supervisors and admins).
+    /// Whether the family's delete was this device's own (any worker
+    /// undoes it); otherwise restoring it is a supervisor's decision.
+    pub fn deleted_here(&self, id: RecordId) -> Result<bool> {
+        let device = self.device()?.id;
+        let Some(doc) = self.load_doc(id)? else {
+            return Ok(false);
+        };
+        let probe = Op {
+            id: returnee_shared::OpId(uuid::Uuid::nil()),
+            record: id,
+            device,
+            at: DateTime::<Utc>::MIN_UTC,
+            base: doc.base_for_lifecycle(),
+            resolution: false,
+            change: Change::Restore,
+        };
+        Ok(returnee_shared::merge::resolve::undoes_own_delete(
+            &doc, &probe,
+        ))
+    }
+
     pub fn restore(&self, id: RecordId, now: DateTime<Utc>) -> Result<()> {
         let device = self.device()?.id;
         let lock = self.write_lock();
@@ -231,7 +257,9 @@ impl LocalStore {
         }
         let mut op = self.new_op(device, id, now, Change::Restore);
         op.base = doc.base_for_lifecycle();
-        op.resolution = true;
+        // Undoing this device's own delete is any worker's to do; keeping a
+        // family someone else deleted is a decision (the caller checked).
+        op.resolution = !returnee_shared::merge::resolve::undoes_own_delete(&doc, &op);
         self.commit_local(&lock, id, &mut doc, vec![op])
     }
 

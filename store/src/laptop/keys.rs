@@ -28,11 +28,14 @@ pub(super) enum Kind {
     Purged,
     /// `x/<lower><higher>`: a pair dismissed as not the same family.
     Dismissed,
+    /// `e/<note id>`: an export from this store the server has not yet
+    /// written to its audit trail.
+    ExportNotes,
 }
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 11] = [
+    pub(super) const ALL: [Kind; 12] = [
         Kind::Meta,
         Kind::Docs,
         Kind::Rows,
@@ -44,6 +47,7 @@ impl Kind {
         Kind::Held,
         Kind::Purged,
         Kind::Dismissed,
+        Kind::ExportNotes,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Held => b"h/",
             Kind::Purged => b"g/",
             Kind::Dismissed => b"x/",
+            Kind::ExportNotes => b"e/",
         }
     }
 

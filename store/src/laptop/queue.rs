@@ -273,4 +273,15 @@ impl LocalStore {
             .map(|item| decode(&item?.1))
             .collect()
     }
+
+    /// The families whose creation the server refused: the server counts
+    /// them nowhere, so neither does this laptop's report.
+    pub fn refused_creations(&self) -> Result<std::collections::HashSet<RecordId>> {
+        Ok(self
+            .held()?
+            .into_iter()
+            .filter(|(op, _)| matches!(op.change, Change::Create { .. }))
+            .map(|(op, _)| op.record)
+            .collect())
+    }
 }

@@ -30,13 +30,24 @@ pub(super) fn admit(
         })?;
     }
     duplicates::admit_decision(device, op)?;
+    if let Some(FieldValue::Review(review)) = op.value(FieldName::Review)
+        && matches!(op.change, Change::Edit { .. })
+    {
+        // Clearing a review is a supervisor's, like setting most states.
+        let state = review.map_or(returnee_shared::ReviewState::SentBack, |r| r.state);
+        check(&Action::SetReview(state))?;
+    }
     if op.resolution {
         check(&Action::ResolveConflict)?;
     }
-    if matches!(op.change, Change::Restore) && !op.resolution {
+    if matches!(op.change, Change::Restore)
+        && !op.resolution
+        && !returnee_shared::merge::resolve::undoes_own_delete(doc, op)
+    {
         return Err((
             ErrorCode::BadRequest,
-            "keeping a deleted family is a conflict resolution".into(),
+            "keeping a family another device deleted is a conflict resolution (a supervisor's)"
+                .into(),
         ));
     }
     // Devices' dates run up to a day ahead of the server's across time zones.
@@ -47,13 +58,18 @@ pub(super) fn admit(
                 .check(tomorrow)
                 .map_err(|e| (ErrorCode::Invalid, e.one_line()))?;
         }
-        Change::Edit { values } | Change::MergedValues { values, .. } => {
+        Change::Edit { values, .. } | Change::MergedValues { values, .. } => {
             let view = doc.view(op.record);
             if let Some(family) = view.family {
                 let mut fields = family.fields.clone();
                 let touched: Vec<FieldName> = values.iter().map(|v| v.name()).collect();
                 for v in values {
                     fields.set(v.clone());
+                }
+                // Concurrent edits that break a rule across fields are
+                // taken: the record shows a `rule` conflict (merge::rules).
+                for rule in returnee_shared::validate::rules::broken_rules(&fields) {
+                    rule.mend(&mut fields);
                 }
                 if let Err(e) = fields.check(tomorrow) {
                     let own: Vec<_> = e
@@ -71,6 +87,16 @@ pub(super) fn admit(
             }
         }
         Change::Delete | Change::Restore | Change::Merge { .. } | Change::Dismiss { .. } => {}
+        // Who may do it cannot be told: a later release's server can.
+        Change::Other(o) => {
+            return Err((
+                ErrorCode::BadRequest,
+                format!(
+                    "this server does not know operations of kind `{}`: upgrade the server, then sync again",
+                    o.kind
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -25,11 +25,25 @@ impl ServerStore {
         device: Option<DeviceId>,
         event: AuditEvent,
     ) -> Result<()> {
-        let (seq, prev) = self.audit_head()?;
-        let entry = AuditEntry::new(seq + 1, at, device, event, &prev);
-        batch.insert(audit_key(entry.seq), encode(&entry));
-        let mut head = entry.seq.to_be_bytes().to_vec();
-        head.extend_from_slice(entry.hash.as_bytes());
+        self.stage_audits(batch, at, device, vec![event])
+    }
+
+    /// [`ServerStore::stage_audit`] of several events, chained in order.
+    pub(super) fn stage_audits(
+        &self,
+        batch: &mut sled::Batch,
+        at: DateTime<Utc>,
+        device: Option<DeviceId>,
+        events: Vec<AuditEvent>,
+    ) -> Result<()> {
+        let (mut seq, mut prev) = self.audit_head()?;
+        for event in events {
+            let entry = AuditEntry::new(seq + 1, at, device, event, &prev);
+            batch.insert(audit_key(entry.seq), encode(&entry));
+            (seq, prev) = (entry.seq, entry.hash);
+        }
+        let mut head = seq.to_be_bytes().to_vec();
+        head.extend_from_slice(prev.as_bytes());
         batch.insert(AUDIT_HEAD_KEY, head);
         Ok(())
     }

@@ -36,6 +36,44 @@ impl ServerStore {
         })
     }
 
+    /// Records in the audit trail the exports a laptop made from its own
+    /// store; a note already recorded (a re-send) is skipped. How many
+    /// were new.
+    pub fn record_export_notes(
+        &self,
+        device: DeviceId,
+        notes: &[returnee_shared::wire::ExportNote],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let _guard = self.writer.lock().expect("writer lock");
+        let mut b = sled::Batch::default();
+        let mut events = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for note in notes {
+            let key = Kind::ExportNotes.key(note.id.as_bytes());
+            if !seen.insert(note.id) || self.db.contains_key(&key)? {
+                continue;
+            }
+            let event = AuditEvent::Exported {
+                format: note.format.clone(),
+                filter: note.filter.clone(),
+                rows: note.rows,
+                personal: note.personal,
+                full_documents: note.personal,
+                on_laptop_at: Some(note.at),
+            };
+            events.push(event);
+            b.insert(key, Vec::new());
+        }
+        let recorded = events.len() as u64;
+        if recorded > 0 {
+            self.stage_audits(&mut b, now, Some(device), events)?;
+            self.db.apply_batch(b)?;
+            self.db.flush()?;
+        }
+        Ok(recorded)
+    }
+
     /// Records that `device` exported families (an [`AuditEvent::Exported`]).
     pub fn audit_export(
         &self,

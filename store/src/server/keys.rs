@@ -31,6 +31,8 @@ pub(super) enum Kind {
     Sessions,
     /// `seen/<device>`: when a device was last heard from.
     Seen,
+    /// `xn/<note id>`: a laptop's export note already in the audit trail.
+    ExportNotes,
 }
 
 /// A kind of key in the duplicate index's tree (`duplicates`).
@@ -54,7 +56,7 @@ pub(super) enum IndexKind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 11] = [
+    pub(super) const ALL: [Kind; 12] = [
         Kind::Meta,
         Kind::Log,
         Kind::Records,
@@ -66,6 +68,7 @@ impl Kind {
         Kind::Audit,
         Kind::Sessions,
         Kind::Seen,
+        Kind::ExportNotes,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -81,6 +84,7 @@ impl Kind {
             Kind::Audit => b"a/",
             Kind::Sessions => b"ses/",
             Kind::Seen => b"seen/",
+            Kind::ExportNotes => b"xn/",
         }
     }
 

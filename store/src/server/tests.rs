@@ -198,7 +198,7 @@ fn a_push_names_the_positions_it_logged_unless_a_family_moved() {
             .map(|o| o.id)
             .collect(),
         resolution: false,
-        change: Change::Edit { values },
+        change: Change::edit(values),
     };
     // A move between sites logs entries for other devices too (and
     // perhaps for this one): no span.
@@ -290,9 +290,7 @@ fn pages_of_any_size_hand_out_every_operation_once_across_chunks() {
         at: now,
         base: vec![first.id],
         resolution: false,
-        change: Change::Edit {
-            values: vec![FieldValue::Notes(Some("edited".into()))],
-        },
+        change: Change::edit(vec![FieldValue::Notes(Some("edited".into()))]),
     };
     assert_eq!(store.push(&a, vec![edit], now).unwrap().applied, 1);
     let doc = store.record_doc(first.record).unwrap().unwrap();
@@ -325,9 +323,10 @@ fn concurrent_pushes_to_the_same_records_keep_every_operation_once() {
                 at: now,
                 base: vec![c.id],
                 resolution: false,
-                change: Change::Edit {
-                    values: vec![FieldValue::Notes(Some(format!("{} {round}", device.name)))],
-                },
+                change: Change::edit(vec![FieldValue::Notes(Some(format!(
+                    "{} {round}",
+                    device.name
+                )))]),
             })
             .collect()
     };
@@ -379,4 +378,35 @@ fn a_second_open_of_a_store_in_use_says_so() {
         "{:?}",
         second.err()
     );
+}
+
+#[test]
+fn an_operation_of_a_later_release_is_refused_with_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ServerStore::open(dir.path()).unwrap();
+    let a = enrolled(&store, "a");
+    let now = Utc::now();
+    let ops = creates(&a, 1);
+    store.push(&a, ops.clone(), now).unwrap();
+    let later = Op {
+        id: returnee_shared::OpId(uuid::Uuid::new_v4()),
+        change: serde_json::from_str(r#"{"kind":"verify","by":"phone"}"#).unwrap(),
+        ..ops[0].clone()
+    };
+    let r = store.push(&a, vec![later.clone()], now).unwrap();
+    assert_eq!(r.applied, 0);
+    assert_eq!(r.rejected.len(), 1, "{r:?}");
+    assert_eq!(r.rejected[0].op, later.id);
+    assert_eq!(
+        r.rejected[0].error,
+        returnee_shared::wire::ErrorCode::BadRequest
+    );
+    assert!(
+        r.rejected[0].message.contains("kind `verify`")
+            && r.rejected[0].message.contains("upgrade the server"),
+        "{}",
+        r.rejected[0].message
+    );
+    let doc = store.record_doc(ops[0].record).unwrap().unwrap();
+    assert_eq!(doc.ops.len(), 1, "nothing stored");
 }

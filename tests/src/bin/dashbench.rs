@@ -130,9 +130,7 @@ fn main() -> anyhow::Result<()> {
     // 200 conflicts: two devices set a note from the same base.
     for (i, (id, created)) in made.iter().take(200).enumerate() {
         for (d, note) in [(&one, "first"), (&two, "second")] {
-            let edit = Change::Edit {
-                values: vec![FieldValue::Notes(Some(format!("{note} {i}")))],
-            };
+            let edit = Change::edit(vec![FieldValue::Notes(Some(format!("{note} {i}")))]);
             store.push(d, vec![op(d, *id, vec![*created], edit)], Utc::now())?;
         }
     }

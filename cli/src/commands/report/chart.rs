@@ -1,9 +1,13 @@
 //! `returnee report --chart`: families per day, per return type or per
-//! destination province, as an SVG file (plotters, with no system fonts:
-//! the SVG names a font and the viewer draws the text) or as bars on the
-//! terminal.
+//! destination province, as an SVG or PNG file (plotters) or as bars on
+//! the terminal. The text is laid out (and, in a PNG, drawn) with DejaVu
+//! Sans, built into the binary (`cli/assets/fonts`, Bitstream Vera
+//! licence): a laptop needs no system fonts.
 
 use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
 
 use plotters::prelude::*;
 use returnee_shared::reference::display_name;
@@ -90,75 +94,129 @@ pub fn draw(
         print!("{}", terminal(config, kind, &bars, small_cells));
         return Ok(());
     };
-    match path
+    let bytes = match path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("svg") => {}
+        Some("svg") => svg(kind, &bars).map(String::into_bytes),
+        Some("png") => png(kind, &bars),
         _ => {
             return Err(CliError::Usage(format!(
-                "{} is not an .svg file; charts are written as SVG (--out FILE.svg), which any browser and most office tools open",
+                "{} is neither an .svg nor a .png file; name the chart FILE.svg (any browser and most office tools open it) or FILE.png",
                 path.display()
             )));
         }
     }
-    let svg =
-        svg(kind, &bars).map_err(|e| CliError::Other(format!("cannot draw the chart: {e}")))?;
-    super::write_out(Some(path), svg.as_bytes())?;
+    .map_err(|e| CliError::Other(format!("cannot draw the chart: {e}")))?;
+    super::write_out(Some(path), &bytes)?;
     eprintln!(
-        "wrote the chart ({} bars) to {}",
+        "wrote the chart ({} bar{}) to {}",
         bars.len(),
+        if bars.len() == 1 { "" } else { "s" },
         path.display()
     );
     Ok(())
 }
 
+/// The font every chart's text is measured and drawn with.
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bytes are this crate's own file: a failure is a build defect.
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the built-in font is a valid TrueType font"));
+    });
+}
+
+const HEIGHT: u32 = 420;
+
+fn width(bars: &[(String, u64, bool)]) -> u32 {
+    (120 + 28 * bars.len() as u32).clamp(640, 2400)
+}
+
 /// The chart as an SVG document.
 pub fn svg(kind: Kind, bars: &[(String, u64, bool)]) -> Result<String, String> {
+    register_font();
     let mut text = String::new();
-    let width = (120 + 28 * bars.len() as u32).clamp(640, 2400);
     {
-        let root = SVGBackend::with_string(&mut text, (width, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let top = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
-        let n = bars.len().max(1);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(kind.title(), ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(if kind == Kind::Daily { 70 } else { 50 })
-            .y_label_area_size(50)
-            .build_cartesian_2d((0..n as u32).into_segmented(), 0u64..top + top / 10 + 1)
-            .map_err(|e| e.to_string())?;
-        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n.min(40))
-            .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
-                _ => String::new(),
-            })
-            .y_desc("families")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                let mut r = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i as u32), 0),
-                        (SegmentValue::Exact(i as u32 + 1), b.1),
-                    ],
-                    RGBColor(0x1f, 0x5f, 0x99).filled(),
-                );
-                r.set_margin(0, 0, 3, 3);
-                r
-            }))
-            .map_err(|e| e.to_string())?;
+        let root = SVGBackend::with_string(&mut text, (width(bars), HEIGHT)).into_drawing_area();
+        plot(&root, kind, bars)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(text)
+}
+
+/// The chart as a PNG image.
+pub fn png(kind: Kind, bars: &[(String, u64, bool)]) -> Result<Vec<u8>, String> {
+    register_font();
+    let (w, h) = (width(bars), HEIGHT);
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        plot(&root, kind, bars)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Draws the bars on `root`, whatever the backend.
+fn plot<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    kind: Kind,
+    bars: &[(String, u64, bool)],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let top = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    let n = bars.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(kind.title(), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(if kind == Kind::Daily { 70 } else { 50 })
+        .y_label_area_size(50)
+        // A segmented range holds its last value too: n bars, 0..n-1 (one
+        // bar alone gets a slot beside it, or it would fill no width).
+        .build_cartesian_2d(
+            (0..(n as u32 - 1).max(1)).into_segmented(),
+            0u64..top + top / 10 + 1,
+        )
+        .map_err(|e| e.to_string())?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.min(40))
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_desc("families")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, b)| {
+            let mut r = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i as u32), 0),
+                    (SegmentValue::Exact(i as u32 + 1), b.1),
+                ],
+                RGBColor(0x1f, 0x5f, 0x99).filled(),
+            );
+            r.set_margin(0, 0, 3, 3);
+            r
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Horizontal bars for the terminal, scaled to 80 columns.
