@@ -104,6 +104,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Check the local store; if it is damaged, rebuild it from its outbox
+    /// of unsent changes (then run `sync` to pull the rest back).
+    Repair(JsonFlag),
     /// Changes the server refused: list them, send them again, or drop one.
     Refused(RefusedArgs),
     /// Change the passphrase of an encrypted store.

@@ -76,6 +76,12 @@ impl ClientError {
     }
 
     /// Whether the server said this device's credential is no longer valid.
+    /// Whether the server has no such endpoint (one older than this
+    /// laptop's release).
+    pub fn is_unknown_endpoint(&self) -> bool {
+        matches!(self, ClientError::Refused { status: 404, .. })
+    }
+
     pub fn is_revoked(&self) -> bool {
         matches!(
             self,
@@ -336,7 +342,31 @@ impl ServerClient {
     }
 
     pub fn pull(&self, after: SyncCursor, limit: usize) -> Result<PullResponse, ClientError> {
-        self.get("/v1/sync/pull", &PullQuery { after, limit })
+        self.pull_with(after, limit, false)
+    }
+
+    /// [`ServerClient::pull`], with this device's own operations too when
+    /// `own` (the full re-pull of a store rebuilt by `returnee repair`).
+    pub fn pull_with(
+        &self,
+        after: SyncCursor,
+        limit: usize,
+        own: bool,
+    ) -> Result<PullResponse, ClientError> {
+        #[derive(Serialize)]
+        struct Q {
+            #[serde(flatten)]
+            page: PullQuery,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            own: bool,
+        }
+        self.get(
+            "/v1/sync/pull",
+            &Q {
+                page: PullQuery { after, limit },
+                own,
+            },
+        )
     }
 
     /// What people call each device.

@@ -82,8 +82,17 @@ pub fn sync_with(
     push(&mut engine, store, client, progress)?;
     pull(&mut engine, store, client, progress)?;
     send_export_notes(store, client)?;
-    let names = client.device_names()?;
-    store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?;
+    // Names are for people's eyes: a server without the list (older than
+    // this release) leaves the ids shown.
+    match client.device_names() {
+        Ok(names) => {
+            store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?
+        }
+        Err(e) if e.is_unknown_endpoint() => {}
+        Err(e) => return Err(e.into()),
+    }
+    // A store rebuilt by `repair` has now pulled everything back.
+    store.clear_full_repull()?;
     store.set_last_sync(Utc::now())?;
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
@@ -107,7 +116,8 @@ pub fn renew_credential(
         // without the endpoint, or an answer lost on the way, does not: the
         // push goes ahead with the token held (which still works), and the
         // next sync checks in again.
-        Err(e @ ClientError::Refused { status, .. }) if status != 404 => return Err(e.into()),
+        Err(e) if e.is_unknown_endpoint() => return Ok(None),
+        Err(e @ ClientError::Refused { .. }) => return Err(e.into()),
         Err(_) => return Ok(None),
     };
     let Some(mut e) = store.enrollment()? else {
@@ -144,8 +154,13 @@ pub fn renew_credential(
 fn send_export_notes(store: &LocalStore, client: &ServerClient) -> Result<(), CliError> {
     let notes = store.export_notes()?;
     for page in notes.chunks(returnee_shared::wire::MAX_EXPORT_NOTES) {
-        client.note_exports(page)?;
-        store.forget_export_notes(page)?;
+        match client.note_exports(page) {
+            Ok(_) => store.forget_export_notes(page)?,
+            // A server older than this release: the notes wait here for
+            // one that takes them (`returnee status` counts them).
+            Err(e) if e.is_unknown_endpoint() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
@@ -230,12 +245,13 @@ fn pull(
     // (`returnee_memory`; PERFORMANCE.md).
     let _purge = returnee_memory::EagerPurge::after(10);
     let before = engine.counts().pulled;
+    let own = store.full_repull()?;
     std::thread::scope(|s| {
         let (pages, arrived) = std::sync::mpsc::sync_channel(1);
         s.spawn(move || {
             let mut after = start;
             loop {
-                let page = client.pull(after, limit);
+                let page = client.pull_with(after, limit, own);
                 let next = match &page {
                     Ok(p) => next_pull_after(after, p.cursor, p.more),
                     Err(_) => None,

@@ -110,6 +110,7 @@ pub fn http_server(
             .wrap(json_errors())
             .wrap(actix_web::middleware::from_fn(catch_panics))
             .wrap(actix_web::middleware::Compress::default())
+            .wrap(actix_web::middleware::from_fn(crate::logging::log_requests))
     });
     let mut server = match &prepared.config.tls {
         Some(tls) => builder.listen_rustls_0_23(listener, tls.server_config())?,

@@ -161,6 +161,7 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         )));
     }
     crate::dashboard::devices::seen(&state.store, device.id);
+    crate::logging::note_device(req, device.id);
     Ok(Authenticated(device))
 }
 

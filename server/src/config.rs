@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub token_lifetime: chrono::Duration,
     /// Where the time comes from (the machine's clock; tests move it).
     pub clock: Arc<dyn Clock>,
+    /// Where `GET /metrics` is served (`--metrics-bind`), apart from the
+    /// sync API; `None`: not at all.
+    pub metrics_bind: Option<String>,
 }
 
 impl ServerConfig {
@@ -38,6 +41,7 @@ impl ServerConfig {
             session_ttl: chrono::Duration::hours(DEFAULT_SESSION_HOURS),
             token_lifetime: chrono::Duration::days(DEFAULT_TOKEN_DAYS),
             clock: Arc::new(SystemClock),
+            metrics_bind: None,
         }
     }
 

@@ -16,6 +16,8 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod exports;
+pub mod logging;
+pub mod metrics;
 pub mod openapi;
 pub mod pacing;
 pub mod routes;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use returnee_server::config::{
     DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_SESSION_HOURS, DEFAULT_TOKEN_DAYS,
 };
+use returnee_server::logging::LogFormat;
 use returnee_server::{ServerConfig, ServerStore, Tls, TlsError, prepare};
 
 // sled copies and frees many small buffers per write; mimalloc serves that
@@ -28,6 +29,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on standard error are written: text, or one JSON object a line.
+    #[arg(
+        long,
+        global = true,
+        env = "RETURNEE_SERVER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +85,10 @@ enum Command {
             value_parser = clap::value_parser!(i64).range(1..=3650)
         )]
         token_days: i64,
+        /// Serve GET /metrics (Prometheus text format) on this address, apart
+        /// from the sync API; port 0 picks a free one [default: off].
+        #[arg(long, env = "RETURNEE_SERVER_METRICS_BIND", value_name = "ADDR")]
+        metrics_bind: Option<String>,
     },
     /// Check the audit trail's hash chain (run it while the server is
     /// stopped); exits 1 and names the first broken entry if it was altered.
@@ -143,12 +157,17 @@ fn existing_store(dir: &Path) -> Result<(), Usage> {
 
 /// Binds `bind`, telling a malformed address from a busy or forbidden one.
 fn listen(bind: &str) -> anyhow::Result<TcpListener> {
+    listen_for("--bind", bind)
+}
+
+/// [`listen`] for the address of the flag `flag`.
+fn listen_for(flag: &str, bind: &str) -> anyhow::Result<TcpListener> {
     use std::net::ToSocketAddrs;
     let addrs: Vec<_> = bind
         .to_socket_addrs()
         .map_err(|e| {
             Usage(format!(
-                "--bind '{bind}' is not an address to listen on ({e}); write HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080 or 0.0.0.0:8443"
+                "{flag} '{bind}' is not an address to listen on ({e}); write HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080 or 0.0.0.0:8443"
             ))
         })?
         .collect();
@@ -184,10 +203,12 @@ fn serve(
     tls: Option<(PathBuf, PathBuf)>,
     session_hours: i64,
     token_days: i64,
+    metrics_bind: Option<String>,
 ) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(data_dir);
     config.session_ttl = chrono::Duration::hours(session_hours);
     config.token_lifetime = chrono::Duration::days(token_days);
+    config.metrics_bind = metrics_bind;
     // Read the certificate and key before anything else: a bad file stops
     // the start before the store is opened.
     if let Some((cert, key)) = tls {
@@ -198,6 +219,10 @@ fn serve(
     // Listen before the store is made: a busy port changes nothing, and the
     // first admin code is shown by the start that made the store.
     let listener = listen(bind)?;
+    let metrics_listener = match &config.metrics_bind {
+        Some(at) => Some(listen_for("--metrics-bind", at)?),
+        None => None,
+    };
     let data_dir = config.data_dir.clone();
     returnee_store::private::make_dir(&data_dir)
         .with_context(|| format!("cannot make the data folder {}", data_dir.display()))?;
@@ -217,6 +242,9 @@ fn serve(
     if let Some(code) = &prepared.initial_admin_code {
         writeln!(out, "admin enrollment code: {code}")?;
     }
+    if let Some(l) = &metrics_listener {
+        writeln!(out, "metrics on http://{}/metrics", l.local_addr()?)?;
+    }
     out.flush()?;
     drop(out);
     if plain && !addr.ip().is_loopback() {
@@ -228,7 +256,23 @@ fn serve(
         );
     }
     let store = prepared.store.clone();
-    actix_web::rt::System::new().block_on(returnee_server::http_server(&prepared, listener)?)?;
+    actix_web::rt::System::new().block_on(async {
+        let api = returnee_server::http_server(&prepared, listener)?;
+        let metrics = match metrics_listener {
+            Some(l) => {
+                let server = returnee_server::metrics::http_server(&prepared, l)?;
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                Some(handle)
+            }
+            None => None,
+        };
+        let served = api.await;
+        if let Some(handle) = metrics {
+            handle.stop(true).await;
+        }
+        served
+    })?;
     prepared.duplicates.close()?;
     store.flush()?;
     tracing::info!("stopped; store flushed");
@@ -299,14 +343,12 @@ fn main() -> ExitCode {
     // Best effort: a kernel without the setting keeps them.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    returnee_server::logging::init(
+        cli.log_format,
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
     let result = match cli.command {
         Command::Serve {
             data_dir: d,
@@ -315,12 +357,14 @@ fn main() -> ExitCode {
             tls_key,
             session_hours,
             token_days,
+            metrics_bind,
         } => serve(
             data_dir(d),
             &bind,
             tls_cert.zip(tls_key),
             session_hours,
             token_days,
+            metrics_bind,
         ),
         Command::Openapi => std::io::stdout()
             .lock()

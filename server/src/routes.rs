@@ -225,7 +225,9 @@ async fn push(
     })
     .await?;
     ack.next_batch = Some(crate::pacing::next_batch(n, arrived.elapsed()) as u32);
-    tracing::info!(
+    crate::metrics::batch(crate::metrics::Direction::Push, n, arrived.elapsed());
+    // The request's own line (`logging`) says who and how long; this one the counts.
+    tracing::debug!(
         device = %id,
         ops = n,
         applied = ack.applied,
@@ -258,7 +260,7 @@ fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
 /// The operations after a cursor that this device may see, leaving out its own.
 #[utoipa::path(
     tag = "sync",
-    params(SyncProtocol, PageParams),
+    params(SyncProtocol, PageParams, OwnParam),
     security(("bearer" = ["field", "supervisor", "admin"])),
     responses((status = 200, description = "A page of operations", body = PullResponse), Refusals)
 )]
@@ -267,17 +269,25 @@ async fn pull(
     state: State,
     _protocol: SyncProtocol,
     query: web::Query<PageParams>,
+    own: web::Query<OwnParam>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    let own = own.own;
     let limit = query.limit(MAX_PULL_OPS);
     let after = SyncCursor(query.after().map_err(ApiError::BadRequest)?);
     let store = state.store.clone();
     let device = who.0;
     let id = device.id;
-    let page = blocking(move || Ok(store.pull(&device, after, limit)?)).await?;
+    let started = std::time::Instant::now();
+    let page = blocking(move || Ok(store.pull_with(&device, after, limit, own)?)).await?;
     // The log holds each operation's JSON: the answer is written from it
     // without decoding (PullPage::to_json).
     let body = page.to_json();
+    crate::metrics::batch(
+        crate::metrics::Direction::Pull,
+        page.ops.len(),
+        started.elapsed(),
+    );
     tracing::debug!(device = %id, ops = page.ops.len(), cursor = page.cursor.0, "pull");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -603,4 +613,14 @@ async fn deactivate_crossing(
     let code = path.into_inner();
     let outcome = blocking(move || Ok(store.deactivate_crossing(code.trim(), admin, now)?)).await?;
     crossings_changed(outcome)
+}
+
+/// Whether a pull includes the device's own operations.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OwnParam {
+    /// Include this device's own operations (a laptop rebuilt by
+    /// `returnee repair` pulls everything again); default false.
+    #[serde(default)]
+    own: bool,
 }

@@ -73,7 +73,7 @@ pub enum StoreError {
     )]
     NotInitialized(PathBuf),
     #[error(
-        "the store at {dir} could not be opened: {source}. Your data is still on disk; copy the folder somewhere safe before trying anything else, and ask for support"
+        "the store at {dir} could not be opened: {source}. Your data is still on disk; copy the folder somewhere safe, then run `returnee repair`"
     )]
     Corrupt {
         dir: PathBuf,
@@ -138,6 +138,19 @@ pub enum StoreError {
         #[source]
         source: SealError,
     },
+    /// The outbox journal could not be read or written (exit 1).
+    #[error("the outbox (unsent changes) could not be used: {0}")]
+    Outbox(String),
+    /// The outbox journal is damaged before its last complete frame (exit 1).
+    #[error(
+        "the outbox (unsent changes) is damaged in {} at byte {offset} ({reason}); copy the data folder somewhere safe and ask for support",
+        segment.display()
+    )]
+    OutboxDamaged {
+        segment: PathBuf,
+        offset: u64,
+        reason: String,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -149,11 +162,13 @@ mod export_notes;
 pub mod find;
 mod keys;
 mod open;
+mod outbox;
 mod pull;
 mod purge;
 mod queue;
 mod record_packs;
 pub mod refused;
+mod repair;
 pub mod sealing;
 mod sync_store;
 
@@ -163,6 +178,7 @@ pub use purge::PurgeOutcome;
 use queue::{QUEUE_ENTRY_OPS, queue_items, queue_key};
 pub use queue::{QueueRef, QueuedOp};
 use record_packs::{DOCS, PackedValues, ROWS};
+pub use repair::RepairReport;
 use sealing::{CryptHeader, Passphrase, SealError, StoreCipher};
 
 /// What the device shows of a record, kept beside its operations.
@@ -245,6 +261,9 @@ const META_PENDING_SEQ: &str = "pending_seq";
 /// How many operations the push queue holds (kept with every change to it:
 /// counting would read the whole queue).
 const META_PENDING_COUNT: &str = "pending_count";
+/// Set by a repair that rebuilt the store from its outbox: the next sync
+/// pulls everything again, this device's own operations included.
+const META_FULL_REPULL: &str = "full_repull";
 /// The encryption header ([`CryptHeader`]), plain; absent in a plain store.
 const META_CRYPT: &str = "crypt";
 /// The layout's version (4 bytes, plain), written when the store is made.
@@ -290,6 +309,8 @@ pub struct LocalStore {
     /// Held by every write from its first read to its batch being applied
     /// ([`WriteLock`]).
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The outbox journal ([`outbox`]), opened at the first write.
+    outbox: std::sync::Arc<std::sync::Mutex<outbox::Outbox>>,
 }
 
 /// Proof that the store's write lock is held. Every write takes it before
@@ -508,9 +529,29 @@ impl LocalStore {
         self.meta(META_ENROLLMENT)
     }
 
-    /// Records the enrollment (the server registered this device's own id).
+    /// Records the enrollment (the server registered this device's own id),
+    /// in the outbox too (a rebuilt store syncs with it).
     pub fn set_enrollment(&self, e: &Enrollment) -> Result<()> {
+        let identity = outbox::Identity {
+            device: self.device()?,
+            enrollment: Some(e.clone()),
+        };
+        self.outbox_append(&[(outbox::IDENTITY, encode(&identity))], true)?;
         self.set_meta(META_ENROLLMENT, e)
+    }
+
+    /// Whether the next sync must pull everything again, this device's own
+    /// operations included (set by a repair that rebuilt the store).
+    pub fn full_repull(&self) -> Result<bool> {
+        Ok(self.meta(META_FULL_REPULL)?.unwrap_or(false))
+    }
+
+    /// Records that the full re-pull is done.
+    pub fn clear_full_repull(&self) -> Result<()> {
+        if self.full_repull()? {
+            self.set_meta(META_FULL_REPULL, &false)?;
+        }
+        Ok(())
     }
 
     pub fn cursor(&self) -> Result<SyncCursor> {
@@ -567,6 +608,8 @@ impl LocalStore {
         if !w.queue.is_empty() {
             let queue = std::mem::take(&mut w.queue);
             let items = queue_items(&queue)?;
+            // In the outbox, durable, before sled has it.
+            self.outbox_append(&[(outbox::OPS, queue.clone())], true)?;
             let mut seq = self.next_pending_seq()?;
             for (i, part) in items.chunks(QUEUE_ENTRY_OPS).enumerate() {
                 if i > 0 {
@@ -680,6 +723,7 @@ impl LocalStore {
 
     /// Forgets everything this device holds (after the server revoked it).
     pub fn wipe(&self) -> Result<()> {
+        self.remove_outbox()?;
         self.db.clear()?;
         self.db.flush()?;
         Ok(())

@@ -3,7 +3,9 @@
 //! - [`laptop`]: a device's local store (`LocalStore`), encrypted at rest
 //!   when asked, that works fully offline;
 //! - [`server`]: the central store (`ServerStore`): devices, the operation
-//!   log, records, the audit trail, and the duplicate index.
+//!   log, records, the audit trail, and the duplicate index;
+//! - [`journal`]: append-only segment files of CRC-checked frames, the
+//!   source of truth that sled projections are rebuilt from (no sled).
 //!
 //! Both open their sled database through `db::open`, keep per-record values
 //! many to a key through one pack adapter (`packs`), in the order records
@@ -16,7 +18,9 @@
 mod db;
 mod format;
 pub mod ids;
+pub mod journal;
 pub mod laptop;
+pub mod observe;
 mod packs;
 mod placed;
 pub mod private;

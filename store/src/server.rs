@@ -275,6 +275,17 @@ impl ServerStore {
         Ok(())
     }
 
+    /// Bytes the store takes on disk (what `GET /metrics` shows as the
+    /// journal's size until the log has a journal of its own).
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// The last position of the operation log (0 when it is empty).
+    pub fn log_position(&self) -> Result<u64> {
+        self.last_seq()
+    }
+
     /// Whether no device was ever enrolled and no code minted.
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.db.scan_prefix(Kind::Devices.prefix()).next().is_none()
@@ -482,7 +493,9 @@ impl ServerStore {
         // one flush (sled's flush makes everything applied before it
         // durable). A push whose operations were all there already flushes
         // too, since the push that applied them may not have yet.
+        let flushing = std::time::Instant::now();
         self.db.flush()?;
+        crate::observe::journal_fsync(flushing.elapsed());
         self.durable.fetch_max(last, Ordering::AcqRel);
         Ok(out)
     }
@@ -491,11 +504,23 @@ impl ServerStore {
     /// operations, at most `limit` entries: the operations' JSON, the
     /// records that left its sites, the next cursor and whether more remain.
     pub fn pull(&self, device: &Device, after: SyncCursor, limit: usize) -> Result<Pulled> {
+        self.pull_with(device, after, limit, false)
+    }
+
+    /// [`ServerStore::pull`], with the device's own operations too when
+    /// `own` (a laptop rebuilt by `returnee repair` pulls everything again).
+    pub fn pull_with(
+        &self,
+        device: &Device,
+        after: SyncCursor,
+        limit: usize,
+        own: bool,
+    ) -> Result<Pulled> {
         let mut ops = Vec::new();
         let mut forget = Vec::new();
         let mut cursor = after;
         let mut more = false;
-        let own = device.id.0.as_bytes();
+        let (own_id, with_own) = (device.id.0.as_bytes(), own);
         let all_sites = device.all_sites();
         let start = after.0.saturating_add(1);
         // The chunk holding `start` may begin before it.
@@ -526,7 +551,7 @@ impl ServerStore {
                     continue;
                 };
                 match kind {
-                    KIND_OP if from != own && device.sees(tag) => {
+                    KIND_OP if (with_own || from != own_id) && device.sees(tag) => {
                         ops.push(chunk.subslice(offset + 4 + at, entry.len() - at));
                     }
                     // A device that sees every site already has the history.

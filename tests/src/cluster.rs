@@ -440,6 +440,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// Printed on the first start with an empty data folder.
     pub admin_code: Option<String>,
+    /// `http://HOST:PORT/metrics` when started with `--metrics-bind`.
+    pub metrics_url: Option<String>,
 }
 
 impl ServerProcess {
@@ -463,6 +465,20 @@ impl ServerProcess {
     }
 
     fn start_with(data_dir: &Path, bind: &str, extra: &[&OsStr]) -> ServerProcess {
+        Self::start_logging(data_dir, bind, extra, "warn", None)
+    }
+
+    /// Starts `returnee-server serve` with `extra` arguments, `RUST_LOG`
+    /// set to `log_filter`, and its standard error written to `log` (else
+    /// dropped).
+    pub fn start_logging(
+        data_dir: &Path,
+        bind: &str,
+        extra: &[&OsStr],
+        log_filter: &str,
+        log: Option<&Path>,
+    ) -> ServerProcess {
+        let with_metrics = extra.iter().any(|a| *a == "--metrics-bind");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let mut child = Command::new(binary("returnee-server"))
@@ -471,9 +487,13 @@ impl ServerProcess {
                 .args(extra)
                 .env_remove("RETURNEE_SERVER_TLS_CERT")
                 .env_remove("RETURNEE_SERVER_TLS_KEY")
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", log_filter)
+                .env_remove("RETURNEE_SERVER_LOG_FORMAT")
                 .stdout(Stdio::piped())
-                .stderr(Stdio::null())
+                .stderr(match log {
+                    Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                    None => Stdio::null(),
+                })
                 .spawn()
                 .expect("server binary runs");
             // Read stdout on a thread of its own (and keep draining it, so the
@@ -493,19 +513,28 @@ impl ServerProcess {
                     .trim_start_matches("http://")
                     .parse()
                     .unwrap();
-                // Printed right after the first line, on a first start only.
-                let admin_code = rx
-                    .recv_timeout(Duration::from_millis(500))
-                    .ok()
-                    .and_then(|l| {
-                        l.strip_prefix("admin enrollment code: ")
-                            .map(|c| c.trim().to_string())
-                    });
+                // Printed right after the first line, on a first start only;
+                // then the metrics address when asked for.
+                let mut admin_code = None;
+                let mut metrics_url = None;
+                let lines = if with_metrics { 2 } else { 1 };
+                for _ in 0..lines {
+                    let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) else {
+                        break;
+                    };
+                    if let Some(c) = line.strip_prefix("admin enrollment code: ") {
+                        admin_code = Some(c.trim().to_string());
+                    } else if let Some(m) = line.strip_prefix("metrics on ") {
+                        metrics_url = Some(m.trim().to_string());
+                        break;
+                    }
+                }
                 return ServerProcess {
                     child,
                     url,
                     addr,
                     admin_code,
+                    metrics_url,
                 };
             }
             let _ = child.kill();

@@ -29,6 +29,7 @@ pub mod list;
 pub mod passphrase;
 pub mod purge;
 pub mod refused;
+pub mod repair;
 pub mod report;
 pub mod restore;
 pub mod review;
@@ -68,6 +69,7 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Man { out } => completions::man(&out),
         Command::Refused(a) => refused::run(a, config),
         Command::Passphrase(a) => passphrase::run(a, config),
+        Command::Repair(a) => repair::run(a, config),
     }
 }
 

@@ -51,6 +51,7 @@ impl LocalStore {
             dir: dir.to_path_buf(),
             cipher,
             commit_lock: Default::default(),
+            outbox: Default::default(),
         };
         let mut w = store.writes();
         w.batch = batch;
@@ -65,6 +66,7 @@ impl LocalStore {
         w.batch.insert(FORMAT_KEY, FORMAT.to_be_bytes().to_vec());
         store.db.apply_batch(w.batch)?;
         store.db.flush()?;
+        store.rewrite_outbox()?;
         Ok((store, InitOutcome::Created))
     }
 
@@ -188,6 +190,7 @@ impl LocalStore {
             dir: dir.to_path_buf(),
             cipher,
             commit_lock: Default::default(),
+            outbox: Default::default(),
         };
         store.ensure_duplicate_index()?;
         Ok(store)

@@ -54,11 +54,27 @@ impl LocalStore {
         for id in &purged {
             w.put(purged_key(*id), &now);
         }
+        if !purged.is_empty() {
+            let list: Vec<(RecordId, DateTime<Utc>)> = purged.iter().map(|id| (*id, now)).collect();
+            self.outbox_append(&[(super::outbox::PURGED, super::encode(&list))], true)?;
+        }
         self.stage_removals(&mut w, &purged)?;
         self.stage_dismissed_removal(&mut w, &purged)?;
         out.removed = purged.len() as u64;
         self.commit(&lock, w)?;
         Ok(out)
+    }
+
+    /// Every family purged here, and when.
+    pub(super) fn purged_records(&self) -> Result<Vec<(RecordId, DateTime<Utc>)>> {
+        self.scan_values(Kind::Purged.prefix())
+            .map(|item| {
+                let (k, v) = item?;
+                let id = uuid::Uuid::from_slice(&k[Kind::Purged.prefix().len()..])
+                    .map_err(|_| super::damaged("a purged family's key"))?;
+                Ok((RecordId(id), decode(&v)?))
+            })
+            .collect()
     }
 
     /// What [`Self::purge_synced_before`] would do now, changing nothing:

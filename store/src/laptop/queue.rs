@@ -258,13 +258,24 @@ impl LocalStore {
             let count = self.queue_len()?.saturating_sub(removed);
             w.put(meta_key(META_PENDING_COUNT), &count);
         }
+        let mut frames = vec![(
+            super::outbox::ACKED,
+            sent.iter().flat_map(|q| *q.id.0.as_bytes()).collect(),
+        )];
         for r in rejected {
             if let Some(q) = sent.iter().find(|q| q.id == r.op) {
                 let op: Op = decode(&q.json)?;
+                frames.push((super::outbox::REFUSED, encode(&(&op, r))));
                 w.put(held_key(r.op), &(op, r));
             }
         }
-        self.commit_unflushed(&lock, w)
+        self.outbox_append(&frames, false)?;
+        self.commit_unflushed(&lock, w)?;
+        // Everything sent is acknowledged: the outbox starts again small.
+        if self.queue_len()? == 0 {
+            self.rewrite_outbox()?;
+        }
+        Ok(())
     }
 
     /// Operations the server refused, with the reason.

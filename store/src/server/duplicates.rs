@@ -263,6 +263,22 @@ impl DuplicateIndex {
         Ok(())
     }
 
+    /// How far the index is behind the log (positions logged and not yet
+    /// taken in), and how many changed records wait in its queue: for
+    /// `GET /metrics`.
+    pub fn lag(&self) -> Result<(u64, usize)> {
+        let waiting = self
+            .inner
+            .pending
+            .lock()
+            .expect("pending lock")
+            .records
+            .len();
+        let last = self.inner.store.last_seq()?;
+        let through = self.through()?.unwrap_or(0);
+        Ok((last.saturating_sub(through), waiting))
+    }
+
     /// Finishes waiting updates and flushes the index.
     pub fn close(&self) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
