@@ -107,6 +107,88 @@ pub enum Command {
     /// Check the local store; if it is damaged, rebuild it from its outbox
     /// of unsent changes (then run `sync` to pull the rest back).
     Repair(JsonFlag),
+    /// Changes the server refused: list them, send them again, or drop one.
+    Refused(RefusedArgs),
+    /// Change the passphrase of an encrypted store.
+    Passphrase(PassphraseArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RefusedArgs {
+    #[command(subcommand)]
+    pub action: Option<RefusedAction>,
+    /// Print JSON for scripts (the list).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefusedAction {
+    /// Put refused changes back in the outbox: the next `returnee sync`
+    /// sends them again (once the cause is fixed, e.g. a site was given).
+    Retry {
+        /// The change's id from `returnee refused` (a unique prefix will do).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every refused change.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Drop one refused change for good (asks first on a terminal); a line
+    /// saying when, which family and why (no personal data) goes to
+    /// discarded.log in the data folder.
+    Discard {
+        /// The change's id from `returnee refused` (a unique prefix will do).
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrossingAction {
+    /// Add a crossing: every laptop learns it at its next sync.
+    Add {
+        /// Its code: lower-case letters, digits and dashes (islam-qala).
+        code: String,
+        /// Its name as people say it (Islam Qala).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The province on the far side: PK-XX (Pakistan) or IR-XX (Iran).
+        #[arg(long, value_name = "PK-XX|IR-XX")]
+        country_side: String,
+        /// The Afghan province it opens on (AF-HER).
+        #[arg(long, value_name = "AF-XXX")]
+        af_province: String,
+    },
+    /// Deactivate an added crossing: its families stay, new ones are no
+    /// longer offered it.
+    Deactivate {
+        /// The crossing's code.
+        code: String,
+    },
+    /// Every crossing: compiled in and added.
+    List {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    #[command(subcommand)]
+    pub action: PassphraseAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PassphraseAction {
+    /// Change the passphrase (the old one as usual: asked, RETURNEE_PASSPHRASE
+    /// or unlock; the new one asked twice, or RETURNEE_PASSPHRASE_NEW). The
+    /// data is not re-encrypted: only the key that opens it is.
+    Change,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +285,12 @@ pub struct FieldFlags {
 pub struct AddArgs {
     #[command(flatten)]
     pub fields: FieldFlags,
+    /// The --crossing is new and this laptop has not learnt it yet (offline):
+    /// save the family anyway; the next sync learns the crossing and sends
+    /// the family (refused and kept under `returnee refused` if the server
+    /// does not list it either).
+    #[arg(long)]
+    pub new_crossing: bool,
     /// Print the saved family as JSON instead of only its id.
     #[arg(long)]
     pub json: bool,
@@ -499,6 +587,27 @@ pub enum AdminAction {
     /// Revoke a device (a lost or stolen laptop): the server refuses it at
     /// once, and on its next contact it erases its local copy.
     Revoke {
+        /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
+        device_id: String,
+    },
+    /// Give a device the crossings it works at (replaces its sites); its
+    /// changes refused for a site it now has can be sent again.
+    Sites {
+        /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
+        device_id: String,
+        /// A crossing; repeat for several. Without any: every site.
+        #[arg(long = "site", value_name = "CROSSING")]
+        sites: Vec<String>,
+    },
+    /// Crossings as data: add one (laptops learn it at their next sync),
+    /// deactivate one, or list them.
+    Crossing {
+        #[command(subcommand)]
+        action: CrossingAction,
+    },
+    /// Make a device rotate its token at its next sync (e.g. if the laptop
+    /// may have been copied).
+    Rotate {
         /// The device's id, a unique prefix of it, or its name, from `returnee admin devices`.
         device_id: String,
     },

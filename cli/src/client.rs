@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use returnee_shared::reference::{CrossingDef, CrossingList};
 use returnee_shared::wire::{
     AuditPage, AuditQuery, CodeRequest, CodeResponse, DeviceSummary, EnrollRequest, EnrollResponse,
     ErrorBody, ErrorCode, Health, PROTOCOL_HEADER, PROTOCOL_VERSION, PullQuery, PullResponse,
-    PushRequest, PushResponse, SyncCursor,
+    PushRequest, PushResponse, SitesRequest, SyncCursor, TokenAnswer,
 };
 use returnee_shared::{Conflict, DeviceId, Op, Report, ReportFilter};
 use serde::Serialize;
@@ -60,6 +61,18 @@ impl ClientError {
             ClientError::Refused { status, .. } => matches!(status, 400 | 404 | 409 | 422),
             _ => false,
         }
+    }
+
+    /// Whether the server said this device's credential expired (it must
+    /// enroll again; nothing on the laptop is lost).
+    pub fn is_expired(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Refused {
+                code: ErrorCode::TokenExpired,
+                ..
+            }
+        )
     }
 
     /// Whether the server said this device's credential is no longer valid.
@@ -410,6 +423,50 @@ impl ServerClient {
     /// One page of the audit trail after entry `after` (admin).
     pub fn audit(&self, after: u64, limit: usize) -> Result<AuditPage, ClientError> {
         self.get("/v1/admin/audit", &AuditQuery { after, limit })
+    }
+
+    /// This device's credential: its expiry, a new token when rotation is
+    /// due, and the device's role and sites now.
+    pub fn device_token(&self) -> Result<TokenAnswer, ClientError> {
+        self.post("/v1/device/token", &())
+    }
+
+    /// This client, sending `token` from now on.
+    pub fn with_token(mut self, token: String) -> ServerClient {
+        self.token = Some(token);
+        self
+    }
+
+    /// Gives a device its sites (admin).
+    pub fn set_sites(
+        &self,
+        device: DeviceId,
+        sites: Vec<String>,
+    ) -> Result<DeviceSummary, ClientError> {
+        self.post(
+            &format!("/v1/admin/devices/{}/sites", device.0),
+            &SitesRequest { sites },
+        )
+    }
+
+    /// The crossings admins added, with the list's version.
+    pub fn crossings(&self) -> Result<CrossingList, ClientError> {
+        self.get("/v1/crossings", &())
+    }
+
+    /// Adds a crossing (admin).
+    pub fn add_crossing(&self, def: &CrossingDef) -> Result<CrossingList, ClientError> {
+        self.post("/v1/admin/crossings", def)
+    }
+
+    /// Deactivates an added crossing (admin).
+    pub fn deactivate_crossing(&self, code: &str) -> Result<CrossingList, ClientError> {
+        self.post(&format!("/v1/admin/crossings/{code}/deactivate"), &())
+    }
+
+    /// Asks a device to rotate its token at its next sync (admin).
+    pub fn ask_rotation(&self, device: DeviceId) -> Result<DeviceSummary, ClientError> {
+        self.post(&format!("/v1/admin/devices/{}/rotate", device.0), &())
     }
 }
 

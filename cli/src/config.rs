@@ -29,6 +29,9 @@ pub struct Config {
     /// The passphrase of an encrypted store, from `RETURNEE_PASSPHRASE`
     /// (without it, asked on a terminal when the store is encrypted).
     pub passphrase: Option<Passphrase>,
+    /// The new passphrase of `passphrase change`, from
+    /// `RETURNEE_PASSPHRASE_NEW` (without it, asked twice on a terminal).
+    pub new_passphrase: Option<Passphrase>,
 }
 
 /// The environment variables the client reads, once, at start-up.
@@ -40,6 +43,8 @@ pub struct Environment {
     pub passphrase: Option<Passphrase>,
     /// `COLUMNS`, when it is a number.
     pub columns: Option<u16>,
+    /// `RETURNEE_PASSPHRASE_NEW` (an empty value counts as unset).
+    pub new_passphrase: Option<Passphrase>,
 }
 
 impl Environment {
@@ -55,6 +60,10 @@ impl Environment {
                 .ok()
                 .and_then(|c| c.trim().parse().ok())
                 .filter(|c| *c > 0),
+            new_passphrase: std::env::var("RETURNEE_PASSPHRASE_NEW")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(Passphrase::new),
         }
     }
 }
@@ -81,6 +90,7 @@ impl Config {
             default_device_name: env.hostname.clone().unwrap_or_else(|| "laptop".into()),
             ca_file,
             passphrase: env.passphrase.clone(),
+            new_passphrase: env.new_passphrase.clone(),
         }
     }
 }

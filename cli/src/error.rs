@@ -92,9 +92,12 @@ impl CliError {
                 | StoreError::NotInPair { .. }
                 | StoreError::PassphraseNeeded(_)
                 | StoreError::WrongPassphrase(_)
-                | StoreError::AlreadyPlain(_),
+                | StoreError::AlreadyPlain(_)
+                | StoreError::NotEncrypted(_),
             ) => 2,
             CliError::Client(e) if e.is_usage() => 2,
+            // Refused: the worker must enroll again (nothing is lost).
+            CliError::Client(e) if e.is_expired() => 1,
             // As a shell reports a process ended by SIGINT.
             CliError::Cancelled => 130,
             _ => 1,

@@ -77,6 +77,8 @@ pub fn sync_with(
     pull_page: usize,
     progress: &dyn SyncProgress,
 ) -> Result<SyncSummary, CliError> {
+    let renewed = renew_credential(store, client)?;
+    let client = renewed.as_ref().unwrap_or(client);
     let mut engine = ClientSync::new(batch_size).pull_pages(pull_page);
     push(&mut engine, store, client, progress)?;
     pull(&mut engine, store, client, progress)?;
@@ -96,6 +98,55 @@ pub fn sync_with(
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
     Ok(summary)
+}
+
+/// Asks the server about this device's credential at the start of a sync
+/// and keeps what it says: the role and sites the device has now, and,
+/// when rotation was due, the new token (saved, flushed, in place of the
+/// old one). Returns the client that sends the new token; its first
+/// request confirms it on the server, which only then retires the old one,
+/// so a rotation cut off anywhere leaves a token that works. A server
+/// without the endpoint (older) changes nothing.
+pub fn renew_credential(
+    store: &LocalStore,
+    client: &ServerClient,
+) -> Result<Option<ServerClient>, CliError> {
+    let answer = match client.device_token() {
+        Ok(a) => a,
+        // A refusal (expired, revoked, …) stops the sync; an older server
+        // without the endpoint, or an answer lost on the way, does not: the
+        // push goes ahead with the token held (which still works), and the
+        // next sync checks in again.
+        Err(e) if e.is_unknown_endpoint() => return Ok(None),
+        Err(e @ ClientError::Refused { .. }) => return Err(e.into()),
+        Err(_) => return Ok(None),
+    };
+    let Some(mut e) = store.enrollment()? else {
+        return Ok(None);
+    };
+    let before = e.clone();
+    e.role = answer.role;
+    e.sites = answer.sites;
+    e.token_expires_at = answer.token_expires_at.or(Some(answer.expires_at));
+    let renewed = answer.token.map(|token| {
+        e.token = token.clone();
+        client.clone().with_token(token)
+    });
+    if e != before {
+        store.set_enrollment(&e)?;
+    }
+    let client = renewed.as_ref().unwrap_or(client);
+    if answer.crossings_version > store.learnt_crossings()?.version {
+        let list = client.crossings()?;
+        returnee_shared::reference::learn(&list);
+        for code in store.set_learnt_crossings(&list)? {
+            eprintln!(
+                "the crossing '{code}' is listed on the server now: its families here count in reports"
+            );
+        }
+        crate::commands::install_crossings(store, true)?;
+    }
+    Ok(renewed)
 }
 
 /// Hands the server the notes of exports made from this store, for its

@@ -31,6 +31,8 @@ pub struct Prepared {
 /// mints the first admin code.
 pub fn prepare(config: ServerConfig) -> Result<Prepared, StoreError> {
     let store = ServerStore::open(&config.data_dir)?;
+    // The crossings admins added, after the compiled ones.
+    returnee_shared::reference::learn(&store.crossings()?);
     let duplicates = DuplicateIndex::open(&store)?;
     let initial_admin_code = if store.is_empty()? {
         Some(store.mint_code(

@@ -10,7 +10,25 @@ use returnee_shared::wire::{ACCEPTED_PROTOCOLS, PROTOCOL_HEADER, PROTOCOL_VERSIO
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use returnee_store::server::Device;
+use returnee_store::server::{Device, hash_secret};
+
+/// When the token `device` uses now stops working: `lifetime` after it was
+/// issued (a device enrolled before tokens expired counts from its
+/// enrollment).
+pub fn token_expires(device: &Device, lifetime: chrono::Duration) -> chrono::DateTime<chrono::Utc> {
+    device.credential.issued_at.unwrap_or(device.enrolled_at) + lifetime
+}
+
+/// Whether `device` should rotate its token now: less than a third of its
+/// lifetime is left, an admin asked, or it was issued before tokens rotated.
+pub fn rotation_due(
+    device: &Device,
+    lifetime: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let c = &device.credential;
+    c.rotate_requested || c.hash.is_none() || token_expires(device, lifetime) - now < lifetime / 3
+}
 
 /// The enrolled device that made the request.
 #[derive(Debug, Clone)]
@@ -102,7 +120,8 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let token = header.strip_prefix("Bearer ").ok_or_else(|| {
         ApiError::Unauthorized("the Authorization header must be `Bearer TOKEN`".into())
     })?;
-    let device = state.store.device_by_token(token.trim())?.ok_or_else(|| {
+    let token = token.trim();
+    let mut device = state.store.device_by_token(token)?.ok_or_else(|| {
         ApiError::Unauthorized(
             "the device credential is not valid on this server; enroll again with a new code"
                 .into(),
@@ -112,6 +131,33 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         return Err(ApiError::Revoked(format!(
             "this device was revoked by an admin on {}; it must erase its local copy and may not sync again",
             at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    let now = state.config.clock.now();
+    let hash = hash_secret(token);
+    let pending = device
+        .credential
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.hash == hash);
+    if !pending && device.credential.hash.as_ref().is_some_and(|h| *h != hash) {
+        // A token replaced by a rotation or a new enrollment.
+        return Err(ApiError::Unauthorized(
+            "this device credential was replaced by a newer one and no longer works; enroll again with a new code".into(),
+        ));
+    }
+    if pending {
+        // The first use of a rotated token confirms it: the old one ends.
+        if let Some(confirmed) = state.store.confirm_token(device.id, &hash, now)? {
+            tracing::info!(device = %device.id, "token rotated");
+            device = confirmed;
+        }
+    }
+    let expires = token_expires(&device, state.config.token_lifetime);
+    if now >= expires {
+        return Err(ApiError::TokenExpired(format!(
+            "this device's credential expired on {} (it was not synced in time to renew it). Nothing on this laptop is lost: ask an admin for a new enrollment code and run `returnee enroll --server URL --code CODE` again with this data folder",
+            expires.format("%Y-%m-%d %H:%M UTC")
         )));
     }
     crate::dashboard::devices::seen(&state.store, device.id);

@@ -2,7 +2,9 @@
 //! environment, then defaults) and passed down.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::clock::{Clock, SystemClock};
 use crate::tls::Tls;
 
 /// Where the server keeps its data, how much it accepts, and how it is reached.
@@ -19,6 +21,11 @@ pub struct ServerConfig {
     pub tls: Option<Tls>,
     /// How long a dashboard sign-in lasts.
     pub session_ttl: chrono::Duration,
+    /// How long a device token lasts from when it was issued
+    /// (`--token-days`); a device rotates it when less than a third is left.
+    pub token_lifetime: chrono::Duration,
+    /// Where the time comes from (the machine's clock; tests move it).
+    pub clock: Arc<dyn Clock>,
     /// Where `GET /metrics` is served (`--metrics-bind`), apart from the
     /// sync API; `None`: not at all.
     pub metrics_bind: Option<String>,
@@ -32,6 +39,8 @@ impl ServerConfig {
             workers: 0,
             tls: None,
             session_ttl: chrono::Duration::hours(DEFAULT_SESSION_HOURS),
+            token_lifetime: chrono::Duration::days(DEFAULT_TOKEN_DAYS),
+            clock: Arc::new(SystemClock),
             metrics_bind: None,
         }
     }
@@ -48,3 +57,5 @@ pub const DEFAULT_DATA_DIR: &str = "./returnee-data";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// How long a dashboard sign-in lasts unless `--session-hours` says otherwise.
 pub const DEFAULT_SESSION_HOURS: i64 = 12;
+/// How long a device token lasts unless `--token-days` says otherwise.
+pub const DEFAULT_TOKEN_DAYS: i64 = 90;

@@ -30,6 +30,9 @@ pub enum ApiError {
     Revoked(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The device's credential expired: it must enroll again.
+    #[error("{0}")]
+    TokenExpired(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Revoked(_) => ErrorCode::Revoked,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::TokenExpired(_) => ErrorCode::TokenExpired,
             ApiError::BadRequest(_) => ErrorCode::BadRequest,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
@@ -113,7 +117,10 @@ impl utoipa::IntoResponses for Refusals {
                 400,
                 "A malformed request, query or body, or a protocol the server does not accept",
             ),
-            (401, "No valid credential, or a revoked device"),
+            (
+                401,
+                "No valid credential, an expired one, or a revoked device",
+            ),
             (403, "The device's role or sites do not allow it"),
             (404, "No such endpoint or item"),
             (405, "The path exists with another method"),

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod error;

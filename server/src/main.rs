@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use returnee_server::config::{DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_SESSION_HOURS};
+use returnee_server::config::{
+    DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_SESSION_HOURS, DEFAULT_TOKEN_DAYS,
+};
 use returnee_server::logging::LogFormat;
 use returnee_server::{ServerConfig, ServerStore, Tls, TlsError, prepare};
 
@@ -73,6 +75,16 @@ enum Command {
             value_parser = clap::value_parser!(i64).range(1..=720)
         )]
         session_hours: i64,
+        /// How long a device token lasts, in days (1 to 3650); devices
+        /// rotate theirs at a sync when less than a third is left.
+        #[arg(
+            long,
+            env = "RETURNEE_SERVER_TOKEN_DAYS",
+            value_name = "DAYS",
+            default_value_t = DEFAULT_TOKEN_DAYS,
+            value_parser = clap::value_parser!(i64).range(1..=3650)
+        )]
+        token_days: i64,
         /// Serve GET /metrics (Prometheus text format) on this address, apart
         /// from the sync API; port 0 picks a free one [default: off].
         #[arg(long, env = "RETURNEE_SERVER_METRICS_BIND", value_name = "ADDR")]
@@ -215,10 +227,12 @@ fn serve(
     bind: &str,
     tls: Option<(PathBuf, PathBuf)>,
     session_hours: i64,
+    token_days: i64,
     metrics_bind: Option<String>,
 ) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(data_dir);
     config.session_ttl = chrono::Duration::hours(session_hours);
+    config.token_lifetime = chrono::Duration::days(token_days);
     config.metrics_bind = metrics_bind;
     // Read the certificate and key before anything else: a bad file stops
     // the start before the store is opened.
@@ -424,12 +438,14 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             session_hours,
+            token_days,
             metrics_bind,
         } => serve(
             data_dir(d),
             &bind,
             tls_cert.zip(tls_key),
             session_hours,
+            token_days,
             metrics_bind,
         ),
         Command::Openapi => std::io::stdout()

@@ -8,11 +8,12 @@ use rayon::prelude::*;
 use returnee_shared::DeviceId;
 use returnee_shared::access::Action;
 use returnee_shared::merge::Op;
+use returnee_shared::reference::{CrossingDef, CrossingList};
 use returnee_shared::validate::parse_crossing;
 use returnee_shared::wire::{
     AuditPage, CodeRequest, CodeResponse, DeviceName, DeviceSummary, EnrollRequest, EnrollResponse,
     Health, MAX_AUDIT_PAGE, MAX_PULL_OPS, MAX_PUSH_OPS, PageParams, PullResponse, PushRequest,
-    PushResponse, RawPushRequest, Role, SyncCursor,
+    PushResponse, RawPushRequest, Role, SitesRequest, SyncCursor, TokenAnswer,
 };
 use serde_json::value::RawValue;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -48,6 +49,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(device_names)
             .service(revoke)
             .service(audit)
+            .service(device_token)
+            .service(set_sites)
+            .service(ask_rotation)
+            .service(list_crossings)
+            .service(add_crossing)
+            .service(deactivate_crossing)
             .service(push)
             .service(pull)
             .service(conflicts)
@@ -94,8 +101,15 @@ async fn enroll(state: State, body: web::Json<EnrollRequest>) -> Result<HttpResp
         ));
     }
     let store = state.store.clone();
-    let outcome =
-        blocking(move || Ok(store.enroll(&req.code, req.device_id, &name, Utc::now())?)).await?;
+    let (now, lifetime) = (state.config.clock.now(), state.config.token_lifetime);
+    // A device whose credential expired may enroll again (its store keeps
+    // everything); any other enrolled one may not.
+    let expired =
+        move |d: &returnee_store::server::Device| crate::auth::token_expires(d, lifetime) <= now;
+    let outcome = blocking(move || {
+        Ok(store.enroll_replacing(&req.code, req.device_id, &name, now, &expired)?)
+    })
+    .await?;
     match outcome {
         Ok((device, token)) => {
             tracing::info!(device = %device.id, role = %device.role, "device enrolled");
@@ -110,7 +124,7 @@ async fn enroll(state: State, body: web::Json<EnrollRequest>) -> Result<HttpResp
             "the enrollment code is not valid: it is mistyped, already used up, or was never issued; ask an admin for a new code".into(),
         )),
         Err(EnrollRefusal::AlreadyEnrolled) => Err(ApiError::Conflict(
-            "this device is already enrolled; its store keeps the credential".into(),
+            "this device is already enrolled and its credential still works; its store keeps the credential".into(),
         )),
     }
 }
@@ -370,13 +384,7 @@ async fn revoke(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = who.authorize(Action::RevokeDevice)?.id;
-    let id = uuid::Uuid::parse_str(path.trim())
-        .map(DeviceId)
-        .map_err(|_| {
-            ApiError::BadRequest(
-                "the device id is not a UUID; copy it from `returnee admin devices`".into(),
-            )
-        })?;
+    let id = device_id(&path)?;
     if id == admin {
         return Err(ApiError::BadRequest(
             "a device cannot revoke itself; revoke it from another admin device".into(),
@@ -385,11 +393,7 @@ async fn revoke(
     let store = state.store.clone();
     let device = blocking(move || Ok(store.revoke(id, admin, Utc::now())?))
         .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(
-                "no device with this id is enrolled; see `returnee admin devices`".into(),
-            )
-        })?;
+        .ok_or_else(no_such_device)?;
     tracing::info!(device = %id, by = %admin, "device revoked");
     Ok(HttpResponse::Ok().json(device.summary()))
 }
@@ -421,6 +425,194 @@ async fn audit(
         more,
         newest,
     }))
+}
+
+/// The device id of a path, or a clear 400.
+fn device_id(path: &str) -> Result<DeviceId, ApiError> {
+    uuid::Uuid::parse_str(path.trim())
+        .map(DeviceId)
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "the device id is not a UUID; copy it from `returnee admin devices`".into(),
+            )
+        })
+}
+
+fn no_such_device() -> ApiError {
+    ApiError::NotFound("no device with this id is enrolled; see `returnee admin devices`".into())
+}
+
+/// The calling device's credential: when it expires, a new token when
+/// rotation is due (kept beside the old one until the device first uses
+/// it), and the device's role and sites now. Devices call it at the start
+/// of each sync.
+#[utoipa::path(
+    tag = "devices",
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses((status = 200, description = "The credential's expiry, and a new token when rotation was due", body = TokenAnswer), Refusals)
+)]
+#[post("/device/token")]
+async fn device_token(
+    state: State,
+    who: Authenticated,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let device = who.0;
+    let (now, lifetime) = (state.config.clock.now(), state.config.token_lifetime);
+    let expires_at = crate::auth::token_expires(&device, lifetime);
+    let mut answer = TokenAnswer {
+        expires_at,
+        token: None,
+        token_expires_at: None,
+        role: device.role,
+        sites: device.sites.clone(),
+        crossings_version: {
+            let store = state.store.clone();
+            blocking(move || Ok(store.crossings()?.version)).await?
+        },
+    };
+    if crate::auth::rotation_due(&device, lifetime, now) {
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| returnee_store::server::hash_secret(t.trim()))
+            .ok_or_else(|| ApiError::Internal("the bearer token vanished".into()))?;
+        let store = state.store.clone();
+        let id = device.id;
+        let token = blocking(move || Ok(store.rotate_token(id, &presented, now)?))
+            .await?
+            .ok_or_else(no_such_device)?;
+        answer.token = Some(token);
+        answer.token_expires_at = Some(now + lifetime);
+    }
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Gives a device the sites it works at (crossing codes; an empty list:
+/// every site). Its operations refused for a site it now has can be sent
+/// again (`returnee refused retry`).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "The device id (a UUID)")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The device with its new sites", body = DeviceSummary), Refusals)
+)]
+#[post("/admin/devices/{id}/sites")]
+async fn set_sites(
+    state: State,
+    who: Authenticated,
+    path: web::Path<String>,
+    body: web::Json<SitesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    // Managing devices is the revoking admin's work.
+    let admin = who.authorize(Action::RevokeDevice)?.id;
+    let id = device_id(&path)?;
+    let mut sites = Vec::new();
+    for s in &body.sites {
+        let code = parse_crossing(s).map_err(|p| ApiError::BadRequest(p.message))?;
+        if !sites.contains(&code) {
+            sites.push(code);
+        }
+    }
+    let store = state.store.clone();
+    let now = state.config.clock.now();
+    let device = blocking(move || Ok(store.set_sites(id, sites, admin, now)?))
+        .await?
+        .ok_or_else(no_such_device)?;
+    tracing::info!(device = %id, by = %admin, "device sites changed");
+    Ok(HttpResponse::Ok().json(device.summary()))
+}
+
+/// Asks a device to rotate its token at its next sync (for example when
+/// the laptop may have been copied).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "The device id (a UUID)")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The device", body = DeviceSummary), Refusals)
+)]
+#[post("/admin/devices/{id}/rotate")]
+async fn ask_rotation(
+    state: State,
+    who: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = who.authorize(Action::RevokeDevice)?.id;
+    let id = device_id(&path)?;
+    let store = state.store.clone();
+    let now = state.config.clock.now();
+    let device = blocking(move || Ok(store.request_rotation(id, admin, now)?))
+        .await?
+        .ok_or_else(no_such_device)?;
+    tracing::info!(device = %id, by = %admin, "token rotation asked");
+    Ok(HttpResponse::Ok().json(device.summary()))
+}
+
+/// The crossings admins added (after the compiled-in ones), with the
+/// list's version; devices fetch it when their version is older.
+#[utoipa::path(
+    tag = "devices",
+    security(("bearer" = ["field", "supervisor", "admin"])),
+    responses((status = 200, description = "The added crossings and the list's version", body = CrossingList), Refusals)
+)]
+#[get("/crossings")]
+async fn list_crossings(state: State, _who: Authenticated) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.crossings()?)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Takes a changed list in (this process's lookups) and answers with it.
+fn crossings_changed(outcome: Result<CrossingList, String>) -> Result<HttpResponse, ApiError> {
+    let list = outcome.map_err(ApiError::BadRequest)?;
+    returnee_shared::reference::learn(&list);
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Adds a crossing: devices learn it at their next sync and record
+/// families there; codes and sites may name it.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The list with the new crossing", body = CrossingList), Refusals)
+)]
+#[post("/admin/crossings")]
+async fn add_crossing(
+    state: State,
+    who: Authenticated,
+    body: web::Json<CrossingDef>,
+) -> Result<HttpResponse, ApiError> {
+    // Configuring the deployment is the code-minting admin's work.
+    let admin = who.authorize(Action::MintCodes)?.id;
+    let store = state.store.clone();
+    let now = state.config.clock.now();
+    let def = body.into_inner();
+    let outcome = blocking(move || Ok(store.add_crossing(def, admin, now)?)).await?;
+    crossings_changed(outcome)
+}
+
+/// Deactivates an added crossing: kept for the families recorded there,
+/// no longer offered for new ones.
+#[utoipa::path(
+    tag = "admin",
+    params(("code" = String, Path, description = "The crossing's code")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The list with the crossing deactivated", body = CrossingList), Refusals)
+)]
+#[post("/admin/crossings/{code}/deactivate")]
+async fn deactivate_crossing(
+    state: State,
+    who: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = who.authorize(Action::MintCodes)?.id;
+    let store = state.store.clone();
+    let now = state.config.clock.now();
+    let code = path.into_inner();
+    let outcome = blocking(move || Ok(store.deactivate_crossing(code.trim(), admin, now)?)).await?;
+    crossings_changed(outcome)
 }
 
 /// Whether a pull includes the device's own operations.

@@ -46,6 +46,7 @@ fn a_listing_finishes_every_queued_record_and_a_rebuild_agrees() {
         sites: Vec::new(),
         enrolled_at: Utc::now(),
         revoked_at: None,
+        credential: Default::default(),
     };
     // 4,500 different families, then the last one registered again: more
     // than two chunks of work waiting when the listing comes.

@@ -59,6 +59,17 @@ pub enum AuditEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         on_laptop_at: Option<DateTime<Utc>>,
     },
+    /// A device's new token was confirmed; its old one stopped working.
+    TokenRotated { device: DeviceId },
+    /// An admin asked a device to rotate its token at its next contact.
+    RotationRequested { device: DeviceId },
+    /// An admin added a crossing (`active`) or deactivated one.
+    CrossingChanged { code: String, active: bool },
+    /// An admin changed the sites of a device.
+    SitesChanged {
+        device: DeviceId,
+        sites: Vec<String>,
+    },
 }
 
 /// What the trail keeps of one applied operation.

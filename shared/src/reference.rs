@@ -1,5 +1,14 @@
-//! Reference lists: border crossings, Pakistani provinces (ISO 3166-2:PK) and
-//! Afghan provinces (ISO 3166-2:AF).
+//! Reference lists: border crossings, Pakistani provinces (ISO 3166-2:PK),
+//! Iranian provinces (ISO 3166-2:IR) and Afghan provinces (ISO 3166-2:AF).
+//!
+//! Crossings are data too: the compiled list is the base, and the ones an
+//! admin adds on the server ([`CrossingDef`], synced to every device as a
+//! versioned [`CrossingList`]) are appended after it by [`learn`], which
+//! the caller (the server at start and on each change, a laptop when it
+//! opens its store and after a sync) hands the list it holds: this crate
+//! reads nothing itself. Appended in the server's order, never removed
+//! (a deactivated crossing stays for the families recorded there), so a
+//! crossing keeps its index in stored report rows on every replica.
 //!
 //! The lists are data, kept as CSV files in `shared/reference/` and compiled
 //! into the binary (copied from the project's reference lists, whose README is
@@ -12,7 +21,9 @@
 //! a province as its index in its list ([`crate::ReportRow::to_bytes`]).
 //! Add rows at the end, never reorder them.
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
+
+use serde::{Deserialize, Serialize};
 
 /// One row of a reference list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +42,76 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crossing {
     pub entry: Entry,
-    /// ISO 3166-2:PK code of the province on the Pakistani side.
+    /// The province on the far side: ISO 3166-2:PK, or ISO 3166-2:IR for a
+    /// crossing on the Iranian border (the departure province by default).
     pub pk_province: String,
     /// ISO 3166-2:AF code of the province on the Afghan side.
     pub af_province: String,
+    /// False once an admin deactivated it: kept for the families recorded
+    /// there, no longer offered for new ones.
+    pub active: bool,
+}
+
+/// A crossing an admin added, as the server keeps and sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CrossingDef {
+    /// Lower case letters, digits and dashes (`islam-qala`).
+    pub code: String,
+    pub name: String,
+    /// The province on the far side (`PK-BA`, `IR-09`).
+    pub country_side: String,
+    /// The province on the Afghan side (`AF-HER`).
+    pub af_province: String,
+    pub active: bool,
+}
+
+/// The crossings added on the server, with a version that grows with
+/// every change (0: none yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CrossingList {
+    pub version: u64,
+    pub crossings: Vec<CrossingDef>,
+}
+
+impl CrossingList {
+    /// Checks a new crossing against the lists (the compiled ones and this
+    /// one): the problem in words, or `None`.
+    pub fn refuse_new(&self, def: &CrossingDef) -> Option<String> {
+        let code = &def.code;
+        if !is_crossing_code(code) {
+            return Some(format!(
+                "'{code}' is not a crossing code: use 1 to 40 lower-case letters, digits and dashes (islam-qala)"
+            ));
+        }
+        if builtin().iter().any(|c| c.entry.code == *code)
+            || self.crossings.iter().any(|c| c.code == *code)
+        {
+            return Some(format!("the crossing '{code}' is already listed"));
+        }
+        if def.name.trim().is_empty() || def.name.len() > 100 {
+            return Some("--name must be 1 to 100 characters".into());
+        }
+        if !pk_provinces()
+            .iter()
+            .chain(ir_provinces())
+            .any(|e| e.code == def.country_side)
+        {
+            return Some(format!(
+                "--country-side '{}' is not a province code of Pakistan or Iran (PK-BA, IR-09 …)",
+                def.country_side
+            ));
+        }
+        if !af_provinces().iter().any(|e| e.code == def.af_province) {
+            return Some(format!(
+                "--af-province '{}' is not an Afghan province code (AF-HER …)",
+                def.af_province
+            ));
+        }
+        if crossings().len() + 1 >= 255 {
+            return Some("the list of crossings is full (254)".into());
+        }
+        None
+    }
 }
 
 /// The departure value used when the province in Pakistan is not known.
@@ -44,6 +121,7 @@ pub const UNDECIDED_DESTINATION: &str = "undecided";
 
 const CROSSINGS_CSV: &str = include_str!("../reference/crossings.csv");
 const PK_PROVINCES_CSV: &str = include_str!("../reference/pk-provinces.csv");
+const IR_PROVINCES_CSV: &str = include_str!("../reference/ir-provinces.csv");
 const AF_PROVINCES_CSV: &str = include_str!("../reference/af-provinces.csv");
 
 fn rows(csv: &str) -> impl Iterator<Item = Vec<&str>> {
@@ -77,8 +155,8 @@ fn entries(csv: &str, has_pcode: bool) -> Vec<Entry> {
         .collect()
 }
 
-/// Every crossing of the reference list, in file order.
-pub fn crossings() -> &'static [Crossing] {
+/// The crossings compiled in, in file order.
+fn builtin() -> &'static [Crossing] {
     static LIST: OnceLock<Vec<Crossing>> = OnceLock::new();
     LIST.get_or_init(|| {
         rows(CROSSINGS_CSV)
@@ -91,15 +169,153 @@ pub fn crossings() -> &'static [Crossing] {
                 },
                 pk_province: r[2].to_string(),
                 af_province: r[3].to_string(),
+                active: true,
             })
             .collect()
     })
+}
+
+/// The crossings in use: the compiled ones, then those [`learn`]t, with
+/// the folded spellings lookups accept (each with its crossing's index).
+struct Installed {
+    list: &'static [Crossing],
+    spellings: Vec<(String, usize)>,
+    /// Codes a laptop accepted offline before it learnt them
+    /// ([`learn_provisional`]): found by code, never in [`crossings`].
+    provisional: &'static [Crossing],
+}
+
+fn installed() -> &'static RwLock<&'static Installed> {
+    static INSTALLED: OnceLock<RwLock<&'static Installed>> = OnceLock::new();
+    INSTALLED.get_or_init(|| RwLock::new(install(builtin().to_vec(), &[])))
+}
+
+/// Makes `list` the one in use for the rest of the process. Each list is
+/// kept for good (a few hundred bytes, made once per change of the list),
+/// so the `&'static` answers given before stay valid.
+fn install(list: Vec<Crossing>, provisional: &'static [Crossing]) -> &'static Installed {
+    let list: &'static [Crossing] = Vec::leak(list);
+    let mut spellings = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        spellings.push((fold(&c.entry.code), i));
+        spellings.push((fold(&c.entry.name), i));
+        spellings.extend(c.entry.name.split('/').map(|part| (fold(part), i)));
+    }
+    Box::leak(Box::new(Installed {
+        list,
+        spellings,
+        provisional,
+    }))
+}
+
+/// Every crossing: the compiled list, then the learnt ones in the server's
+/// order.
+pub fn crossings() -> &'static [Crossing] {
+    installed().read().unwrap_or_else(|p| p.into_inner()).list
+}
+
+/// The crossings offered for new families (not deactivated).
+pub fn active_crossings() -> impl Iterator<Item = &'static Crossing> {
+    crossings().iter().filter(|c| c.active)
+}
+
+/// Takes the crossings added on the server (`learnt`, in its order) in
+/// after the compiled ones; a code already compiled in is skipped. Called
+/// again with a newer list, it replaces the older one (the list only grows).
+pub fn learn(learnt: &CrossingList) {
+    let mut list = builtin().to_vec();
+    for d in &learnt.crossings {
+        if list.iter().any(|c| c.entry.code == d.code) || list.len() >= 254 {
+            continue;
+        }
+        list.push(Crossing {
+            entry: Entry {
+                code: d.code.clone(),
+                name: d.name.clone(),
+                pcode: None,
+                aliases: Vec::new(),
+            },
+            pk_province: d.country_side.clone(),
+            af_province: d.af_province.clone(),
+            active: d.active,
+        });
+    }
+    let mut slot = installed().write().unwrap_or_else(|p| p.into_inner());
+    // A provisional code learnt now is a listed one from now on.
+    let provisional: Vec<Crossing> = slot
+        .provisional
+        .iter()
+        .filter(|p| !list.iter().any(|c| c.entry.code == p.entry.code))
+        .cloned()
+        .collect();
+    *slot = install(list, Vec::leak(provisional));
+}
+
+/// Whether `code` has the form of a crossing code (lower-case letters,
+/// digits and dashes, 1 to 40).
+pub fn is_crossing_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 40
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Accepts these codes as crossings by exact code, beside the listed ones
+/// but never among them (so no report row is made for them): what a
+/// laptop offline records at a crossing added on the server since its
+/// last sync. Codes already listed, or not shaped as codes, are skipped.
+pub fn learn_provisional(codes: &[String]) {
+    let mut slot = installed().write().unwrap_or_else(|p| p.into_inner());
+    let provisional: Vec<Crossing> = codes
+        .iter()
+        .filter(|c| is_crossing_code(c) && !slot.list.iter().any(|l| l.entry.code == **c))
+        .map(|code| Crossing {
+            entry: Entry {
+                code: code.clone(),
+                name: code.clone(),
+                pcode: None,
+                aliases: Vec::new(),
+            },
+            pk_province: UNKNOWN_DEPARTURE.into(),
+            af_province: UNDECIDED_DESTINATION.into(),
+            active: true,
+        })
+        .collect();
+    let list = slot.list.to_vec();
+    *slot = install(list, Vec::leak(provisional));
+}
+
+/// Whether `code` is accepted only provisionally ([`learn_provisional`]).
+pub fn is_provisional(code: &str) -> bool {
+    let installed: &'static Installed = *installed().read().unwrap_or_else(|p| p.into_inner());
+    installed.provisional.iter().any(|c| c.entry.code == code)
 }
 
 /// Every province of Pakistan.
 pub fn pk_provinces() -> &'static [Entry] {
     static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
     LIST.get_or_init(|| entries(PK_PROVINCES_CSV, false))
+}
+
+/// Every province of Iran (31), where families returning over the Iranian
+/// border left from.
+pub fn ir_provinces() -> &'static [Entry] {
+    static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
+    LIST.get_or_init(|| entries(IR_PROVINCES_CSV, false))
+}
+
+/// Every departure province: Pakistan's, then Iran's (the order of the
+/// stored report rows: Pakistan's keep their indexes).
+pub fn departure_provinces() -> &'static [Entry] {
+    static LIST: OnceLock<Vec<Entry>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        pk_provinces()
+            .iter()
+            .chain(ir_provinces())
+            .cloned()
+            .collect()
+    })
 }
 
 /// Every province of Afghanistan (34).
@@ -150,36 +366,30 @@ impl Spellings {
 
 /// The crossing with this code or name, in any case.
 pub fn crossing(input: &str) -> Option<&'static Crossing> {
-    if let Some(c) = crossings().iter().find(|c| c.entry.code == input) {
+    let installed: &'static Installed = *installed().read().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = installed.list.iter().find(|c| c.entry.code == input) {
         return Some(c);
     }
-    static SPELLINGS: OnceLock<Vec<(String, usize)>> = OnceLock::new();
-    let spellings = SPELLINGS.get_or_init(|| {
-        let mut v = Vec::new();
-        for (i, c) in crossings().iter().enumerate() {
-            v.push((fold(&c.entry.code), i));
-            v.push((fold(&c.entry.name), i));
-            v.extend(c.entry.name.split('/').map(|part| (fold(part), i)));
-        }
-        v
-    });
     let wanted = fold(input);
-    spellings
+    installed
+        .spellings
         .iter()
         .find(|(s, _)| *s == wanted)
-        .map(|(_, i)| &crossings()[*i])
+        .map(|(_, i)| &installed.list[*i])
+        .or_else(|| installed.provisional.iter().find(|c| c.entry.code == input))
 }
 
-/// The canonical departure value for a Pakistani province code or name, or `unknown`.
+/// The canonical departure value for a Pakistani or Iranian province code
+/// or name, or `unknown`.
 pub fn departure(input: &str) -> Option<String> {
     static SPELLINGS: OnceLock<Spellings> = OnceLock::new();
-    if input == UNKNOWN_DEPARTURE || pk_provinces().iter().any(|e| e.code == input) {
+    if input == UNKNOWN_DEPARTURE || departure_provinces().iter().any(|e| e.code == input) {
         return Some(input.to_string());
     }
     if fold(input) == UNKNOWN_DEPARTURE {
         return Some(UNKNOWN_DEPARTURE.to_string());
     }
-    let spellings = SPELLINGS.get_or_init(|| Spellings::of(pk_provinces()));
+    let spellings = SPELLINGS.get_or_init(|| Spellings::of(departure_provinces()));
     spellings
         .find(input)
         // Accept a bare suffix such as "KP" for "PK-KP".
@@ -208,7 +418,7 @@ pub fn display_name(code: &str) -> &str {
     crossings()
         .iter()
         .map(|c| &c.entry)
-        .chain(pk_provinces())
+        .chain(departure_provinces())
         .chain(af_provinces())
         .find(|e| e.code == code)
         .map(|e| e.name.as_str())
@@ -217,7 +427,7 @@ pub fn display_name(code: &str) -> &str {
 
 /// The province (Pakistani or Afghan) with this stored code.
 pub fn province(code: &str) -> Option<&'static Entry> {
-    pk_provinces()
+    departure_provinces()
         .iter()
         .chain(af_provinces())
         .find(|e| e.code == code)
@@ -232,10 +442,9 @@ pub fn pcode(code: &str) -> &'static str {
         .unwrap_or("")
 }
 
-/// The codes of the crossings, comma-separated, for error messages.
+/// The codes of the crossings offered, comma-separated, for error messages.
 pub fn crossing_codes() -> String {
-    crossings()
-        .iter()
+    active_crossings()
         .map(|c| c.entry.code.as_str())
         .collect::<Vec<_>>()
         .join(", ")
@@ -247,8 +456,9 @@ mod tests {
 
     #[test]
     fn lists_are_complete() {
-        assert_eq!(crossings().len(), 7);
+        assert_eq!(builtin().len(), 7);
         assert_eq!(pk_provinces().len(), 7);
+        assert_eq!(ir_provinces().len(), 31);
         assert_eq!(af_provinces().len(), 34);
     }
 
@@ -283,7 +493,7 @@ mod tests {
             ]
         };
         let mut n = 0;
-        for e in pk_provinces() {
+        for e in departure_provinces() {
             for spelling in e.aliases.iter().chain([&e.name, &e.code]) {
                 for v in variants(spelling) {
                     assert_eq!(departure(&v).as_deref(), Some(e.code.as_str()), "{v:?}");
@@ -323,7 +533,7 @@ mod tests {
 
     #[test]
     fn no_spelling_stands_for_two_provinces() {
-        for list in [pk_provinces(), af_provinces()] {
+        for list in [departure_provinces(), af_provinces()] {
             let mut seen = std::collections::HashMap::new();
             for e in list {
                 for s in e.aliases.iter().chain([&e.name, &e.code]) {
@@ -366,5 +576,58 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 34);
+    }
+
+    #[test]
+    fn learnt_crossings_come_after_the_compiled_ones_and_are_looked_up_like_them() {
+        let def = |code: &str, name: &str, side: &str, af: &str| CrossingDef {
+            code: code.into(),
+            name: name.into(),
+            country_side: side.into(),
+            af_province: af.into(),
+            active: true,
+        };
+        let mut list = CrossingList::default();
+        let islam_qala = def("islam-qala", "Islam Qala", "IR-09", "AF-HER");
+        assert_eq!(list.refuse_new(&islam_qala), None);
+        for (bad, why) in [
+            (
+                def("Islam Qala", "x", "IR-09", "AF-HER"),
+                "not a crossing code",
+            ),
+            (def("torkham", "x", "PK-KP", "AF-NAN"), "already listed"),
+            (def("milak", "Milak", "IR-99", "AF-NIM"), "--country-side"),
+            (def("milak", "Milak", "IR-11", "PK-KP"), "--af-province"),
+        ] {
+            assert!(list.refuse_new(&bad).unwrap().contains(why), "{bad:?}");
+        }
+        list.crossings.push(islam_qala);
+        list.crossings.push(CrossingDef {
+            active: false,
+            ..def("milak", "Milak", "IR-11", "AF-NIM")
+        });
+        list.version = 2;
+        learn(&list);
+        let all = crossings();
+        assert_eq!(all[..7], builtin()[..]);
+        assert_eq!(all[7].entry.code, "islam-qala");
+        assert_eq!(crossing("Islam Qala").unwrap().pk_province, "IR-09");
+        assert_eq!(crossing("MILAK").unwrap().entry.code, "milak");
+        assert!(active_crossings().all(|c| c.entry.code != "milak"));
+        assert_eq!(departure("Razavi Khorasan").as_deref(), Some("IR-09"));
+        assert_eq!(departure("sistan va baluchestan").as_deref(), Some("IR-11"));
+        assert_eq!(display_name("IR-09"), "Razavi Khorasan");
+
+        // Accepted offline before it is learnt: by code, never in the list.
+        learn_provisional(&["dogharoun".to_string(), "Not A Code".to_string()]);
+        assert_eq!(crossing("dogharoun").unwrap().entry.code, "dogharoun");
+        assert!(is_provisional("dogharoun") && !is_provisional("islam-qala"));
+        assert!(crossings().iter().all(|c| c.entry.code != "dogharoun"));
+        assert!(crossing("Not A Code").is_none());
+        list.crossings
+            .push(def("dogharoun", "Dogharoun", "IR-09", "AF-HER"));
+        learn(&list);
+        assert!(!is_provisional("dogharoun"));
+        assert!(crossings().iter().any(|c| c.entry.code == "dogharoun"));
     }
 }

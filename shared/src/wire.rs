@@ -29,6 +29,9 @@ pub const PROTOCOL_HEADER: &str = "x-returnee-protocol";
 /// [`crate::access`].
 pub use crate::access::Role;
 
+mod device;
+pub use device::{SitesRequest, TokenAnswer};
+
 /// The machine-readable code of a refusal: of a whole request
 /// ([`ErrorBody::error`]) or of one pushed operation ([`RejectedOp::error`]).
 /// On the wire, the snake_case name (`"forbidden"`, `"bad_request"`, …).
@@ -61,6 +64,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The body is not sent as JSON (HTTP 415).
     UnsupportedMediaType,
+    /// The device's credential expired: it must enroll again with a new
+    /// code (HTTP 401; nothing on the laptop is lost).
+    TokenExpired,
     /// A code this version does not know (from a newer server), or an
     /// answer that was not an error body at all.
     #[serde(other)]
@@ -69,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and parsing.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthorized,
         ErrorCode::Revoked,
         ErrorCode::Forbidden,
@@ -83,6 +89,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unknown,
+        ErrorCode::TokenExpired,
     ];
 
     /// The wire form.
@@ -101,6 +108,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unknown => "unknown",
+            ErrorCode::TokenExpired => "token_expired",
         }
     }
 
@@ -108,7 +116,7 @@ impl ErrorCode {
     /// (`invalid` is for refused operations only: 400 if ever sent whole).
     pub const fn status(self) -> u16 {
         match self {
-            ErrorCode::Unauthorized | ErrorCode::Revoked => 401,
+            ErrorCode::Unauthorized | ErrorCode::Revoked | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::BadRequest | ErrorCode::Invalid | ErrorCode::ProtocolMismatch => 400,
             ErrorCode::NotFound => 404,

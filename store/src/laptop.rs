@@ -22,6 +22,8 @@
 //!   has acknowledged (4 bytes), so that a large entry (an import chunk) is
 //!   not rewritten at each batch; absent when none are;
 //! - `h/<op id>`: operations the server refused, held with the reason;
+//! - `m/crossings`, `m/provisional_crossings`: the crossings learnt from
+//!   the server, and codes accepted offline before ([`crossings`]);
 //! - `g/<record id>`: a family purged from this laptop (`returnee purge`):
 //!   operations pulled for it later are dropped, not applied to a stub;
 //! - `F/<place>`, `x/…`: what duplicate detection reads, kept in the same
@@ -126,6 +128,10 @@ pub enum StoreError {
         "a store already exists at {0} and is not encrypted; nothing changed. Encryption is chosen when a store is made: use `init --encrypt` with a new --data-dir"
     )]
     AlreadyPlain(PathBuf),
+    #[error(
+        "the store at {0} is not encrypted, so it has no passphrase to change; encryption is chosen when a store is made (`init --encrypt` with a new --data-dir)"
+    )]
+    NotEncrypted(PathBuf),
     #[error("the store at {dir} could not be read: {source}")]
     Sealing {
         dir: PathBuf,
@@ -149,6 +155,7 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+mod crossings;
 mod duplicates;
 mod edits;
 mod export_notes;
@@ -160,6 +167,7 @@ mod pull;
 mod purge;
 mod queue;
 mod record_packs;
+pub mod refused;
 mod repair;
 pub mod sealing;
 mod sync_store;
@@ -208,6 +216,10 @@ pub struct Enrollment {
     /// this server from then on (a later `--ca` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
+    /// When the token stops working, as the server said at the last sync
+    /// (each sync renews it in time; `None` before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<DateTime<Utc>>,
 }
 
 /// One family to add, or to bring in line with, by id.

@@ -26,6 +26,7 @@
 //! - `c/<record id>`: its open conflicts, present only when there are some;
 //! - `dev/<device id>`: an enrolled device; `tok/<token hash>`: device by credential;
 //! - `code/<code hash>`: an enrollment code and the uses it has left;
+//! - `m/crossings`: the crossings admins added, with the list's version;
 //! - `a/<seq>`: the audit trail (`returnee_shared::audit::AuditEntry` as
 //!   JSON), hash-chained; `m/audit`: its last sequence number and hash,
 //!   written in the same batch as the entry.
@@ -69,6 +70,7 @@ pub use duplicates::DuplicateIndex;
 mod admission;
 mod audit;
 mod backup;
+mod crossings;
 mod cycles;
 mod dashboard;
 mod devices;
@@ -83,10 +85,12 @@ mod records;
 use admission::admit;
 pub use backup::Backup;
 pub use dashboard::Session;
-pub use devices::{EnrollRefusal, EnrollmentCode, hash_secret, new_code, normalize_code};
+pub use devices::{
+    Credential, EnrollRefusal, EnrollmentCode, PendingToken, hash_secret, new_code, normalize_code,
+};
 use frames::{Frame, Writes};
 pub use journaled::{Opened, Repaired, repair};
-use keys::{AUDIT_HEAD_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
+use keys::{AUDIT_HEAD_KEY, CROSSINGS_KEY, FORMAT_KEY, IndexKind, Kind, SEQ_KEY};
 use log::*;
 use records::RecordEntry;
 
@@ -153,6 +157,9 @@ pub struct Device {
     pub enrolled_at: DateTime<Utc>,
     #[serde(default)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The credential in use ([`devices`]; module docs there).
+    #[serde(default)]
+    pub credential: Credential,
 }
 
 impl Device {

@@ -36,6 +36,13 @@ impl TestServer {
         Self::start_with(None)
     }
 
+    /// Plain HTTP, reading the time from `clock` (tests move it).
+    pub fn start_with_clock(
+        clock: std::sync::Arc<dyn returnee_server::clock::Clock>,
+    ) -> TestServer {
+        Self::start_configured(None, Some(clock))
+    }
+
     /// HTTPS with the PEM certificate chain `cert` and its private key `key`.
     pub fn start_tls(cert: &Path, key: &Path) -> TestServer {
         Self::start_with(Some(
@@ -44,9 +51,19 @@ impl TestServer {
     }
 
     fn start_with(tls: Option<Tls>) -> TestServer {
+        Self::start_configured(tls, None)
+    }
+
+    fn start_configured(
+        tls: Option<Tls>,
+        clock: Option<std::sync::Arc<dyn returnee_server::clock::Clock>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = ServerConfig::new(dir.path().join("server"));
         config.tls = tls;
+        if let Some(clock) = clock {
+            config.clock = clock;
+        }
         let prepared = prepare(config).expect("server store");
         let admin_code = prepared
             .initial_admin_code
@@ -120,6 +137,7 @@ impl Device {
                 role: resp.role,
                 sites: resp.sites,
                 ca_pem: None,
+                token_expires_at: None,
             })
             .expect("save enrollment");
         self.client =

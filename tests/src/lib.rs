@@ -110,6 +110,27 @@ pub fn add_args(crossing: &str, date: &str, males: &str, females: &str) -> Vec<S
 
 /// A local store in a fresh temporary folder, and a way to run `returnee` on it.
 /// The folder is removed when this is dropped.
+/// Adds a family with a head's name and a document number (with consent)
+/// to `store`; returns its id.
+pub fn add_named(store: &Store, crossing: &str, date: &str, name: &str, doc: &str) -> String {
+    let mut args = add_args(crossing, date, "1,0,1,1,0", "0,1,0,1,0");
+    args.extend(
+        [
+            "--head-name",
+            name,
+            "--head-sex",
+            "m",
+            "--doc-type",
+            "tazkira",
+            "--doc-number",
+            doc,
+            "--consent",
+        ]
+        .map(String::from),
+    );
+    store.ok(&args).trim().to_string()
+}
+
 pub struct Store {
     dir: tempfile::TempDir,
     /// Passed as `--ca` to every command when set.

@@ -3,7 +3,7 @@
 //! safety nets. The real `returnee` binary, as a subprocess.
 
 use returnee_tests::cluster::TestServer;
-use returnee_tests::{Run, Store, add_args};
+use returnee_tests::{Run, Store, add_args, add_named};
 use serde_json::Value;
 
 /// `returnee` on `store` with `COLUMNS` set, as a terminal of that width would.
@@ -15,26 +15,6 @@ fn at_width(store: &Store, columns: u16, args: &[&str]) -> String {
         .expect("the returnee binary runs");
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Adds a family with a head's name and a document number; returns its id.
-fn add_named(store: &Store, crossing: &str, date: &str, name: &str, doc: &str) -> String {
-    let mut args = add_args(crossing, date, "1,0,1,1,0", "0,1,0,1,0");
-    args.extend(
-        [
-            "--head-name",
-            name,
-            "--head-sex",
-            "m",
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            doc,
-            "--consent",
-        ]
-        .map(String::from),
-    );
-    store.ok(&args).trim().to_string()
 }
 
 fn ids(v: &Value) -> Vec<String> {

@@ -304,3 +304,89 @@ fn pull_progress_has_the_total_the_server_says_is_left() {
     assert!(shown.contains("pulling ["), "a bar, not a count: {shown:?}");
     assert!(shown.contains("/300"), "the server's total: {shown:?}");
 }
+
+#[test]
+fn passphrase_change_asks_the_old_one_then_the_new_one_twice() {
+    let store = Store::empty();
+    let old = "field worker of chaman";
+    let new = "supervisor of chaman now";
+    let run = store
+        .command(&["init", "--encrypt"])
+        .env("RETURNEE_PASSPHRASE", old)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let with = |pass: &str, args: &[&str]| {
+        store
+            .command(args)
+            .env("RETURNEE_PASSPHRASE", pass)
+            .output()
+            .unwrap()
+    };
+    let mut args = add_args("chaman", "2026-12-01", "1,0,0,1,0", "0,0,0,1,0");
+    args.extend(["--head-name", "Wali", "--consent"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(with(old, &args).status.success());
+
+    let mut p = at_terminal(&store, &["passphrase", "change"]);
+    step(&mut p, "Passphrase of this store", &format!("{old}\r"));
+    step(&mut p, "New passphrase", &format!("{new}\r"));
+    step(&mut p, "Repeat it", "something else\r");
+    p.exp_string("differ").unwrap();
+    step(&mut p, "New passphrase", &format!("{new}\r"));
+    step(&mut p, "Repeat it", &format!("{new}\r"));
+    p.exp_string("passphrase changed").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+
+    let refused = with(old, &["list", "--json"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let listed = with(new, &["list", "--json"]);
+    assert!(listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("Wali"));
+}
+
+#[test]
+fn discarding_a_refused_change_asks_first_and_no_keeps_it() {
+    let server = returnee_tests::cluster::TestServer::start();
+    let admin = Store::init();
+    let url = server.url();
+    admin.ok(&["enroll", "--server", &url, "--code", &server.admin_code]);
+    let code = admin.ok(&["admin", "code", "--role", "field", "--site", "torkham"]);
+    // Recorded before enrolling, at a crossing that is not the laptop's.
+    let laptop = Store::init();
+    let id = laptop
+        .ok(&add_args("chaman", "2026-12-01", "1,0,0,1,0", "0,0,0,1,0"))
+        .trim()
+        .to_string();
+    laptop.ok(&["enroll", "--server", &url, "--code", code.trim()]);
+    laptop.run(&["sync"]).expect_code(1);
+
+    let mut p = at_terminal(&laptop, &["refused", "discard", &id]);
+    p.exp_string("Drop the refused create").unwrap();
+    answer(&mut p, "n");
+    p.exp_string("nothing dropped").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(
+        laptop
+            .json(&["refused", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let mut p = at_terminal(&laptop, &["refused", "discard", &id]);
+    p.exp_string("Drop the refused create").unwrap();
+    answer(&mut p, "y");
+    p.exp_string("dropped the refused create").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(
+        laptop
+            .json(&["refused", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let log = std::fs::read_to_string(laptop.path().join("discarded.log")).unwrap();
+    assert!(log.contains(&id), "{log}");
+}

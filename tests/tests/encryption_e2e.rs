@@ -445,3 +445,64 @@ fn tables_mask_document_numbers_and_json_and_show_keep_them() {
         s.doc.as_str()
     );
 }
+
+#[test]
+fn a_passphrase_change_rewraps_the_key_the_old_one_is_refused_and_the_data_stays() {
+    let store = encrypted_store();
+    let secrets = populate(&store, 7, 3, 2);
+    let before = list_json(&store);
+    let sealed_before = raw_text(store.path());
+    const NEW: &str = "four quiet rivers by night";
+
+    // Without a terminal and without RETURNEE_PASSPHRASE_NEW: says how.
+    let run = run_with(&store, PASS, &["passphrase", "change"]).expect_code(2);
+    assert!(
+        run.stderr.contains("RETURNEE_PASSPHRASE_NEW"),
+        "{}",
+        run.stderr
+    );
+    // A wrong current passphrase changes nothing.
+    let change = |old: &str| {
+        let out = store
+            .command(&["passphrase", "change"])
+            .env("RETURNEE_PASSPHRASE", old)
+            .env("RETURNEE_PASSPHRASE_NEW", NEW)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = change("not the passphrase");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert_eq!(list_json(&store), before);
+
+    let (code, out, err) = change(PASS);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("passphrase changed"), "{out}");
+    // The old passphrase is refused; the new one opens the same families.
+    let run = run_with(&store, PASS, &["list", "--json"]).expect_code(2);
+    assert!(run.stderr.contains("wrong passphrase"), "{}", run.stderr);
+    let after = run_with(&store, NEW, &["list", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(after, before);
+    // Still sealed: no name, document or note on disk.
+    assert!(leaks(store.path(), &secrets).is_empty());
+    // The values were not re-encrypted: the sealed bytes of the families
+    // are the ones written before (only the header changed).
+    let sealed_after = raw_text(store.path());
+    let kept = sealed_before
+        .lines()
+        .filter(|l| l.len() >= 16 && sealed_after.contains(*l))
+        .count();
+    assert!(kept > 0, "the sealed values were rewritten");
+
+    // A plain store has no passphrase to change.
+    let plain = Store::init();
+    let run = plain.run(&["passphrase", "change"]).expect_code(2);
+    assert!(run.stderr.contains("not encrypted"), "{}", run.stderr);
+}

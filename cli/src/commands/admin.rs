@@ -3,10 +3,11 @@
 
 use returnee_shared::DeviceId;
 use returnee_shared::audit::{AuditEntry, AuditEvent, GENESIS, verify_chain};
+use returnee_shared::reference::{self, CrossingDef};
 use returnee_shared::validate::parse_crossing;
 use returnee_shared::wire::{CodeRequest, DeviceSummary, MAX_AUDIT_PAGE, Role};
 
-use crate::cli::{AdminAction, AdminArgs};
+use crate::cli::{AdminAction, AdminArgs, CrossingAction};
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
@@ -26,17 +27,12 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
                     "'{role}' is not a role; use --role field, supervisor or admin"
                 ))
             })?;
-            let sites = sites
-                .iter()
-                .map(|s| {
-                    parse_crossing(s).map_err(|p| CliError::Usage(format!("--site: {}", p.message)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             if uses == 0 {
                 return Err(CliError::Usage("--uses must be at least 1".into()));
             }
             let store = open_store(config)?;
             let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let sites = parse_sites(&client, &sites)?;
             let code = erase_if_revoked(
                 store,
                 client
@@ -93,18 +89,41 @@ pub fn run(args: AdminArgs, config: &Config) -> Result<(), CliError> {
         AdminAction::Revoke { device_id } => {
             let store = open_store(config)?;
             let client = enrolled_client(&store, config.ca_file.as_deref())?;
-            let id = match uuid::Uuid::parse_str(device_id.trim()) {
-                Ok(id) => DeviceId(id),
-                Err(_) => {
-                    let devices =
-                        erase_if_revoked(store.clone(), client.devices().map_err(CliError::from))?;
-                    find_device(&devices, &device_id)?
-                }
-            };
+            let id = named_device(&store, &client, &device_id)?;
             let d = erase_if_revoked(store, client.revoke(id).map_err(CliError::from))?;
             println!(
                 "revoked {} ({}, {}); the server refuses it from now on, and it erases its copy at its next contact",
                 d.id, d.name, d.role
+            );
+            Ok(())
+        }
+        AdminAction::Sites { device_id, sites } => {
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let sites = parse_sites(&client, &sites)?;
+            let id = named_device(&store, &client, &device_id)?;
+            let d = erase_if_revoked(store, client.set_sites(id, sites).map_err(CliError::from))?;
+            println!(
+                "{} ({}) now works at {}; its changes refused for a site it now has go through once it runs `returnee refused retry --all` and syncs",
+                d.name,
+                d.id,
+                if d.sites.is_empty() {
+                    "every site".to_string()
+                } else {
+                    d.sites.join(", ")
+                }
+            );
+            Ok(())
+        }
+        AdminAction::Crossing { action } => crossing(action, config),
+        AdminAction::Rotate { device_id } => {
+            let store = open_store(config)?;
+            let client = enrolled_client(&store, config.ca_file.as_deref())?;
+            let id = named_device(&store, &client, &device_id)?;
+            let d = erase_if_revoked(store, client.ask_rotation(id).map_err(CliError::from))?;
+            println!(
+                "{} ({}) gets a new token at its next sync; its old token stops working once the new one is used",
+                d.name, d.id
             );
             Ok(())
         }
@@ -187,6 +206,120 @@ impl Names {
         match self.0.iter().find(|d| d.id == id) {
             Some(d) => format!("{} ({short})", d.name),
             None => id.to_string(),
+        }
+    }
+}
+
+/// The crossings `--site` named, as codes, checked against the server's
+/// list as it is now (an admin may name a crossing added since this
+/// laptop's last sync).
+fn parse_sites(
+    client: &crate::client::ServerClient,
+    sites: &[String],
+) -> Result<Vec<String>, CliError> {
+    if let Ok(list) = client.crossings() {
+        reference::learn(&list);
+    }
+    sites
+        .iter()
+        .map(|s| parse_crossing(s).map_err(|p| CliError::Usage(format!("--site: {}", p.message))))
+        .collect()
+}
+
+/// `admin crossing add|deactivate|list`.
+fn crossing(action: CrossingAction, config: &Config) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    let client = enrolled_client(&store, config.ca_file.as_deref())?;
+    let list = match action {
+        CrossingAction::Add {
+            code,
+            name,
+            country_side,
+            af_province,
+        } => {
+            // The province codes as people type them (ir-09, Herat).
+            let country_side = reference::departure(&country_side)
+                .filter(|c| c != reference::UNKNOWN_DEPARTURE)
+                .unwrap_or(country_side);
+            let af_province = reference::destination(&af_province)
+                .filter(|c| c != reference::UNDECIDED_DESTINATION)
+                .unwrap_or(af_province);
+            let def = CrossingDef {
+                code: code.trim().to_string(),
+                name: name.trim().to_string(),
+                country_side,
+                af_province,
+                active: true,
+            };
+            if let Some(why) = store.learnt_crossings()?.refuse_new(&def) {
+                return Err(CliError::Usage(why));
+            }
+            let list = erase_if_revoked(store, client.add_crossing(&def).map_err(CliError::from))?;
+            println!(
+                "added the crossing {} ({}); laptops learn it at their next sync (list version {})",
+                def.code, def.name, list.version
+            );
+            return Ok(());
+        }
+        CrossingAction::Deactivate { code } => {
+            let list = erase_if_revoked(
+                store,
+                client
+                    .deactivate_crossing(code.trim())
+                    .map_err(CliError::from),
+            )?;
+            println!(
+                "deactivated the crossing {code}: its families stay, new ones are not offered it (list version {})",
+                list.version
+            );
+            return Ok(());
+        }
+        CrossingAction::List { json } => (
+            erase_if_revoked(store, client.crossings().map_err(CliError::from))?,
+            json,
+        ),
+    };
+    let (list, json) = list;
+    reference::learn(&list);
+    if json {
+        return print_json(&list);
+    }
+    let mut t = table(
+        config,
+        &["code", "name", "far side", "afghan side", "state"],
+    );
+    for c in reference::crossings() {
+        let added = list.crossings.iter().any(|d| d.code == c.entry.code);
+        t.add_row(vec![
+            c.entry.code.clone(),
+            c.entry.name.clone(),
+            c.pk_province.clone(),
+            c.af_province.clone(),
+            match (added, c.active) {
+                (false, _) => "built in",
+                (true, true) => "added",
+                (true, false) => "deactivated",
+            }
+            .to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// The device `text` names (see [`find_device`]), asking the server for
+/// the list unless it is a full id.
+fn named_device(
+    store: &returnee_store::laptop::LocalStore,
+    client: &crate::client::ServerClient,
+    text: &str,
+) -> Result<DeviceId, CliError> {
+    match uuid::Uuid::parse_str(text.trim()) {
+        Ok(id) => Ok(DeviceId(id)),
+        Err(_) => {
+            let devices =
+                erase_if_revoked(store.clone(), client.devices().map_err(CliError::from))?;
+            find_device(&devices, text)
         }
     }
 }
@@ -282,6 +415,25 @@ fn describe(event: &AuditEvent, names: &Names) -> String {
                     at.format("%Y-%m-%d %H:%M")
                 ),
                 None => String::new(),
+            }
+        ),
+        AuditEvent::TokenRotated { device } => {
+            format!("token rotated by {}", names.of(*device))
+        }
+        AuditEvent::RotationRequested { device } => {
+            format!("token rotation asked of {}", names.of(*device))
+        }
+        AuditEvent::CrossingChanged { code, active } => format!(
+            "crossing {code} {}",
+            if *active { "added" } else { "deactivated" }
+        ),
+        AuditEvent::SitesChanged { device, sites } => format!(
+            "sites of {} set to {}",
+            names.of(*device),
+            if sites.is_empty() {
+                "all".to_string()
+            } else {
+                sites.join(", ")
             }
         ),
     }

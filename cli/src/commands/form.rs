@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeSet;
 
 use dialoguer::{Confirm, FuzzySelect, Input, MultiSelect, Select};
-use returnee_shared::reference::{Entry, af_provinces, crossings, pk_provinces};
+use returnee_shared::reference::{Entry, af_provinces, crossings, departure_provinces};
 use returnee_shared::validate::{parse_counts, parse_date_only};
 use returnee_shared::{
     DocType, Documentation, FamilyDraft, FamilyFields, Referral, ReturnType, Vulnerability,
@@ -136,7 +136,7 @@ fn labelled_with_aliases(entries: &[Entry]) -> (Vec<String>, Vec<String>) {
 fn offered_crossings(sites: &[String]) -> Vec<&'static returnee_shared::reference::Crossing> {
     crossings()
         .iter()
-        .filter(|c| sites.is_empty() || sites.contains(&c.entry.code))
+        .filter(|c| c.active && (sites.is_empty() || sites.contains(&c.entry.code)))
         .collect()
 }
 
@@ -198,12 +198,12 @@ pub fn ask(today: NaiveDate, sites: &[String]) -> Result<FamilyFields, CliError>
             )?);
         }
         if asks(&["departure_province"]) {
-            let (mut items, mut codes) = labelled_with_aliases(pk_provinces());
+            let (mut items, mut codes) = labelled_with_aliases(departure_provinces());
             items.push("unknown".into());
             codes.push("unknown".into());
             let near = crossing.map(|c| c.pk_province.clone());
             d.departure_province = Some(choose_filtered(
-                "Province of departure (Pakistan; type to filter)",
+                "Province of departure (Pakistan or Iran; type to filter)",
                 &items,
                 &codes,
                 d.departure_province.as_deref().or(near.as_deref()),

@@ -17,7 +17,12 @@ pub fn run(args: InitArgs, config: &Config) -> Result<(), CliError> {
         .device_name
         .unwrap_or_else(|| config.default_device_name.clone());
     let encrypt = if args.encrypt {
-        Some(new_passphrase(config)?)
+        Some(new_passphrase(
+            config,
+            config.passphrase.clone(),
+            "Passphrase for the new store",
+            "init --encrypt needs a passphrase: set RETURNEE_PASSPHRASE, or run returnee on a terminal to be asked",
+        )?)
     } else {
         None
     };
@@ -57,13 +62,18 @@ pub fn run(args: InitArgs, config: &Config) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The passphrase of a new encrypted store: `RETURNEE_PASSPHRASE`, else
-/// asked twice on a terminal.
-fn new_passphrase(config: &Config) -> Result<Passphrase, CliError> {
-    let pass = match &config.passphrase {
-        Some(p) => p.clone(),
+/// A new passphrase: `given` (from the environment), else asked twice on
+/// a terminal (`prompt`); `missing` says what to do when neither is there.
+pub(crate) fn new_passphrase(
+    config: &Config,
+    given: Option<Passphrase>,
+    prompt: &str,
+    missing: &str,
+) -> Result<Passphrase, CliError> {
+    let pass = match given {
+        Some(p) => p,
         None if config.interactive => dialoguer::Password::new()
-            .with_prompt("Passphrase for the new store")
+            .with_prompt(prompt)
             // Said at once, before it is typed a second time.
             .validate_with(|p: &String| {
                 if p.chars().count() < MIN_PASSPHRASE_CHARS {
@@ -78,11 +88,7 @@ fn new_passphrase(config: &Config) -> Result<Passphrase, CliError> {
             .interact()
             .map(Passphrase::new)
             .map_err(|e| CliError::Other(format!("could not read the passphrase: {e}")))?,
-        None => {
-            return Err(CliError::Usage(
-                "init --encrypt needs a passphrase: set RETURNEE_PASSPHRASE, or run returnee on a terminal to be asked".into(),
-            ));
-        }
+        None => return Err(CliError::Usage(missing.into())),
     };
     if pass.chars() < MIN_PASSPHRASE_CHARS {
         return Err(CliError::Usage(format!(

@@ -26,7 +26,9 @@ pub mod form;
 pub mod import;
 pub mod init;
 pub mod list;
+pub mod passphrase;
 pub mod purge;
+pub mod refused;
 pub mod repair;
 pub mod report;
 pub mod restore;
@@ -38,6 +40,9 @@ pub mod unlock;
 
 /// Dispatches a parsed subcommand.
 pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
+    // Crossings learnt by sync, for the commands that read a crossing
+    // before they open the store (filters).
+    read_crossings_file(&config.data_dir);
     match command {
         Command::Init(a) => init::run(a, config),
         Command::Add(a) => add::run(a, config),
@@ -62,6 +67,8 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Lock => unlock::lock(config),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(&out),
+        Command::Refused(a) => refused::run(a, config),
+        Command::Passphrase(a) => passphrase::run(a, config),
         Command::Repair(a) => repair::run(a, config),
     }
 }
@@ -70,7 +77,58 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
 /// `returnee unlock` kept, else asking for the passphrase on a terminal if
 /// it is encrypted and none was given (three tries).
 pub fn open_store(config: &Config) -> Result<LocalStore, CliError> {
-    open_unlocked(config)
+    let store = open_unlocked(config)?;
+    install_crossings(&store, false)?;
+    Ok(store)
+}
+
+/// The copy of the crossings a laptop learnt, readable before the store is
+/// opened (no personal data: codes and names of crossings).
+const CROSSINGS_FILE: &str = "crossings.json";
+
+/// What [`CROSSINGS_FILE`] holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CrossingsFile {
+    learnt: reference::CrossingList,
+    provisional: Vec<String>,
+}
+
+fn read_crossings_file(dir: &std::path::Path) {
+    // Best effort: without it, the store's copy is read when it opens.
+    let Ok(bytes) = std::fs::read(dir.join(CROSSINGS_FILE)) else {
+        return;
+    };
+    if let Ok(f) = serde_json::from_slice::<CrossingsFile>(&bytes) {
+        reference::learn(&f.learnt);
+        reference::learn_provisional(&f.provisional);
+    }
+}
+
+/// Hands the crossings this laptop learnt from the server, and the codes it
+/// accepted offline, to the reference lists every lookup reads; `changed`:
+/// also rewrites the copy read before the store opens.
+pub fn install_crossings(store: &LocalStore, changed: bool) -> Result<(), CliError> {
+    let learnt = store.learnt_crossings()?;
+    if learnt.version > 0 {
+        reference::learn(&learnt);
+    }
+    let provisional = store.provisional_crossings()?;
+    if !provisional.is_empty() {
+        reference::learn_provisional(&provisional);
+    }
+    if changed {
+        let path = store.dir().join(CROSSINGS_FILE);
+        let json = serde_json::to_vec(&CrossingsFile {
+            learnt,
+            provisional,
+        })
+        .map_err(|e| CliError::Other(e.to_string()))?;
+        std::fs::write(&path, json)
+            .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))?;
+        returnee_store::private::tighten(store.dir())
+            .map_err(|e| CliError::io(format!("cannot make {} private", path.display()), e))?;
+    }
+    Ok(())
 }
 
 /// How many times a wrong passphrase is asked again on a terminal.

@@ -29,6 +29,9 @@ struct Status {
     update: Option<String>,
     /// The families with a refused change: why, and what to do.
     refused_families: Vec<RefusedFamily>,
+    /// When this device's token stops working, as the server said at the
+    /// last sync (each sync renews it in time).
+    token_expires_at: Option<String>,
     /// Exports from this laptop the server's audit trail has not yet heard of.
     exports_to_report: usize,
     /// The families a supervisor sent back to be fixed (`returnee review`).
@@ -127,6 +130,10 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             .server_health()?
             .and_then(|h| h.compatibility(PROTOCOL_VERSION).notice()),
         refused_families,
+        token_expires_at: enrollment
+            .as_ref()
+            .and_then(|e| e.token_expires_at)
+            .map(|t| t.to_rfc3339()),
         exports_to_report: store.export_notes()?.len(),
         sent_back,
     };
@@ -169,6 +176,12 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             ""
         }
     );
+    if let Some(at) = enrollment.as_ref().and_then(|e| e.token_expires_at) {
+        println!(
+            "credential  valid until {} (a sync renews it in time)",
+            at.format("%Y-%m-%d")
+        );
+    }
     if s.exports_to_report > 0 {
         println!(
             "exports     {} not yet in the server's audit trail (the next `returnee sync` sends it)",
@@ -202,6 +215,9 @@ pub fn run(args: JsonFlag, config: &Config) -> Result<(), CliError> {
             println!("  family {}: {}", &f.id.replace('-', "")[..8], f.message);
             println!("    what to do: {}", f.advice);
         }
+        println!(
+            "  `returnee refused` lists them; once the cause is fixed, `returnee refused retry --all` and sync"
+        );
     }
     Ok(())
 }

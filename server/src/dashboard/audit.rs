@@ -62,6 +62,17 @@ fn what(event: &AuditEvent) -> Markup {
             "code minted for " (role) " (" (uses) " use(s))"
             @if !sites.is_empty() { " at " (sites.join(", ")) }
         },
+        AuditEvent::TokenRotated { device } => html! { "token rotated by " (short_id(device)) },
+        AuditEvent::RotationRequested { device } => html! {
+            "token rotation asked of " (short_id(device))
+        },
+        AuditEvent::CrossingChanged { code, active } => html! {
+            "crossing " (code) @if *active { " added" } @else { " deactivated" }
+        },
+        AuditEvent::SitesChanged { device, sites } => html! {
+            "sites of " (short_id(device)) " set to "
+            @if sites.is_empty() { "all" } @else { (sites.join(", ")) }
+        },
     }
 }
 

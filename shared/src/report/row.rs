@@ -41,7 +41,7 @@ impl ReportRow {
         let departure = if f.departure_province == reference::UNKNOWN_DEPARTURE {
             reference::UNKNOWN_DEPARTURE
         } else {
-            reference::pk_provinces()
+            reference::departure_provinces()
                 .iter()
                 .find(|e| e.code == f.departure_province)?
                 .code
@@ -88,7 +88,9 @@ impl ReportRow {
             .position(|t| *t == self.return_type)
             .unwrap_or(0) as u8;
         b[6] = index_of(
-            reference::pk_provinces().iter().map(|e| e.code.as_str()),
+            reference::departure_provinces()
+                .iter()
+                .map(|e| e.code.as_str()),
             self.departure_province,
             reference::UNKNOWN_DEPARTURE,
         )
@@ -122,7 +124,10 @@ impl ReportRow {
         let return_type = *ReturnType::ALL.get(b[5] as usize)?;
         let departure_province = match b[6] {
             UNKNOWN_INDEX => reference::UNKNOWN_DEPARTURE,
-            i => reference::pk_provinces().get(i as usize)?.code.as_str(),
+            i => reference::departure_provinces()
+                .get(i as usize)?
+                .code
+                .as_str(),
         };
         let destination_province = match b[7] {
             UNKNOWN_INDEX => reference::UNDECIDED_DESTINATION,

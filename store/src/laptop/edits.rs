@@ -7,13 +7,19 @@ use super::*;
 impl LocalStore {
     /// Stages a local operation: into its record and the push queue.
     pub(super) fn stage_local(w: &mut Writes, doc: &mut RecordDoc, op: Op) {
-        let json = encode(&op);
+        Self::stage_queued(w, &op);
+        doc.insert(op);
+    }
+
+    /// Stages `op` into the push queue only (as its record's id, its own
+    /// id, then its JSON).
+    pub(super) fn stage_queued(w: &mut Writes, op: &Op) {
+        let json = encode(op);
         w.queue.extend_from_slice(op.record.0.as_bytes());
         w.queue.extend_from_slice(op.id.0.as_bytes());
         w.queue
             .extend_from_slice(&(json.len() as u32).to_be_bytes());
         w.queue.extend_from_slice(&json);
-        doc.insert(op);
     }
 
     pub(super) fn new_op(

@@ -112,6 +112,22 @@ impl LocalStore {
             .map_err(|e| Self::sealing(&self.dir, e))
     }
 
+    /// Changes an encrypted store's passphrase from `old` to `new`: the data
+    /// key is wrapped again (one flushed write of the header), no value is
+    /// re-encrypted. A wrong `old` changes nothing.
+    pub fn change_passphrase(&self, old: &Passphrase, new: &Passphrase) -> Result<()> {
+        let _lock = self.write_lock();
+        let Some(raw) = self.db.get(meta_key(META_CRYPT))? else {
+            return Err(StoreError::NotEncrypted(self.dir.clone()));
+        };
+        let header: CryptHeader = decode(&raw)?;
+        let header =
+            StoreCipher::rewrap(&header, old, new).map_err(|e| Self::sealing(&self.dir, e))?;
+        self.db.insert(meta_key(META_CRYPT), encode(&header))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Whether the store is encrypted.
     pub fn is_encrypted(&self) -> bool {
         self.cipher.is_sealed()

@@ -222,6 +222,7 @@ mod tests {
                 role: Role::Field,
                 sites: vec![],
                 ca_pem: None,
+                token_expires_at: None,
             })
             .unwrap();
         // The first family's creation is refused (held), the rest taken.

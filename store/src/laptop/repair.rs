@@ -255,6 +255,7 @@ mod tests {
                     role: Role::Field,
                     sites: vec![],
                     ca_pem: None,
+                    token_expires_at: None,
                 })
                 .unwrap();
             let purged = store.add(fields(1), now).unwrap();

@@ -13,8 +13,9 @@
 //!   the wrapped data key and a verifier (a known value sealed under the data
 //!   key) are the one plain entry, `m/crypt` ([`CryptHeader`]). A wrong
 //!   passphrase fails to unwrap the data key, so it is detected before
-//!   anything is read or written. Changing the passphrase would re-wrap the
-//!   data key only.
+//!   anything is read or written. Changing the passphrase re-wraps the
+//!   data key only ([`StoreCipher::rewrap`]: a new salt, the one header
+//!   entry rewritten), so no value is re-encrypted.
 //! - No key holds a name or a document number: keys are record ids, places
 //!   and sequence numbers; duplicate detection reads sealed features.
 
@@ -179,20 +180,31 @@ impl std::fmt::Debug for StoreCipher {
 impl StoreCipher {
     /// Makes a new data key, wrapped under `pass`: the cipher and the header to store.
     pub fn create(pass: &Passphrase) -> Result<(Self, CryptHeader), SealError> {
-        let salt = random::<SALT_LEN>()?;
         let data_key = random::<32>()?;
-        let wrapping = derive(pass, salt.as_ref(), KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES)?;
         let data = Cipher::new(&data_key);
-        let header = CryptHeader {
+        let verifier = hex::encode(data.seal(VERIFIER_AD, VERIFIER));
+        let header = Self::wrap(pass, data_key.as_ref(), verifier)?;
+        Ok((StoreCipher::Sealed(Arc::new(data)), header))
+    }
+
+    /// The header of `data_key` wrapped under `pass` with a fresh salt and
+    /// today's Argon2id parameters.
+    fn wrap(
+        pass: &Passphrase,
+        data_key: &[u8],
+        verifier: String,
+    ) -> Result<CryptHeader, SealError> {
+        let salt = random::<SALT_LEN>()?;
+        let wrapping = derive(pass, salt.as_ref(), KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES)?;
+        Ok(CryptHeader {
             scheme: SCHEME.into(),
             m_kib: KDF_MEMORY_KIB,
             t: KDF_PASSES,
             p: KDF_LANES,
             salt: hex::encode(salt.as_ref()),
-            wrapped_key: hex::encode(wrapping.seal(WRAP_AD, data_key.as_ref())),
-            verifier: hex::encode(data.seal(VERIFIER_AD, VERIFIER)),
-        };
-        Ok((StoreCipher::Sealed(Arc::new(data)), header))
+            wrapped_key: hex::encode(wrapping.seal(WRAP_AD, data_key)),
+            verifier,
+        })
     }
 
     /// Unlocks an encrypted store's data key with `pass`.
@@ -227,6 +239,17 @@ impl StoreCipher {
             Some(v) if v == VERIFIER => Ok(StoreCipher::Sealed(Arc::new(data))),
             _ => Err(SealError::WrongPassphrase),
         }
+    }
+
+    /// The header of the same data key wrapped under `new` (a fresh salt,
+    /// today's Argon2id parameters), once `old` unwraps it.
+    pub fn rewrap(
+        header: &CryptHeader,
+        old: &Passphrase,
+        new: &Passphrase,
+    ) -> Result<CryptHeader, SealError> {
+        let key = Self::unwrap_key(header, old)?;
+        Self::wrap(new, key.as_bytes(), header.verifier.clone())
     }
 
     pub fn is_sealed(&self) -> bool {

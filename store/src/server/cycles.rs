@@ -17,6 +17,7 @@ impl Device {
             sites: Vec::new(),
             enrolled_at: now,
             revoked_at: None,
+            credential: Default::default(),
         }
     }
 }

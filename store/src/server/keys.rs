@@ -132,6 +132,8 @@ pub(super) const SEQ_KEY: &[u8] = b"m/seq";
 pub(super) const AUDIT_HEAD_KEY: &[u8] = b"m/audit";
 /// The next place a record placed in the store gets.
 pub(super) const NEXT_PLACE_KEY: &[u8] = b"m/place";
+/// The crossings added by admins (`returnee_shared::reference::CrossingList`).
+pub(super) const CROSSINGS_KEY: &[u8] = b"m/crossings";
 
 #[cfg(test)]
 mod tests {
@@ -148,7 +150,13 @@ mod tests {
                 }
             }
         }
-        for meta in [FORMAT_KEY, SEQ_KEY, AUDIT_HEAD_KEY, NEXT_PLACE_KEY] {
+        for meta in [
+            FORMAT_KEY,
+            SEQ_KEY,
+            AUDIT_HEAD_KEY,
+            NEXT_PLACE_KEY,
+            CROSSINGS_KEY,
+        ] {
             assert!(meta.starts_with(Kind::Meta.prefix()));
         }
     }

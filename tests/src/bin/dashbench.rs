@@ -84,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         sites: Vec::new(),
         enrolled_at: Utc::now(),
         revoked_at: None,
+        credential: Default::default(),
     };
     let (one, two) = (admin("bench-1"), admin("bench-2"));
 

@@ -510,6 +510,7 @@ fn main() -> anyhow::Result<()> {
         sites: Vec::new(),
         enrolled_at: Utc::now(),
         revoked_at: None,
+        credential: Default::default(),
     };
     let ids: Vec<RecordId> = (0..families.len())
         .map(|_| returnee_store::ids::new_record_id())
