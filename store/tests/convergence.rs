@@ -938,7 +938,9 @@ fn the_histories_exercise_conflicts_decisions_and_losses() {
     assert!(total.deletes > 50, "{total:?}");
     assert!(total.field_resolutions > 10, "{total:?}");
     assert!(total.record_resolutions > 10, "{total:?}");
-    assert!(total.field_edits_of_conflicts > 10, "{total:?}");
+    // Ids are random, so who wins a tie varies from run to run: 10 to 17
+    // such edits were seen; the test needs some, not a number.
+    assert!(total.field_edits_of_conflicts > 5, "{total:?}");
     assert!(total.resent_duplicates > 50, "{total:?}");
     assert!(total.cursor_moves_by_push > 50, "{total:?}");
     assert!(total.lost_push_requests > 20, "{total:?}");
