@@ -571,7 +571,12 @@ impl LocalStore {
         self.meta(META_SERVER_HEALTH)
     }
 
+    /// Keeps what the server said of its protocols (written only when it
+    /// changed: a sync's fixed cost is mostly its flushes).
     pub fn set_server_health(&self, health: &returnee_shared::wire::Health) -> Result<()> {
+        if self.server_health()?.as_ref() == Some(health) {
+            return Ok(());
+        }
         self.set_meta(META_SERVER_HEALTH, health)
     }
 
@@ -581,10 +586,14 @@ impl LocalStore {
         Ok(self.meta(META_DEVICE_NAMES)?.unwrap_or_default())
     }
 
+    /// Keeps the names (written only when they changed).
     pub fn set_device_names(
         &self,
         names: &std::collections::HashMap<DeviceId, String>,
     ) -> Result<()> {
+        if &self.device_names()? == names {
+            return Ok(());
+        }
         self.set_meta(META_DEVICE_NAMES, names)
     }
 
