@@ -57,7 +57,6 @@ fn unknown_value<'a>(op: &'a Op, name: &str) -> Option<&'a serde_json::Value> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use uuid::Uuid;
 
     use super::*;
@@ -70,7 +69,7 @@ mod tests {
             id: OpId(Uuid::from_u128(n)),
             record: RecordId(Uuid::from_u128(1)),
             device: DeviceId(Uuid::from_u128(2)),
-            at: Utc::now(),
+            at: chrono::DateTime::UNIX_EPOCH,
             base,
             resolution: false,
             change,
