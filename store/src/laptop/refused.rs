@@ -54,6 +54,9 @@ impl LocalStore {
             w.remove(held_key(r.op.id));
         }
         self.commit(&lock, w)?;
+        // The outbox still holds them as refused: made again from what
+        // sled holds now, or a repair would list them twice.
+        self.rewrite_outbox()?;
         Ok(chosen)
     }
 
@@ -79,6 +82,9 @@ impl LocalStore {
             }
         }
         self.commit(&lock, w)?;
+        // The outbox still holds it as refused: made again from what sled
+        // holds now, or a repair would bring the discarded change back.
+        self.rewrite_outbox()?;
         Ok(Some(found))
     }
 }

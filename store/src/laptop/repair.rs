@@ -282,4 +282,50 @@ mod tests {
         assert!(store.get(purged).unwrap().is_none());
         assert_eq!(store.purged_records().unwrap()[0].0, purged);
     }
+
+    /// A refused change discarded (or sent again) is not brought back as
+    /// refused by a repair.
+    #[test]
+    fn a_repair_keeps_what_was_done_with_refused_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let now = Utc::now();
+        let (discarded, retried) = {
+            let (store, _) = LocalStore::init(&path, "t").unwrap();
+            let a = store.add(fields(1), now).unwrap();
+            let b = store.add(fields(2), now).unwrap();
+            let sent = store.pending(10).unwrap();
+            let refuse = |q: &QueuedOp| RejectedOp {
+                op: q.id,
+                error: returnee_shared::wire::ErrorCode::Forbidden,
+                message: "not this device's site".into(),
+            };
+            let rejected: Vec<RejectedOp> = sent.iter().map(refuse).collect();
+            store.acknowledge(&sent, &rejected).unwrap();
+            assert_eq!(store.refused().unwrap().len(), 2);
+            let op_of = |record| sent.iter().find(|q| q.record == record).unwrap().id;
+            store.discard_refused(op_of(a)).unwrap().unwrap();
+            store.retry_refused(Some(&[op_of(b)])).unwrap();
+            store.flush().unwrap();
+            (a, b)
+        };
+        for name in ["db", "conf"] {
+            std::fs::remove_file(path.join(name)).unwrap();
+        }
+        let report = LocalStore::repair(&path, &|| None).unwrap();
+        assert!(report.rebuilt, "{report:?}");
+        let store = LocalStore::open(&path).unwrap();
+        assert!(
+            store.refused().unwrap().is_empty(),
+            "nothing comes back refused"
+        );
+        let pending: Vec<RecordId> = store
+            .pending(10)
+            .unwrap()
+            .iter()
+            .map(|q| q.record)
+            .collect();
+        assert_eq!(pending, vec![retried]);
+        assert!(store.get(discarded).unwrap().is_none());
+    }
 }
