@@ -7,13 +7,19 @@ use returnee_shared::wire::ExportNote;
 use super::keys::Kind;
 use super::*;
 
+pub(super) fn note_key(note: &ExportNote) -> Vec<u8> {
+    Kind::ExportNotes.key(&[note.id.as_bytes()])
+}
+
 impl LocalStore {
     /// Keeps a note of an export, durably, before its first row is written.
     pub fn note_export(&self, note: &ExportNote) -> Result<()> {
         let lock = self.write_lock();
         let mut w = self.writes();
-        w.put(Kind::ExportNotes.key(&[note.id.as_bytes()]), note);
-        self.commit(&lock, w)
+        w.put(note_key(note), note);
+        self.commit(&lock, w)?;
+        // In the outbox too, so that a repair does not lose it.
+        self.outbox_append(&[(super::outbox::NOTE, encode(note))], true)
     }
 
     /// The notes the server has not yet recorded, oldest first.
@@ -31,7 +37,7 @@ impl LocalStore {
         let lock = self.write_lock();
         let mut w = self.writes();
         for note in notes {
-            w.remove(Kind::ExportNotes.key(&[note.id.as_bytes()]));
+            w.remove(note_key(note));
         }
         self.commit(&lock, w)
     }

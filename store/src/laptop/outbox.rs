@@ -47,6 +47,8 @@ pub(super) const OPS: u8 = b'O';
 pub(super) const ACKED: u8 = b'A';
 pub(super) const REFUSED: u8 = b'R';
 pub(super) const PURGED: u8 = b'P';
+/// An export made here, not yet in the server's audit trail.
+pub(super) const NOTE: u8 = b'N';
 
 /// Segments roll at this size.
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -132,6 +134,9 @@ pub(super) struct OutboxState {
     pub(super) unsent: Vec<Vec<u8>>,
     pub(super) refused: Vec<(Op, RejectedOp)>,
     pub(super) purged: Vec<(RecordId, DateTime<Utc>)>,
+    /// Export notes (some perhaps already sent: the server records a note
+    /// once, by its id).
+    pub(super) notes: Vec<returnee_shared::wire::ExportNote>,
 }
 
 /// Reads the outbox of the store in `dir` (cutting a torn tail); `None`
@@ -176,6 +181,7 @@ impl RawOutbox {
         let mut at: HashMap<OpId, usize> = HashMap::new();
         let mut refused = Vec::new();
         let mut purged = Vec::new();
+        let mut notes = Vec::new();
         for (kind, sealed) in &self.frames[1..] {
             let body = cipher
                 .open(&aad(*kind), sled::IVec::from(sealed.as_slice()))
@@ -201,6 +207,7 @@ impl RawOutbox {
                 }
                 REFUSED => refused.push(decode::<(Op, RejectedOp)>(&body)?),
                 PURGED => purged.extend(decode::<Vec<(RecordId, DateTime<Utc>)>>(&body)?),
+                NOTE => notes.push(decode(&body)?),
                 _ => {}
             }
         }
@@ -209,6 +216,7 @@ impl RawOutbox {
             unsent: unsent.into_iter().flatten().collect(),
             refused,
             purged,
+            notes,
         })
     }
 }
@@ -273,6 +281,9 @@ impl LocalStore {
         let purged = self.purged_records()?;
         if !purged.is_empty() {
             self.frame(&mut frames, PURGED, encode(&purged));
+        }
+        for note in self.export_notes()? {
+            self.frame(&mut frames, NOTE, encode(&note));
         }
         let mut slot = self.outbox.lock().expect("outbox lock");
         slot.journal = None;

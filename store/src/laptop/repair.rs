@@ -163,6 +163,7 @@ impl LocalStore {
             unsent,
             refused,
             purged,
+            notes,
         } = raw.open(&cipher, dir)?;
         let identity = identity
             .ok_or_else(|| StoreError::Outbox("the outbox does not name this device".into()))?;
@@ -223,6 +224,9 @@ impl LocalStore {
         for (id, at) in &purged {
             w.put(purged_key(*id), at);
         }
+        for note in &notes {
+            w.put(super::export_notes::note_key(note), note);
+        }
         report.unsent = unsent.len();
         report.refused = refused.len();
         store.commit(&lock, w)?;
@@ -267,6 +271,16 @@ mod tests {
                 .unwrap();
             assert_eq!(out.removed, 1);
             let unsent = store.add(fields(2), now).unwrap();
+            store
+                .note_export(&returnee_shared::wire::ExportNote {
+                    id: uuid::Uuid::from_u128(7),
+                    at: now,
+                    format: "csv".into(),
+                    filter: "all families".into(),
+                    rows: 1,
+                    personal: true,
+                })
+                .unwrap();
             store.flush().unwrap();
             (purged, unsent)
         };
@@ -281,6 +295,9 @@ mod tests {
         assert_eq!(store.pending(10).unwrap()[0].record, unsent);
         assert!(store.get(purged).unwrap().is_none());
         assert_eq!(store.purged_records().unwrap()[0].0, purged);
+        let notes = store.export_notes().unwrap();
+        assert_eq!(notes.len(), 1, "the export note survives");
+        assert_eq!(notes[0].id, uuid::Uuid::from_u128(7));
     }
 
     /// A refused change discarded (or sent again) is not brought back as
