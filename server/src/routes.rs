@@ -247,12 +247,31 @@ fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
         .with_min_len(500)
         .enumerate()
         .map(|(i, op)| {
-            serde_json::from_str(op.get()).map_err(|e| {
+            let op: Op = serde_json::from_str(op.get()).map_err(|e| {
                 ApiError::BadRequest(format!(
                     "operation {} of the batch is not a valid operation: {e}",
                     i + 1
                 ))
-            })
+            })?;
+            // A kind or an edited field of a later release (a laptop newer
+            // than this server): who may do it, and whether the value is
+            // valid, cannot be told here. The batch waits on the laptop
+            // until the server is upgraded.
+            let unknown = match &op.change {
+                returnee_shared::merge::Change::Other(o) => Some(format!("is of kind `{}`", o.kind)),
+                returnee_shared::merge::Change::Edit { unknown, .. } => unknown
+                    .keys()
+                    .next()
+                    .map(|f| format!("edits the field `{f}`")),
+                _ => None,
+            };
+            if let Some(what) = unknown {
+                return Err(ApiError::BadRequest(format!(
+                    "operation {} of the batch {what}, which this server does not know: upgrade the server, then sync again",
+                    i + 1
+                )));
+            }
+            Ok(op)
         })
         .collect()
 }

@@ -281,3 +281,41 @@ fn operations_of_a_later_release_pass_through_an_older_laptop() {
     let line: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(line["phone_contact"], later_field());
 }
+
+/// A laptop newer than the server (the wrong order of an upgrade) pushes
+/// a kind of operation this server does not know: the batch is refused
+/// whole, with the way out, and nothing of it is stored.
+#[test]
+fn a_server_refuses_a_push_with_a_kind_it_does_not_know() {
+    let server = TestServer::start();
+    let mut newer = Device::new("newer-release");
+    newer.enroll(&server.url(), &server.admin_code);
+    let device = newer.store.device().unwrap().id;
+    let op = json!({"id": new_op_id(), "record": new_record_id(), "device": device,
+        "at": "2026-11-02T08:00:00Z", "change": {"kind": "verify", "by": "phone"}})
+    .to_string();
+    let err = newer.client().push_json(&[op.as_bytes()]).unwrap_err();
+    match &err {
+        returnee_cli::client::ClientError::Refused {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 400);
+            assert!(
+                message.contains("kind `verify`") && message.contains("upgrade the server"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same for an edit of a field it does not know.
+    let create = json!({"id": new_op_id(), "record": new_record_id(), "device": device,
+        "at": "2026-11-02T08:00:00Z", "change": {"kind": "edit",
+        "values": [{"field": "phone_contact", "value": "0700"}]}})
+    .to_string();
+    let err = newer.client().push_json(&[create.as_bytes()]).unwrap_err();
+    assert!(
+        err.to_string().contains("edits the field `phone_contact`"),
+        "{err}"
+    );
+    assert_eq!(newer.report().totals.families, 0);
+}
