@@ -11,6 +11,7 @@
 
 use chrono::Utc;
 use returnee_shared::sync::{ClientSync, Request, SyncCounts, next_pull_after};
+use returnee_shared::wire::{DeviceName, Health};
 use serde::Serialize;
 
 use crate::client::{ClientError, ServerClient};
@@ -36,6 +37,9 @@ pub struct SyncSummary {
     pub conflicts: usize,
     /// Operations the server refused in this sync (kept here, see `status`).
     pub rejected: usize,
+    /// The protocols the server speaks, when it said.
+    #[serde(skip)]
+    pub server: Option<Health>,
 }
 
 impl SyncSummary {
@@ -45,6 +49,7 @@ impl SyncSummary {
             pulled: counts.pulled,
             conflicts: 0,
             rejected: counts.rejected,
+            server: None,
         }
     }
 }
@@ -77,27 +82,48 @@ pub fn sync_with(
     pull_page: usize,
     progress: &dyn SyncProgress,
 ) -> Result<SyncSummary, CliError> {
-    let renewed = renew_credential(store, client)?;
-    let client = renewed.as_ref().unwrap_or(client);
+    let check_in = renew_credential(store, client)?;
+    let client = check_in.client.as_ref().unwrap_or(client);
     let mut engine = ClientSync::new(batch_size).pull_pages(pull_page);
     push(&mut engine, store, client, progress)?;
     pull(&mut engine, store, client, progress)?;
     send_export_notes(store, client)?;
     // Names are for people's eyes: a server without the list (older than
-    // this release) leaves the ids shown.
-    match client.device_names() {
-        Ok(names) => {
-            store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?
-        }
-        Err(e) if e.is_unknown_endpoint() => {}
-        Err(e) => return Err(e.into()),
+    // this release) leaves the ids shown. The check-in carries them from
+    // servers of this release on.
+    let names = match check_in.names {
+        Some(names) => Some(names),
+        None => match client.device_names() {
+            Ok(names) => Some(names),
+            Err(e) if e.is_unknown_endpoint() => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if let Some(names) = names {
+        store.set_device_names(&names.into_iter().map(|d| (d.id, d.name)).collect())?;
     }
     // A store rebuilt by `repair` has now pulled everything back.
     store.clear_full_repull()?;
     store.set_last_sync(Utc::now())?;
     let mut summary = SyncSummary::of(engine.counts());
     summary.conflicts = store.conflicts()?.len();
+    // Best effort: a server that does not say which protocols it speaks
+    // changes nothing.
+    summary.server = check_in.health.or_else(|| client.health().ok());
     Ok(summary)
+}
+
+/// What the check-in at the start of a sync brought.
+#[derive(Default)]
+pub struct CheckIn {
+    /// The client that sends the new token, when the token was rotated.
+    pub client: Option<ServerClient>,
+    /// Every device's name (`None` from a server before the check-in
+    /// carried them: ask `GET /v1/devices/names`).
+    pub names: Option<Vec<DeviceName>>,
+    /// The protocols the server speaks (`None` likewise: ask
+    /// `GET /v1/health`).
+    pub health: Option<Health>,
 }
 
 /// Asks the server about this device's credential at the start of a sync
@@ -105,24 +131,22 @@ pub fn sync_with(
 /// when rotation was due, the new token (saved, flushed, in place of the
 /// old one). Returns the client that sends the new token; its first
 /// request confirms it on the server, which only then retires the old one,
-/// so a rotation cut off anywhere leaves a token that works. A server
-/// without the endpoint (older) changes nothing.
-pub fn renew_credential(
-    store: &LocalStore,
-    client: &ServerClient,
-) -> Result<Option<ServerClient>, CliError> {
+/// so a rotation cut off anywhere leaves a token that works. Returns too
+/// the device names and protocols the answer carried. A server without
+/// the endpoint (older) changes nothing.
+pub fn renew_credential(store: &LocalStore, client: &ServerClient) -> Result<CheckIn, CliError> {
     let answer = match client.device_token() {
         Ok(a) => a,
         // A refusal (expired, revoked, …) stops the sync; an older server
         // without the endpoint, or an answer lost on the way, does not: the
         // push goes ahead with the token held (which still works), and the
         // next sync checks in again.
-        Err(e) if e.is_unknown_endpoint() => return Ok(None),
+        Err(e) if e.is_unknown_endpoint() => return Ok(CheckIn::default()),
         Err(e @ ClientError::Refused { .. }) => return Err(e.into()),
-        Err(_) => return Ok(None),
+        Err(_) => return Ok(CheckIn::default()),
     };
     let Some(mut e) = store.enrollment()? else {
-        return Ok(None);
+        return Ok(CheckIn::default());
     };
     let before = e.clone();
     e.role = answer.role;
@@ -146,7 +170,11 @@ pub fn renew_credential(
         }
         crate::commands::install_crossings(store, true)?;
     }
-    Ok(renewed)
+    Ok(CheckIn {
+        client: renewed,
+        names: answer.names,
+        health: answer.health,
+    })
 }
 
 /// Hands the server the notes of exports made from this store, for its

@@ -379,14 +379,17 @@ async fn device_names(state: State, who: Authenticated) -> Result<HttpResponse, 
     who.authorize(Action::ReadDeviceNames)?;
     let store = state.store.clone();
     let list = blocking(move || Ok(store.devices()?)).await?;
-    let names: Vec<DeviceName> = list
-        .into_iter()
+    Ok(HttpResponse::Ok().json(device_names_of(list)))
+}
+
+/// What `GET /v1/devices/names` and the check-in say of `list`.
+fn device_names_of(list: Vec<returnee_store::server::Device>) -> Vec<DeviceName> {
+    list.into_iter()
         .map(|d| DeviceName {
             id: d.id,
             name: d.name,
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(names))
+        .collect()
 }
 
 /// Revokes a device: it is refused from now on, and told to erase its copy.
@@ -463,7 +466,9 @@ fn no_such_device() -> ApiError {
 
 /// The calling device's credential: when it expires, a new token when
 /// rotation is due (kept beside the old one until the device first uses
-/// it), and the device's role and sites now. Devices call it at the start
+/// it), the device's role and sites now, and what a sync would otherwise
+/// ask in requests of their own: every device's name (for devices allowed
+/// them) and the protocols the server speaks. Devices call it at the start
 /// of each sync.
 #[utoipa::path(
     tag = "devices",
@@ -476,19 +481,29 @@ async fn device_token(
     who: Authenticated,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let may_name = who.authorize(Action::ReadDeviceNames).is_ok();
     let device = who.0;
     let (now, lifetime) = (state.config.clock.now(), state.config.token_lifetime);
     let expires_at = crate::auth::token_expires(&device, lifetime);
+    let store = state.store.clone();
+    let (crossings_version, names) = blocking(move || {
+        let names = if may_name {
+            Some(device_names_of(store.devices()?))
+        } else {
+            None
+        };
+        Ok((store.crossings()?.version, names))
+    })
+    .await?;
     let mut answer = TokenAnswer {
         expires_at,
         token: None,
         token_expires_at: None,
         role: device.role,
         sites: device.sites.clone(),
-        crossings_version: {
-            let store = state.store.clone();
-            blocking(move || Ok(store.crossings()?.version)).await?
-        },
+        crossings_version,
+        names,
+        health: Some(Health::current()),
     };
     if crate::auth::rotation_due(&device, lifetime, now) {
         let presented = req

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use returnee_shared::DocType;
-use returnee_shared::wire::Role;
+use returnee_shared::wire::{Health, Role};
 use returnee_tests::Rng;
 use returnee_tests::cluster::{Device, ServerProcess, family};
 
@@ -193,6 +193,63 @@ fn the_text_log_has_one_line_per_request_without_query_or_colour() {
     );
     assert!(
         lines[1].contains("route=unmatched") && lines[1].contains("status=404"),
+        "{log}"
+    );
+}
+
+/// A sync is as few round trips as it can be (each one a second or more
+/// on a field link): the check-in carries the device names and the
+/// server's protocols, so a sync with nothing to send and one page to
+/// pull is two requests, and still learns both.
+#[test]
+fn a_sync_that_only_pulls_is_two_requests_and_learns_names_and_protocols() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let server = ServerProcess::start_logging(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[OsStr::new("--log-format"), OsStr::new("json")],
+        "info",
+        Some(&log),
+    );
+    let mut admin = Device::new("kabul-desk");
+    admin.enroll(&server.url, server.admin_code.as_deref().unwrap());
+    let mut laptop = Device::new("torkham-laptop-2");
+    laptop.enroll(&server.url, &admin.mint(Role::Field, &[]));
+    laptop.add(family(&mut Rng::new(5)));
+    assert_eq!(laptop.sync().pushed, 1);
+
+    let summary = admin.sync();
+    assert_eq!((summary.pushed, summary.pulled), (0, 1));
+    assert_eq!(summary.server, Some(Health::current()));
+    let laptop_id = laptop.store.device().unwrap().id;
+    assert_eq!(
+        admin.store.device_names().unwrap().get(&laptop_id),
+        Some(&"torkham-laptop-2".to_string())
+    );
+    server.stop();
+
+    let admin_id = admin.store.device().unwrap().id.to_string();
+    let log = std::fs::read_to_string(&log).unwrap();
+    let requests: Vec<String> = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|v| v["message"] == "request" && v["device"] == admin_id.as_str())
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["method"].as_str().unwrap(),
+                v["route"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "POST /v1/admin/codes",
+            "POST /v1/device/token",
+            "GET /v1/sync/pull"
+        ],
         "{log}"
     );
 }

@@ -3,13 +3,12 @@
 use indicatif::ProgressBar;
 
 use crate::cli::SyncArgs;
-use crate::client::ServerClient;
 use crate::commands::open_store;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output::{bar_style, count, print_json, progress, spinner, thousands};
 use crate::sync::{SyncProgress, enrolled_client, erase_if_revoked, sync_with};
-use returnee_shared::wire::PROTOCOL_VERSION;
+use returnee_shared::wire::{Health, PROTOCOL_VERSION};
 use returnee_store::laptop::LocalStore;
 
 struct Bars {
@@ -54,7 +53,7 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     bars.push.finish_and_clear();
     bars.pull.finish_and_clear();
     let notice = match &summary {
-        Ok(_) => update_notice(&store, &client)?,
+        Ok(s) => update_notice(&store, s.server.as_ref())?,
         Err(_) => None,
     };
     let summary = erase_if_revoked(store, summary)?;
@@ -81,13 +80,13 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Asks the server which protocols it speaks, keeps the answer for
-/// `status`, and says whether this laptop should be updated. Best effort:
-/// a server that does not answer now changes nothing.
-fn update_notice(store: &LocalStore, client: &ServerClient) -> Result<Option<String>, CliError> {
-    let Ok(health) = client.health() else {
+/// Keeps what the server said of its protocols (at the sync's check-in),
+/// for `status`, and says whether this laptop should be updated. Best
+/// effort: a server that said nothing changes nothing.
+fn update_notice(store: &LocalStore, health: Option<&Health>) -> Result<Option<String>, CliError> {
+    let Some(health) = health else {
         return Ok(None);
     };
-    store.set_server_health(&health)?;
+    store.set_server_health(health)?;
     Ok(health.compatibility(PROTOCOL_VERSION).notice())
 }

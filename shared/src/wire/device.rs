@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Role;
+use super::{DeviceName, Health, Role};
 
 /// `POST /v1/device/token`: the answer a device gets at the start of each
 /// sync about its credential, and what it is allowed now.
@@ -27,6 +27,16 @@ pub struct TokenAnswer {
     /// holds an older one fetches it (`GET /v1/crossings`).
     #[serde(default)]
     pub crossings_version: u64,
+    /// Every enrolled device's name, as `GET /v1/devices/names` gives
+    /// them, so that a sync needs no request of its own for them (a round
+    /// trip on a slow link). Absent from servers before this release: a
+    /// device then asks that endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<DeviceName>>,
+    /// The protocols the server speaks, as `GET /v1/health` gives them
+    /// (absent likewise: a device then asks that endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// `POST /v1/admin/devices/{id}/sites` (admin only).
