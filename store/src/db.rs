@@ -85,6 +85,33 @@ pub fn weighed<'a>(
     })
 }
 
+/// Copies every tree of `from` into `to` (a fresh database), in batches:
+/// what an erasure's rewrite does, so that no byte `from` once held and
+/// no longer does survives in `to`'s files. Returns the keys copied.
+pub fn copy_into(from: &sled::Db, to: &sled::Db) -> sled::Result<u64> {
+    const BATCH: usize = 10_000;
+    let mut copied = 0;
+    for name in from.tree_names() {
+        let (src, dst) = (from.open_tree(&name)?, to.open_tree(&name)?);
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in src.iter() {
+            let (k, v) = item?;
+            batch.insert(k, v);
+            n += 1;
+            if n == BATCH {
+                dst.apply_batch(std::mem::take(&mut batch))?;
+                copied += n as u64;
+                n = 0;
+            }
+        }
+        dst.apply_batch(batch)?;
+        copied += n as u64;
+    }
+    to.flush()?;
+    Ok(copied)
+}
+
 /// Reads each of `keys` a few times more, for the same reason as
 /// [`weighed`]: pages a batch wrote are otherwise noted once, and thousands
 /// of them could stay in memory unweighed.
@@ -99,6 +126,42 @@ pub fn weigh_written(tree: &sled::Tree, keys: &[Vec<u8>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_holds_every_tree_and_none_of_the_overwritten_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = open(&dir.path().join("old"), 1 << 20).unwrap();
+        old.insert(b"name", b"Zarghona Wardak".to_vec()).unwrap();
+        old.insert(b"name", b"(erased)".to_vec()).unwrap();
+        let other = old.open_tree("duplicates").unwrap();
+        for i in 0u32..25_000 {
+            other.insert(i.to_be_bytes(), vec![7; 10]).unwrap();
+        }
+        old.flush().unwrap();
+        let new = open(&dir.path().join("new"), 1 << 20).unwrap();
+        assert_eq!(copy_into(&old, &new).unwrap(), 25_001);
+        assert_eq!(new.get(b"name").unwrap().unwrap(), b"(erased)".as_slice());
+        assert_eq!(new.open_tree("duplicates").unwrap().len(), 25_000);
+        drop(new);
+        let mut bytes = Vec::new();
+        for entry in walk(&dir.path().join("new")) {
+            bytes.extend(std::fs::read(entry).unwrap());
+        }
+        assert!(!bytes.windows(8).any(|w| w == b"Zarghona"));
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
 
     #[test]
     fn a_weighed_scan_yields_what_the_scan_yields_in_order() {
