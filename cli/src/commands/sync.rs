@@ -57,6 +57,8 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
         Ok(_) => update_notice(&store, &client)?,
         Err(_) => None,
     };
+    // A pull that brought an erasure: the store's files are rewritten.
+    let store = store.finish_erasure()?;
     let summary = erase_if_revoked(store, summary)?;
     if args.json {
         print_json(&summary)?;
