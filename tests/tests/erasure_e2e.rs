@@ -35,6 +35,21 @@ fn raw_bytes(dir: &Path) -> Vec<u8> {
 
 /// Whether `bytes` hold `text`, in any case (the duplicate index keeps
 /// names as lower-case tokens).
+/// Files under `dir` that others than the owner may read.
+fn readable_by_others(dir: &Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(readable_by_others(&path));
+        } else if std::fs::metadata(&path).unwrap().permissions().mode() & 0o077 != 0 {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn holds(bytes: &[u8], text: &str) -> bool {
     let text = text.to_lowercase();
     bytes
@@ -180,6 +195,11 @@ fn an_erased_family_leaves_no_trace_in_any_store_and_every_count_stays() {
             assert!(!holds(&bytes, gone), "{who}'s store holds {gone}");
         }
         assert!(holds(&bytes, OTHER), "{who}: other families are untouched");
+        let open = readable_by_others(s.path());
+        assert!(
+            open.is_empty(),
+            "{who}'s rewritten files are not private: {open:?}"
+        );
     }
     assert_eq!(
         (report(&sup), report(&w1)),
@@ -194,6 +214,11 @@ fn an_erased_family_leaves_no_trace_in_any_store_and_every_count_stays() {
         );
     }
     assert!(holds(&bytes, OTHER));
+    let open = readable_by_others(&data);
+    assert!(
+        open.is_empty(),
+        "the server's rewritten files are not private: {open:?}"
+    );
 
     // The audit trail: who erased, and why; never what.
     let page = admin.client().audit(0, 1000).unwrap();

@@ -102,6 +102,8 @@ impl LocalStore {
     /// or an admin's) and asks for the reason.
     pub fn erase(self, id: RecordId, reason: &str, now: DateTime<Utc>) -> Result<(Self, Erased)> {
         let device = self.device()?.id;
+        // Every record is read to find those merged into this one.
+        let _purge = returnee_memory::EagerPurge::after(10);
         let mut ids = vec![id];
         {
             let lock = self.write_lock();
@@ -228,6 +230,8 @@ impl LocalStore {
         sync_dir(&new)?;
         drop(db);
         settle(&dir)?;
+        // sled makes its files with the process's umask.
+        crate::private::tighten(&dir).map_err(io_err(&dir))?;
         let db = open_db(&dir, CACHE_BYTES)?;
         Ok(LocalStore {
             db,

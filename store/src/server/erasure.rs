@@ -191,6 +191,11 @@ impl ServerStore {
         }
         let new = journaled::open_index_at(&dir, &new_dir)?;
         let keys = crate::db::copy_into(&old, &new)?;
+        // sled makes its files with the process's umask.
+        crate::private::tighten(&new_dir).map_err(|source| StoreError::CreateDir {
+            dir: new_dir.clone(),
+            source,
+        })?;
         journaled::set_current_index(&dir, &name)?;
         *self.db.write().expect("index lock") = Arc::new(new);
         let swap = swapped(&self.db());

@@ -106,7 +106,11 @@ pub(super) fn set_current_index(dir: &Path, name: &str) -> Result<()> {
         source,
     };
     let tmp = dir.join(format!("{CURRENT_INDEX}.tmp"));
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io)?;
     std::io::Write::write_all(&mut file, name.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, dir.join(CURRENT_INDEX)).map_err(io)?;
