@@ -166,23 +166,10 @@ mod tests {
         assert_eq!(new.open_tree("duplicates").unwrap().len(), 25_000);
         drop(new);
         let mut bytes = Vec::new();
-        for entry in walk(&dir.path().join("new")) {
+        for entry in crate::files_under(&dir.path().join("new")) {
             bytes.extend(std::fs::read(entry).unwrap());
         }
         assert!(!bytes.windows(8).any(|w| w == b"Zarghona"));
-    }
-
-    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-        out
     }
 
     #[test]

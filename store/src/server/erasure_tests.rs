@@ -16,16 +16,10 @@ fn op(device: &Device, record: RecordId, base: Vec<returnee_shared::OpId>, chang
 
 /// Every byte of every file under `dir`.
 fn raw_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(raw_bytes(&path));
-        } else {
-            out.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    out
+    crate::files_under(dir)
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect()
 }
 
 fn holds(bytes: &[u8], text: &str) -> bool {
