@@ -85,57 +85,53 @@ pub fn weighed<'a>(
     })
 }
 
-/// Copies every tree of `from` into `to` (a fresh database), the trees side
-/// by side on their own threads: what an erasure's rewrite does, so that
-/// no byte `from` once held and no longer does survives in `to`'s files.
-/// Returns the keys copied.
+/// Copies every tree of `from` into `to` (a fresh database), in batches:
+/// what an erasure's rewrite does, so that no byte `from` once held and
+/// no longer does survives in `to`'s files. Returns the keys copied.
 pub fn copy_into(from: &sled::Db, to: &sled::Db) -> sled::Result<u64> {
-    // Bulk work: freed pages go back to the system soon (`returnee_memory`).
-    let _purge = returnee_memory::EagerPurge::after(10);
-    let names = from.tree_names();
-    let copied = std::thread::scope(|s| {
-        let threads: Vec<_> = names
-            .iter()
-            .map(|name| s.spawn(move || copy_tree(from, to, name)))
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a copy thread"))
-            .sum::<sled::Result<u64>>()
-    })?;
-    to.flush()?;
-    Ok(copied)
-}
-
-/// Copies the tree `name` of `from` into `to`, in batches of up to 10,000
-/// keys or 1 MB (a laptop's packs are tens of kilobytes each), flushing
-/// every 8 MB: written pages stay in memory until flushed, whatever the
-/// cache's size, and a copy must stay within the process's memory budget.
-fn copy_tree(from: &sled::Db, to: &sled::Db, name: &sled::IVec) -> sled::Result<u64> {
+    // A batch of up to 10,000 keys or 4 MB (a laptop's packs are tens of
+    // kilobytes each). Written pages stay in memory until flushed, whatever
+    // the cache's size: flushed every 32 MB, so that a copy of a large
+    // store stays within the process's memory budget.
     const BATCH_KEYS: usize = 10_000;
     const BATCH_BYTES: usize = 1 << 20;
     const FLUSH_BYTES: usize = 8 << 20;
-    let (src, dst) = (from.open_tree(name)?, to.open_tree(name)?);
-    let (mut copied, mut unflushed) = (0, 0);
-    let mut batch = sled::Batch::default();
-    let (mut keys, mut bytes) = (0, 0);
-    for item in weighed(&src, src.iter()) {
-        let (k, v) = item?;
-        bytes += k.len() + v.len();
-        keys += 1;
-        batch.insert(k, v);
-        if keys == BATCH_KEYS || bytes >= BATCH_BYTES {
-            dst.apply_batch(std::mem::take(&mut batch))?;
-            copied += std::mem::take(&mut keys) as u64;
-            unflushed += std::mem::take(&mut bytes);
+    // Bulk work: freed pages go back to the system soon (`returnee_memory`).
+    let _purge = returnee_memory::EagerPurge::after(10);
+    let mut copied = 0;
+    let mut unflushed = 0;
+    for name in from.tree_names() {
+        let (src, dst) = (from.open_tree(&name)?, to.open_tree(&name)?);
+        let mut batch = sled::Batch::default();
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(BATCH_KEYS);
+        let mut bytes = 0;
+        let mut write = |batch: &mut sled::Batch, keys: &mut Vec<Vec<u8>>, bytes: &mut usize| {
+            dst.apply_batch(std::mem::take(batch))?;
+            // As a store's writes do: pages noted once would stay in
+            // memory unweighed.
+            weigh_written(&dst, keys);
+            copied += keys.len() as u64;
+            keys.clear();
+            unflushed += std::mem::take(bytes);
             if unflushed >= FLUSH_BYTES {
                 to.flush()?;
                 unflushed = 0;
             }
+            Ok::<(), sled::Error>(())
+        };
+        for item in weighed(&src, src.iter()) {
+            let (k, v) = item?;
+            bytes += k.len() + v.len();
+            keys.push(k.to_vec());
+            batch.insert(k, v);
+            if keys.len() == BATCH_KEYS || bytes >= BATCH_BYTES {
+                write(&mut batch, &mut keys, &mut bytes)?;
+            }
         }
+        write(&mut batch, &mut keys, &mut bytes)?;
     }
-    dst.apply_batch(batch)?;
-    Ok(copied + keys as u64)
+    to.flush()?;
+    Ok(copied)
 }
 
 /// Reads each of `keys` a few times more, for the same reason as
