@@ -137,6 +137,13 @@ fn an_erased_family_leaves_no_trace_in_any_store_and_every_count_stays() {
     }
     sealed_ok(&sealed, &["sync"]);
     assert!(sealed_ok(&sealed, &["show", &family]).contains(NAME));
+    // A laptop that purged the family (it stays on the server): what the
+    // purge left in its files goes too when the erasure arrives.
+    let purged = laptop(&server, &admin, Role::Field);
+    purged.ok(&["sync"]);
+    let tomorrow = (Utc::now().date_naive() + chrono::Days::new(1)).to_string();
+    purged.ok(&["purge", "--synced-before", &tomorrow, "--yes"]);
+    assert!(purged.run(&["show", &family]).code != 0, "purged");
     // Offline, a worker adds a note naming the family: unsent when the
     // erasure is made.
     w2.ok(&["edit", &family, "--notes", LATE_NOTE]);
@@ -175,6 +182,14 @@ fn an_erased_family_leaves_no_trace_in_any_store_and_every_count_stays() {
         "{shown}"
     );
 
+    purged.ok(&["sync"]);
+    let bytes = raw_bytes(purged.path());
+    for gone in ["Zarghona", "Wardak", DOC, NOTE] {
+        assert!(
+            !holds(&bytes, gone),
+            "the purged laptop's store holds {gone}"
+        );
+    }
     for (who, s) in [("w1", &w1), ("w2", &w2), ("supervisor", &sup)] {
         let shown = s.json(&["show", &family, "--json"]);
         for field in ["head_name", "doc_number", "notes", "protection_referral"] {

@@ -186,8 +186,14 @@ impl LocalStore {
                 w.put(held_key(op.id), &(stripped, rejection));
             }
         }
-        w.put(meta_key(META_ERASURE_PENDING), &true);
+        Self::stage_rewrite(w);
         Ok(())
+    }
+
+    /// Stages the mark that the store's files must be rewritten (a purged
+    /// family erased: its old bytes may still lie in sled's log).
+    pub(super) fn stage_rewrite(w: &mut Writes) {
+        w.put(meta_key(META_ERASURE_PENDING), &true);
     }
 
     /// After an erasure was committed: the outbox written again from the

@@ -52,6 +52,13 @@ impl LocalStore {
         }
         let mut applied = 0;
         for op in ops {
+            if matches!(op.change, Change::Erase { .. })
+                && matches!(docs.get(&op.record), Some(None))
+            {
+                // Purged here, erased everywhere: what purging left in
+                // sled's log goes with the rewrite.
+                Self::stage_rewrite(&mut w);
+            }
             if let Some(Some(doc)) = docs.get_mut(&op.record)
                 && doc.insert(op)
             {
