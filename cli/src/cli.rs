@@ -63,6 +63,10 @@ pub enum Command {
     /// Mark a family's review: approved, has-issues or sent-back (supervisor
     /// or admin), or resubmitted (the worker, once it is fixed).
     Review(ReviewArgs),
+    /// Erase a family's personal data at its request (supervisor or admin):
+    /// name, document number, notes, vulnerabilities and referral, here and,
+    /// after sync, everywhere; the family still counts. Cannot be undone.
+    Erase(EraseArgs),
     /// Totals of families, individuals, men, women and children.
     Report(ReportArgs),
     /// Write families to CSV or JSON lines.
@@ -395,6 +399,21 @@ pub struct ReviewArgs {
     /// What is wrong, or what was fixed (one line).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The family's id (or a unique prefix of it), from `returnee list`.
+    pub id: String,
+    /// Why (goes to the audit trail; no name or number in it), e.g. "asked by the family".
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Do not ask for confirmation (needed without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the families erased as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -86,6 +86,7 @@ impl CliError {
                 | StoreError::NoSuchConflict(_)
                 | StoreError::Deleted(_)
                 | StoreError::Merged { .. }
+                | StoreError::Erased(_)
                 | StoreError::NotMerged(_)
                 | StoreError::NoSuchPair(_)
                 | StoreError::AmbiguousPair(_)

@@ -34,6 +34,8 @@ pub fn prepare(config: ServerConfig) -> Result<Prepared, StoreError> {
     // The crossings admins added, after the compiled ones.
     returnee_shared::reference::learn(&store.crossings()?);
     let duplicates = DuplicateIndex::open(&store)?;
+    // An erasure the last run acknowledged but stopped before finishing.
+    duplicates.rewrite_after_erasure()?;
     let initial_admin_code = if store.is_empty()? {
         Some(store.mint_code(
             returnee_shared::wire::Role::Admin,

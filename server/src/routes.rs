@@ -215,13 +215,15 @@ async fn push(
         let ops = decode_ops(&raw)?;
         drop(raw);
         // Committed: re-check the changed records for duplicates (off this request).
-        Ok(
-            store.push_settled(&device, ops, Utc::now(), |changed, through| {
-                duplicates.after_push(changed, through, |task| {
-                    actix_web::rt::task::spawn_blocking(task);
-                })
-            })?,
-        )
+        let ack = store.push_settled(&device, ops, Utc::now(), |changed, through| {
+            duplicates.after_push(changed, through, |task| {
+                actix_web::rt::task::spawn_blocking(task);
+            })
+        })?;
+        // An erasure is complete on the server before it is acknowledged:
+        // the index that held the family's name is rewritten.
+        duplicates.rewrite_after_erasure()?;
+        Ok(ack)
     })
     .await?;
     ack.next_batch = Some(crate::pacing::next_batch(n, arrived.elapsed()) as u32);

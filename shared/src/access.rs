@@ -173,6 +173,10 @@ pub enum Action<'a> {
     /// supervisor's or an admin's; `resubmitted` is for the worker who can
     /// see the family (the site check is `WriteFamilyAt`'s).
     SetReview(ReviewState),
+    /// Erasing a family's personal data on every replica (`returnee
+    /// erase`, and the operation that carries it): a supervisor's or an
+    /// admin's (the site check is `WriteFamilyAt`'s).
+    EraseFamily,
 }
 
 /// A refusal, with what to tell the user (never personal data).
@@ -262,6 +266,7 @@ pub fn authorize(principal: &Principal, action: &Action) -> Result<(), Denial> {
         Action::NoteOwnExports | Action::ReadDeviceNames => Ok(()),
         Action::SetReview(ReviewState::Resubmitted) => Ok(()),
         Action::SetReview(state) => decides(&format!("mark a family {state}")),
+        Action::EraseFamily => decides("erase a family's personal data"),
     }
 }
 
@@ -289,6 +294,10 @@ pub fn authorize_unenrolled(action: &Action) -> Result<(), Denial> {
         Action::SetReview(ReviewState::Resubmitted) => Ok(()),
         Action::SetReview(state) => deny(decider_only(
             &format!("mark a family {state}"),
+            "not enrolled",
+        )),
+        Action::EraseFamily => deny(decider_only(
+            "erase a family's personal data",
             "not enrolled",
         )),
     }
@@ -329,10 +338,11 @@ mod tests {
             Action::NoteOwnExports => "NoteOwnExports",
             Action::ReadDeviceNames => "ReadDeviceNames",
             Action::SetReview(_) => "SetReview",
+            Action::EraseFamily => "EraseFamily",
         }
     }
 
-    const VARIANTS: [&str; 16] = [
+    const VARIANTS: [&str; 17] = [
         "MintCodes",
         "ListDevices",
         "RevokeDevice",
@@ -349,6 +359,7 @@ mod tests {
         "NoteOwnExports",
         "ReadDeviceNames",
         "SetReview",
+        "EraseFamily",
     ];
 
     #[test]
@@ -431,6 +442,11 @@ mod tests {
             ),
             (
                 Action::ResolveConflict,
+                [false, true, true, true, true, true],
+                false,
+            ),
+            (
+                Action::EraseFamily,
                 [false, true, true, true, true, true],
                 false,
             ),

@@ -77,7 +77,7 @@ pub enum AuditEvent {
 pub struct AuditedOp {
     pub op: OpId,
     pub record: RecordId,
-    /// create, edit, delete, restore, merge, merged_values or dismiss.
+    /// create, edit, delete, restore, merge, merged_values, dismiss or erase.
     pub change: String,
     /// The fields an edit set (names only, never values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,6 +85,10 @@ pub struct AuditedOp {
     /// Whether it decided a conflict.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resolution: bool,
+    /// Why a family's personal data was erased (an erasure's reason, as
+    /// the supervisor gave it; never what was erased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl AuditedOp {
@@ -97,6 +101,7 @@ impl AuditedOp {
             Change::Merge { .. } => "merge",
             Change::MergedValues { .. } => "merged_values",
             Change::Dismiss { .. } => "dismiss",
+            Change::Erase { .. } => "erase",
             Change::Other(o) => o.kind.as_str(),
         };
         let fields = match &op.change {
@@ -111,6 +116,10 @@ impl AuditedOp {
             change: change.into(),
             fields,
             resolution: op.resolution,
+            reason: match &op.change {
+                Change::Erase { reason } => Some(reason.clone()),
+                _ => None,
+            },
         }
     }
 }

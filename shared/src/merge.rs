@@ -83,6 +83,11 @@ pub enum Change {
     /// This record and `other` are not the same family: the pair is never
     /// suggested again. Recorded on the lower id of the two; changes no value.
     Dismiss { other: RecordId },
+    /// The family's personal data is erased on every replica (a
+    /// supervisor's or admin's decision, for `reason`): every operation of
+    /// the record loses the values of [`FieldName::ERASED`], and any that
+    /// arrive later are dropped ([`erasure`]). The family still counts.
+    Erase { reason: String },
     /// An operation of a kind a later release added (or carried values of
     /// fields this release does not know): kept and passed on as it came,
     /// written back with the same `kind` and keys. It changes nothing this
@@ -126,6 +131,7 @@ impl Change {
 
 mod change_json;
 pub mod cycles;
+pub mod erasure;
 pub mod resolve;
 pub mod rules;
 mod unknown;
@@ -207,6 +213,7 @@ impl Op {
             Change::Edit { .. }
             | Change::MergedValues { .. }
             | Change::Dismiss { .. }
+            | Change::Erase { .. }
             | Change::Other(_) => None,
         }
     }
@@ -467,6 +474,7 @@ impl RecordDoc {
     /// What every replica holding these operations shows.
     pub fn view(&self, record: RecordId) -> RecordView {
         let mut view = self.view_of_heads(record);
+        erasure::apply(self, &mut view);
         rules::apply(self, record, &mut view);
         view
     }

@@ -164,6 +164,17 @@ impl FieldName {
         FieldName::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
+    /// The fields an erasure removes from every replica (`returnee erase`,
+    /// [`crate::merge::erasure`]): what identifies or describes the person.
+    /// Nothing a report counts is among them.
+    pub const ERASED: [FieldName; 5] = [
+        FieldName::HeadName,
+        FieldName::DocNumber,
+        FieldName::Notes,
+        FieldName::Vulnerabilities,
+        FieldName::ProtectionReferral,
+    ];
+
     /// Whether the value is personal data that must never reach a log or an error.
     pub fn is_personal(self) -> bool {
         matches!(self, FieldName::HeadName | FieldName::DocNumber)

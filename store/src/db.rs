@@ -85,6 +85,55 @@ pub fn weighed<'a>(
     })
 }
 
+/// Copies every tree of `from` into `to` (a fresh database), in batches:
+/// what an erasure's rewrite does, so that no byte `from` once held and
+/// no longer does survives in `to`'s files. Returns the keys copied.
+pub fn copy_into(from: &sled::Db, to: &sled::Db) -> sled::Result<u64> {
+    // A batch of up to 10,000 keys or 4 MB (a laptop's packs are tens of
+    // kilobytes each). Written pages stay in memory until flushed, whatever
+    // the cache's size: flushed every 32 MB, so that a copy of a large
+    // store stays within the process's memory budget.
+    const BATCH_KEYS: usize = 10_000;
+    const BATCH_BYTES: usize = 1 << 20;
+    const FLUSH_BYTES: usize = 8 << 20;
+    // Bulk work: freed pages go back to the system soon (`returnee_memory`).
+    let _purge = returnee_memory::EagerPurge::after(10);
+    let mut copied = 0;
+    let mut unflushed = 0;
+    for name in from.tree_names() {
+        let (src, dst) = (from.open_tree(&name)?, to.open_tree(&name)?);
+        let mut batch = sled::Batch::default();
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(BATCH_KEYS);
+        let mut bytes = 0;
+        let mut write = |batch: &mut sled::Batch, keys: &mut Vec<Vec<u8>>, bytes: &mut usize| {
+            dst.apply_batch(std::mem::take(batch))?;
+            // As a store's writes do: pages noted once would stay in
+            // memory unweighed.
+            weigh_written(&dst, keys);
+            copied += keys.len() as u64;
+            keys.clear();
+            unflushed += std::mem::take(bytes);
+            if unflushed >= FLUSH_BYTES {
+                to.flush()?;
+                unflushed = 0;
+            }
+            Ok::<(), sled::Error>(())
+        };
+        for item in weighed(&src, src.iter()) {
+            let (k, v) = item?;
+            bytes += k.len() + v.len();
+            keys.push(k.to_vec());
+            batch.insert(k, v);
+            if keys.len() == BATCH_KEYS || bytes >= BATCH_BYTES {
+                write(&mut batch, &mut keys, &mut bytes)?;
+            }
+        }
+        write(&mut batch, &mut keys, &mut bytes)?;
+    }
+    to.flush()?;
+    Ok(copied)
+}
+
 /// Reads each of `keys` a few times more, for the same reason as
 /// [`weighed`]: pages a batch wrote are otherwise noted once, and thousands
 /// of them could stay in memory unweighed.
@@ -99,6 +148,29 @@ pub fn weigh_written(tree: &sled::Tree, keys: &[Vec<u8>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_holds_every_tree_and_none_of_the_overwritten_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = open(&dir.path().join("old"), 1 << 20).unwrap();
+        old.insert(b"name", b"Zarghona Wardak".to_vec()).unwrap();
+        old.insert(b"name", b"(erased)".to_vec()).unwrap();
+        let other = old.open_tree("duplicates").unwrap();
+        for i in 0u32..25_000 {
+            other.insert(i.to_be_bytes(), vec![7; 10]).unwrap();
+        }
+        old.flush().unwrap();
+        let new = open(&dir.path().join("new"), 1 << 20).unwrap();
+        assert_eq!(copy_into(&old, &new).unwrap(), 25_001);
+        assert_eq!(new.get(b"name").unwrap().unwrap(), b"(erased)".as_slice());
+        assert_eq!(new.open_tree("duplicates").unwrap().len(), 25_000);
+        drop(new);
+        let mut bytes = Vec::new();
+        for entry in crate::files_under(&dir.path().join("new")) {
+            bytes.extend(std::fs::read(entry).unwrap());
+        }
+        assert!(!bytes.windows(8).any(|w| w == b"Zarghona"));
+    }
 
     #[test]
     fn a_weighed_scan_yields_what_the_scan_yields_in_order() {

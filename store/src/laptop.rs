@@ -94,6 +94,10 @@ pub enum StoreError {
         "family {id} was merged into {into} as a duplicate; change {into} instead, or undo the merge with `returnee duplicates unmerge {id}`"
     )]
     Merged { id: RecordId, into: RecordId },
+    #[error(
+        "the personal data of family {0} was erased (`returnee erase`); its name, document number, notes, vulnerabilities and referral cannot be entered again. Other fields can still be changed"
+    )]
+    Erased(RecordId),
     #[error("family {0} is not merged into another family; there is nothing to unmerge")]
     NotMerged(RecordId),
     #[error("no open duplicate pair with id {0}; `returnee duplicates` lists them")]
@@ -158,6 +162,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 mod crossings;
 mod duplicates;
 mod edits;
+pub mod erasure;
 mod export_notes;
 pub mod find;
 mod keys;
@@ -328,6 +333,8 @@ pub type PassphraseSource<'a> = &'a dyn Fn() -> Option<Passphrase>;
 pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    // A rewrite of the store's files an erasure began (`erasure`).
+    erasure::settle(dir)?;
     crate::db::open(dir, cache_bytes).map_err(|e| match e {
         OpenError::InUse => StoreError::InUse(dir.to_path_buf()),
         OpenError::Corrupt(source) => StoreError::Corrupt {

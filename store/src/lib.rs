@@ -25,3 +25,18 @@ mod packs;
 mod placed;
 pub mod private;
 pub mod server;
+
+/// Every file under a folder, for tests that read a store's raw bytes.
+#[cfg(test)]
+pub(crate) fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

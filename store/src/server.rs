@@ -74,6 +74,7 @@ mod crossings;
 mod cycles;
 mod dashboard;
 mod devices;
+mod erasure;
 mod exports;
 mod frames;
 mod journaled;
@@ -238,7 +239,10 @@ const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// The server's store. Cheap to clone; one per process.
 #[derive(Clone)]
 pub struct ServerStore {
-    db: sled::Db,
+    /// The index in use. Replaced whole, under `writer`, by an erasure's
+    /// rewrite ([`ServerStore::rewrite_index`]); readers hold the one they
+    /// started with.
+    db: Arc<std::sync::RwLock<Arc<sled::Db>>>,
     /// The operation log and every write not derived from it (the source
     /// of truth; `db` holds what is derived, [`journaled`]). Appended to
     /// under `writer`, so frames are in commit order.
@@ -265,7 +269,7 @@ impl ServerStore {
 
     pub fn flush(&self) -> Result<()> {
         self.sync_journal()?;
-        self.db.flush()?;
+        self.db().flush()?;
         Ok(())
     }
 
@@ -288,8 +292,12 @@ impl ServerStore {
 
     /// Whether no device was ever enrolled and no code minted.
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.db.scan_prefix(Kind::Devices.prefix()).next().is_none()
-            && self.db.scan_prefix(Kind::Codes.prefix()).next().is_none())
+        Ok(self
+            .db()
+            .scan_prefix(Kind::Devices.prefix())
+            .next()
+            .is_none()
+            && self.db().scan_prefix(Kind::Codes.prefix()).next().is_none())
     }
 
     /// The records named by the log after position `after`: what a
@@ -328,7 +336,7 @@ impl ServerStore {
 
     pub(crate) fn last_seq(&self) -> Result<u64> {
         Ok(self
-            .db
+            .db()
             .get(SEQ_KEY)?
             .map(|b| u64::from_be_bytes(b.as_ref().try_into().expect("8-byte seq")))
             .unwrap_or(0))
@@ -369,7 +377,7 @@ impl ServerStore {
         let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = record_packs::get_many(&self.db, &ids)?;
+        let stored = record_packs::get_many(&self.db(), &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = ids
             .into_par_iter()
             .zip(stored)
@@ -380,6 +388,7 @@ impl ServerStore {
         // site tag is known.
         let mut fresh: Vec<(RecordId, Vec<u8>)> = Vec::new();
         let mut audited = Vec::new();
+        let mut erasing = BTreeSet::new();
         let mut batch = sled::Batch::default();
         for (op, json) in ops.into_iter().zip(encoded) {
             let record = records.get_mut(&op.record).expect("loaded above");
@@ -396,10 +405,20 @@ impl ServerStore {
                 continue;
             }
             audited.push(AuditedOp::of(&op));
+            // An erasure, or personal values for a family already erased
+            // (made before the maker heard of the erasure): dropped.
+            if matches!(op.change, Change::Erase { .. })
+                || (record.doc.erasure().is_some() && op.erased().is_some())
+            {
+                erasing.insert(op.record);
+            }
             fresh.push((op.record, json));
             record.doc.insert(op);
             record.changed = true;
             out.applied += 1;
+        }
+        if !erasing.is_empty() {
+            self.erase_in_push(&mut records, &mut fresh, &erasing)?;
         }
         let logged_after = self.last_seq()?;
         let frame_at = self.journal.lock().expect("journal lock").end();
@@ -454,7 +473,7 @@ impl ServerStore {
             }
             changed.push(w.changed);
         }
-        record_packs::stage(&self.db, &mut batch, &entries)?;
+        record_packs::stage(&self.db(), &mut batch, &entries)?;
         let mut writes = Writes::default();
         if !audited.is_empty() || !out.rejected.is_empty() {
             self.stage_audit(
@@ -473,7 +492,7 @@ impl ServerStore {
         } else {
             frame_at
         };
-        self.db.apply_batch(batch)?;
+        self.db().apply_batch(batch)?;
         // In commit order, still under the lock. The duplicate index is
         // derived data that records how far through the log it is, so it
         // may run ahead of the flush (see `DuplicateIndex::open`).
@@ -584,7 +603,7 @@ impl ServerStore {
 
     /// A record's entry, if the server holds the record.
     fn record_entry(&self, id: RecordId) -> Result<Option<RecordEntry>> {
-        record_packs::get(&self.db, id)?
+        record_packs::get(&self.db(), id)?
             .map(|v| RecordEntry::from_bytes(&v).ok_or_else(|| damaged("a record entry")))
             .transpose()
     }
@@ -602,7 +621,7 @@ impl ServerStore {
     /// Every open conflict `device` may see.
     pub fn conflicts(&self, device: &Device) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(Kind::Conflicts.prefix()) {
+        for item in self.db().scan_prefix(Kind::Conflicts.prefix()) {
             let (k, v) = item?;
             if self.visible_to(device, record_id_of(&k))? {
                 out.extend(decode::<Vec<Conflict>>(&v)?);
@@ -630,7 +649,7 @@ impl ServerStore {
             }
             return Ok(builder.finish());
         }
-        for item in record_packs::scan(&self.db) {
+        for item in record_packs::scan(&self.db()) {
             let (_, v) = item?;
             if let Some(row) = RecordEntry::row_of(&v).and_then(ReportRow::from_bytes)
                 && device.works_at(row.crossing)
@@ -751,6 +770,8 @@ fn record_writes(id: RecordId, record: &mut LoadedRecord, tag: Vec<u8>) -> Recor
     }
 }
 
+#[cfg(test)]
+mod erasure_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]

@@ -390,3 +390,41 @@ fn discarding_a_refused_change_asks_first_and_no_keeps_it() {
     let log = std::fs::read_to_string(laptop.path().join("discarded.log")).unwrap();
     assert!(log.contains(&id), "{log}");
 }
+
+#[test]
+fn erasing_asks_first_and_no_keeps_the_family_s_data() {
+    let server = returnee_tests::cluster::TestServer::start();
+    let admin = Store::init();
+    admin.ok(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.admin_code,
+    ]);
+    let id = returnee_tests::add_named(
+        &admin,
+        "torkham",
+        "2026-12-01",
+        "Wali Shinwari",
+        "1401-0203-45678",
+    );
+
+    let mut p = at_terminal(&admin, &["erase", &id, "--reason", "asked by the family"]);
+    p.exp_string("Erase the name, document number").unwrap();
+    answer(&mut p, "n");
+    p.exp_string("not erased").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(admin.ok(&["show", &id]).contains("Wali Shinwari"));
+
+    let mut p = at_terminal(&admin, &["erase", &id, "--reason", "asked by the family"]);
+    p.exp_string("cannot be undone").unwrap();
+    answer(&mut p, "y");
+    p.exp_string("personal data erased on this laptop").unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    let shown = admin.ok(&["show", &id]);
+    assert!(
+        !shown.contains("Wali") && shown.contains("ERASED"),
+        "{shown}"
+    );
+}

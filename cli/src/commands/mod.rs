@@ -21,6 +21,7 @@ pub mod delete;
 pub mod duplicates;
 pub mod edit;
 pub mod enroll;
+pub mod erase;
 pub mod export;
 pub mod form;
 pub mod import;
@@ -53,6 +54,7 @@ pub fn run(command: Command, config: &Config) -> Result<(), CliError> {
         Command::Delete(a) => delete::run(a, config),
         Command::Restore(a) => restore::run(a, config),
         Command::Review(a) => review::run(a, config),
+        Command::Erase(a) => erase::run(a, config),
         Command::Report(a) => report::run(a, config),
         Command::Export(a) => export::run(a, config),
         Command::Import(a) => import::run(a, config),

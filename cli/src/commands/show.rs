@@ -26,6 +26,30 @@ struct ShowJson<'a> {
     conflicts: &'a [Conflict],
     /// saved-here-only, refused or sent.
     sync: &'static str,
+    /// When and why the family's personal data was erased, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    erased: Option<Erasure>,
+}
+
+#[derive(Serialize)]
+struct Erasure {
+    at: chrono::DateTime<chrono::Utc>,
+    by: returnee_shared::DeviceId,
+    reason: String,
+}
+
+/// The family's erasure, as its operations hold it.
+fn erasure(doc: Option<returnee_shared::merge::RecordDoc>) -> Option<Erasure> {
+    let doc = doc?;
+    let op = doc.erasure()?;
+    let returnee_shared::Change::Erase { reason } = &op.change else {
+        return None;
+    };
+    Some(Erasure {
+        at: op.at,
+        by: op.device,
+        reason: reason.clone(),
+    })
 }
 
 pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
@@ -35,6 +59,7 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
         .get(id)?
         .ok_or_else(|| returnee_store::laptop::StoreError::NotFound(args.id.clone()))?;
     let state = store.sync_states()?.of(id);
+    let erased = erasure(store.record_doc(id)?);
     let f = &view.family;
     let m = &f.fields.members;
     if args.json {
@@ -48,6 +73,7 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
             children: m.children(),
             conflicts: &view.conflicts,
             sync: crate::commands::list::sync_json(state),
+            erased,
         });
     }
     let mut t = table(config, &["field", "value"]);
@@ -60,6 +86,16 @@ pub fn run(args: ShowArgs, config: &Config) -> Result<(), CliError> {
         t.add_row(vec![
             Cell::new("state"),
             Cell::new(format!("MERGED into {into} (a duplicate; not counted)")),
+        ]);
+    }
+    if let Some(e) = &erased {
+        t.add_row(vec![
+            Cell::new("personal data"),
+            Cell::new(format!(
+                "ERASED on {} ({}); still counted",
+                e.at.format("%Y-%m-%d"),
+                e.reason
+            )),
         ]);
     }
     for name in FieldName::ALL {

@@ -56,6 +56,8 @@ pub fn run(args: SyncArgs, config: &Config) -> Result<(), CliError> {
         Ok(s) => update_notice(&store, s.server.as_ref())?,
         Err(_) => None,
     };
+    // A pull that brought an erasure: the store's files are rewritten.
+    let store = store.finish_erasure()?;
     let summary = erase_if_revoked(store, summary)?;
     if args.json {
         print_json(&summary)?;

@@ -58,6 +58,7 @@ impl Decider {
                     actix_web::rt::task::spawn_blocking(task);
                 })
             })?;
+        self.duplicates.rewrite_after_erasure()?;
         match ack.rejected.first() {
             None => Ok(()),
             Some(r) => Err(DashError::Refused(r.message.clone())),

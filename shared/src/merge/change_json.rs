@@ -31,6 +31,7 @@ enum Kind {
     Merge,
     MergedValues,
     Dismiss,
+    Erase,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +109,11 @@ struct DismissFields {
     other: RecordId,
 }
 
+#[derive(Deserialize)]
+struct EraseFields {
+    reason: String,
+}
+
 /// Carried values of fields this release does not know, kept whole.
 fn opaque_merged_values(from: RecordId, values: Vec<FieldValue>, unknown: ExtraFields) -> Change {
     let mut entries: Vec<serde_json::Value> = values
@@ -178,6 +184,9 @@ impl Kind {
             }
             Kind::Dismiss => Change::Dismiss {
                 other: DismissFields::deserialize(d)?.other,
+            },
+            Kind::Erase => Change::Erase {
+                reason: EraseFields::deserialize(d)?.reason,
             },
         })
     }
@@ -303,6 +312,9 @@ mod tests {
         Dismiss {
             other: RecordId,
         },
+        Erase {
+            reason: String,
+        },
     }
 
     fn same(derived: Derived, change: &Change) -> bool {
@@ -315,6 +327,7 @@ mod tests {
             Derived::Merge { into } => Change::Merge { into },
             Derived::MergedValues { from, values } => Change::MergedValues { from, values },
             Derived::Dismiss { other } => Change::Dismiss { other },
+            Derived::Erase { reason } => Change::Erase { reason },
         };
         serde_json::to_value(&derived_back).unwrap() == back
     }
@@ -366,6 +379,9 @@ mod tests {
                 values: vec![FieldValue::Crossing("chaman".into())],
             },
             Change::Dismiss { other: id(5) },
+            Change::Erase {
+                reason: "asked by the family".into(),
+            },
         ]
     }
 

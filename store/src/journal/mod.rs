@@ -33,6 +33,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 mod read;
+mod rewrite;
 #[cfg(test)]
 mod tests;
 
@@ -291,6 +292,7 @@ impl Journal {
     pub fn open(dir: &Path, opts: Options) -> Result<(Journal, Recovery)> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut segments = list(dir)?;
+        rewrite::settle(dir, &segments)?;
         if segments.is_empty() {
             let (seg, file) = create_segment(dir, 0)?;
             let reader = Reader::of(std::slice::from_ref(&seg))?;

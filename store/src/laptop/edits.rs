@@ -7,6 +7,11 @@ use super::*;
 impl LocalStore {
     /// Stages a local operation: into its record and the push queue.
     pub(super) fn stage_local(w: &mut Writes, doc: &mut RecordDoc, op: Op) {
+        // An erased family's personal values never reach the store again.
+        let op = match doc.erasure() {
+            Some(_) => op.erased().unwrap_or(op),
+            None => op,
+        };
         Self::stage_queued(w, &op);
         doc.insert(op);
     }
@@ -171,6 +176,13 @@ impl LocalStore {
                 (None, _) => StoreError::NotFound(id.to_string()),
             });
         };
+        if doc.erasure().is_some()
+            && values
+                .iter()
+                .any(|v| FieldName::ERASED.contains(&v.name()) && !v.display().is_empty())
+        {
+            return Err(StoreError::Erased(id));
+        }
         let mut fields = current.fields.clone();
         for v in &values {
             fields.set(v.clone());

@@ -193,6 +193,7 @@ impl LocalStore {
             outbox: Default::default(),
         };
         store.ensure_duplicate_index()?;
-        Ok(store)
+        // An erasure whose rewrite of the files did not finish.
+        store.finish_erasure()
     }
 }

@@ -52,10 +52,28 @@ impl LocalStore {
         }
         let mut applied = 0;
         for op in ops {
+            if matches!(op.change, Change::Erase { .. })
+                && matches!(docs.get(&op.record), Some(None))
+            {
+                // Purged here, erased everywhere: what purging left in
+                // sled's log goes with the rewrite.
+                Self::stage_rewrite(&mut w);
+            }
             if let Some(Some(doc)) = docs.get_mut(&op.record)
                 && doc.insert(op)
             {
                 applied += 1;
+            }
+        }
+        // Families erased (by this page, or before it and sent personal
+        // values by a device that had not heard): their values leave.
+        let mut erased = std::collections::BTreeSet::new();
+        for (id, doc) in docs.iter_mut() {
+            if let Some(doc) = doc
+                && doc.erasure().is_some()
+                && doc.erase_personal()
+            {
+                erased.insert(*id);
             }
         }
         let forgotten: std::collections::HashSet<RecordId> = if forget.is_empty() {
@@ -86,6 +104,9 @@ impl LocalStore {
             .collect();
         for (_, writes) in staged {
             w.apply(writes);
+        }
+        if !erased.is_empty() {
+            self.stage_erased_elsewhere(&mut w, &erased)?;
         }
         self.stage_removals(&mut w, &forgotten)?;
         self.stage_dismissed_removal(&mut w, &forgotten)?;

@@ -87,6 +87,19 @@ pub(super) fn admit(
             }
         }
         Change::Delete | Change::Restore | Change::Merge { .. } | Change::Dismiss { .. } => {}
+        Change::Erase { reason } => {
+            check(&Action::EraseFamily)?;
+            let reason = reason.trim();
+            if reason.is_empty() || reason.len() > returnee_shared::merge::erasure::MAX_REASON {
+                return Err((
+                    ErrorCode::Invalid,
+                    format!(
+                        "an erasure needs a reason of 1 to {} characters (it goes to the audit trail)",
+                        returnee_shared::merge::erasure::MAX_REASON
+                    ),
+                ));
+            }
+        }
         // Who may do it cannot be told: a later release's server can.
         Change::Other(o) => {
             return Err((

@@ -7,7 +7,7 @@ use super::*;
 impl ServerStore {
     /// The audit trail's last sequence number and hash.
     pub(super) fn audit_head(&self) -> Result<(u64, String)> {
-        Ok(match self.db.get(AUDIT_HEAD_KEY)? {
+        Ok(match self.db().get(AUDIT_HEAD_KEY)? {
             Some(v) if v.len() > 8 => (
                 u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
                 String::from_utf8_lossy(&v[8..]).into_owned(),
@@ -57,9 +57,9 @@ impl ServerStore {
     pub fn audit(&self, after: u64, limit: usize) -> Result<(Vec<AuditEntry>, bool)> {
         let mut out = Vec::new();
         let scan = self
-            .db
+            .db()
             .range(audit_key(after.saturating_add(1))..audit_key(u64::MAX));
-        for item in crate::db::weighed(&self.db, scan) {
+        for item in crate::db::weighed(&self.db(), scan) {
             if out.len() >= limit {
                 return Ok((out, true));
             }
@@ -73,7 +73,7 @@ impl ServerStore {
     pub fn verify_audit(&self) -> Result<std::result::Result<u64, ChainBreak>> {
         let mut entries = Vec::new();
         let mut broken = None;
-        for item in crate::db::weighed(&self.db, self.db.scan_prefix(Kind::Audit.prefix())) {
+        for item in crate::db::weighed(&self.db(), self.db().scan_prefix(Kind::Audit.prefix())) {
             let (k, v) = item?;
             match serde_json::from_slice::<AuditEntry>(&v) {
                 Ok(e) => entries.push(e),

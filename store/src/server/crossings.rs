@@ -10,7 +10,7 @@ impl ServerStore {
     /// The crossings added so far (version 0: none).
     pub fn crossings(&self) -> Result<CrossingList> {
         Ok(self
-            .db
+            .db()
             .get(CROSSINGS_KEY)?
             .map(|b| decode(&b))
             .transpose()?

@@ -18,7 +18,7 @@ impl ServerStore {
     pub fn peek_code(&self, code: &str) -> Result<Option<EnrollmentCode>> {
         let key = Kind::Codes.key(hash_secret(&normalize_code(code)).as_bytes());
         Ok(self
-            .db
+            .db()
             .get(key)?
             .map(|b| decode::<EnrollmentCode>(&b))
             .transpose()?
@@ -29,15 +29,15 @@ impl ServerStore {
     /// (or moves the end of one).
     pub fn start_session(&self, device: DeviceId, expires_at: DateTime<Utc>) -> Result<Session> {
         let session = Session { device, expires_at };
-        self.db
+        self.db()
             .insert(Kind::Sessions.key(device.0.as_bytes()), encode(&session))?;
-        self.db.flush()?;
+        self.db().flush()?;
         Ok(session)
     }
 
     /// The session device `device` is, if it is one.
     pub fn session(&self, device: DeviceId) -> Result<Option<Session>> {
-        self.db
+        self.db()
             .get(Kind::Sessions.key(device.0.as_bytes()))?
             .map(|b| decode(&b))
             .transpose()
@@ -45,7 +45,7 @@ impl ServerStore {
 
     /// Every browser session, ended ones included.
     pub fn sessions(&self) -> Result<Vec<Session>> {
-        self.db
+        self.db()
             .scan_prefix(Kind::Sessions.prefix())
             .map(|i| decode(&i?.1))
             .collect()
@@ -54,7 +54,7 @@ impl ServerStore {
     /// Notes that `device` was heard from at `at` (not flushed: a lost
     /// note only makes a device look a little less recent).
     pub fn note_seen(&self, device: DeviceId, at: DateTime<Utc>) -> Result<()> {
-        self.db.insert(
+        self.db().insert(
             Kind::Seen.key(device.0.as_bytes()),
             at.timestamp().to_be_bytes().to_vec(),
         )?;
@@ -65,7 +65,7 @@ impl ServerStore {
     pub fn last_seen(&self) -> Result<BTreeMap<DeviceId, DateTime<Utc>>> {
         let prefix = Kind::Seen.prefix();
         let mut out = BTreeMap::new();
-        for item in self.db.scan_prefix(prefix) {
+        for item in self.db().scan_prefix(prefix) {
             let (k, v) = item?;
             let id = uuid::Uuid::from_slice(&k[prefix.len()..])
                 .map_err(|_| damaged("a last-seen key"))?;

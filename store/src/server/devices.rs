@@ -150,7 +150,7 @@ impl ServerStore {
         let guard = self.writer.lock().expect("writer lock");
         let code_key = Kind::Codes.key(hash_secret(&normalize_code(code)).as_bytes());
         let Some(mut entry) = self
-            .db
+            .db()
             .get(&code_key)?
             .map(|b| decode::<EnrollmentCode>(&b))
             .transpose()?
@@ -215,12 +215,12 @@ impl ServerStore {
     /// The device a credential belongs to.
     pub fn device_by_token(&self, token: &str) -> Result<Option<Device>> {
         let Some(id) = self
-            .db
+            .db()
             .get(Kind::Tokens.key(hash_secret(token).as_bytes()))?
         else {
             return Ok(None);
         };
-        self.db
+        self.db()
             .get(Kind::Devices.key(&id))?
             .map(|b| decode(&b))
             .transpose()
@@ -228,7 +228,7 @@ impl ServerStore {
 
     /// Every enrolled device.
     pub fn devices(&self) -> Result<Vec<Device>> {
-        self.db
+        self.db()
             .scan_prefix(Kind::Devices.prefix())
             .map(|i| decode(&i?.1))
             .collect()
@@ -240,7 +240,12 @@ impl ServerStore {
     pub fn revoke(&self, id: DeviceId, by: DeviceId, now: DateTime<Utc>) -> Result<Option<Device>> {
         let guard = self.writer.lock().expect("writer lock");
         let k = Kind::Devices.key(id.0.as_bytes());
-        let Some(mut device) = self.db.get(&k)?.map(|b| decode::<Device>(&b)).transpose()? else {
+        let Some(mut device) = self
+            .db()
+            .get(&k)?
+            .map(|b| decode::<Device>(&b))
+            .transpose()?
+        else {
             return Ok(None);
         };
         if device.revoked_at.is_some() {
@@ -257,7 +262,7 @@ impl ServerStore {
 
 impl ServerStore {
     fn load_device(&self, id: DeviceId) -> Result<Option<Device>> {
-        self.db
+        self.db()
             .get(Kind::Devices.key(id.0.as_bytes()))?
             .map(|b| decode(&b))
             .transpose()

@@ -142,7 +142,8 @@ struct Pending {
 
 struct Inner {
     store: ServerStore,
-    tree: sled::Tree,
+    /// Replaced, under `lock`, when an erasure rewrites the store's index.
+    tree: std::sync::RwLock<sled::Tree>,
     /// Held while the index is written.
     lock: Mutex<()>,
     pending: Mutex<Pending>,
@@ -190,15 +191,14 @@ impl DuplicateIndex {
         let index = DuplicateIndex {
             inner: Arc::new(Inner {
                 store: store.clone(),
-                tree,
+                tree: std::sync::RwLock::new(tree),
                 lock: Mutex::new(()),
                 pending: Mutex::new(Pending::default()),
                 failed: AtomicBool::new(false),
             }),
         };
         let state: Option<State> = index
-            .inner
-            .tree
+            .tree()
             .get(STATE)?
             .map(|b| serde_json::from_slice(&b))
             .transpose()?;
@@ -214,10 +214,31 @@ impl DuplicateIndex {
         Ok(index)
     }
 
+    /// The index's tree in the store's index in use.
+    fn tree(&self) -> sled::Tree {
+        self.inner.tree.read().expect("tree lock").clone()
+    }
+
+    /// After a push that erased a family: finishes waiting updates (so the
+    /// erased family's features lose its name and document), then has the
+    /// store rewrite its index into a fresh database, leaving no old bytes
+    /// (PROTOCOL.md, "Erasure"). Nothing to do when no erasure waits for it.
+    pub fn rewrite_after_erasure(&self) -> Result<bool> {
+        if !self.inner.store.erasure_pending() {
+            return Ok(false);
+        }
+        let _guard = self.inner.lock.lock().expect("index lock");
+        self.process_all_locked()?;
+        self.inner.store.rewrite_index(|db| {
+            *self.inner.tree.write().expect("tree lock") = db.open_tree("duplicates")?;
+            Ok(())
+        })?;
+        Ok(true)
+    }
+
     /// How far through the log the index is.
     fn through(&self) -> Result<Option<u64>> {
-        self.inner
-            .tree
+        self.tree()
             .get(THROUGH)?
             .map(|b| {
                 <[u8; 8]>::try_from(b.as_ref())
@@ -283,7 +304,7 @@ impl DuplicateIndex {
     pub fn close(&self) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
         self.process_all_locked()?;
-        self.inner.tree.flush()?;
+        self.tree().flush()?;
         Ok(())
     }
 
@@ -291,8 +312,8 @@ impl DuplicateIndex {
     pub fn rebuild(&self) -> Result<()> {
         let _guard = self.inner.lock.lock().expect("index lock");
         let started = std::time::Instant::now();
-        self.inner.tree.clear()?;
-        self.inner.tree.insert(
+        self.tree().clear()?;
+        self.tree().insert(
             STATE,
             serde_json::to_vec(&State { version: VERSION }).expect("state serializes"),
         )?;
@@ -306,7 +327,7 @@ impl DuplicateIndex {
             .map(|r| r.map(|(id, _)| id))
             .collect::<Result<_>>()?;
         self.update_all_locked(&ids, last)?;
-        self.inner.tree.flush()?;
+        self.tree().flush()?;
         self.inner.failed.store(false, Ordering::Relaxed);
         tracing::info!(
             records = ids.len(),
@@ -461,7 +482,7 @@ impl DuplicateIndex {
     /// Updates the index for `records`; with `through`, records the index
     /// as through that log position in the same batch as the pairs.
     fn update_locked(&self, records: &[(RecordId, Waiting)], through: Option<u64>) -> Result<()> {
-        let tree = &self.inner.tree;
+        let tree = &self.tree();
         // 1. The records' index entries and dismissals.
         let mut batch = sled::Batch::default();
         let mut active: Vec<(RecordId, Features)> = Vec::with_capacity(records.len());
@@ -477,7 +498,7 @@ impl DuplicateIndex {
         let mut stored: HashMap<RecordId, Features> = HashMap::new();
         for (id, bytes) in ids
             .iter()
-            .zip(features_get_many(&self.inner.store.db, tree, &ids)?)
+            .zip(features_get_many(&self.inner.store.db(), tree, &ids)?)
         {
             if let Some(b) = bytes {
                 stored.insert(*id, decode_features(&b)?);
@@ -542,7 +563,7 @@ impl DuplicateIndex {
         }
         let features_written: Vec<(RecordId, Option<Vec<u8>>)> =
             features_written.into_iter().collect();
-        features_stage(&self.inner.store.db, tree, &mut batch, &features_written)?;
+        features_stage(&self.inner.store.db(), tree, &mut batch, &features_written)?;
         tree.apply_batch(batch)?;
 
         // 2. Their pairs: forget the old ones, find the current ones.
@@ -593,8 +614,7 @@ impl DuplicateIndex {
             self.process_all_locked()?;
         }
         let mut out: Vec<Candidate> = self
-            .inner
-            .tree
+            .tree()
             .scan_prefix(IndexKind::Pairs.prefix())
             .map(|item| Ok(serde_json::from_slice(&item?.1)?))
             .collect::<Result<_>>()?;

@@ -16,7 +16,7 @@ impl ServerStore {
         device: &'a Device,
         filter: &'a ReportFilter,
     ) -> impl Iterator<Item = Result<Family>> + 'a {
-        record_packs::scan(&self.db).filter_map(move |item| {
+        record_packs::scan_held(self.db()).filter_map(move |item| {
             let (id, v) = match item {
                 Ok(x) => x,
                 Err(e) => return Some(Err(e)),
@@ -50,7 +50,7 @@ impl ServerStore {
         let mut seen = std::collections::HashSet::new();
         for note in notes {
             let key = Kind::ExportNotes.key(note.id.as_bytes());
-            if !seen.insert(note.id) || self.db.contains_key(&key)? {
+            if !seen.insert(note.id) || self.db().contains_key(&key)? {
                 continue;
             }
             let event = AuditEvent::Exported {

@@ -200,7 +200,7 @@ fn sled_deleted_or_overwritten_is_rebuilt_by_repair_with_identical_views() {
     assert_eq!(done.records, 44);
     assert_eq!(views(dir.path()), before);
     // Overwritten with random bytes, each file at its length.
-    for entry in walk(&index) {
+    for entry in crate::files_under(&index) {
         let len = std::fs::metadata(&entry).unwrap().len() as usize;
         let junk: Vec<u8> = (0..len.max(64))
             .map(|i| (i * 7919 % 251) as u8 ^ 0x5a)
@@ -211,19 +211,6 @@ fn sled_deleted_or_overwritten_is_rebuilt_by_repair_with_identical_views() {
     assert!(done.rebuilt.is_some(), "{:?}", done.checks);
     assert!(done.checks.iter().any(|c| !c.1));
     assert_eq!(views(dir.path()), before);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

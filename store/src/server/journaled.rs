@@ -51,8 +51,72 @@ pub struct Repaired {
 pub(super) fn journal_dir(dir: &Path) -> PathBuf {
     dir.join("journal")
 }
+/// The file naming the index in use, once an erasure rewrote it.
+const CURRENT_INDEX: &str = "index.current";
+/// The prefix of a rewritten index's folder (`index.gen-<n>`).
+const GENERATION: &str = "index.gen-";
+
+/// The folder of the index in use: `index`, or the last rewrite's.
 pub(super) fn index_dir(dir: &Path) -> PathBuf {
-    dir.join("index")
+    dir.join(current_index(dir))
+}
+
+fn current_index(dir: &Path) -> String {
+    match std::fs::read_to_string(dir.join(CURRENT_INDEX)) {
+        Ok(name) if name.trim().starts_with(GENERATION) => name.trim().to_string(),
+        _ => "index".to_string(),
+    }
+}
+
+/// Removes the folders of indexes no longer in use: what a rewrite left
+/// when the process stopped before it removed them (they may hold erased
+/// data), and a rewrite's folder it never finished.
+fn remove_stale_indexes(dir: &Path) -> Result<()> {
+    let current = current_index(dir);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != current && (name == "index" || name.starts_with(GENERATION)) {
+            std::fs::remove_dir_all(entry.path()).map_err(|source| StoreError::CreateDir {
+                dir: entry.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The name and folder of the next rewrite of the index.
+pub(super) fn next_index(dir: &Path) -> (String, PathBuf) {
+    let n = current_index(dir)
+        .strip_prefix(GENERATION)
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let name = format!("{GENERATION}{}", n + 1);
+    let path = dir.join(&name);
+    (name, path)
+}
+
+/// Names `name` the index in use (written aside, then renamed: atomic).
+pub(super) fn set_current_index(dir: &Path, name: &str) -> Result<()> {
+    let io = |source| StoreError::CreateDir {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let tmp = dir.join(format!("{CURRENT_INDEX}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io)?;
+    std::io::Write::write_all(&mut file, name.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, dir.join(CURRENT_INDEX)).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
 }
 
 fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
@@ -69,7 +133,11 @@ pub(super) fn journal_damage(e: crate::journal::JournalError) -> StoreError {
 }
 
 fn open_sled(dir: &Path) -> Result<sled::Db> {
-    let index = index_dir(dir);
+    open_index_at(dir, &index_dir(dir))
+}
+
+pub(super) fn open_index_at(dir: &Path, index: &Path) -> Result<sled::Db> {
+    let index = index.to_path_buf();
     crate::db::open(&index, CACHE_BYTES).map_err(|e| match e {
         OpenError::InUse => StoreError::InUse(dir.to_path_buf()),
         OpenError::Corrupt(source) => StoreError::Corrupt {
@@ -93,6 +161,7 @@ pub(super) fn open(dir: &Path) -> Result<ServerStore> {
             found: 0,
         });
     }
+    remove_stale_indexes(dir)?;
     let db = open_sled(dir)?;
     let (mut journal, recovery) = Journal::open(&journal_dir(dir), Options::default())?;
     // What a killed process left in the page cache is durable from here:
@@ -130,7 +199,7 @@ pub(super) fn open(dir: &Path) -> Result<ServerStore> {
         journal: journal.reader(),
     };
     let mut store = ServerStore {
-        db,
+        db: Arc::new(std::sync::RwLock::new(Arc::new(db))),
         journal: Arc::new(Mutex::new(journal)),
         ops,
         opened: Arc::new(Opened::default()),
@@ -140,7 +209,7 @@ pub(super) fn open(dir: &Path) -> Result<ServerStore> {
     let from = if rebuilt.is_some() { 0 } else { checkpoint };
     let replayed = store.catch_up(from, end)?;
     if replayed > 0 {
-        store.db.flush()?;
+        store.db().flush()?;
         tracing::info!(
             frames = replayed,
             rebuilt = rebuilt.is_some(),
@@ -187,7 +256,7 @@ impl ServerStore {
         let mut batch = sled::Batch::default();
         let first = self.last_seq()? + 1;
         let end = self.append_frame(&mut batch, first, &[], &writes)?;
-        self.db.apply_batch(batch)?;
+        self.db().apply_batch(batch)?;
         drop(guard);
         self.sync_journal_through(end)
     }
@@ -201,7 +270,7 @@ impl ServerStore {
         let last = self.last_seq()? + n;
         let mut batch = sled::Batch::default();
         let end = self.append_frame(&mut batch, last + 1, &[], &Writes::default())?;
-        self.db.apply_batch(batch)?;
+        self.db().apply_batch(batch)?;
         drop(guard);
         self.sync_journal_through(end)?;
         self.durable.fetch_max(last, Ordering::AcqRel);
@@ -238,7 +307,7 @@ impl ServerStore {
         start: u64,
         end: u64,
     ) -> Result<impl Iterator<Item = Result<(Vec<u8>, u64)>> + '_> {
-        let mut at = match self.db.range(log_key(0)..=log_key(start)).next_back() {
+        let mut at = match self.db().range(log_key(0)..=log_key(start)).next_back() {
             Some(item) => read_pos(&item?.1)?,
             None => 0,
         };
@@ -303,7 +372,7 @@ impl ServerStore {
         let mut ids: Vec<RecordId> = positions.iter().map(|p| p.0).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = record_packs::get_many(&self.db, &ids)?;
+        let stored = record_packs::get_many(&self.db(), &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
         for (id, entry) in ids.into_iter().zip(stored) {
             records.insert(id, self.loaded(entry.as_deref())?);
@@ -326,7 +395,7 @@ impl ServerStore {
                 }
             }
         }
-        record_packs::stage(&self.db, &mut batch, &entries)?;
+        record_packs::stage(&self.db(), &mut batch, &entries)?;
         stage_frame_effects(
             &mut batch,
             at,
@@ -335,7 +404,7 @@ impl ServerStore {
             frame.entries,
             &frame.writes,
         );
-        self.db.apply_batch(batch)?;
+        self.db().apply_batch(batch)?;
         Ok(())
     }
 }
@@ -413,7 +482,7 @@ pub fn repair(dir: &Path) -> Result<Repaired> {
         rebuilt = Some(aside);
     }
     let store = ServerStore::open(dir)?;
-    let records = record_packs::scan(&store.db).count() as u64;
+    let records = record_packs::scan(&store.db()).count() as u64;
     store.flush()?;
     Ok(Repaired {
         frames,

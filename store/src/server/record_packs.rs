@@ -16,6 +16,7 @@ use super::keys::NEXT_PLACE_KEY;
 use super::{IndexKind, Kind, Result, StoreError};
 use crate::packs::{Packs, Plain};
 use crate::placed::{self, Placement, Updates};
+use returnee_shared::packs::Place;
 
 static PLAIN: Plain<StoreError> = Plain::new();
 
@@ -52,6 +53,35 @@ pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<Vec<Option<Vec
 /// Every stored entry, in the order records arrived.
 pub(super) fn scan(db: &sled::Db) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
     Placement::scan(records(db))
+}
+
+/// [`scan`] of `db`, holding it: the iterator may outlive the index's
+/// replacement by an erasure's rewrite (it reads the index it began with).
+pub(super) fn scan_held(
+    db: std::sync::Arc<sled::Db>,
+) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + 'static {
+    let iter = db.scan_prefix(Kind::Records.prefix());
+    iter.inspect(move |item| {
+        // As `crate::db::weighed`: keeps the page cache to its size.
+        if let Ok((key, _)) = item {
+            let _ = db.get(key);
+        }
+    })
+    .flat_map(|item| match item.map_err(StoreError::from) {
+        Err(e) => vec![Err(e)],
+        Ok((_, pack)) => returnee_shared::packs::split::<Place, _, StoreError>(&pack, |at| {
+            pack.subslice(at.start, at.len())
+        }),
+    })
+    .map(|item| {
+        let (_, v) = item?;
+        let id = v
+            .get(..16)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(|b| RecordId(uuid::Uuid::from_bytes(b)))
+            .ok_or_else(|| super::damaged("a record pack"))?;
+        Ok((id, v.subslice(16, v.len() - 16)))
+    })
 }
 
 /// Stages new or changed entries (`updates`, sorted by id, each id once)

@@ -94,9 +94,11 @@ impl RecordEntry {
 // keeps its own tree and is updated after a push commits).
 
 impl ServerStore {
-    /// The sled database (the duplicate index opens its own tree in it).
-    pub(crate) fn db(&self) -> &sled::Db {
-        &self.db
+    /// The sled database (the duplicate index opens its own tree in it):
+    /// the one in use now, which an erasure's rewrite replaces
+    /// ([`ServerStore::rewrite_index`]).
+    pub(crate) fn db(&self) -> Arc<sled::Db> {
+        self.db.read().expect("index lock").clone()
     }
 
     /// A record's operations, if the server holds any.
@@ -107,7 +109,7 @@ impl ServerStore {
 
     /// Every record the server holds, with its operations, in the order records arrived.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
-        record_packs::scan(&self.db).map(move |item| {
+        record_packs::scan_held(self.db()).map(move |item| {
             let (id, v) = item?;
             let stored = RecordEntry::from_bytes(&v).ok_or_else(|| damaged("a record entry"))?;
             Ok((id, self.ops_at(&stored.ops)?))
@@ -127,7 +129,7 @@ impl ServerStore {
 
     /// A record's operations and its stored entry (empty if new).
     pub(super) fn load_record(&self, id: RecordId) -> Result<LoadedRecord> {
-        self.loaded(record_packs::get(&self.db, id)?.as_deref())
+        self.loaded(record_packs::get(&self.db(), id)?.as_deref())
     }
 
     /// A record's operations and its stored entry, from that entry (`None`:

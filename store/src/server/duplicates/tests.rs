@@ -71,10 +71,10 @@ fn an_index_that_missed_pushes_catches_up_from_its_position() {
     store.push(&device, more, chrono::Utc::now()).unwrap();
     let index = DuplicateIndex::open(&store).unwrap();
     // Caught up, not rebuilt: a key only a rebuild would clear stays.
-    index.inner.tree.insert(b"marker", vec![]).unwrap();
+    index.tree().insert(b"marker", vec![]).unwrap();
     drop(index);
     let index = DuplicateIndex::open(&store).unwrap();
-    assert!(index.inner.tree.get(b"marker").unwrap().is_some());
+    assert!(index.tree().get(b"marker").unwrap().is_some());
     assert_eq!(index.through().unwrap(), Some(store.last_seq().unwrap()));
     // Four twins now: every pair of them.
     assert_eq!(index.candidates().unwrap().len(), 6);
@@ -100,10 +100,7 @@ fn an_index_of_another_version_or_ahead_of_the_log_is_rebuilt() {
         .unwrap();
         tree.insert(b"marker", vec![]).unwrap();
         let index = DuplicateIndex::open(&store).unwrap();
-        assert!(
-            index.inner.tree.get(b"marker").unwrap().is_none(),
-            "rebuilt"
-        );
+        assert!(index.tree().get(b"marker").unwrap().is_none(), "rebuilt");
         assert_eq!(index.through().unwrap(), Some(store.last_seq().unwrap()));
         assert_eq!(index.candidates().unwrap().len(), 1);
     }

@@ -177,3 +177,47 @@ pub(crate) fn conflicts(
     );
     Ok(())
 }
+
+/// Laptop B (a supervisor) erases one family: the `erase` command (its
+/// store's files rewritten), the sync that pushes it (the server's journal
+/// scrubbed and its index rewritten before the answer), and laptop A's
+/// sync that pulls it (A's files rewritten). Reports must not change.
+pub(crate) fn erasure(
+    bins: &Bins,
+    run: usize,
+    a_dir: &Path,
+    b_dir: &Path,
+    net: &Net,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let report = |d: &Path| -> anyhow::Result<Value> {
+        Ok(totals(
+            &bins.returnee(d, &["report", "--json"], SAMPLE)?.json()?,
+        ))
+    };
+    let before = report(a_dir)?;
+    let listed = bins.returnee(b_dir, &["list", "--json"], SAMPLE)?.json()?;
+    let id = listed
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|f| f["id"].as_str())
+        .ok_or_else(|| anyhow::anyhow!("laptop B lists no family to erase"))?
+        .to_string();
+    let line = phase(run, "erasure-local", 1, None, || {
+        let f = bins.returnee(
+            b_dir,
+            &["erase", &id, "--reason", "benchmark", "--yes", "--json"],
+            SAMPLE,
+        )?;
+        Ok(timed(&f))
+    })?;
+    out.emit(line);
+    timed_sync(bins, run, "erasure-push", b_dir, "pushed", 1, net, out)?;
+    timed_sync(bins, run, "erasure-pull", a_dir, "pulled", 1, net, out)?;
+    let (ra, rb) = (report(a_dir)?, report(b_dir)?);
+    ensure!(
+        ra == before && rb == before,
+        "after the erasure the reports changed: A {ra}, B {rb}, before {before}"
+    );
+    Ok(())
+}

@@ -37,7 +37,12 @@
 //!   `--per-device` families of their crossing (not timed), then all run
 //!   `returnee sync` at once; the line gives the wall time of the whole and
 //!   the p50/p99 of each laptop's sync (which pushes its own families and
-//!   pulls those of its crossing that landed before).
+//!   pulls those of its crossing that landed before);
+//! - `erasure` (only if named): B (a supervisor) erases one family
+//!   (`erasure-local`: the command, its store's files rewritten), syncs
+//!   (`erasure-push`: the server scrubs its journal and rewrites its index
+//!   before answering), and A syncs (`erasure-pull`: A's files rewritten);
+//!   the report totals must not change.
 //!
 //! One JSON line per phase and run on stdout, then one per phase with the
 //! medians over the runs. `seconds` is the wall time of the process(es);
@@ -90,7 +95,7 @@
 //! Flags: `--bin-dir DIR` (default: this executable's folder), `--label
 //! NAME` (default: the folder), `--families N` (100000), `--runs R` (1),
 //! `--phases LIST` (import,push,pull,duplicates,report,incremental,conflicts; also
-//! many-devices; `push` also prints `duplicate-check`, the server's
+//! many-devices and erasure; `push` also prints `duplicate-check`, the server's
 //! background check of what arrived, timed until its CPU goes idle),
 //! `--keep DIR` (keep the stores in DIR/run-R), `--seed S` (1), `--edits N`
 //! (1000), `--devices N` (50), `--per-device N` (2000), `--sorted-dates`.
@@ -119,7 +124,7 @@ use edits::*;
 use families::*;
 use procs::*;
 
-const ALL_PHASES: [&str; 8] = [
+const ALL_PHASES: [&str; 9] = [
     "import",
     "push",
     "pull",
@@ -128,6 +133,7 @@ const ALL_PHASES: [&str; 8] = [
     "incremental",
     "conflicts",
     "many-devices",
+    "erasure",
 ];
 
 struct Args {
@@ -146,7 +152,7 @@ struct Args {
 }
 
 const USAGE: &str = "benchreal [--bin-dir DIR] [--label NAME] [--families N] [--runs R] \
-[--phases import,push,pull,duplicates,report,incremental,conflicts,many-devices] [--keep DIR] [--seed S] \
+[--phases import,push,pull,duplicates,report,incremental,conflicts,many-devices,erasure] [--keep DIR] [--seed S] \
 [--edits N] [--devices N] [--per-device N] [--sorted-dates]";
 
 fn args() -> anyhow::Result<Args> {
@@ -159,8 +165,8 @@ fn args() -> anyhow::Result<Args> {
         label: String::new(),
         families: 100_000,
         runs: 1,
-        // many-devices only when asked for: its 50 laptops take a while
-        // whatever --families says.
+        // many-devices and erasure only when asked for: its 50 laptops
+        // take a while whatever --families says; an erasure rewrites stores.
         phases: ALL_PHASES[..7].iter().map(|p| p.to_string()).collect(),
         keep: None,
         seed: 1,
@@ -234,9 +240,9 @@ impl Out {
             return self.phases.iter().any(|p| p == "push");
         }
         let group = phase.split('-').next().unwrap_or(phase);
-        self.phases
-            .iter()
-            .any(|p| p == phase || (p == group && matches!(group, "incremental" | "conflicts")))
+        self.phases.iter().any(|p| {
+            p == phase || (p == group && matches!(group, "incremental" | "conflicts" | "erasure"))
+        })
     }
 
     fn emit(&mut self, mut line: Value) {
@@ -337,6 +343,7 @@ fn main_phases(a: &Args, bins: &Bins, run: usize, dir: &Path, out: &mut Out) -> 
             "report",
             "incremental",
             "conflicts",
+            "erasure",
         ];
         let at = order.iter().position(|x| *x == p).expect("a phase");
         a.phases
@@ -468,6 +475,9 @@ fn main_phases(a: &Args, bins: &Bins, run: usize, dir: &Path, out: &mut Out) -> 
     }
     if need("conflicts") {
         conflicts(bins, run, dir, &a_dir, &b_dir, &net, out)?;
+    }
+    if need("erasure") {
+        erasure(bins, run, &a_dir, &b_dir, &net, out)?;
     }
     server.stop()
 }
