@@ -13,9 +13,10 @@ use chrono::Utc;
 use returnee_shared::sync::{ClientSync, Request, SyncCounts, next_pull_after};
 use serde::Serialize;
 
-use crate::client::{ClientError, ServerClient};
+use crate::client::{ClientError, PushBody, ServerClient};
 use crate::error::CliError;
-use returnee_store::laptop::LocalStore;
+use returnee_shared::wire::PushResponse;
+use returnee_store::laptop::{LocalStore, QueuedOp};
 
 /// The most operations per push batch unless `--batch-size` says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 2000;
@@ -206,6 +207,13 @@ pub fn pull_all(
 
 /// The engine's push phase: each batch it asks for, sent as its queued
 /// JSON (nothing decoded or re-encoded), until it asks for a pull.
+///
+/// One batch is on the server at a time, in queue order, but the laptop's
+/// own work overlaps it: the next batch is read from the queue and
+/// compressed while one is on its way, sent as soon as that one is
+/// acknowledged, and the acknowledgement is written to the store while the
+/// next is on its way. An acknowledgement that a crash loses only means
+/// sending those operations again (the server recognises each one).
 fn push(
     engine: &mut ClientSync,
     store: &LocalStore,
@@ -213,13 +221,48 @@ fn push(
     progress: &dyn SyncProgress,
 ) -> Result<(), CliError> {
     let total = store.pending_count()? as u64;
-    while let Some(Request::Push(batch)) = engine.next(store)? {
+    let Some(Request::Push(first)) = engine.next(store)? else {
+        return Ok(());
+    };
+    let body = |batch: &[QueuedOp]| {
         let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
-        let ack = client.push_json(&json)?;
-        engine.on_push(store, &batch, &ack)?;
-        progress.pushed(engine.counts().pushed, total);
-    }
-    Ok(())
+        PushBody::of(&json)
+    };
+    let mut prepared = Some(body(&first)?);
+    let mut sending = first;
+    // The acknowledgement received and not written yet, with its batch.
+    let mut unwritten: Option<(Vec<QueuedOp>, PushResponse)> = None;
+    std::thread::scope(|s| {
+        loop {
+            let ready = prepared.take().expect("a body for each batch");
+            let on_its_way = s.spawn(move || client.push_body(ready));
+            let mut meanwhile = || -> Result<Option<(PushBody, Vec<QueuedOp>)>, CliError> {
+                if let Some((sent, ack)) = unwritten.take() {
+                    engine.on_push(store, &sent, &ack)?;
+                    progress.pushed(engine.counts().pushed, total);
+                }
+                match engine.next_push_after(store, &sending)? {
+                    Some(batch) => Ok(Some((body(&batch)?, batch))),
+                    None => Ok(None),
+                }
+            };
+            let next = meanwhile();
+            let ack = on_its_way
+                .join()
+                .expect("sending a push batch does not panic")?;
+            match next? {
+                Some((next_body, batch)) => {
+                    prepared = Some(next_body);
+                    unwritten = Some((std::mem::replace(&mut sending, batch), ack));
+                }
+                None => {
+                    engine.on_push(store, &sending, &ack)?;
+                    progress.pushed(engine.counts().pushed, total);
+                    return Ok(());
+                }
+            }
+        }
+    })
 }
 
 /// The engine's pull phase; returns how many operations were new here.

@@ -16,6 +16,10 @@ impl SyncStore for LocalStore {
         LocalStore::pending(self, limit)
     }
 
+    fn pending_after(&self, sent: &[QueuedOp], limit: usize) -> Result<Vec<QueuedOp>> {
+        LocalStore::pending_after(self, sent.last().map(|q| q.at), limit)
+    }
+
     fn acknowledge(&self, sent: &[QueuedOp], ack: &PushResponse) -> Result<()> {
         self.acknowledge_logged(sent, &ack.rejected, ack.logged)
     }

@@ -18,6 +18,51 @@ fn a_store_of_another_format_is_refused_and_a_new_one_reopens() {
 }
 
 #[test]
+fn a_store_of_format_1_opens_and_keeps_its_records_and_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let ops = {
+        let store = ServerStore::open(dir.path()).unwrap();
+        let device = enrolled(&store, "a");
+        let ops = creates(&device, 40);
+        store.push(&device, ops.clone(), Utc::now()).unwrap();
+        ops
+    };
+    // As format 1 left it: the places merged into the index's packs, no
+    // runs, and the format's number 1.
+    {
+        let db = sled::open(journaled::index_dir(dir.path())).unwrap();
+        let mut batch = sled::Batch::default();
+        let mut places: Vec<(RecordId, Option<Vec<u8>>)> = Vec::new();
+        for kv in db.scan_prefix(Kind::PlaceRuns.prefix()) {
+            let (key, run) = kv.unwrap();
+            for e in run.chunks_exact(24) {
+                let id = RecordId(uuid::Uuid::from_slice(&e[..16]).unwrap());
+                places.push((id, Some(e[16..].to_vec())));
+            }
+            batch.remove(key);
+        }
+        assert_eq!(places.len(), 40, "a push's places wait in runs");
+        places.sort();
+        let plain = crate::packs::Plain::<StoreError>::new();
+        crate::packs::Packs::<_, RecordId>::new(&db, Kind::Places.prefix(), true, &plain)
+            .stage(&mut batch, &places)
+            .unwrap();
+        batch.insert(FORMAT_KEY, 1u32.to_be_bytes().to_vec());
+        db.apply_batch(batch).unwrap();
+        db.flush().unwrap();
+    }
+    let store = ServerStore::open(dir.path()).expect("format 1 is migrated");
+    for op in &ops {
+        assert!(store.record_doc(op.record).unwrap().is_some());
+    }
+    let device = enrolled(&store, "b");
+    store
+        .push(&device, creates(&device, 10), Utc::now())
+        .unwrap();
+    assert_eq!(record_packs::scan(&store.db()).count(), 50);
+}
+
+#[test]
 fn a_record_entry_reads_back_what_was_written() {
     let entry = RecordEntry {
         tag: b"chaman,torkham".to_vec(),
