@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::client::{ClientError, PushBody, ServerClient};
 use crate::error::CliError;
-use returnee_shared::wire::PushResponse;
+use returnee_shared::RecordId;
 use returnee_store::laptop::{LocalStore, QueuedOp};
 
 /// The most operations per push batch unless `--batch-size` says otherwise.
@@ -205,15 +205,21 @@ pub fn pull_all(
     )
 }
 
+/// Push batches on their way at once, at most.
+const PUSHES_ON_THEIR_WAY: usize = 2;
+
 /// The engine's push phase: each batch it asks for, sent as its queued
 /// JSON (nothing decoded or re-encoded), until it asks for a pull.
 ///
-/// One batch is on the server at a time, in queue order, but the laptop's
-/// own work overlaps it: the next batch is read from the queue and
-/// compressed while one is on its way, sent as soon as that one is
-/// acknowledged, and the acknowledgement is written to the store while the
-/// next is on its way. An acknowledgement that a crash loses only means
-/// sending those operations again (the server recognises each one).
+/// The laptop's work and the server's overlap: the next batch is read from
+/// the queue and compressed while others are on their way, and up to
+/// [`PUSHES_ON_THEIR_WAY`] batches are on their way at once (the server
+/// decodes one while it commits the other), unless the next batch changes
+/// or names a family that one on its way also does ([`Families`]): then it
+/// waits for that acknowledgement, so a family's operations reach the
+/// server in the order they were made. Acknowledgements are written in queue order; one that
+/// a crash loses only means sending those operations again (the server
+/// recognises each one).
 fn push(
     engine: &mut ClientSync,
     store: &LocalStore,
@@ -228,41 +234,85 @@ fn push(
         let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
         PushBody::of(&json)
     };
-    let mut prepared = Some(body(&first)?);
-    let mut sending = first;
-    // The acknowledgement received and not written yet, with its batch.
-    let mut unwritten: Option<(Vec<QueuedOp>, PushResponse)> = None;
     std::thread::scope(|s| {
+        let send = |batch: Vec<QueuedOp>, body: PushBody, families: Families| {
+            let answer = s.spawn(move || client.push_body(body));
+            (batch, families, answer)
+        };
+        // Returning early (an error) waits for the batches on their way;
+        // their acknowledgements are not written, so they are sent again.
+        let mut on_their_way = std::collections::VecDeque::new();
+        let (first_body, first_families) = (body(&first)?, Families::of(&first));
+        on_their_way.push_back(send(first, first_body, first_families));
+        let mut ready: Option<(Vec<QueuedOp>, PushBody, Families)> = None;
         loop {
-            let ready = prepared.take().expect("a body for each batch");
-            let on_its_way = s.spawn(move || client.push_body(ready));
-            let mut meanwhile = || -> Result<Option<(PushBody, Vec<QueuedOp>)>, CliError> {
-                if let Some((sent, ack)) = unwritten.take() {
-                    engine.on_push(store, &sent, &ack)?;
-                    progress.pushed(engine.counts().pushed, total);
-                }
-                match engine.next_push_after(store, &sending)? {
-                    Some(batch) => Ok(Some((body(&batch)?, batch))),
-                    None => Ok(None),
-                }
-            };
-            let next = meanwhile();
-            let ack = on_its_way
-                .join()
-                .expect("sending a push batch does not panic")?;
-            match next? {
-                Some((next_body, batch)) => {
-                    prepared = Some(next_body);
-                    unwritten = Some((std::mem::replace(&mut sending, batch), ack));
-                }
-                None => {
-                    engine.on_push(store, &sending, &ack)?;
-                    progress.pushed(engine.counts().pushed, total);
-                    return Ok(());
+            if ready.is_none() {
+                let sent: Vec<&[QueuedOp]> =
+                    on_their_way.iter().map(|(b, _, _)| b.as_slice()).collect();
+                if let Some(batch) = engine.next_push_after(store, &sent)? {
+                    let (ready_body, families) = (body(&batch)?, Families::of(&batch));
+                    ready = Some((batch, ready_body, families));
                 }
             }
+            if let Some((_, _, families)) = &ready
+                && on_their_way.len() < PUSHES_ON_THEIR_WAY
+                && on_their_way.iter().all(|(_, f, _)| f.apart_from(families))
+            {
+                let (batch, next_body, families) = ready.take().expect("ready");
+                on_their_way.push_back(send(batch, next_body, families));
+                continue;
+            }
+            let Some((batch, _, answer)) = on_their_way.pop_front() else {
+                return Ok(());
+            };
+            let ack = answer
+                .join()
+                .expect("sending a push batch does not panic")?;
+            engine.on_push(store, &batch, &ack)?;
+            progress.pushed(engine.counts().pushed, total);
         }
     })
+}
+
+/// The families a push batch changes or names (a merge's survivor, the
+/// duplicate whose values a merge takes, the other of a dismissed pair),
+/// or `None` when an operation's JSON does not tell.
+struct Families(Option<std::collections::HashSet<RecordId>>);
+
+impl Families {
+    fn of(batch: &[QueuedOp]) -> Families {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            change: Names,
+        }
+        #[derive(serde::Deserialize)]
+        struct Names {
+            into: Option<RecordId>,
+            from: Option<RecordId>,
+            other: Option<RecordId>,
+        }
+        let mut all = std::collections::HashSet::with_capacity(batch.len());
+        for q in batch {
+            let Ok(Named { change }) = serde_json::from_slice::<Named>(&q.json) else {
+                return Families(None);
+            };
+            all.extend(
+                [Some(q.record), change.into, change.from, change.other]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        Families(Some(all))
+    }
+
+    /// Whether two batches may be on their way at once: neither changes
+    /// or names a family the other does.
+    fn apart_from(&self, other: &Families) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a.is_disjoint(b),
+            _ => false,
+        }
+    }
 }
 
 /// The engine's pull phase; returns how many operations were new here.
@@ -362,4 +412,39 @@ pub fn erase_if_revoked<T>(store: LocalStore, result: Result<T, CliError>) -> Re
         unsent,
         erased: removed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use returnee_shared::OpId;
+    use returnee_store::laptop::QueueRef;
+
+    fn op(record: u128, change: &str) -> QueuedOp {
+        QueuedOp {
+            at: QueueRef { seq: 0, index: 0 },
+            record: RecordId(uuid::Uuid::from_u128(record)),
+            id: OpId(uuid::Uuid::from_u128(record + 1000)),
+            json: format!(r#"{{"id":"x","change":{change}}}"#).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn batches_on_their_way_at_once_change_and_name_no_family_in_common() {
+        let create = |r| Families::of(&[op(r, r#"{"kind":"create","fields":{}}"#)]);
+        let merge = format!(
+            r#"{{"kind":"merge","into":"{}"}}"#,
+            uuid::Uuid::from_u128(2)
+        );
+        let merge_3_into_2 = Families::of(&[op(3, &merge)]);
+        assert!(create(1).apart_from(&create(2)));
+        assert!(!create(1).apart_from(&create(1)));
+        assert!(!create(2).apart_from(&merge_3_into_2), "the merge names 2");
+        assert!(create(1).apart_from(&merge_3_into_2));
+        let unreadable = Families::of(&[QueuedOp {
+            json: b"not json".to_vec(),
+            ..op(4, "{}")
+        }]);
+        assert!(!unreadable.apart_from(&create(1)), "sent alone");
+    }
 }

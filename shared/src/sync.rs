@@ -30,16 +30,18 @@ pub trait SyncStore {
     /// The oldest operations waiting to be pushed, at most `limit`.
     fn pending(&self, limit: usize) -> Result<Vec<Self::Queued>, Self::Error>;
 
-    /// The oldest operations waiting after `sent` (the oldest of the queue,
-    /// sent and not acknowledged yet), at most `limit`: the batch a device
-    /// prepares while `sent` is on its way. By default read past them.
+    /// The oldest operations waiting after the batches `sent` (the oldest
+    /// of the queue, in order, sent and not acknowledged yet), at most
+    /// `limit`: the batch a device prepares while they are on their way. By
+    /// default read past them.
     fn pending_after(
         &self,
-        sent: &[Self::Queued],
+        sent: &[&[Self::Queued]],
         limit: usize,
     ) -> Result<Vec<Self::Queued>, Self::Error> {
-        let mut all = self.pending(sent.len() + limit)?;
-        Ok(all.split_off(sent.len().min(all.len())))
+        let skip: usize = sent.iter().map(|b| b.len()).sum();
+        let mut all = self.pending(skip + limit)?;
+        Ok(all.split_off(skip.min(all.len())))
     }
 
     /// The server acknowledged `sent` with `ack`: drop them from the queue
@@ -191,16 +193,16 @@ impl ClientSync {
         Ok(None)
     }
 
-    /// The push batch after `sent`, a batch [`ClientSync::next`] handed out
-    /// whose acknowledgement has not come yet; `None` when nothing else
-    /// waits. A device prepares it (reads, encodes, compresses) while `sent`
-    /// is on its way and sends it once `sent` is acknowledged, so that one
-    /// batch is on the server at a time, in queue order. Its size follows
-    /// the advice received so far: one batch behind.
+    /// The push batch after the batches `sent` (in order, the first handed
+    /// out by [`ClientSync::next`], each acknowledgement yet to come);
+    /// `None` when nothing else waits. A device prepares it (reads, encodes,
+    /// compresses) while they are on their way; acknowledgements must still
+    /// be given to [`ClientSync::on_push`] in the order the batches were
+    /// handed out. Its size follows the advice received so far.
     pub fn next_push_after<S: SyncStore>(
         &self,
         store: &S,
-        sent: &[S::Queued],
+        sent: &[&[S::Queued]],
     ) -> Result<Option<Vec<S::Queued>>, S::Error> {
         if self.phase != Phase::Push {
             return Ok(None);
@@ -336,18 +338,21 @@ mod tests {
         let first = push_len(sync.next(&store).unwrap());
         assert_eq!(first, (0..100).collect::<Vec<_>>());
         // Prepared while the first is on its way: the 100 after it.
-        let second = sync.next_push_after(&store, &first).unwrap().unwrap();
+        let second = sync.next_push_after(&store, &[&first]).unwrap().unwrap();
         assert_eq!(second, (100..200).collect::<Vec<_>>());
         sync.on_push(&store, &first, &ack(Some(40))).unwrap();
         // The advice sizes the batch prepared next, after the second.
-        let third = sync.next_push_after(&store, &second).unwrap().unwrap();
+        let third = sync.next_push_after(&store, &[&second]).unwrap().unwrap();
         assert_eq!(third, (200..240).collect::<Vec<_>>());
-        sync.on_push(&store, &second, &ack(None)).unwrap();
-        // The third on its way: the last 10 after it.
-        let fourth = sync.next_push_after(&store, &third).unwrap().unwrap();
+        // Two on their way: the last 10 after both.
+        let fourth = sync
+            .next_push_after(&store, &[&second, &third])
+            .unwrap()
+            .unwrap();
         assert_eq!(fourth, (240..250).collect::<Vec<_>>());
+        sync.on_push(&store, &second, &ack(None)).unwrap();
         sync.on_push(&store, &third, &ack(None)).unwrap();
-        assert_eq!(sync.next_push_after(&store, &fourth).unwrap(), None);
+        assert_eq!(sync.next_push_after(&store, &[&fourth]).unwrap(), None);
         sync.on_push(&store, &fourth, &ack(None)).unwrap();
         assert_eq!(sync.counts().pushed, 250);
         // Nothing left: the pull comes next.

@@ -16,8 +16,9 @@ impl SyncStore for LocalStore {
         LocalStore::pending(self, limit)
     }
 
-    fn pending_after(&self, sent: &[QueuedOp], limit: usize) -> Result<Vec<QueuedOp>> {
-        LocalStore::pending_after(self, sent.last().map(|q| q.at), limit)
+    fn pending_after(&self, sent: &[&[QueuedOp]], limit: usize) -> Result<Vec<QueuedOp>> {
+        let last = sent.iter().rev().find_map(|b| b.last()).map(|q| q.at);
+        LocalStore::pending_after(self, last, limit)
     }
 
     fn acknowledge(&self, sent: &[QueuedOp], ack: &PushResponse) -> Result<()> {
