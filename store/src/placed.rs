@@ -53,6 +53,9 @@ const RUN_ENTRY: usize = 24;
 /// One kind of per-record value: packs in place order, in some tree.
 pub type Kind<'a, S> = Packs<'a, S, Place>;
 
+/// The values of some records, in their order (`None`: none stored).
+pub type Values = Vec<Option<Vec<u8>>>;
+
 /// Values set (`Some`) or removed (`None`) by record, sorted by id, each id
 /// once: what one kind's part of a batch writes.
 pub type Updates = [(RecordId, Option<Vec<u8>>)];
@@ -214,7 +217,7 @@ impl<'a, S: Seal> Placement<'a, S> {
         &self,
         kind: Kind<'_, S>,
         ids: &[RecordId],
-    ) -> Result<(Known, Vec<Option<Vec<u8>>>), S::Error> {
+    ) -> Result<(Known, Values), S::Error> {
         let places = self.places(ids)?;
         let mut wanted: Vec<(Place, usize)> = places
             .iter()

@@ -51,10 +51,7 @@ pub(super) fn get(db: &sled::Db, id: RecordId) -> Result<Option<Vec<u8>>> {
 
 /// The stored entries of `ids` (sorted, each once), in their order, and
 /// the places read, for [`stage_knowing`] under the same writer lock.
-pub(super) fn get_many_placed(
-    db: &sled::Db,
-    ids: &[RecordId],
-) -> Result<(Known, Vec<Option<Vec<u8>>>)> {
+pub(super) fn get_many_placed(db: &sled::Db, ids: &[RecordId]) -> Result<(Known, placed::Values)> {
     placement(db).get_many_placed(records(db), ids)
 }
 
