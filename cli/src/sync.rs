@@ -14,9 +14,10 @@ use returnee_shared::sync::{ClientSync, Request, SyncCounts, next_pull_after};
 use returnee_shared::wire::{DeviceName, Health};
 use serde::Serialize;
 
-use crate::client::{ClientError, ServerClient};
+use crate::client::{ClientError, PushBody, ServerClient};
 use crate::error::CliError;
-use returnee_store::laptop::LocalStore;
+use returnee_shared::RecordId;
+use returnee_store::laptop::{LocalStore, QueuedOp};
 
 /// The most operations per push batch unless `--batch-size` says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 2000;
@@ -232,8 +233,21 @@ pub fn pull_all(
     )
 }
 
+/// Push batches on their way at once, at most.
+const PUSHES_ON_THEIR_WAY: usize = 2;
+
 /// The engine's push phase: each batch it asks for, sent as its queued
 /// JSON (nothing decoded or re-encoded), until it asks for a pull.
+///
+/// The laptop's work and the server's overlap: the next batch is read from
+/// the queue and compressed while others are on their way, and up to
+/// [`PUSHES_ON_THEIR_WAY`] batches are on their way at once (the server
+/// decodes one while it commits the other), unless the next batch changes
+/// or names a family that one on its way also does ([`Families`]): then it
+/// waits for that acknowledgement, so a family's operations reach the
+/// server in the order they were made. Acknowledgements are written in queue order; one that
+/// a crash loses only means sending those operations again (the server
+/// recognises each one).
 fn push(
     engine: &mut ClientSync,
     store: &LocalStore,
@@ -241,13 +255,92 @@ fn push(
     progress: &dyn SyncProgress,
 ) -> Result<(), CliError> {
     let total = store.pending_count()? as u64;
-    while let Some(Request::Push(batch)) = engine.next(store)? {
+    let Some(Request::Push(first)) = engine.next(store)? else {
+        return Ok(());
+    };
+    let body = |batch: &[QueuedOp]| {
         let json: Vec<&[u8]> = batch.iter().map(|q| q.json.as_slice()).collect();
-        let ack = client.push_json(&json)?;
-        engine.on_push(store, &batch, &ack)?;
-        progress.pushed(engine.counts().pushed, total);
+        PushBody::of(&json)
+    };
+    std::thread::scope(|s| {
+        let send = |batch: Vec<QueuedOp>, body: PushBody, families: Families| {
+            let answer = s.spawn(move || client.push_body(body));
+            (batch, families, answer)
+        };
+        // Returning early (an error) waits for the batches on their way;
+        // their acknowledgements are not written, so they are sent again.
+        let mut on_their_way = std::collections::VecDeque::new();
+        let (first_body, first_families) = (body(&first)?, Families::of(&first));
+        on_their_way.push_back(send(first, first_body, first_families));
+        let mut ready: Option<(Vec<QueuedOp>, PushBody, Families)> = None;
+        loop {
+            if ready.is_none() {
+                let sent: Vec<&[QueuedOp]> =
+                    on_their_way.iter().map(|(b, _, _)| b.as_slice()).collect();
+                if let Some(batch) = engine.next_push_after(store, &sent)? {
+                    let (ready_body, families) = (body(&batch)?, Families::of(&batch));
+                    ready = Some((batch, ready_body, families));
+                }
+            }
+            if let Some((_, _, families)) = &ready
+                && on_their_way.len() < PUSHES_ON_THEIR_WAY
+                && on_their_way.iter().all(|(_, f, _)| f.apart_from(families))
+            {
+                let (batch, next_body, families) = ready.take().expect("ready");
+                on_their_way.push_back(send(batch, next_body, families));
+                continue;
+            }
+            let Some((batch, _, answer)) = on_their_way.pop_front() else {
+                return Ok(());
+            };
+            let ack = answer
+                .join()
+                .expect("sending a push batch does not panic")?;
+            engine.on_push(store, &batch, &ack)?;
+            progress.pushed(engine.counts().pushed, total);
+        }
+    })
+}
+
+/// The families a push batch changes or names (a merge's survivor, the
+/// duplicate whose values a merge takes, the other of a dismissed pair),
+/// or `None` when an operation's JSON does not tell.
+struct Families(Option<std::collections::HashSet<RecordId>>);
+
+impl Families {
+    fn of(batch: &[QueuedOp]) -> Families {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            change: Names,
+        }
+        #[derive(serde::Deserialize)]
+        struct Names {
+            into: Option<RecordId>,
+            from: Option<RecordId>,
+            other: Option<RecordId>,
+        }
+        let mut all = std::collections::HashSet::with_capacity(batch.len());
+        for q in batch {
+            let Ok(Named { change }) = serde_json::from_slice::<Named>(&q.json) else {
+                return Families(None);
+            };
+            all.extend(
+                [Some(q.record), change.into, change.from, change.other]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        Families(Some(all))
     }
-    Ok(())
+
+    /// Whether two batches may be on their way at once: neither changes
+    /// or names a family the other does.
+    fn apart_from(&self, other: &Families) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a.is_disjoint(b),
+            _ => false,
+        }
+    }
 }
 
 /// The engine's pull phase; returns how many operations were new here.
@@ -347,4 +440,39 @@ pub fn erase_if_revoked<T>(store: LocalStore, result: Result<T, CliError>) -> Re
         unsent,
         erased: removed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use returnee_shared::OpId;
+    use returnee_store::laptop::QueueRef;
+
+    fn op(record: u128, change: &str) -> QueuedOp {
+        QueuedOp {
+            at: QueueRef { seq: 0, index: 0 },
+            record: RecordId(uuid::Uuid::from_u128(record)),
+            id: OpId(uuid::Uuid::from_u128(record + 1000)),
+            json: format!(r#"{{"id":"x","change":{change}}}"#).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn batches_on_their_way_at_once_change_and_name_no_family_in_common() {
+        let create = |r| Families::of(&[op(r, r#"{"kind":"create","fields":{}}"#)]);
+        let merge = format!(
+            r#"{{"kind":"merge","into":"{}"}}"#,
+            uuid::Uuid::from_u128(2)
+        );
+        let merge_3_into_2 = Families::of(&[op(3, &merge)]);
+        assert!(create(1).apart_from(&create(2)));
+        assert!(!create(1).apart_from(&create(1)));
+        assert!(!create(2).apart_from(&merge_3_into_2), "the merge names 2");
+        assert!(create(1).apart_from(&merge_3_into_2));
+        let unreadable = Families::of(&[QueuedOp {
+            json: b"not json".to_vec(),
+            ..op(4, "{}")
+        }]);
+        assert!(!unreadable.apart_from(&create(1)), "sent alone");
+    }
 }

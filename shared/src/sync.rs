@@ -30,6 +30,20 @@ pub trait SyncStore {
     /// The oldest operations waiting to be pushed, at most `limit`.
     fn pending(&self, limit: usize) -> Result<Vec<Self::Queued>, Self::Error>;
 
+    /// The oldest operations waiting after the batches `sent` (the oldest
+    /// of the queue, in order, sent and not acknowledged yet), at most
+    /// `limit`: the batch a device prepares while they are on their way. By
+    /// default read past them.
+    fn pending_after(
+        &self,
+        sent: &[&[Self::Queued]],
+        limit: usize,
+    ) -> Result<Vec<Self::Queued>, Self::Error> {
+        let skip: usize = sent.iter().map(|b| b.len()).sum();
+        let mut all = self.pending(skip + limit)?;
+        Ok(all.split_off(skip.min(all.len())))
+    }
+
     /// The server acknowledged `sent` with `ack`: drop them from the queue
     /// (holding the ones in `ack.rejected` aside) and move the cursor over
     /// `ack.logged` if it stands just before it, atomically.
@@ -179,6 +193,24 @@ impl ClientSync {
         Ok(None)
     }
 
+    /// The push batch after the batches `sent` (in order, the first handed
+    /// out by [`ClientSync::next`], each acknowledgement yet to come);
+    /// `None` when nothing else waits. A device prepares it (reads, encodes,
+    /// compresses) while they are on their way; acknowledgements must still
+    /// be given to [`ClientSync::on_push`] in the order the batches were
+    /// handed out. Its size follows the advice received so far.
+    pub fn next_push_after<S: SyncStore>(
+        &self,
+        store: &S,
+        sent: &[&[S::Queued]],
+    ) -> Result<Option<Vec<S::Queued>>, S::Error> {
+        if self.phase != Phase::Push {
+            return Ok(None);
+        }
+        let batch = store.pending_after(sent, self.sizer.next())?;
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+
     /// The server acknowledged the batch `sent` with `ack`.
     pub fn on_push<S: SyncStore>(
         &mut self,
@@ -297,6 +329,37 @@ mod tests {
         sync.on_push(&store, &third, &ack(None)).unwrap();
         assert_eq!(push_len(sync.next(&store).unwrap()).len(), 1000);
         assert_eq!(sync.counts().pushed, 1400);
+    }
+
+    #[test]
+    fn the_batch_after_one_on_its_way_is_the_next_in_the_queue() {
+        let store = queued(250);
+        let mut sync = ClientSync::new(100);
+        let first = push_len(sync.next(&store).unwrap());
+        assert_eq!(first, (0..100).collect::<Vec<_>>());
+        // Prepared while the first is on its way: the 100 after it.
+        let second = sync.next_push_after(&store, &[&first]).unwrap().unwrap();
+        assert_eq!(second, (100..200).collect::<Vec<_>>());
+        sync.on_push(&store, &first, &ack(Some(40))).unwrap();
+        // The advice sizes the batch prepared next, after the second.
+        let third = sync.next_push_after(&store, &[&second]).unwrap().unwrap();
+        assert_eq!(third, (200..240).collect::<Vec<_>>());
+        // Two on their way: the last 10 after both.
+        let fourth = sync
+            .next_push_after(&store, &[&second, &third])
+            .unwrap()
+            .unwrap();
+        assert_eq!(fourth, (240..250).collect::<Vec<_>>());
+        sync.on_push(&store, &second, &ack(None)).unwrap();
+        sync.on_push(&store, &third, &ack(None)).unwrap();
+        assert_eq!(sync.next_push_after(&store, &[&fourth]).unwrap(), None);
+        sync.on_push(&store, &fourth, &ack(None)).unwrap();
+        assert_eq!(sync.counts().pushed, 250);
+        // Nothing left: the pull comes next.
+        assert!(matches!(
+            sync.next(&store).unwrap(),
+            Some(Request::Pull { .. })
+        ));
     }
 
     #[test]

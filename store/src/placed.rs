@@ -27,10 +27,34 @@ pub struct Placement<'a, S> {
     index: Packs<'a, S, RecordId>,
     /// The key of the next free place's number.
     next_key: &'static [u8],
+    /// Where the index entries of records placed lately wait, in runs, and
+    /// how many at most ([`Placement::with_runs`]); `None`: straight into
+    /// the index's packs.
+    runs: Option<(&'static [u8], usize)>,
 }
+
+/// Index entries waiting in runs at most, before they are merged into the
+/// index's packs in one batch.
+///
+/// A batch of new records has ids all over the id space: written straight
+/// into the index, it rewrites most of its packs (2,000 records into an
+/// index of 100,000 rewrote about 1,300 packs of 1.3 KB each, a third of the
+/// server's push). Runs take a batch's entries as a few keys, and a merge
+/// rewrites each pack once for up to this many records. Every lookup reads
+/// the runs (at most about 400 KB) whole.
+pub const RUN_LIMIT: usize = 16 * 1024;
+
+/// Entries in one key of a run: 6 KB, like a pack ([`returnee_shared::packs::PACK_BYTES`]).
+const RUN_PIECE: usize = 256;
+
+/// One entry of a run: the record's id, then its place (big-endian).
+const RUN_ENTRY: usize = 24;
 
 /// One kind of per-record value: packs in place order, in some tree.
 pub type Kind<'a, S> = Packs<'a, S, Place>;
+
+/// The values of some records, in their order (`None`: none stored).
+pub type Values = Vec<Option<Vec<u8>>>;
 
 /// Values set (`Some`) or removed (`None`) by record, sorted by id, each id
 /// once: what one kind's part of a batch writes.
@@ -51,7 +75,18 @@ impl<'a, S: Seal> Placement<'a, S> {
         Placement {
             index: Packs::new(tree, index_prefix, index_always_exists, seal),
             next_key,
+            runs: None,
         }
+    }
+
+    /// The same placement, whose new index entries wait in runs under
+    /// `prefix` (in the index's tree) until more than `limit` would (the
+    /// store's [`RUN_LIMIT`]), when they are merged into the index's packs; a
+    /// record's place is in one or the other. A store written with runs
+    /// must always be read with them.
+    pub const fn with_runs(mut self, prefix: &'static [u8], limit: usize) -> Self {
+        self.runs = Some((prefix, limit));
+        self
     }
 
     /// The key of the index's first pack, for a store to write when it is
@@ -63,12 +98,101 @@ impl<'a, S: Seal> Placement<'a, S> {
     /// The places of `ids` (sorted, each once), in their order: `None` for a
     /// record this store has not placed.
     pub fn places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
+        let runs = self.read_runs()?;
+        if runs.entries.is_empty() {
+            return self.packed_places(ids);
+        }
+        let mut out: Vec<Option<Place>> = ids.iter().map(|id| runs.place(*id)).collect();
+        let missing: Vec<RecordId> = ids
+            .iter()
+            .zip(&out)
+            .filter(|(_, p)| p.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut packed = self.packed_places(&missing)?.into_iter();
+        for p in out.iter_mut().filter(|p| p.is_none()) {
+            *p = packed.next().flatten();
+        }
+        Ok(out)
+    }
+
+    /// The places of `ids` (sorted, each once) in the index's packs.
+    fn packed_places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
         self.index
             .get_many(ids)?
             .into_iter()
             .map(|v| v.map(|v| slot_of(&v)).transpose())
             .collect::<Result<_, DamagedPack>>()
             .map_err(S::Error::from)
+    }
+
+    /// Every run's entries, sorted by id, and the runs' keys.
+    fn read_runs(&self) -> Result<Runs, S::Error> {
+        let mut runs = Runs::default();
+        let Some((prefix, _)) = self.runs else {
+            return Ok(runs);
+        };
+        for item in self.index.tree.scan_prefix(prefix) {
+            let (key, value) = item?;
+            let plain = self.index.seal.open(&key, value)?;
+            if plain.len() % RUN_ENTRY != 0 {
+                return Err(DamagedPack.into());
+            }
+            runs.entries.extend(plain.chunks_exact(RUN_ENTRY).map(|e| {
+                let id = RecordId(uuid::Uuid::from_bytes(
+                    e[..16].try_into().expect("16 bytes"),
+                ));
+                let place = Place(u64::from_be_bytes(e[16..].try_into().expect("8 bytes")));
+                (id, place)
+            }));
+            runs.keys.push(key.to_vec());
+        }
+        runs.entries.sort_unstable_by_key(|e| e.0);
+        Ok(runs)
+    }
+
+    /// Stages index entries (`index`: new places, and removals), with runs
+    /// ([`Placement::with_runs`]): the new places as a run, or, when the runs
+    /// would then hold more than their limit or a record leaves,
+    /// every run and these merged into the packs. Returns the keys of the
+    /// packs written.
+    fn stage_index(
+        &self,
+        batch: &mut sled::Batch,
+        index: Vec<(RecordId, Option<Vec<u8>>)>,
+    ) -> Result<Vec<Vec<u8>>, S::Error> {
+        let Some((prefix, limit)) = self.runs else {
+            return self.index.stage(batch, &index);
+        };
+        let runs = self.read_runs()?;
+        let leaving = index.iter().any(|e| e.1.is_none());
+        if !leaving && runs.entries.len() + index.len() <= limit {
+            let next = runs.keys.last().map_or(0, |k| run_number(prefix, k) + 1);
+            for (i, piece) in index.chunks(RUN_PIECE).enumerate() {
+                let key = crate::db::key(prefix, &[&(next + i as u64).to_be_bytes()]);
+                let mut plain = Vec::with_capacity(piece.len() * RUN_ENTRY);
+                for (id, place) in piece {
+                    plain.extend_from_slice(id.0.as_bytes());
+                    plain.extend_from_slice(place.as_deref().expect("a new place"));
+                }
+                let sealed = self.index.seal.seal(&key, plain);
+                batch.insert(key, sealed);
+            }
+            return Ok(Vec::new());
+        }
+        // The runs' entries are in no pack: the batch's own entries win
+        // (a record that leaves may be in a run).
+        let mut merged: std::collections::BTreeMap<RecordId, Option<Vec<u8>>> = runs
+            .entries
+            .iter()
+            .map(|(id, place)| (*id, Some(place.0.to_be_bytes().to_vec())))
+            .collect();
+        merged.extend(index);
+        for key in runs.keys {
+            batch.remove(key);
+        }
+        let merged: Vec<(RecordId, Option<Vec<u8>>)> = merged.into_iter().collect();
+        self.index.stage(batch, &merged)
     }
 
     /// The value of record `id` in `kind`.
@@ -83,6 +207,17 @@ impl<'a, S: Seal> Placement<'a, S> {
         kind: Kind<'_, S>,
         ids: &[RecordId],
     ) -> Result<Vec<Option<Vec<u8>>>, S::Error> {
+        Ok(self.get_many_placed(kind, ids)?.1)
+    }
+
+    /// [`Placement::get_many`], with the places it found: a caller that
+    /// stages these records next, under the same lock, hands them to
+    /// [`Placement::stage_knowing`] rather than reading the index again.
+    pub fn get_many_placed(
+        &self,
+        kind: Kind<'_, S>,
+        ids: &[RecordId],
+    ) -> Result<(Known, Values), S::Error> {
         let places = self.places(ids)?;
         let mut wanted: Vec<(Place, usize)> = places
             .iter()
@@ -98,7 +233,11 @@ impl<'a, S: Seal> Placement<'a, S> {
                 .transpose()
                 .map_err(S::Error::from)?;
         }
-        Ok(out)
+        let known = Known {
+            ids: ids.to_vec(),
+            places,
+        };
+        Ok((known, out))
     }
 
     /// Stages the updates of each kind into `batch`: records not placed yet
@@ -111,6 +250,20 @@ impl<'a, S: Seal> Placement<'a, S> {
         kinds: &[(Kind<'_, S>, &Updates)],
         forget: &[RecordId],
     ) -> Result<Vec<Vec<u8>>, S::Error> {
+        self.stage_knowing(batch, kinds, forget, &Known::default())
+    }
+
+    /// [`Placement::stage`], with the places of some records already read
+    /// (`known`, under the lock held since): only the others are looked up
+    /// in the index. A batch of new records reads the index packs they
+    /// fall in once rather than twice.
+    pub fn stage_knowing(
+        &self,
+        batch: &mut sled::Batch,
+        kinds: &[(Kind<'_, S>, &Updates)],
+        forget: &[RecordId],
+        known: &Known,
+    ) -> Result<Vec<Vec<u8>>, S::Error> {
         let mut ids: Vec<RecordId> = kinds
             .iter()
             .flat_map(|(_, u)| u.iter().map(|u| u.0))
@@ -118,7 +271,7 @@ impl<'a, S: Seal> Placement<'a, S> {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut places = self.places(&ids)?;
+        let mut places = self.places_knowing(&ids, known)?;
         let setting: std::collections::HashSet<RecordId> = kinds
             .iter()
             .flat_map(|(_, u)| u.iter().filter(|u| u.1.is_some()).map(|u| u.0))
@@ -149,7 +302,7 @@ impl<'a, S: Seal> Placement<'a, S> {
             written.extend(kind.stage(batch, &placed)?);
         }
         if !index.is_empty() {
-            written.extend(self.index.stage(batch, &index)?);
+            written.extend(self.stage_index(batch, index)?);
         }
         if next != first_free {
             let key = self.next_key;
@@ -199,6 +352,30 @@ impl<'a, S: Seal> Placement<'a, S> {
         })
     }
 
+    /// The places of `ids` (sorted, each once), from `known` where it has
+    /// them, else from the index.
+    fn places_knowing(
+        &self,
+        ids: &[RecordId],
+        known: &Known,
+    ) -> Result<Vec<Option<Place>>, S::Error> {
+        let found: Vec<Option<Option<Place>>> = ids
+            .iter()
+            .map(|id| known.ids.binary_search(id).ok().map(|i| known.places[i]))
+            .collect();
+        let missing: Vec<RecordId> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut looked_up = self.places(&missing)?.into_iter();
+        Ok(found
+            .into_iter()
+            .map(|f| f.unwrap_or_else(|| looked_up.next().flatten()))
+            .collect())
+    }
+
     fn next_place(&self) -> Result<u64, S::Error> {
         let Some(stored) = self.index.tree.get(self.next_key)? else {
             return Ok(0);
@@ -206,6 +383,37 @@ impl<'a, S: Seal> Placement<'a, S> {
         let plain = self.index.seal.open(self.next_key, stored)?;
         Ok(slot_of(&plain)?.0)
     }
+}
+
+/// The entries of every run, sorted by id, and the runs' keys in order.
+#[derive(Default)]
+struct Runs {
+    entries: Vec<(RecordId, Place)>,
+    keys: Vec<Vec<u8>>,
+}
+
+impl Runs {
+    fn place(&self, id: RecordId) -> Option<Place> {
+        self.entries
+            .binary_search_by_key(&id, |e| e.0)
+            .ok()
+            .map(|i| self.entries[i].1)
+    }
+}
+
+/// The number of the run key `key` under `prefix`.
+fn run_number(prefix: &[u8], key: &[u8]) -> u64 {
+    key.get(prefix.len()..)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Places read from the index ([`Placement::get_many_placed`]): `ids`
+/// sorted, each once, and the place of each (`None`: not placed).
+#[derive(Debug, Default)]
+pub struct Known {
+    ids: Vec<RecordId>,
+    places: Vec<Option<Place>>,
 }
 
 fn slot_of(v: &[u8]) -> Result<Place, DamagedPack> {
@@ -322,6 +530,131 @@ mod tests {
         assert_eq!(placement.get(rows, id(1)).unwrap(), None);
         assert_eq!(placement.get(rows, id(2)).unwrap(), Some(vec![7u8; 19]));
         assert_eq!(placement.get(docs, id(1_000_000)).unwrap(), None);
+    }
+
+    #[test]
+    fn with_runs_records_in_any_order_are_found_before_and_after_each_merge() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let placement = Placement::new(&db, &PLAIN, b"I/", false, b"n").with_runs(b"J/", 120);
+        let docs = Packs::new(&db, b"D/", false, &PLAIN);
+        let runs = || db.scan_prefix(b"J/").count();
+        let mut all = Vec::new();
+        let mut merged = 0;
+        for batch in 0..12u128 {
+            let mut ids: Vec<RecordId> = (0..50).map(|i| id(batch * 50 + i)).collect();
+            ids.sort();
+            let updates: Vec<_> = ids
+                .iter()
+                .map(|i| (*i, Some(vec![batch as u8; 40])))
+                .collect();
+            let had = runs();
+            let mut b = sled::Batch::default();
+            placement
+                .stage(&mut b, &[(docs, &updates[..])], &[])
+                .unwrap();
+            db.apply_batch(b).unwrap();
+            if runs() < had {
+                merged += 1;
+            }
+            all.extend(ids);
+            all.sort();
+            let places = placement.places(&all).unwrap();
+            let mut seen: Vec<u64> = places.iter().map(|p| p.unwrap().0).collect();
+            seen.sort();
+            assert_eq!(seen, (0..all.len() as u64).collect::<Vec<_>>());
+            let values = placement.get_many(docs, &all).unwrap();
+            assert!(
+                values
+                    .iter()
+                    .all(|v| v.as_ref().is_some_and(|v| v.len() == 40))
+            );
+            // At most the limit waits in runs (50 a batch: two batches).
+            let waiting: usize = db
+                .scan_prefix(b"J/")
+                .map(|kv| kv.unwrap().1.len() / RUN_ENTRY)
+                .sum();
+            assert!(waiting <= 120, "batch {batch}: {waiting} entries in runs");
+        }
+        assert!(merged >= 3, "merged {merged} times");
+        // A record that leaves, from a run or from the packs: every run is
+        // merged, and it is gone.
+        let mut b = sled::Batch::default();
+        placement
+            .stage(&mut b, &[(docs, &[(all[3], None)][..])], &[all[3]])
+            .unwrap();
+        db.apply_batch(b).unwrap();
+        assert_eq!(runs(), 0);
+        assert_eq!(placement.places(&all[3..4]).unwrap(), vec![None]);
+        assert_eq!(
+            placement
+                .places(&all[..3])
+                .unwrap()
+                .iter()
+                .flatten()
+                .count(),
+            3
+        );
+        // A placement that knows no runs misses the records in them: a
+        // store written with runs is read with them.
+        let mut b = sled::Batch::default();
+        let fresh = id(9_999);
+        placement
+            .stage(&mut b, &[(docs, &[(fresh, Some(vec![1]))][..])], &[])
+            .unwrap();
+        db.apply_batch(b).unwrap();
+        let plain = Placement::new(&db, &PLAIN, b"I/", false, b"n");
+        assert_eq!(plain.places(&[fresh]).unwrap(), vec![None]);
+        assert!(placement.places(&[fresh]).unwrap()[0].is_some());
+    }
+
+    #[test]
+    fn places_read_before_staging_give_the_same_places_as_the_index() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let placement = Placement::new(&db, &PLAIN, b"I/", false, b"n");
+        let docs = Packs::new(&db, b"D/", false, &PLAIN);
+        let mut old: Vec<RecordId> = (0..300).map(id).collect();
+        old.sort();
+        write(
+            &db,
+            &[(b"D/", old.iter().map(|i| (*i, Some(vec![1]))).collect())],
+        );
+        let before = placement.places(&old).unwrap();
+        // A batch of 50 placed records and 50 new ones, read first; then
+        // staged with 20 more that were not read.
+        let mut read: Vec<RecordId> = old[100..150].to_vec();
+        read.extend((1000..1050).map(id));
+        read.sort();
+        let (known, values) = placement.get_many_placed(docs, &read).unwrap();
+        assert_eq!(values.iter().filter(|v| v.is_some()).count(), 50);
+        let mut updates: Vec<(RecordId, Option<Vec<u8>>)> = read
+            .iter()
+            .chain(&old[200..220])
+            .map(|i| (*i, Some(vec![2])))
+            .collect();
+        updates.sort_by_key(|u| u.0);
+        let mut batch = sled::Batch::default();
+        placement
+            .stage_knowing(&mut batch, &[(docs, &updates[..])], &[], &known)
+            .unwrap();
+        db.apply_batch(batch).unwrap();
+        assert_eq!(placement.places(&old).unwrap(), before, "placed ones stay");
+        let mut fresh: Vec<RecordId> = (1000..1050).map(id).collect();
+        fresh.sort();
+        let mut new_places: Vec<u64> = placement
+            .places(&fresh)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.unwrap().0)
+            .collect();
+        new_places.sort();
+        assert_eq!(new_places, (300..350).collect::<Vec<_>>());
+        assert!(
+            placement
+                .get_many(docs, &updates.iter().map(|u| u.0).collect::<Vec<_>>())
+                .unwrap()
+                .iter()
+                .all(|v| v.as_deref() == Some(&[2u8][..]))
+        );
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //!   bytes). A push writes one frame of its own and never rewrites one;
 //! - `p/<place>`: the records' entries ([`RecordEntry`]), packed up to 64 to
 //!   a key in the order records arrived ([`record_packs`]), found by id
-//!   through `i/<record id>`, the packs of each record's place, and
-//!   `m/place`. An entry holds the record's
+//!   through `i/<record id>`, the packs of each record's place, with
+//!   `j/<run>`, the places of records placed lately, not merged into those
+//!   packs yet ([`crate::placed::RUN_LIMIT`]), and `m/place`. An entry holds the record's
 //!   site tag, what reports need of it while it counts (19 bytes), whether
 //!   it has open conflicts, and where each of its operations sits in the log
 //!   (frame position and byte offset; each operation is stored once, in the journal).
@@ -377,7 +378,7 @@ impl ServerStore {
         let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = record_packs::get_many(&self.db(), &ids)?;
+        let (known, stored) = record_packs::get_many_placed(&self.db(), &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = ids
             .into_par_iter()
             .zip(stored)
@@ -473,7 +474,7 @@ impl ServerStore {
             }
             changed.push(w.changed);
         }
-        record_packs::stage(&self.db(), &mut batch, &entries)?;
+        record_packs::stage_knowing(&self.db(), &mut batch, &entries, &known)?;
         let mut writes = Writes::default();
         if !audited.is_empty() || !out.rejected.is_empty() {
             self.stage_audit(

@@ -379,6 +379,38 @@ fn a_push_starts_small_then_follows_the_servers_advice_within_the_laptops_limit(
 }
 
 #[test]
+fn a_familys_operations_in_successive_batches_reach_the_server_in_order() {
+    // Batches of one: a family's creation and two edits, other families
+    // between. Two batches may be on their way at once, never two of one
+    // family: an edit that overtook its creation would be refused.
+    let server = TestServer::start();
+    let (admin, devices) = enrolled(&server, Role::Field, 1);
+    let a = &devices[0];
+    let mut rng = Rng::new(5);
+    let id = a.add(family(&mut rng));
+    let note = |text: &str| vec![FieldValue::Notes(Some(text.into()))];
+    a.store
+        .edit(id, note("first"), today(), Utc::now())
+        .unwrap();
+    a.add(family(&mut rng));
+    a.add(family(&mut rng));
+    a.store
+        .edit(id, note("second"), today(), Utc::now())
+        .unwrap();
+    a.add(family(&mut rng));
+    let pushed = returnee_cli::sync::push_all(&a.store, a.client(), 1, &()).unwrap();
+    assert_eq!((pushed.pushed, pushed.rejected), (6, 0));
+    assert_eq!(a.store.pending_count().unwrap(), 0);
+    assert!(a.store.held().unwrap().is_empty());
+    admin.sync();
+    assert_eq!(server_families(&admin), 4);
+    let f = admin.store.get(id).unwrap().unwrap();
+    assert_eq!(f.family.fields.notes.as_deref(), Some("second"));
+    assert!(f.conflicts.is_empty(), "{:?}", f.conflicts);
+    assert_converged(&admin, &[a]);
+}
+
+#[test]
 fn a_push_moves_the_cursor_over_its_own_operations_but_never_over_anothers() {
     use returnee_cli::sync::{pull_all, push_all};
     use returnee_shared::wire::SyncCursor;

@@ -118,16 +118,25 @@ impl LocalStore {
 
     /// The queue's entries, in order.
     pub(super) fn queue_entries(&self) -> impl Iterator<Item = Result<QueueEntry>> + '_ {
+        self.queue_entries_from(0)
+    }
+
+    /// The queue's entries from the one numbered `first` on, in order.
+    fn queue_entries_from(&self, first: u64) -> impl Iterator<Item = Result<QueueEntry>> + '_ {
         let seq = |k: &[u8]| u64::from_be_bytes(k[2..10].try_into().expect("8-byte seq"));
-        self.scan_values(Kind::Queue.prefix()).map(move |item| {
-            let (k, value) = item?;
-            let seq = seq(&k);
-            Ok(QueueEntry {
-                seq,
-                done: self.queue_done(seq)?,
-                value,
+        let prefix = Kind::Queue.prefix();
+        let scan = crate::db::weighed(&self.db, self.db.range(queue_key(first)..));
+        scan.take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .map(move |item| {
+                let (k, value) = item?;
+                let value = self.open_value(&k, value)?;
+                let seq = seq(&k);
+                Ok(QueueEntry {
+                    seq,
+                    done: self.queue_done(seq)?,
+                    value,
+                })
             })
-        })
     }
 
     /// How many leading operations of entry `seq` are acknowledged.
@@ -158,10 +167,23 @@ impl LocalStore {
     /// The oldest operations waiting to be pushed (at most `limit`), with
     /// where each sits in the queue.
     pub fn pending(&self, limit: usize) -> Result<Vec<QueuedOp>> {
+        self.pending_after(None, limit)
+    }
+
+    /// The oldest operations waiting to be pushed after the one at `last`
+    /// (all of them if `None`), at most `limit`: the batch a sync prepares
+    /// while the one that ends at `last` is on its way. The queue is read
+    /// from `last`'s entry on.
+    pub fn pending_after(&self, last: Option<QueueRef>, limit: usize) -> Result<Vec<QueuedOp>> {
         let mut out = Vec::new();
-        'entries: for entry in self.queue_entries() {
+        let first = last.map_or(0, |l| l.seq);
+        'entries: for entry in self.queue_entries_from(first) {
             let e = entry?;
-            for (index, item) in queue_items(&e.value)?.into_iter().enumerate().skip(e.done) {
+            let skip = match last {
+                Some(l) if l.seq == e.seq => e.done.max(l.index as usize + 1),
+                _ => e.done,
+            };
+            for (index, item) in queue_items(&e.value)?.into_iter().enumerate().skip(skip) {
                 if out.len() >= limit {
                     break 'entries;
                 }

@@ -16,6 +16,11 @@ impl SyncStore for LocalStore {
         LocalStore::pending(self, limit)
     }
 
+    fn pending_after(&self, sent: &[&[QueuedOp]], limit: usize) -> Result<Vec<QueuedOp>> {
+        let last = sent.iter().rev().find_map(|b| b.last()).map(|q| q.at);
+        LocalStore::pending_after(self, last, limit)
+    }
+
     fn acknowledge(&self, sent: &[QueuedOp], ack: &PushResponse) -> Result<()> {
         self.acknowledge_logged(sent, &ack.rejected, ack.logged)
     }

@@ -372,7 +372,7 @@ impl ServerStore {
         let mut ids: Vec<RecordId> = positions.iter().map(|p| p.0).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = record_packs::get_many(&self.db(), &ids)?;
+        let (known, stored) = record_packs::get_many_placed(&self.db(), &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
         for (id, entry) in ids.into_iter().zip(stored) {
             records.insert(id, self.loaded(entry.as_deref())?);
@@ -395,7 +395,7 @@ impl ServerStore {
                 }
             }
         }
-        record_packs::stage(&self.db(), &mut batch, &entries)?;
+        record_packs::stage_knowing(&self.db(), &mut batch, &entries, &known)?;
         stage_frame_effects(
             &mut batch,
             at,

@@ -17,6 +17,9 @@ pub(super) enum Kind {
     Records,
     /// `i/<lower id>`: packs of each record's place ([`crate::placed`]).
     Places,
+    /// `j/<run>`: places of records placed lately, waiting to be merged
+    /// into the packs of `i/` ([`crate::placed::RUN_LIMIT`]).
+    PlaceRuns,
     /// `c/<record>`: a record's open conflicts.
     Conflicts,
     /// `dev/<device>`: an enrolled device.
@@ -56,11 +59,12 @@ pub(super) enum IndexKind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 12] = [
+    pub(super) const ALL: [Kind; 13] = [
         Kind::Meta,
         Kind::Log,
         Kind::Records,
         Kind::Places,
+        Kind::PlaceRuns,
         Kind::Conflicts,
         Kind::Devices,
         Kind::Tokens,
@@ -77,6 +81,7 @@ impl Kind {
             Kind::Log => b"l/",
             Kind::Records => b"p/",
             Kind::Places => b"i/",
+            Kind::PlaceRuns => b"j/",
             Kind::Conflicts => b"c/",
             Kind::Devices => b"dev/",
             Kind::Tokens => b"tok/",

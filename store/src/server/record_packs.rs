@@ -15,13 +15,17 @@ use returnee_shared::RecordId;
 use super::keys::NEXT_PLACE_KEY;
 use super::{IndexKind, Kind, Result, StoreError};
 use crate::packs::{Packs, Plain};
-use crate::placed::{self, Placement, Updates};
+use crate::placed::{self, Known, Placement, Updates};
 use returnee_shared::packs::Place;
 
 static PLAIN: Plain<StoreError> = Plain::new();
 
+/// New records' places wait in runs (`j/`) until [`placed::RUN_LIMIT`] of
+/// them are merged into the index's packs (`i/`): a push's records have
+/// ids all over the id space.
 fn placement(db: &sled::Db) -> Placement<'_, Plain<StoreError>> {
     Placement::new(db, &PLAIN, Kind::Places.prefix(), true, NEXT_PLACE_KEY)
+        .with_runs(Kind::PlaceRuns.prefix(), placed::RUN_LIMIT)
 }
 
 /// The key of the records' index's first pack, which every store has.
@@ -45,9 +49,10 @@ pub(super) fn get(db: &sled::Db, id: RecordId) -> Result<Option<Vec<u8>>> {
     placement(db).get(records(db), id)
 }
 
-/// The stored entries of `ids` (sorted, each once), in their order.
-pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<Vec<Option<Vec<u8>>>> {
-    placement(db).get_many(records(db), ids)
+/// The stored entries of `ids` (sorted, each once), in their order, and
+/// the places read, for [`stage_knowing`] under the same writer lock.
+pub(super) fn get_many_placed(db: &sled::Db, ids: &[RecordId]) -> Result<(Known, placed::Values)> {
+    placement(db).get_many_placed(records(db), ids)
 }
 
 /// Every stored entry, in the order records arrived.
@@ -85,10 +90,16 @@ pub(super) fn scan_held(
 }
 
 /// Stages new or changed entries (`updates`, sorted by id, each id once)
-/// into `batch`; a new record gets the next place.
-pub(super) fn stage(db: &sled::Db, batch: &mut sled::Batch, updates: &Updates) -> Result<()> {
+/// into `batch`; a new record gets the next place. The places of records
+/// read by [`get_many_placed`] (`known`) are not read again.
+pub(super) fn stage_knowing(
+    db: &sled::Db,
+    batch: &mut sled::Batch,
+    updates: &Updates,
+    known: &Known,
+) -> Result<()> {
     placement(db)
-        .stage(batch, &[(records(db), updates)], &[])
+        .stage_knowing(batch, &[(records(db), updates)], &[], known)
         .map(drop)
 }
 
