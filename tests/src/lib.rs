@@ -113,6 +113,18 @@ pub fn add_args(crossing: &str, date: &str, males: &str, females: &str) -> Vec<S
 /// Adds a family with a head's name and a document number (with consent)
 /// to `store`; returns its id.
 pub fn add_named(store: &Store, crossing: &str, date: &str, name: &str, doc: &str) -> String {
+    add_named_with(store, crossing, date, name, doc, &[])
+}
+
+/// [`add_named`] with more flags (`--notes TEXT`, `--vulnerability V` …).
+pub fn add_named_with(
+    store: &Store,
+    crossing: &str,
+    date: &str,
+    name: &str,
+    doc: &str,
+    more: &[&str],
+) -> String {
     let mut args = add_args(crossing, date, "1,0,1,1,0", "0,1,0,1,0");
     args.extend(
         [
@@ -128,6 +140,7 @@ pub fn add_named(store: &Store, crossing: &str, date: &str, name: &str, doc: &st
         ]
         .map(String::from),
     );
+    args.extend(more.iter().map(|a| a.to_string()));
     store.ok(&args).trim().to_string()
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use chrono::Utc;
 use returnee_shared::wire::Role;
 use returnee_tests::cluster::{Device, ServerProcess};
-use returnee_tests::{Store, add_args};
+use returnee_tests::{Store, add_named_with};
 
 const NAME: &str = "Zarghona Wardak";
 const DOC: &str = "TZ5550123";
@@ -83,26 +83,8 @@ fn sealed_ok(s: &Store, args: &[&str]) -> String {
 }
 
 fn named(s: &Store, day: &str, name: &str, doc: &str, note: &str) -> String {
-    let mut args = add_args("torkham", day, "1,0,1,1,0", "0,1,0,1,0");
-    args.extend(
-        [
-            "--head-name",
-            name,
-            "--head-sex",
-            "m",
-            "--doc-type",
-            "tazkira",
-            "--doc-number",
-            doc,
-            "--consent",
-            "--vulnerability",
-            "serious-medical",
-            "--notes",
-            note,
-        ]
-        .map(String::from),
-    );
-    s.ok(&args).trim().to_string()
+    let more = ["--vulnerability", "serious-medical", "--notes", note];
+    add_named_with(s, "torkham", day, name, doc, &more)
 }
 
 #[test]
