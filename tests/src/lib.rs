@@ -144,6 +144,20 @@ pub fn add_named_with(
     store.ok(&args).trim().to_string()
 }
 
+/// A fresh store enrolled as the first admin of `server`.
+#[track_caller]
+pub fn enrolled_admin(server: &cluster::TestServer) -> Store {
+    let admin = Store::init();
+    admin.ok(&[
+        "enroll",
+        "--server",
+        &server.url(),
+        "--code",
+        &server.admin_code,
+    ]);
+    admin
+}
+
 pub struct Store {
     dir: tempfile::TempDir,
     /// Passed as `--ca` to every command when set.

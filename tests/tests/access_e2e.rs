@@ -294,14 +294,7 @@ fn sync_is_scoped_to_a_devices_sites() {
 #[test]
 fn a_revoked_laptop_is_refused_and_erases_its_copy() {
     let server = TestServer::start();
-    let admin = Store::init();
-    admin.ok(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.admin_code,
-    ]);
+    let admin = returnee_tests::enrolled_admin(&server);
     let code = admin.ok(&["admin", "code", "--role", "field", "--site", "torkham"]);
     let laptop = Store::init();
     laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);

@@ -181,14 +181,7 @@ fn stderr_of(run: &Run) -> &str {
 #[test]
 fn a_refused_family_makes_sync_exit_1_and_status_says_what_to_do() {
     let server = TestServer::start();
-    let admin = Store::init();
-    admin.ok(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.admin_code,
-    ]);
+    let admin = returnee_tests::enrolled_admin(&server);
     let code = admin.ok(&["admin", "code", "--role", "field", "--site", "torkham"]);
 
     // Recorded before enrolling (any site then), sent after: chaman is not

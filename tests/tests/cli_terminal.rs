@@ -198,14 +198,7 @@ fn ctrl_c_in_the_form_shows_the_cursor_again_and_saves_nothing() {
 #[test]
 fn a_laptop_of_one_site_is_not_asked_its_crossing() {
     let server = returnee_tests::cluster::TestServer::start();
-    let admin = Store::init();
-    admin.ok(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.admin_code,
-    ]);
+    let admin = returnee_tests::enrolled_admin(&server);
     let code = admin.ok(&["admin", "code", "--role", "field", "--site", "chaman"]);
     let laptop = Store::init();
     laptop.ok(&["enroll", "--server", &server.url(), "--code", code.trim()]);
@@ -394,14 +387,7 @@ fn discarding_a_refused_change_asks_first_and_no_keeps_it() {
 #[test]
 fn erasing_asks_first_and_no_keeps_the_family_s_data() {
     let server = returnee_tests::cluster::TestServer::start();
-    let admin = Store::init();
-    admin.ok(&[
-        "enroll",
-        "--server",
-        &server.url(),
-        "--code",
-        &server.admin_code,
-    ]);
+    let admin = returnee_tests::enrolled_admin(&server);
     let id = returnee_tests::add_named(
         &admin,
         "torkham",
