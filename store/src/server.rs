@@ -258,6 +258,10 @@ pub struct ServerStore {
     /// crash and its position handed out again, and a device whose cursor
     /// had passed it would never receive what then took its place.
     durable: Arc<AtomicU64>,
+    /// Whether an erasure waits for the index to be rewritten: mirrors
+    /// `erasure.pending` (read at open), so that the check after every
+    /// push touches no file.
+    erasure_waiting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ServerStore {

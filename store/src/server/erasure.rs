@@ -7,8 +7,9 @@
 //! [`super::duplicates::DuplicateIndex::rewrite_after_erasure`]).
 //!
 //! `erasure.pending`, a marker beside the journal, is written before the
-//! journal is touched and removed once the old index is gone: a server
-//! stopped between the two rewrites the index when it starts again.
+//! journal is touched and removed once the new index is in use (an old
+//! folder left by a crash is deleted at the next open): a server stopped
+//! between the two rewrites the index when it starts again.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,11 @@ use returnee_shared::merge::erasure::erased_json;
 use super::*;
 
 const PENDING: &str = "erasure.pending";
+
+/// Whether the store in `dir` has an erasure waiting for its index.
+pub(super) fn pending_at(dir: &Path) -> bool {
+    dir.join(PENDING).exists()
+}
 
 /// What an index rewrite did.
 #[derive(Debug, Clone, Copy)]
@@ -37,10 +43,11 @@ impl ServerStore {
 
     /// Whether an erasure waits for the index to be rewritten.
     pub fn erasure_pending(&self) -> bool {
-        self.data_dir().join(PENDING).exists()
+        self.erasure_waiting.load(Ordering::Acquire)
     }
 
     fn mark_erasure_pending(&self) -> Result<()> {
+        self.erasure_waiting.store(true, Ordering::Release);
         let dir = self.data_dir();
         let io = |source| StoreError::CreateDir {
             dir: dir.clone(),
@@ -199,6 +206,16 @@ impl ServerStore {
         journaled::set_current_index(&dir, &name)?;
         *self.db.write().expect("index lock") = Arc::new(new);
         let swap = swapped(&self.db());
+        // Under the writer lock, so that an erasure pushed next marks again.
+        // The old folder, if a crash keeps it from being deleted below, is
+        // deleted at the next open (`remove_stale_indexes`).
+        if swap.is_ok() {
+            std::fs::remove_file(dir.join(PENDING)).map_err(|source| StoreError::CreateDir {
+                dir: dir.clone(),
+                source,
+            })?;
+            self.erasure_waiting.store(false, Ordering::Release);
+        }
         drop(guard);
         // Readers that began before the swap finish on the old index.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -211,10 +228,7 @@ impl ServerStore {
             source,
         })?;
         swap?;
-        std::fs::remove_file(dir.join(PENDING)).map_err(|source| StoreError::CreateDir {
-            dir: dir.clone(),
-            source,
-        })?;
+
         let rewrite = IndexRewrite {
             keys,
             millis: started.elapsed().as_millis(),

@@ -205,6 +205,7 @@ pub(super) fn open(dir: &Path) -> Result<ServerStore> {
         opened: Arc::new(Opened::default()),
         writer: Arc::new(Mutex::new(())),
         durable: Arc::new(AtomicU64::new(0)),
+        erasure_waiting: Arc::new(std::sync::atomic::AtomicBool::new(erasure::pending_at(dir))),
     };
     let from = if rebuilt.is_some() { 0 } else { checkpoint };
     let replayed = store.catch_up(from, end)?;
