@@ -37,7 +37,10 @@
 //!   `--per-device` families of their crossing (not timed), then all run
 //!   `returnee sync` at once; the line gives the wall time of the whole and
 //!   the p50/p99 of each laptop's sync (which pushes its own families and
-//!   pulls those of its crossing that landed before);
+//!   pulls those of its crossing that landed before), and the p50/p99 of a
+//!   batch (`p99_batch_ms`: each push batch and pull page is one request,
+//!   timed by the server from its arrival to its answer, read from the
+//!   server's request log);
 //! - `erasure` (only if named): B (a supervisor) erases one family
 //!   (`erasure-local`: the command, its store's files rewritten), syncs
 //!   (`erasure-push`: the server scrubs its journal and rewrites its index
@@ -498,7 +501,8 @@ fn many_devices(
     dir: &Path,
     out: &mut Out,
 ) -> anyhow::Result<()> {
-    let server = Server::start(bins, &dir.join("server-many"))?;
+    let requests = dir.join("server-many-requests.jsonl");
+    let server = Server::start_logging(bins, &dir.join("server-many"), Some(&requests))?;
     let proxy = FaultProxy::start(server.addr);
     let admin = dir.join("admin");
     bins.laptop(&admin, "admin", &proxy.url(), &server.admin_code)?;
@@ -602,6 +606,16 @@ fn many_devices(
             "the laptops pushed {pushed} families, not {n}"
         );
         times.sort_by(|x, y| x.partial_cmp(y).expect("a time"));
+        // Each push batch and pull page is one request; its time is the
+        // server's, from the request's arrival to its answer.
+        let pushes = request_times(&requests, "/v1/sync/push")?;
+        let pulls = request_times(&requests, "/v1/sync/pull")?;
+        let batches: Vec<f64> = {
+            let mut all = [pushes.as_slice(), pulls.as_slice()].concat();
+            all.sort_by(|x, y| x.partial_cmp(y).expect("a time"));
+            all
+        };
+        ensure!(!pushes.is_empty(), "the server logged no push");
         Ok(json!({
             "seconds": round(seconds),
             "peak_rss_mb_client": round(peak),
@@ -610,6 +624,13 @@ fn many_devices(
             "p50_sync_seconds": round(percentile(&times, 0.5)),
             "p99_sync_seconds": round(percentile(&times, 0.99)),
             "max_sync_seconds": round(times.last().copied().unwrap_or(0.0)),
+            "push_batches": pushes.len(),
+            "pull_pages": pulls.len(),
+            "p50_batch_ms": round(percentile(&batches, 0.5)),
+            "p99_batch_ms": round(percentile(&batches, 0.99)),
+            "p99_push_batch_ms": round(percentile(&pushes, 0.99)),
+            "p99_pull_page_ms": round(percentile(&pulls, 0.99)),
+            "max_batch_ms": round(batches.last().copied().unwrap_or(0.0)),
         }))
     })?;
     out.emit(line);
@@ -671,6 +692,11 @@ fn bench() -> anyhow::Result<()> {
             "p50_sync_seconds",
             "p99_sync_seconds",
             "max_sync_seconds",
+            "p50_batch_ms",
+            "p99_batch_ms",
+            "p99_push_batch_ms",
+            "p99_pull_page_ms",
+            "max_batch_ms",
         ] {
             let mut v: Vec<f64> = lines.iter().filter_map(|l| l[key].as_f64()).collect();
             let optional = !matches!(

@@ -170,7 +170,19 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(bins: &Bins, data: &Path) -> anyhow::Result<Server> {
-        let mut child = Command::new(&bins.server)
+        Server::start_logging(bins, data, None)
+    }
+
+    /// `requests`: a file that receives the server's log of every request
+    /// (one JSON object a line, with its route and milliseconds), read
+    /// back by [`request_times`].
+    pub(crate) fn start_logging(
+        bins: &Bins,
+        data: &Path,
+        requests: Option<&Path>,
+    ) -> anyhow::Result<Server> {
+        let mut command = Command::new(&bins.server);
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .env_remove("RETURNEE_SERVER_TLS_CERT")
@@ -178,7 +190,14 @@ impl Server {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        if let Some(file) = requests {
+            command
+                .args(["--log-format", "json"])
+                .env("RUST_LOG", "warn,returnee_server::request=info")
+                .stderr(std::fs::File::create(file)?);
+        }
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot run {}", bins.server.display()))?;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -234,4 +253,23 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The milliseconds of every answered request to `route` in a request log
+/// written by [`Server::start_logging`], sorted.
+pub(crate) fn request_times(log: &Path, route: &str) -> anyhow::Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for line in BufReader::new(std::fs::File::open(log)?).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue; // a warning in text, not a request
+        };
+        if v["route"] == route
+            && let Some(ms) = v["ms"].as_f64()
+        {
+            times.push(ms);
+        }
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).expect("a number"));
+    Ok(times)
 }
