@@ -96,8 +96,28 @@ impl Bins {
         args: &[&str],
         every: Duration,
     ) -> anyhow::Result<Finished> {
+        self.returnee_niced(dir, args, every, 0)
+    }
+
+    /// [`Bins::returnee`] at scheduling priority `nice` (0: as this
+    /// process; higher: yields the CPU to the others), through `nice(1)`,
+    /// which becomes the command (the same process id).
+    pub(crate) fn returnee_niced(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        every: Duration,
+        nice: i32,
+    ) -> anyhow::Result<Finished> {
         let start = Instant::now();
-        let mut child = Command::new(&self.returnee)
+        let mut command = if nice == 0 {
+            Command::new(&self.returnee)
+        } else {
+            let mut c = Command::new("nice");
+            c.args(["-n", &nice.to_string()]).arg(&self.returnee);
+            c
+        };
+        let mut child = command
             .arg("--data-dir")
             .arg(dir)
             .args(args)
