@@ -748,6 +748,8 @@ impl LocalStore {
         self.remove_outbox()?;
         self.db.clear()?;
         self.db.flush()?;
+        // The numbers of `r/` keys start again.
+        *self.recent.lock().expect("recent cache") = None;
         Ok(())
     }
 }
