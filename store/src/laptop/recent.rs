@@ -10,10 +10,12 @@
 //! appended instead, as a few keys `r/<number>` (each up to a pack's size)
 //! holding entries `kind, record id, present, length, value`; a later entry
 //! for a record and kind wins over an earlier one and over the packs. Once
-//! more than [`RECENT_BYTES`] would wait, or a batch removes records (a
-//! purge), or the store's files are about to be rewritten (an erasure, which
-//! must leave no superseded value in the packs), every waiting value is
-//! written into the packs with the batch and the keys go.
+//! more than [`RECENT_BYTES`] would wait, every waiting value is written
+//! into the packs first, in batches of bounded size
+//! ([`LocalStore::fold_in_pieces`]); when a batch removes records (a purge)
+//! or the store's files are about to be rewritten (an erasure, which must
+//! leave no superseded value in the packs), with that batch. Then the keys
+//! go.
 //!
 //! Every read of a record's values looks here first. What waits is read
 //! once per change ([`RECENT_NEXT_KEY`], which every batch that writes or
@@ -23,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use returnee_shared::RecordId;
-use returnee_shared::packs::{DamagedPack, PACK_BYTES};
+use returnee_shared::packs::{DamagedPack, PACK_BYTES, Place};
 
 use super::keys::RECENT_NEXT_KEY;
 use super::record_packs::{DOCS, FEATURES, PackedValues, ROWS};
@@ -34,6 +36,18 @@ use super::{Kind, LocalStore, Result};
 /// reads them all once after each change (a few milliseconds).
 /// (Tests: a few dozen records, so that they fold often.)
 pub(super) const RECENT_BYTES: usize = if cfg!(test) { 16 << 10 } else { 4 << 20 };
+
+/// Most records whose waiting values one batch of a fold writes into the
+/// packs: at most this many packs of each kind (about 12 MB at 6 KB a
+/// pack), whatever the store's size.
+/// (Tests: a few, so that a fold takes several batches.)
+const FOLD_RECORDS: usize = if cfg!(test) { 8 } else { 1024 };
+
+#[cfg(test)]
+thread_local! {
+    /// Pieces a fold writes before it stops as a crash would stop it.
+    static CRASH_AFTER_PIECES: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
 
 /// The kinds of values that wait here, in the order of their entries' kind
 /// byte.
@@ -207,6 +221,55 @@ impl LocalStore {
                 .map(|(id, v)| (*id, v.clone()))
                 .collect()
         })
+    }
+
+    /// Writes every value waiting beside the packs into them in batches of
+    /// at most [`FOLD_RECORDS`] records, in the order of their places (so
+    /// that each pack is rewritten once), the last batch removing the keys
+    /// that held them. Each batch is atomic; until the last, a value is in
+    /// both places, the same. The caller holds the commit lock; the batches
+    /// are durable with its next flush.
+    pub(super) fn fold_in_pieces(&self, recent: &Recent) -> Result<()> {
+        let mut ids: Vec<RecordId> = recent
+            .values
+            .iter()
+            .flat_map(|values| values.keys().copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let places = self.placement().places(&ids)?;
+        let mut order: Vec<(Option<Place>, RecordId)> = places.into_iter().zip(ids).collect();
+        order.sort_unstable();
+        let pieces: Vec<&[(Option<Place>, RecordId)]> = order.chunks(FOLD_RECORDS).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut w = self.writes();
+            for (_, id) in piece.iter() {
+                for (values, into) in
+                    recent
+                        .values
+                        .iter()
+                        .zip([&mut w.docs, &mut w.rows, &mut w.features])
+                {
+                    if let Some(value) = values.get(id) {
+                        into.insert(*id, value.clone());
+                    }
+                }
+            }
+            if i + 1 == pieces.len() {
+                for key in &recent.keys {
+                    w.batch.remove(key.as_slice());
+                }
+                self.stage_recent_next(&mut w.batch, recent.next + 1);
+            }
+            let written = self.stage_into_packs(&mut w)?;
+            self.db.apply_batch(w.batch)?;
+            crate::db::weigh_written(&self.db, &written);
+            #[cfg(test)]
+            if CRASH_AFTER_PIECES.get() == Some(i + 1) {
+                return Err(super::damaged("a crash in the middle of a fold"));
+            }
+        }
+        Ok(())
     }
 
     fn stage_recent_next(&self, batch: &mut sled::Batch, next: u64) {
@@ -459,6 +522,58 @@ mod tests {
             Some("waiting")
         );
         assert_eq!(store.views().count(), 49);
+    }
+
+    #[test]
+    fn a_fold_stopped_between_its_batches_loses_no_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, ids) = packed_store(dir.path(), 50);
+        for id in &ids {
+            note(&store, *id, &format!("first {}", "y".repeat(200)));
+        }
+        // Edits until one makes too much wait: its fold stops after the
+        // first of its batches.
+        CRASH_AFTER_PIECES.set(Some(1));
+        let now = Utc::now();
+        let mut stopped = Ok(Vec::new());
+        for id in &ids {
+            stopped = store.edit(
+                *id,
+                vec![FieldValue::Notes(Some(format!(
+                    "second {}",
+                    "z".repeat(400)
+                )))],
+                now.date_naive(),
+                now,
+            );
+            if stopped.is_err() {
+                break;
+            }
+        }
+        CRASH_AFTER_PIECES.set(None);
+        let stopped = stopped.unwrap_err().to_string();
+        assert!(
+            stopped.contains("a crash in the middle of a fold"),
+            "{stopped}"
+        );
+        assert!(waiting_keys(&store) > 0, "the keys go with the last batch");
+        let copy = tempfile::tempdir().unwrap();
+        let crashed = crashed_copy(&store, copy.path());
+        let expected = notes(&store);
+        assert_eq!(notes(&crashed), expected);
+        assert!(
+            expected
+                .iter()
+                .any(|n| n.1.as_deref().unwrap().starts_with("second "))
+        );
+        assert_eq!(crashed.report_rows().count(), 50);
+        // The next commit folds from where that one stopped.
+        note(&crashed, ids[1], "after the crash");
+        crashed.fold_recent().unwrap();
+        assert_eq!(waiting_keys(&crashed), 0);
+        let mut after = expected.clone();
+        after.iter_mut().find(|n| n.0 == ids[1]).unwrap().1 = Some("after the crash".into());
+        assert_eq!(notes(&crashed), after);
     }
 
     #[test]

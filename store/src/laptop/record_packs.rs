@@ -118,16 +118,17 @@ impl LocalStore {
 
     /// Turns the docs, rows and features gathered in `w` into writes:
     /// those of records already here wait beside the packs
-    /// ([`super::recent`]), the others go into the packs, and so does every
-    /// waiting value once too many wait, when a record's operations are
-    /// removed (a purge; it leaves the index) or when `w.fold_recent`.
+    /// ([`super::recent`]; what waits goes into the packs first, in bounded
+    /// batches, if too much would), the others go into the packs, and so
+    /// does every waiting value, in this batch, when a record's operations
+    /// are removed (a purge; it leaves the index) or when `w.fold_recent`.
     /// The caller holds the commit lock until the batch is applied. Returns
     /// the keys written.
     pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
         if w.docs.is_empty() && w.rows.is_empty() && w.features.is_empty() && !w.fold_recent {
             return Ok(Vec::new());
         }
-        let recent = self.recent()?;
+        let mut recent = self.recent()?;
         let forgets = w.docs.values().any(Option::is_none);
         if !forgets && !w.fold_recent {
             let fresh = |values: &mut PackedValues| -> PackedValues {
@@ -142,8 +143,16 @@ impl LocalStore {
                 fresh(&mut w.rows),
                 fresh(&mut w.features),
             );
-            let waiting = [&w.docs, &w.rows, &w.features];
-            if let Some(mut keys) = self.stage_recent(&mut w.batch, &recent, waiting)? {
+            let mut staged =
+                self.stage_recent(&mut w.batch, &recent, [&w.docs, &w.rows, &w.features])?;
+            if staged.is_none() && !recent.is_empty() {
+                // Too much would wait: what waits goes into the packs first.
+                self.fold_in_pieces(&recent)?;
+                recent = self.recent()?;
+                staged =
+                    self.stage_recent(&mut w.batch, &recent, [&w.docs, &w.rows, &w.features])?;
+            }
+            if let Some(mut keys) = staged {
                 w.docs = docs;
                 w.rows = rows;
                 w.features = features;
@@ -165,7 +174,7 @@ impl LocalStore {
 
     /// Stages the docs, rows and features gathered in `w` into the packs;
     /// a record whose operations are removed leaves the index.
-    fn stage_into_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
+    pub(super) fn stage_into_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
         let docs: Vec<(RecordId, Option<Vec<u8>>)> =
             std::mem::take(&mut w.docs).into_iter().collect();
         let rows: Vec<(RecordId, Option<Vec<u8>>)> =
