@@ -12,10 +12,10 @@
 //! for a record and kind wins over an earlier one and over the packs. Once
 //! more than [`RECENT_BYTES`] would wait, every waiting value is written
 //! into the packs first, in batches of bounded size
-//! ([`LocalStore::fold_in_pieces`]); when a batch removes records (a purge)
-//! or the store's files are about to be rewritten (an erasure, which must
-//! leave no superseded value in the packs), with that batch. Then the keys
-//! go.
+//! ([`LocalStore::fold_in_pieces`]), the last removing the keys; so it is
+//! too before a batch that removes records (a purge) and before the store's
+//! files are copied (an erasure, which must leave no superseded value in
+//! the packs).
 //!
 //! Every read of a record's values looks here first. What waits is read
 //! once per change ([`RECENT_NEXT_KEY`], which every batch that writes or
@@ -201,26 +201,6 @@ impl LocalStore {
         }
         self.stage_recent_next(batch, next);
         Ok(Some(keys))
-    }
-
-    /// Stages the removal of every key that waits, and returns the values
-    /// they hold of each kind (in [`KINDS`] order), for the caller to
-    /// write into the packs in the same batch.
-    pub(super) fn stage_fold(&self, batch: &mut sled::Batch, recent: &Recent) -> [PackedValues; 3] {
-        if recent.is_empty() {
-            return Default::default();
-        }
-        for key in &recent.keys {
-            batch.remove(key.as_slice());
-        }
-        self.stage_recent_next(batch, recent.next + 1);
-        KINDS.map(|kind| {
-            recent
-                .of_kind(kind)
-                .iter()
-                .map(|(id, v)| (*id, v.clone()))
-                .collect()
-        })
     }
 
     /// Writes every value waiting beside the packs into them in batches of

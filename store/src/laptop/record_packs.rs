@@ -118,18 +118,22 @@ impl LocalStore {
 
     /// Turns the docs, rows and features gathered in `w` into writes:
     /// those of records already here wait beside the packs
-    /// ([`super::recent`]; what waits goes into the packs first, in bounded
-    /// batches, if too much would), the others go into the packs, and so
-    /// does every waiting value, in this batch, when a record's operations
-    /// are removed (a purge; it leaves the index) or when `w.fold_recent`.
-    /// The caller holds the commit lock until the batch is applied. Returns
-    /// the keys written.
+    /// ([`super::recent`]), the others go into the packs. What waits goes
+    /// into the packs first, in batches of its own, if too much would wait,
+    /// when a record's operations are removed (a purge; it leaves the index)
+    /// or when `w.fold_recent`; the batch's values then go into the packs
+    /// too. The caller holds the commit lock until the batch is applied.
+    /// Returns the keys written.
     pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
         if w.docs.is_empty() && w.rows.is_empty() && w.features.is_empty() && !w.fold_recent {
             return Ok(Vec::new());
         }
         let mut recent = self.recent()?;
         let forgets = w.docs.values().any(Option::is_none);
+        if (forgets || w.fold_recent) && !recent.is_empty() {
+            self.fold_in_pieces(&recent)?;
+            recent = self.recent()?;
+        }
         if !forgets && !w.fold_recent {
             let fresh = |values: &mut PackedValues| -> PackedValues {
                 let (new, old) = std::mem::take(values)
@@ -163,12 +167,8 @@ impl LocalStore {
             w.rows.extend(rows);
             w.features.extend(features);
         }
-        // Every waiting value goes into the packs, the batch's own winning.
-        let [mut docs, mut rows, mut features] = self.stage_fold(&mut w.batch, &recent);
-        docs.append(&mut w.docs);
-        rows.append(&mut w.rows);
-        features.append(&mut w.features);
-        (w.docs, w.rows, w.features) = (docs, rows, features);
+        // Nothing waits now: the batch's values go into the packs.
+        debug_assert!(recent.is_empty());
         self.stage_into_packs(w)
     }
 
