@@ -171,6 +171,7 @@ mod outbox;
 mod pull;
 mod purge;
 mod queue;
+mod recent;
 mod record_packs;
 pub mod refused;
 mod repair;
@@ -316,6 +317,8 @@ pub struct LocalStore {
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
     /// The outbox journal ([`outbox`]), opened at the first write.
     outbox: std::sync::Arc<std::sync::Mutex<outbox::Outbox>>,
+    /// What waits beside the packs, as last read ([`recent`]).
+    recent: recent::RecentCache,
 }
 
 /// Proof that the store's write lock is held. Every write takes it before
@@ -362,6 +365,8 @@ struct Writes {
     rows: PackedValues,
     /// Duplicate-index features set or removed, packed at commit.
     features: PackedValues,
+    /// Every value waiting beside the packs goes into them at commit.
+    fold_recent: bool,
 }
 
 impl Writes {
@@ -473,6 +478,7 @@ impl LocalStore {
             docs: Default::default(),
             rows: Default::default(),
             features: Default::default(),
+            fold_recent: false,
         }
     }
 
@@ -742,6 +748,8 @@ impl LocalStore {
         self.remove_outbox()?;
         self.db.clear()?;
         self.db.flush()?;
+        // The numbers of `r/` keys start again.
+        *self.recent.lock().expect("recent cache") = None;
         Ok(())
     }
 }

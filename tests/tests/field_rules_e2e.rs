@@ -43,16 +43,39 @@ fn laptop(server: &ServerProcess, admin: &Device, role: Role) -> Store {
 fn views_holding(dir: &Path, needle: &str) -> Vec<String> {
     let db = sled::open(dir).expect("open the store's files");
     let mut found = Vec::new();
+    let holds = |v: &[u8]| v.windows(needle.len()).any(|w| w == needle.as_bytes());
     for item in db.iter() {
         let (k, v) = item.unwrap();
         let operations = [&b"D/"[..], b"q/", b"qd/", b"h/"]
             .iter()
             .any(|p| k.starts_with(p));
-        if !operations && v.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        let views = if k.starts_with(b"r/") {
+            waiting_views(&v)
+        } else {
+            vec![v.to_vec()]
+        };
+        if !operations && views.iter().any(|v| holds(v)) {
             found.push(String::from_utf8_lossy(&k[..2.min(k.len())]).into_owned());
         }
     }
     found
+}
+
+/// The report rows and duplicate features in an `r/` key of a plain
+/// laptop store (values waiting beside their packs: entries of a kind byte,
+/// 0 for operations, a record id, a presence byte, a 4-byte length and the
+/// value).
+fn waiting_views(mut v: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while v.len() >= 22 {
+        let len = u32::from_be_bytes(v[18..22].try_into().unwrap()) as usize;
+        if v[0] != 0 {
+            out.push(v[22..22 + len].to_vec());
+        }
+        v = &v[22 + len..];
+    }
+    assert!(v.is_empty(), "an r/ key that does not parse");
+    out
 }
 
 /// The `rule` conflict of `family` naming `rule`, as `show --json` lists it.

@@ -203,6 +203,9 @@ impl LocalStore {
         if self.meta::<bool>(META_ERASURE_PENDING)? != Some(true) {
             return Ok(self);
         }
+        // The packs must hold no value that one waiting beside them
+        // superseded: the copy takes every key.
+        self.fold_recent()?;
         self.rewrite_outbox()?;
         let store = self.rewrite_files()?;
         {
@@ -224,6 +227,7 @@ impl LocalStore {
             cipher,
             commit_lock,
             outbox,
+            recent,
         } = self;
         db.flush()?;
         let new = dir.join(NEW);
@@ -245,6 +249,7 @@ impl LocalStore {
             cipher,
             commit_lock,
             outbox,
+            recent,
         })
     }
 }

@@ -31,11 +31,14 @@ pub(super) enum Kind {
     /// `e/<note id>`: an export from this store the server has not yet
     /// written to its audit trail.
     ExportNotes,
+    /// `r/<number>`: values of records changed lately, waiting to be
+    /// written into their packs ([`super::recent`]).
+    Recent,
 }
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 12] = [
+    pub(super) const ALL: [Kind; 13] = [
         Kind::Meta,
         Kind::Docs,
         Kind::Rows,
@@ -48,6 +51,7 @@ impl Kind {
         Kind::Purged,
         Kind::Dismissed,
         Kind::ExportNotes,
+        Kind::Recent,
     ];
 
     pub(super) const fn prefix(self) -> &'static [u8] {
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Purged => b"g/",
             Kind::Dismissed => b"x/",
             Kind::ExportNotes => b"e/",
+            Kind::Recent => b"r/",
         }
     }
 
@@ -75,6 +80,9 @@ impl Kind {
 
 /// The next place a record placed on this laptop gets (a meta key).
 pub(super) const NEXT_PLACE_KEY: &[u8] = b"m/next_place";
+
+/// The number the next `r/` key gets ([`super::recent`]; a meta key).
+pub(super) const RECENT_NEXT_KEY: &[u8] = b"m/recent_next";
 
 #[cfg(test)]
 mod tests {
@@ -93,5 +101,6 @@ mod tests {
             }
         }
         assert!(NEXT_PLACE_KEY.starts_with(Kind::Meta.prefix()));
+        assert!(RECENT_NEXT_KEY.starts_with(Kind::Meta.prefix()));
     }
 }

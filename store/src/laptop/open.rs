@@ -52,6 +52,7 @@ impl LocalStore {
             cipher,
             commit_lock: Default::default(),
             outbox: Default::default(),
+            recent: Default::default(),
         };
         let mut w = store.writes();
         w.batch = batch;
@@ -191,6 +192,7 @@ impl LocalStore {
             cipher,
             commit_lock: Default::default(),
             outbox: Default::default(),
+            recent: Default::default(),
         };
         store.ensure_duplicate_index()?;
         // An erasure whose rewrite of the files did not finish.

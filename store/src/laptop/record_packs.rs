@@ -19,6 +19,7 @@ use returnee_shared::RecordId;
 use returnee_shared::packs::DamagedPack;
 
 use super::keys::NEXT_PLACE_KEY;
+use super::recent::WithRecent;
 use super::{Kind, LocalStore, Result, StoreError, Writes};
 use crate::packs::{Packs, Seal};
 use crate::placed::{self, Placement};
@@ -56,35 +57,124 @@ impl LocalStore {
         Packs::new(&self.db, prefix, false, self)
     }
 
-    /// The value of record `id` in the packs under `prefix`.
+    /// The value of record `id` in the packs under `prefix`, or the one
+    /// waiting beside them ([`super::recent`]).
     pub(super) fn packed(&self, prefix: &'static [u8], id: RecordId) -> Result<Option<Vec<u8>>> {
+        if let Some(waiting) = self.recent()?.get(prefix, id) {
+            return Ok(waiting.map(<[u8]>::to_vec));
+        }
         self.placement().get(self.kind(prefix), id)
     }
 
-    /// The values of `ids` (sorted, each once) in the packs under `prefix`,
-    /// in their order: each pack read and opened once.
+    /// The values of `ids` (sorted, each once) in the packs under `prefix`
+    /// or waiting beside them, in their order: each pack read and opened
+    /// once.
     pub(super) fn packed_many(
         &self,
         prefix: &'static [u8],
         ids: &[RecordId],
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        self.placement().get_many(self.kind(prefix), ids)
+        let recent = self.recent()?;
+        if recent.is_empty() {
+            return self.placement().get_many(self.kind(prefix), ids);
+        }
+        let waiting: Vec<Option<Option<&[u8]>>> =
+            ids.iter().map(|id| recent.get(prefix, *id)).collect();
+        let packed_ids: Vec<RecordId> = ids
+            .iter()
+            .zip(&waiting)
+            .filter(|(_, w)| w.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut packed = self
+            .placement()
+            .get_many(self.kind(prefix), &packed_ids)?
+            .into_iter();
+        Ok(waiting
+            .into_iter()
+            .map(|w| match w {
+                Some(w) => w.map(<[u8]>::to_vec),
+                None => packed.next().flatten(),
+            })
+            .collect())
     }
 
-    /// Every value in the packs under `prefix`, in the order records
-    /// arrived on this laptop.
+    /// Every value in the packs under `prefix` (or waiting beside them), in
+    /// the order records arrived on this laptop; a record whose only value
+    /// of this kind waits beside the packs comes last.
     pub(super) fn scan_packed(
         &self,
         prefix: &'static [u8],
-    ) -> impl Iterator<Item = Result<(RecordId, sled::IVec)>> + '_ {
-        Placement::scan(self.kind(prefix))
+    ) -> Box<dyn Iterator<Item = Result<(RecordId, sled::IVec)>> + '_> {
+        match self.recent() {
+            Ok(recent) => Box::new(WithRecent::new(
+                Placement::scan(self.kind(prefix)),
+                recent,
+                prefix,
+            )),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 
-    /// Turns the docs, rows and features gathered in `w` into pack writes;
-    /// a record whose operations are removed (a purge) leaves the index.
-    /// The caller holds the commit lock until the batch is applied. Returns
-    /// the keys of the packs written.
+    /// Turns the docs, rows and features gathered in `w` into writes:
+    /// those of records already here wait beside the packs
+    /// ([`super::recent`]), the others go into the packs. What waits goes
+    /// into the packs first, in batches of its own, if too much would wait,
+    /// when a record's operations are removed (a purge; it leaves the index)
+    /// or when `w.fold_recent`; the batch's values then go into the packs
+    /// too. The caller holds the commit lock until the batch is applied.
+    /// Returns the keys written.
     pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
+        if w.docs.is_empty() && w.rows.is_empty() && w.features.is_empty() && !w.fold_recent {
+            return Ok(Vec::new());
+        }
+        let mut recent = self.recent()?;
+        let forgets = w.docs.values().any(Option::is_none);
+        if (forgets || w.fold_recent) && !recent.is_empty() {
+            self.fold_in_pieces(&recent)?;
+            recent = self.recent()?;
+        }
+        if !forgets && !w.fold_recent {
+            let fresh = |values: &mut PackedValues| -> PackedValues {
+                let (new, old) = std::mem::take(values)
+                    .into_iter()
+                    .partition(|(id, _)| w.fresh.contains(id));
+                *values = old;
+                new
+            };
+            let (docs, rows, features) = (
+                fresh(&mut w.docs),
+                fresh(&mut w.rows),
+                fresh(&mut w.features),
+            );
+            let mut staged =
+                self.stage_recent(&mut w.batch, &recent, [&w.docs, &w.rows, &w.features])?;
+            if staged.is_none() && !recent.is_empty() {
+                // Too much would wait: what waits goes into the packs first.
+                self.fold_in_pieces(&recent)?;
+                recent = self.recent()?;
+                staged =
+                    self.stage_recent(&mut w.batch, &recent, [&w.docs, &w.rows, &w.features])?;
+            }
+            if let Some(mut keys) = staged {
+                w.docs = docs;
+                w.rows = rows;
+                w.features = features;
+                keys.extend(self.stage_into_packs(w)?);
+                return Ok(keys);
+            }
+            w.docs.extend(docs);
+            w.rows.extend(rows);
+            w.features.extend(features);
+        }
+        // Nothing waits now: the batch's values go into the packs.
+        debug_assert!(recent.is_empty());
+        self.stage_into_packs(w)
+    }
+
+    /// Stages the docs, rows and features gathered in `w` into the packs;
+    /// a record whose operations are removed leaves the index.
+    pub(super) fn stage_into_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
         let docs: Vec<(RecordId, Option<Vec<u8>>)> =
             std::mem::take(&mut w.docs).into_iter().collect();
         let rows: Vec<(RecordId, Option<Vec<u8>>)> =

@@ -193,6 +193,7 @@ impl LocalStore {
             cipher,
             commit_lock: Default::default(),
             outbox: Default::default(),
+            recent: Default::default(),
         };
         let lock = store.write_lock();
         let mut w = store.writes();
