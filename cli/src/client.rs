@@ -251,7 +251,21 @@ impl ServerClient {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().map_err(|e| self.failed(&e))?;
+        let req = req.build().map_err(|e| self.failed(&e))?;
+        let again = if repeatable(&req) {
+            req.try_clone()
+        } else {
+            None
+        };
+        let resp = match (self.http.execute(req), again) {
+            // A kept-alive connection that the server closed as this request
+            // went out (it closes one after answering without reading a
+            // request's body, as an older server's 404 does) fails before
+            // any answer: sent once more, on a fresh connection.
+            (Err(e), Some(again)) if closed_before_answer(&e) => self.http.execute(again),
+            (sent, _) => sent,
+        }
+        .map_err(|e| self.failed(&e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -501,6 +515,31 @@ impl ServerClient {
     }
 }
 
+/// Requests that may reach the server twice with the effect of once: reads,
+/// and the sync's writes, which the server recognises when repeated (a
+/// push's operations by their ids, a check-in, export notes). Not enrolling
+/// (a code's uses) nor an admin's changes.
+fn repeatable(req: &reqwest::blocking::Request) -> bool {
+    req.method() == reqwest::Method::GET
+        || ["/v1/sync/push", "/v1/device/token", "/v1/audit/exports"].contains(&req.url().path())
+}
+
+/// Whether `e` is a connection closed before any answer came: hyper's
+/// "connection closed before message completed".
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(inner) = src {
+        if inner
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        src = inner.source();
+    }
+    false
+}
+
 /// What is wrong with a server certificate that rustls refused for what
 /// it is rather than for who issued it (webpki names these faults only in
 /// its error's text).
@@ -558,4 +597,95 @@ fn describe(e: &reqwest::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// Reads one request (headers, then a body of its Content-Length).
+    fn read_request(r: &mut BufReader<std::net::TcpStream>) -> String {
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        r.read_exact(&mut body).unwrap();
+        head
+    }
+
+    const HEALTH: &str = r#"{"status":"ok","protocol":1,"accepts":[1]}"#;
+
+    /// A server that answers the first request on its first connection,
+    /// reads the second and closes that connection unanswered (a kept-alive
+    /// connection closed as a request went out), then answers every
+    /// request on the connections after: the number of connections.
+    fn closing_server() -> (String, std::thread::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{HEALTH}",
+            HEALTH.len()
+        );
+        let server = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(first);
+            read_request(&mut r);
+            r.get_mut().write_all(answer.as_bytes()).unwrap();
+            read_request(&mut r);
+            drop(r);
+            listener.set_nonblocking(true).unwrap();
+            let mut connections = 1;
+            let quiet = std::time::Instant::now();
+            while quiet.elapsed() < Duration::from_millis(500) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        connections += 1;
+                        s.set_nonblocking(false).unwrap();
+                        let mut r = BufReader::new(s);
+                        read_request(&mut r);
+                        r.get_mut().write_all(answer.as_bytes()).unwrap();
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            connections
+        });
+        (url, server)
+    }
+
+    #[test]
+    fn a_read_on_a_connection_closed_as_it_went_out_is_sent_again() {
+        let (url, server) = closing_server();
+        let client = ServerClient::new(&url, None, None).unwrap();
+        client.health().unwrap();
+        let again = client.health().expect("sent again on a fresh connection");
+        assert_eq!(again.protocol, 1);
+        assert_eq!(server.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn an_enrollment_on_a_connection_closed_as_it_went_out_is_not_sent_again() {
+        let (url, server) = closing_server();
+        let client = ServerClient::new(&url, None, None).unwrap();
+        client.health().unwrap();
+        let err = client
+            .enroll(DeviceId(uuid::Uuid::nil()), "AAAA-BBBB-CCCC-DDDD", "laptop")
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+        // The code may have been used: the person runs the command again.
+        assert!(err.to_string().contains("run the command again"), "{err}");
+        assert_eq!(server.join().unwrap(), 1);
+    }
 }
