@@ -11,7 +11,7 @@
 //! While an [`EagerPurge`] is alive, mimalloc's purge delay is the one it
 //! asked for (the first one's, when several are alive); the previous
 //! delay comes back when the last is dropped. The server's duplicate index
-//! and its pull pages ask for 0 ms, a laptop's pull for 10 ms (0 ms slows
+//! asks for 0 ms while it works, a laptop's pull for 10 ms (0 ms slows
 //! it). Not pushes:
 //! purging at once for a whole process made a push of 100,000 families half
 //! as slow again.

@@ -303,8 +303,9 @@ async fn pull(
     // A page reads whole journal frames and writes a body of megabytes:
     // handed back at once, by each thread that freed them, or a laptop
     // pulling page after page leaves tens of megabytes held by the
-    // allocator (`returnee_memory`; PERFORMANCE.md).
-    let _purge = returnee_memory::EagerPurge::after(0);
+    // allocator (`returnee_memory`; PERFORMANCE.md). Not by lowering the
+    // purge delay: that is process-wide, and pushes beside pulls (many
+    // laptops syncing) would pay for it.
     let page = blocking(move || {
         let page = store.pull_with(&device, after, limit, own);
         returnee_memory::release_freed();
