@@ -300,16 +300,26 @@ async fn pull(
     let device = who.0;
     let id = device.id;
     let started = std::time::Instant::now();
-    let page = blocking(move || Ok(store.pull_with(&device, after, limit, own)?)).await?;
+    // A page reads whole journal frames and writes a body of megabytes:
+    // handed back at once, by each thread that freed them, or a laptop
+    // pulling page after page leaves tens of megabytes held by the
+    // allocator (`returnee_memory`; PERFORMANCE.md). Not by lowering the
+    // purge delay: that is process-wide, and pushes beside pulls (many
+    // laptops syncing) would pay for it.
+    let page = blocking(move || {
+        let page = store.pull_with(&device, after, limit, own);
+        returnee_memory::release_freed();
+        Ok(page?)
+    })
+    .await?;
     // The log holds each operation's JSON: the answer is written from it
     // without decoding (PullPage::to_json).
     let body = page.to_json();
-    crate::metrics::batch(
-        crate::metrics::Direction::Pull,
-        page.ops.len(),
-        started.elapsed(),
-    );
-    tracing::debug!(device = %id, ops = page.ops.len(), cursor = page.cursor.0, "pull");
+    let (ops, cursor) = (page.ops.len(), page.cursor.0);
+    drop(page);
+    returnee_memory::release_freed();
+    crate::metrics::batch(crate::metrics::Direction::Pull, ops, started.elapsed());
+    tracing::debug!(device = %id, ops, cursor, "pull");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
