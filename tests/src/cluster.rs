@@ -269,6 +269,10 @@ pub struct Faults {
     pub cut_up_after: Option<usize>,
     /// Cut every connection once this many bytes went server → client.
     pub cut_down_after: Option<usize>,
+    /// After the first cut the link is down: every later connection is
+    /// closed as soon as it opens (a laptop's one resend of a request cut
+    /// on its way fails too).
+    pub down_after_cut: bool,
 }
 
 /// A TCP proxy in front of the server that can cut connections part-way.
@@ -316,12 +320,16 @@ impl FaultProxy {
                 match listener.accept() {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
+                        let faults = *f.lock().unwrap();
+                        if faults.down_after_cut && c.load(Ordering::Relaxed) > 0 {
+                            let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        }
                         let Ok(server) = TcpStream::connect(upstream) else {
                             continue;
                         };
                         let _ = client.set_nodelay(true);
                         let _ = server.set_nodelay(true);
-                        let faults = *f.lock().unwrap();
                         let cut = Arc::new(AtomicBool::new(false));
                         pipe(
                             client.try_clone().unwrap(),

@@ -309,6 +309,7 @@ fn a_push_cut_mid_way_resumes_without_loss_or_duplicates() {
     proxy.set(Faults {
         cut_up_after: Some(12_000),
         cut_down_after: None,
+        down_after_cut: true,
     });
     let err = a.try_sync(&a.client_via(&proxy.url()), 100).unwrap_err();
     assert!(err.to_string().contains("cannot reach the server"), "{err}");
@@ -484,6 +485,7 @@ fn an_import_sized_write_is_pushed_in_batches_across_its_queue_entries_and_a_cut
     proxy.set(Faults {
         cut_up_after: Some(12_000),
         cut_down_after: None,
+        down_after_cut: true,
     });
     // Batches of 70: entries are acknowledged part by part.
     assert!(a.try_sync(&a.client_via(&proxy.url()), 70).is_err());
@@ -519,6 +521,7 @@ fn a_lost_push_response_is_resent_and_recognised() {
     proxy.set(Faults {
         cut_up_after: None,
         cut_down_after: Some(0),
+        down_after_cut: false,
     });
     assert!(a.try_sync(&a.client_via(&proxy.url()), 100).is_err());
     assert_eq!(
@@ -548,6 +551,7 @@ fn a_pull_cut_mid_way_resumes_without_loss_or_duplicates() {
     proxy.set(Faults {
         cut_up_after: None,
         cut_down_after: Some(12_000),
+        down_after_cut: true,
     });
     assert!(b.try_sync(&b.client_via(&proxy.url()), 100).is_err());
     let got = b.report().totals.families;
