@@ -22,6 +22,10 @@ use returnee_shared::packs::{DamagedPack, Place};
 
 use crate::packs::{Packs, Seal};
 
+mod known_ids;
+
+pub use known_ids::KnownIds;
+
 /// Where each record of a store lies, and the next free place.
 pub struct Placement<'a, S> {
     index: Packs<'a, S, RecordId>,
@@ -31,6 +35,8 @@ pub struct Placement<'a, S> {
     /// how many at most ([`Placement::with_runs`]); `None`: straight into
     /// the index's packs.
     runs: Option<(&'static [u8], usize)>,
+    /// Which records may be placed ([`Placement::with_known_ids`]).
+    known: Option<&'a KnownIds>,
 }
 
 /// Index entries waiting in runs at most, before they are merged into the
@@ -76,6 +82,7 @@ impl<'a, S: Seal> Placement<'a, S> {
             index: Packs::new(tree, index_prefix, index_always_exists, seal),
             next_key,
             runs: None,
+            known: None,
         }
     }
 
@@ -89,6 +96,16 @@ impl<'a, S: Seal> Placement<'a, S> {
         self
     }
 
+    /// The same placement, which looks records up in the index only when
+    /// `known` says they may be placed, and notes there the records it
+    /// places. Only for callers that hold the lock serialising the store's
+    /// writes, and every write that places records goes through such a
+    /// placement with the same `known`.
+    pub const fn with_known_ids(mut self, known: &'a KnownIds) -> Self {
+        self.known = Some(known);
+        self
+    }
+
     /// The key of the index's first pack, for a store to write when it is
     /// made.
     pub fn first_index_key(&self) -> Vec<u8> {
@@ -99,19 +116,22 @@ impl<'a, S: Seal> Placement<'a, S> {
     /// record this store has not placed.
     pub fn places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
         let runs = self.read_runs()?;
-        if runs.entries.is_empty() {
-            return self.packed_places(ids);
-        }
         let mut out: Vec<Option<Place>> = ids.iter().map(|id| runs.place(*id)).collect();
-        let missing: Vec<RecordId> = ids
-            .iter()
-            .zip(&out)
-            .filter(|(_, p)| p.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        let mut packed = self.packed_places(&missing)?.into_iter();
-        for p in out.iter_mut().filter(|p| p.is_none()) {
-            *p = packed.next().flatten();
+        let mut missing: Vec<usize> = (0..ids.len()).filter(|i| out[*i].is_none()).collect();
+        if let Some(known) = self.known {
+            let asked: Vec<RecordId> = missing.iter().map(|i| ids[*i]).collect();
+            let may = known.may_hold(&asked, || {
+                let every = Packs::scan(self.index)
+                    .map(|item| item.map(|(id, _)| id))
+                    .chain(runs.entries.iter().map(|e| Ok(e.0)));
+                Ok((self.next_place()?, every))
+            })?;
+            let mut may = may.into_iter();
+            missing.retain(|_| may.next().unwrap_or(true));
+        }
+        let asked: Vec<RecordId> = missing.iter().map(|i| ids[*i]).collect();
+        for (i, place) in missing.into_iter().zip(self.packed_places(&asked)?) {
+            out[i] = place;
         }
         Ok(out)
     }
@@ -287,6 +307,16 @@ impl<'a, S: Seal> Placement<'a, S> {
             } else if place.is_some() && forget.binary_search(id).is_ok() {
                 index.push((*id, None));
             }
+        }
+        if let Some(known) = self.known {
+            known.note(
+                index
+                    .iter()
+                    .filter(|e| e.1.is_some())
+                    .map(|e| e.0)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
         }
         let mut written = Vec::new();
         for (kind, updates) in kinds {
