@@ -128,9 +128,10 @@ mod tests {
         ))
     }
 
-    fn every(
-        ids: &[RecordId],
-    ) -> impl FnOnce() -> Result<(u64, std::vec::IntoIter<Result<RecordId, ()>>), ()> + '_ {
+    /// What a filter is built from: a count and every id.
+    type Every = (u64, std::vec::IntoIter<Result<RecordId, ()>>);
+
+    fn every(ids: &[RecordId]) -> impl FnOnce() -> Result<Every, ()> + '_ {
         move || {
             let all: Vec<Result<RecordId, ()>> = ids.iter().copied().map(Ok).collect();
             Ok((ids.len() as u64, all.into_iter()))
