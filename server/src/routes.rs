@@ -195,7 +195,7 @@ async fn mint_code(
 #[post("/sync/push")]
 async fn push(
     state: State,
-    _protocol: SyncProtocol,
+    protocol: SyncProtocol,
     who: Authenticated,
     body: web::Json<RawPushRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -212,10 +212,12 @@ async fn push(
     let duplicates = state.duplicates.clone();
     let arrived = std::time::Instant::now();
     let mut ack = blocking(move || {
-        let ops = decode_ops(&raw)?;
-        drop(raw);
+        // Logged as they came from a client of this protocol; a client of
+        // the one before may lack what this one writes: encoded again.
+        let current = protocol.version == returnee_shared::wire::PROTOCOL_VERSION;
+        let ops = decode_ops(raw, current)?;
         // Committed: re-check the changed records for duplicates (off this request).
-        let ack = store.push_settled(&device, ops, Utc::now(), |changed, through| {
+        let ack = store.push_received_settled(&device, ops, Utc::now(), |changed, through| {
             duplicates.after_push(changed, through, |task| {
                 actix_web::rt::task::spawn_blocking(task);
             })
@@ -240,16 +242,23 @@ async fn push(
     Ok(HttpResponse::Ok().json(ack))
 }
 
-/// Decodes a push's operations, several at once on a large batch; any
-/// element that is not a valid operation refuses the whole batch, and the
-/// error names one such element by its place (with several, not
-/// necessarily the first).
-fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
-    raw.par_iter()
+/// Decodes a push's operations, several at once on a large batch, each
+/// with the JSON the log keeps: as it came when `as_sent` (decoding
+/// checked it), else encoded again. Any element that is not a valid
+/// operation refuses the whole batch, and the error names one such element
+/// by its place (with several, not necessarily the first).
+fn decode_ops(raw: Vec<Box<RawValue>>, as_sent: bool) -> Result<Vec<(Op, Vec<u8>)>, ApiError> {
+    raw.into_par_iter()
         .with_min_len(500)
         .enumerate()
-        .map(|(i, op)| {
-            let op: Op = serde_json::from_str(op.get()).map_err(|e| {
+        .map(|(i, json)| {
+            // Keys this release does not read are noted: such an operation
+            // is logged as this release writes it, without them.
+            let mut unread = false;
+            let mut de = serde_json::Deserializer::from_str(json.get());
+            let op: Op = serde_ignored::deserialize(&mut de, |_| unread = true)
+                .and_then(|op| de.end().map(|()| op))
+                .map_err(|e| {
                 ApiError::BadRequest(format!(
                     "operation {} of the batch is not a valid operation: {e}",
                     i + 1
@@ -273,7 +282,14 @@ fn decode_ops(raw: &[Box<RawValue>]) -> Result<Vec<Op>, ApiError> {
                     i + 1
                 )));
             }
-            Ok(op)
+            // As this release writes it: `kind` first in `change` (read
+            // without buffering the change, so that unread keys are seen).
+            let json = if as_sent && !unread && json.get().contains("\"change\":{\"kind\":") {
+                String::from(Box::<str>::from(json)).into_bytes()
+            } else {
+                serde_json::to_vec(&op).map_err(|e| ApiError::Internal(e.to_string()))?
+            };
+            Ok((op, json))
         })
         .collect()
 }

@@ -183,3 +183,74 @@ fn a_protocol_the_server_does_not_accept_is_a_clear_400() {
         body.message
     );
 }
+
+/// The log keeps an operation of a current client as it came (it is not
+/// encoded again); one that carries keys this release does not read, or
+/// comes from a client of the protocol before, is kept as this release
+/// writes it.
+#[test]
+fn the_log_keeps_a_current_client_s_operation_as_it_came() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = prepare(ServerConfig::new(dir.path().join("data"))).unwrap();
+    let admin_code = prepared.initial_admin_code.clone().unwrap();
+    let server = spawn(prepared, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let api = Api {
+        url: server.url(),
+        http: reqwest::blocking::Client::new(),
+    };
+    let device = "0192f5a4-1d2e-7c3b-9a1f-5e6d7c8b9a01";
+    let (status, admin) = api.send(
+        "POST",
+        "/v1/enroll",
+        &[("content-type", "application/json".into())],
+        Some(
+            &json!({"protocol": 2, "device_id": device, "code": admin_code,
+                     "device_name": "admin"}),
+        ),
+    );
+    assert_eq!(status, 200, "{admin}");
+    let token = admin["token"].as_str().unwrap().to_string();
+    // An operation as this release writes it (`kind` first), for record `n`.
+    let op = |n: u32| {
+        let value = json!({"id": format!("0192f5a4-2000-7000-8000-0000000000{n:02}"),
+            "record": format!("0192f5a4-2000-7000-8000-0000000001{n:02}"),
+            "device": device, "at": "2026-11-21T09:00:00Z",
+            "change": {"kind": "create", "fields": {"crossing": "torkham",
+                "crossed_on": "2026-11-21", "return_type": "spontaneous",
+                "departure_province": "PK-PB", "destination_province": "AF-KAB",
+                "members": {"males": [0, 0, 0, 1, 0], "females": [0, 0, 0, 1, 0]}}}});
+        let op: returnee_shared::merge::Op = serde_json::from_value(value).unwrap();
+        serde_json::to_string(&op).unwrap()
+    };
+    let push = |protocol: &str, ops: &[String]| {
+        let resp = api
+            .http
+            .post(format!("{}/v1/sync/push", api.url))
+            .header(PROTOCOL_HEADER, protocol)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(format!("{{\"ops\":[{}]}}", ops.join(",")))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let ack: Value = resp.json().unwrap();
+        assert_eq!(ack["applied"], ops.len(), "{ack}");
+    };
+    let spaced = |json: String| json.replacen('{', "{ ", 1);
+    let (a, b, c) = (op(1), op(2), op(3));
+    let unknown = b.replacen('{', "{\"junk\":\"not read\",", 1);
+    push("2", &[spaced(a.clone()), unknown]);
+    push("1", &[spaced(c.clone())]);
+    let page = api
+        .http
+        .get(format!("{}/v1/sync/pull?after=0&own=true", api.url))
+        .header(PROTOCOL_HEADER, "2")
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains(&format!("[{},{b},{c}]", spaced(a))), "{page}");
+    assert!(!page.contains("junk"));
+}

@@ -22,6 +22,10 @@ use returnee_shared::packs::{DamagedPack, Place};
 
 use crate::packs::{Packs, Seal};
 
+mod known_ids;
+
+pub use known_ids::KnownIds;
+
 /// Where each record of a store lies, and the next free place.
 pub struct Placement<'a, S> {
     index: Packs<'a, S, RecordId>,
@@ -31,6 +35,8 @@ pub struct Placement<'a, S> {
     /// how many at most ([`Placement::with_runs`]); `None`: straight into
     /// the index's packs.
     runs: Option<(&'static [u8], usize)>,
+    /// Which records may be placed ([`Placement::with_known_ids`]).
+    known: Option<&'a KnownIds>,
 }
 
 /// Index entries waiting in runs at most, before they are merged into the
@@ -76,6 +82,7 @@ impl<'a, S: Seal> Placement<'a, S> {
             index: Packs::new(tree, index_prefix, index_always_exists, seal),
             next_key,
             runs: None,
+            known: None,
         }
     }
 
@@ -89,6 +96,16 @@ impl<'a, S: Seal> Placement<'a, S> {
         self
     }
 
+    /// The same placement, which looks records up in the index only when
+    /// `known` says they may be placed, and notes there the records it
+    /// places. Only for callers that hold the lock serialising the store's
+    /// writes, and every write that places records goes through such a
+    /// placement with the same `known`.
+    pub const fn with_known_ids(mut self, known: &'a KnownIds) -> Self {
+        self.known = Some(known);
+        self
+    }
+
     /// The key of the index's first pack, for a store to write when it is
     /// made.
     pub fn first_index_key(&self) -> Vec<u8> {
@@ -98,20 +115,30 @@ impl<'a, S: Seal> Placement<'a, S> {
     /// The places of `ids` (sorted, each once), in their order: `None` for a
     /// record this store has not placed.
     pub fn places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
-        let runs = self.read_runs()?;
-        if runs.entries.is_empty() {
-            return self.packed_places(ids);
+        let mut out = vec![None; ids.len()];
+        let mut asked: Vec<usize> = (0..ids.len()).collect();
+        if let Some(known) = self.known {
+            // A record the filter has not seen is in no run and no pack.
+            let may = known.may_hold(ids, || {
+                let runs = self.read_runs(true)?;
+                let every = Packs::scan(self.index)
+                    .map(|item| item.map(|(id, _)| id))
+                    .chain(runs.entries.into_iter().map(|e| Ok(e.0)));
+                Ok((self.next_place()?, every))
+            })?;
+            asked.retain(|i| may[*i]);
+            if asked.is_empty() {
+                return Ok(out);
+            }
         }
-        let mut out: Vec<Option<Place>> = ids.iter().map(|id| runs.place(*id)).collect();
-        let missing: Vec<RecordId> = ids
-            .iter()
-            .zip(&out)
-            .filter(|(_, p)| p.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        let mut packed = self.packed_places(&missing)?.into_iter();
-        for p in out.iter_mut().filter(|p| p.is_none()) {
-            *p = packed.next().flatten();
+        let runs = self.read_runs(true)?;
+        for i in &asked {
+            out[*i] = runs.place(ids[*i]);
+        }
+        asked.retain(|i| out[*i].is_none());
+        let wanted: Vec<RecordId> = asked.iter().map(|i| ids[*i]).collect();
+        for (i, place) in asked.into_iter().zip(self.packed_places(&wanted)?) {
+            out[i] = place;
         }
         Ok(out)
     }
@@ -126,8 +153,9 @@ impl<'a, S: Seal> Placement<'a, S> {
             .map_err(S::Error::from)
     }
 
-    /// Every run's entries, sorted by id, and the runs' keys.
-    fn read_runs(&self) -> Result<Runs, S::Error> {
+    /// The runs' keys and number of entries, and with `entries` every run's
+    /// entries, sorted by id.
+    fn read_runs(&self, entries: bool) -> Result<Runs, S::Error> {
         let mut runs = Runs::default();
         let Some((prefix, _)) = self.runs else {
             return Ok(runs);
@@ -138,6 +166,11 @@ impl<'a, S: Seal> Placement<'a, S> {
             if plain.len() % RUN_ENTRY != 0 {
                 return Err(DamagedPack.into());
             }
+            runs.count += plain.len() / RUN_ENTRY;
+            runs.keys.push(key.to_vec());
+            if !entries {
+                continue;
+            }
             runs.entries.extend(plain.chunks_exact(RUN_ENTRY).map(|e| {
                 let id = RecordId(uuid::Uuid::from_bytes(
                     e[..16].try_into().expect("16 bytes"),
@@ -145,7 +178,6 @@ impl<'a, S: Seal> Placement<'a, S> {
                 let place = Place(u64::from_be_bytes(e[16..].try_into().expect("8 bytes")));
                 (id, place)
             }));
-            runs.keys.push(key.to_vec());
         }
         runs.entries.sort_unstable_by_key(|e| e.0);
         Ok(runs)
@@ -164,9 +196,9 @@ impl<'a, S: Seal> Placement<'a, S> {
         let Some((prefix, limit)) = self.runs else {
             return self.index.stage(batch, &index);
         };
-        let runs = self.read_runs()?;
+        let runs = self.read_runs(false)?;
         let leaving = index.iter().any(|e| e.1.is_none());
-        if !leaving && runs.entries.len() + index.len() <= limit {
+        if !leaving && runs.count + index.len() <= limit {
             let next = runs.keys.last().map_or(0, |k| run_number(prefix, k) + 1);
             for (i, piece) in index.chunks(RUN_PIECE).enumerate() {
                 let key = crate::db::key(prefix, &[&(next + i as u64).to_be_bytes()]);
@@ -182,6 +214,7 @@ impl<'a, S: Seal> Placement<'a, S> {
         }
         // The runs' entries are in no pack: the batch's own entries win
         // (a record that leaves may be in a run).
+        let runs = self.read_runs(true)?;
         let mut merged: std::collections::BTreeMap<RecordId, Option<Vec<u8>>> = runs
             .entries
             .iter()
@@ -288,6 +321,16 @@ impl<'a, S: Seal> Placement<'a, S> {
                 index.push((*id, None));
             }
         }
+        if let Some(known) = self.known {
+            known.note(
+                index
+                    .iter()
+                    .filter(|e| e.1.is_some())
+                    .map(|e| e.0)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
+        }
         let mut written = Vec::new();
         for (kind, updates) in kinds {
             let mut placed: Vec<(Place, Option<Vec<u8>>)> = updates
@@ -389,6 +432,8 @@ impl<'a, S: Seal> Placement<'a, S> {
 #[derive(Default)]
 struct Runs {
     entries: Vec<(RecordId, Place)>,
+    /// Entries in every run (read or not).
+    count: usize,
     keys: Vec<Vec<u8>>,
 }
 
@@ -605,6 +650,61 @@ mod tests {
         let plain = Placement::new(&db, &PLAIN, b"I/", false, b"n");
         assert_eq!(plain.places(&[fresh]).unwrap(), vec![None]);
         assert!(placement.places(&[fresh]).unwrap()[0].is_some());
+    }
+
+    #[test]
+    fn with_known_ids_places_are_the_index_s_before_and_after_merges() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let plain = || Placement::new(&db, &PLAIN, b"I/", false, b"n").with_runs(b"J/", 120);
+        let docs = Packs::new(&db, b"D/", false, &PLAIN);
+        let mut all = Vec::new();
+        // Records placed before the filter exists: it is built from the
+        // index (packs and runs) at its first use.
+        let known = KnownIds::new();
+        for batch in 0..10u128 {
+            let placement = plain().with_known_ids(&known);
+            let mut ids: Vec<RecordId> = (0..50).map(|i| id(batch * 50 + i)).collect();
+            ids.sort();
+            let updates: Vec<_> = ids.iter().map(|i| (*i, Some(vec![1u8; 8]))).collect();
+            // The first batches written before any use of the filter.
+            let writer = if batch < 3 {
+                plain()
+            } else {
+                plain().with_known_ids(&known)
+            };
+            let (read, _) = writer.get_many_placed(docs, &ids).unwrap();
+            let mut b = sled::Batch::default();
+            writer
+                .stage_knowing(&mut b, &[(docs, &updates[..])], &[], &read)
+                .unwrap();
+            db.apply_batch(b).unwrap();
+            all.extend(ids);
+            all.sort();
+            if batch < 3 {
+                continue;
+            }
+            let mut asked = all.clone();
+            asked.extend((9_000..9_020).map(id));
+            asked.sort();
+            assert_eq!(
+                placement.places(&asked).unwrap(),
+                plain().places(&asked).unwrap(),
+                "batch {batch}"
+            );
+        }
+        let places = plain().places(&all).unwrap();
+        let mut seen: Vec<u64> = places.iter().map(|p| p.unwrap().0).collect();
+        seen.sort();
+        assert_eq!(seen, (0..500).collect::<Vec<_>>(), "each record one place");
+        let fresh: Vec<RecordId> = (9_000..9_100).map(id).collect();
+        assert!(
+            plain()
+                .with_known_ids(&known)
+                .places(&fresh)
+                .unwrap()
+                .iter()
+                .all(Option::is_none)
+        );
     }
 
     #[test]

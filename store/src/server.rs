@@ -262,6 +262,9 @@ pub struct ServerStore {
     /// `erasure.pending` (read at open), so that the check after every
     /// push touches no file.
     erasure_waiting: Arc<std::sync::atomic::AtomicBool>,
+    /// Which records the index may hold: the push path looks up only those
+    /// ([`crate::placed::KnownIds`]; used and noted under `writer`).
+    known_ids: Arc<crate::placed::KnownIds>,
 }
 
 impl ServerStore {
@@ -360,29 +363,24 @@ impl ServerStore {
         self.push_settled(device, ops, now, |_, _| {})
     }
 
-    /// [`ServerStore::push`], then `committed` with what the push changed of
-    /// each record and the last log position it took (or the last before
-    /// it, if it logged nothing), called before the next push can commit
-    /// (so that calls come in commit order).
-    pub fn push_then(
+    /// [`ServerStore::push_then`] of operations with the JSON each came in
+    /// (which must decode to it), logged as it came: not encoded again.
+    pub fn push_received_then(
         &self,
         device: &Device,
-        ops: Vec<Op>,
+        ops: Vec<(Op, Vec<u8>)>,
         now: DateTime<Utc>,
         committed: impl FnOnce(Vec<ChangedRecord>, u64),
     ) -> Result<PushResponse> {
         let today = now.date_naive();
-        // Encoded before taking the writer, so that other pushes' encoding
-        // runs beside this push's commit (and a large batch on all cores).
-        let encoded: Vec<Vec<u8>> = ops.par_iter().with_min_len(500).map(encode).collect();
         let guard = self.writer.lock().expect("writer lock");
         let mut out = PushResponse::default();
         // Every record the batch touches, read on all cores (each worker
         // shares the log chunks it reads between its records).
-        let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
+        let mut ids: Vec<RecordId> = ops.iter().map(|(op, _)| op.record).collect();
         ids.sort_unstable();
         ids.dedup();
-        let (known, stored) = record_packs::get_many_placed(&self.db(), &ids)?;
+        let (known, stored) = record_packs::get_many_placed(&self.db(), &self.known_ids, &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = ids
             .into_par_iter()
             .zip(stored)
@@ -395,7 +393,7 @@ impl ServerStore {
         let mut audited = Vec::new();
         let mut erasing = BTreeSet::new();
         let mut batch = sled::Batch::default();
-        for (op, json) in ops.into_iter().zip(encoded) {
+        for (op, json) in ops {
             let record = records.get_mut(&op.record).expect("loaded above");
             if record.doc.contains(op.id) {
                 out.already_held += 1;
@@ -428,6 +426,9 @@ impl ServerStore {
         let logged_after = self.last_seq()?;
         let frame_at = self.journal.lock().expect("journal lock").end();
         let mut log = LogWriter::after(logged_after, frame_at);
+        // Each entry: its length, device, kind, tag (a few crossings), JSON.
+        log.chunk
+            .reserve(fresh.iter().map(|(_, json)| 40 + json.len()).sum());
         // Each changed record's site tag, and the entries that tell devices
         // it moved, on all cores; logged in record order.
         let retagged: Vec<(RecordId, Vec<u8>, Vec<Move>)> = records
@@ -478,7 +479,7 @@ impl ServerStore {
             }
             changed.push(w.changed);
         }
-        record_packs::stage_knowing(&self.db(), &mut batch, &entries, &known)?;
+        record_packs::stage_knowing(&self.db(), &self.known_ids, &mut batch, &entries, &known)?;
         let mut writes = Writes::default();
         if !audited.is_empty() || !out.rejected.is_empty() {
             self.stage_audit(

@@ -431,6 +431,25 @@ impl Journal {
         self.append_encoded(&frame)
     }
 
+    /// Appends a frame whose payload `write` puts after the header's place
+    /// in the buffer it is given (at most about `len` bytes, the capacity
+    /// it starts with): the payload is not copied again.
+    pub fn append_with(&mut self, len: usize, write: impl FnOnce(&mut Vec<u8>)) -> Result<u64> {
+        let header = FRAME_HEADER as usize;
+        let mut frame = Vec::with_capacity(header + len);
+        frame.resize(header, 0);
+        write(&mut frame);
+        let n = frame.len() - header;
+        if n > MAX_FRAME as usize {
+            return Err(JournalError::TooLarge(n));
+        }
+        let n = (n as u32).to_le_bytes();
+        let sum = crc(&n, &frame[header..]);
+        frame[..4].copy_from_slice(&n);
+        frame[4..header].copy_from_slice(&sum.to_le_bytes());
+        self.append_encoded(&frame)
+    }
+
     /// Appends frames already encoded with [`encode_frame`] (one write);
     /// returns the position of the first.
     pub fn append_encoded(&mut self, frames: &[u8]) -> Result<u64> {

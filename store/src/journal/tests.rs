@@ -284,3 +284,28 @@ fn a_length_damaged_before_good_frames_is_damage_not_a_tail() {
     );
     assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing cut");
 }
+
+#[test]
+fn a_frame_written_in_place_reads_back_as_one_appended_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), Options::default()).unwrap();
+    let a = j.append(b"whole").unwrap();
+    // A capacity too small only grows the buffer.
+    let b = j
+        .append_with(2, |out| out.extend_from_slice(b"in place"))
+        .unwrap();
+    let c = j.append_with(0, |_| {}).unwrap();
+    j.sync().unwrap();
+    drop(j);
+    let (j, rec) = Journal::open(dir.path(), Options::default()).unwrap();
+    assert!(rec.cut.is_none(), "{:?}", rec.cut);
+    assert_eq!(
+        all(&j),
+        vec![
+            (a, b"whole".to_vec()),
+            (b, b"in place".to_vec()),
+            (c, Vec::new())
+        ]
+    );
+    assert_eq!(b, a + FRAME_HEADER + 5);
+}

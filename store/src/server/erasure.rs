@@ -205,6 +205,7 @@ impl ServerStore {
         })?;
         journaled::set_current_index(&dir, &name)?;
         *self.db.write().expect("index lock") = Arc::new(new);
+        self.known_ids.reset();
         let swap = swapped(&self.db());
         // Under the writer lock, so that an erasure pushed next marks again.
         // The old folder, if a crash keeps it from being deleted below, is

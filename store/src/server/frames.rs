@@ -46,13 +46,25 @@ impl Writes {
 }
 
 /// A frame's payload from its parts.
+#[cfg(test)]
 pub(super) fn encode_frame(first: u64, entries: &[u8], writes: &Writes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame_len(entries, writes));
+    encode_frame_into(&mut out, first, entries, writes);
+    out
+}
+
+/// The bytes of a frame's payload with these parts.
+pub(super) fn frame_len(entries: &[u8], writes: &Writes) -> usize {
     let kv: usize = writes
         .writes
         .iter()
         .map(|(k, v)| 9 + k.len() + v.as_ref().map_or(0, |v| v.len()))
         .sum();
-    let mut out = Vec::with_capacity(ENTRIES_AT + entries.len() + 4 + kv);
+    ENTRIES_AT + entries.len() + 4 + kv
+}
+
+/// Appends a frame's payload from its parts to `out`.
+pub(super) fn encode_frame_into(out: &mut Vec<u8>, first: u64, entries: &[u8], writes: &Writes) {
     out.push(FRAME_VERSION);
     out.extend_from_slice(&first.to_be_bytes());
     out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
@@ -66,7 +78,6 @@ pub(super) fn encode_frame(first: u64, entries: &[u8], writes: &Writes) -> Vec<u
         out.extend_from_slice(&(v.len() as u32).to_be_bytes());
         out.extend_from_slice(v);
     }
-    out
 }
 
 /// A frame's payload, read: the log position of its first entry, its

@@ -206,6 +206,7 @@ pub(super) fn open(dir: &Path) -> Result<ServerStore> {
         writer: Arc::new(Mutex::new(())),
         durable: Arc::new(AtomicU64::new(0)),
         erasure_waiting: Arc::new(std::sync::atomic::AtomicBool::new(erasure::pending_at(dir))),
+        known_ids: Arc::new(crate::placed::KnownIds::new()),
     };
     let from = if rebuilt.is_some() { 0 } else { checkpoint };
     let replayed = store.catch_up(from, end)?;
@@ -238,9 +239,11 @@ impl ServerStore {
         entries: &[u8],
         writes: &Writes,
     ) -> Result<u64> {
-        let payload = frames::encode_frame(first, entries, writes);
+        let len = frames::frame_len(entries, writes);
         let mut journal = self.journal.lock().expect("journal lock");
-        let at = journal.append(&payload)?;
+        let at = journal.append_with(len, |out| {
+            frames::encode_frame_into(out, first, entries, writes)
+        })?;
         let end = journal.end();
         drop(journal);
         stage_frame_effects(batch, at, end, first, entries, writes);
@@ -373,7 +376,7 @@ impl ServerStore {
         let mut ids: Vec<RecordId> = positions.iter().map(|p| p.0).collect();
         ids.sort_unstable();
         ids.dedup();
-        let (known, stored) = record_packs::get_many_placed(&self.db(), &ids)?;
+        let (known, stored) = record_packs::get_many_placed(&self.db(), &self.known_ids, &ids)?;
         let mut records: BTreeMap<RecordId, LoadedRecord> = BTreeMap::new();
         for (id, entry) in ids.into_iter().zip(stored) {
             records.insert(id, self.loaded(entry.as_deref())?);
@@ -396,7 +399,7 @@ impl ServerStore {
                 }
             }
         }
-        record_packs::stage_knowing(&self.db(), &mut batch, &entries, &known)?;
+        record_packs::stage_knowing(&self.db(), &self.known_ids, &mut batch, &entries, &known)?;
         stage_frame_effects(
             &mut batch,
             at,

@@ -15,7 +15,7 @@ use returnee_shared::RecordId;
 use super::keys::NEXT_PLACE_KEY;
 use super::{IndexKind, Kind, Result, StoreError};
 use crate::packs::{Packs, Plain};
-use crate::placed::{self, Known, Placement, Updates};
+use crate::placed::{self, Known, KnownIds, Placement, Updates};
 use returnee_shared::packs::Place;
 
 static PLAIN: Plain<StoreError> = Plain::new();
@@ -26,6 +26,16 @@ static PLAIN: Plain<StoreError> = Plain::new();
 fn placement(db: &sled::Db) -> Placement<'_, Plain<StoreError>> {
     Placement::new(db, &PLAIN, Kind::Places.prefix(), true, NEXT_PLACE_KEY)
         .with_runs(Kind::PlaceRuns.prefix(), placed::RUN_LIMIT)
+}
+
+/// [`placement`], which looks up in the index only the records `known`
+/// says may be there, and notes there the records it places: for the push
+/// path, under the store's writer lock.
+fn placement_knowing<'a>(
+    db: &'a sled::Db,
+    known: &'a KnownIds,
+) -> Placement<'a, Plain<StoreError>> {
+    placement(db).with_known_ids(known)
 }
 
 /// The key of the records' index's first pack, which every store has.
@@ -50,9 +60,14 @@ pub(super) fn get(db: &sled::Db, id: RecordId) -> Result<Option<Vec<u8>>> {
 }
 
 /// The stored entries of `ids` (sorted, each once), in their order, and
-/// the places read, for [`stage_knowing`] under the same writer lock.
-pub(super) fn get_many_placed(db: &sled::Db, ids: &[RecordId]) -> Result<(Known, placed::Values)> {
-    placement(db).get_many_placed(records(db), ids)
+/// the places read, for [`stage_knowing`] under the same writer lock
+/// (`known`: the store's filter of placed records).
+pub(super) fn get_many_placed(
+    db: &sled::Db,
+    known: &KnownIds,
+    ids: &[RecordId],
+) -> Result<(Known, placed::Values)> {
+    placement_knowing(db, known).get_many_placed(records(db), ids)
 }
 
 /// Every stored entry, in the order records arrived.
@@ -94,11 +109,12 @@ pub(super) fn scan_held(
 /// read by [`get_many_placed`] (`known`) are not read again.
 pub(super) fn stage_knowing(
     db: &sled::Db,
+    known_ids: &KnownIds,
     batch: &mut sled::Batch,
     updates: &Updates,
     known: &Known,
 ) -> Result<()> {
-    placement(db)
+    placement_knowing(db, known_ids)
         .stage_knowing(batch, &[(records(db), updates)], &[], known)
         .map(drop)
 }
