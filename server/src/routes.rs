@@ -283,8 +283,17 @@ fn decode_ops(raw: Vec<Box<RawValue>>, as_sent: bool) -> Result<Vec<(Op, Vec<u8>
                 )));
             }
             // As this release writes it: `kind` first in `change` (read
-            // without buffering the change, so that unread keys are seen).
-            let json = if as_sent && !unread && json.get().contains("\"change\":{\"kind\":") {
+            // without buffering the change, so that unread keys are seen),
+            // and no shorter than this release's encoding: an erasure
+            // writes a logged operation's stripped form over it in place,
+            // and that form is never longer than this release's encoding
+            // of the operation (a client that leaves out default values
+            // sends less).
+            let json = if as_sent
+                && !unread
+                && json.get().contains("\"change\":{\"kind\":")
+                && json.get().len() >= encoded_len(&op)?
+            {
                 String::from(Box::<str>::from(json)).into_bytes()
             } else {
                 serde_json::to_vec(&op).map_err(|e| ApiError::Internal(e.to_string()))?
@@ -292,6 +301,23 @@ fn decode_ops(raw: Vec<Box<RawValue>>, as_sent: bool) -> Result<Vec<(Op, Vec<u8>
             Ok((op, json))
         })
         .collect()
+}
+
+/// The length of `op` as this release encodes it, counted without writing it.
+fn encoded_len(op: &Op) -> Result<usize, ApiError> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, op).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(count.0)
 }
 
 /// The operations after a cursor that this device may see, leaving out its own.
