@@ -393,8 +393,11 @@ fn pull(
         for (after, page) in arrived {
             let page = page?;
             let left = page.remaining.map(|r| if page.more { r } else { 0 });
+            // Freed memory is not handed back here page by page
+            // (`returnee_memory::release_freed`): the next page faults it
+            // in again, and the pull of 100,000 families took a fifth
+            // longer (PERFORMANCE.md, "Memory, 1,000,000 families").
             engine.on_pull(store, after, page)?;
-            returnee_memory::release_freed();
             progress.pulled(engine.counts().pulled - before, left);
         }
         Ok(engine.counts().pulled - before)
