@@ -55,8 +55,14 @@ fn fill(text: &str, code: &str, token: &str) -> String {
     text.replace("{{CODE}}", code).replace("{{TOKEN}}", token)
 }
 
-#[test]
-fn a_protocol_1_laptop_enrolls_pushes_and_pulls_as_it_did() {
+/// A server in a temporary folder (kept while the first two live), a
+/// client of its API, and its first admin code.
+fn serve() -> (
+    tempfile::TempDir,
+    returnee_server::RunningServer,
+    Api,
+    String,
+) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let prepared = prepare(ServerConfig::new(dir.path().join("data"))).unwrap();
@@ -66,6 +72,12 @@ fn a_protocol_1_laptop_enrolls_pushes_and_pulls_as_it_did() {
         url: server.url(),
         http: reqwest::blocking::Client::new(),
     };
+    (dir, server, api, admin_code)
+}
+
+#[test]
+fn a_protocol_1_laptop_enrolls_pushes_and_pulls_as_it_did() {
+    let (_dir, _server, api, admin_code) = serve();
     // A protocol 2 admin, who mints the old laptop's code and pushes a
     // family with a field the old laptop does not know.
     let (status, admin) = api.send(
@@ -191,15 +203,7 @@ fn a_protocol_the_server_does_not_accept_is_a_clear_400() {
 /// this release writes it.
 #[test]
 fn the_log_keeps_a_current_client_s_operation_as_it_came() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let prepared = prepare(ServerConfig::new(dir.path().join("data"))).unwrap();
-    let admin_code = prepared.initial_admin_code.clone().unwrap();
-    let server = spawn(prepared, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let api = Api {
-        url: server.url(),
-        http: reqwest::blocking::Client::new(),
-    };
+    let (_dir, _server, api, admin_code) = serve();
     let device = "0192f5a4-1d2e-7c3b-9a1f-5e6d7c8b9a01";
     let (status, admin) = api.send(
         "POST",

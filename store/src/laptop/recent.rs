@@ -355,6 +355,11 @@ mod tests {
             .collect()
     }
 
+    /// The notes of `id`, which is on the laptop.
+    fn note_of(store: &LocalStore, id: RecordId) -> Option<String> {
+        store.get(id).unwrap().unwrap().family.fields.notes
+    }
+
     fn note(store: &LocalStore, id: RecordId, text: &str) {
         let now = Utc::now();
         store
@@ -414,17 +419,7 @@ mod tests {
         // A second handle of the same store (its own copy of what waits).
         let other = store.clone();
         note(&store, ids[3], "edited again");
-        assert_eq!(
-            other
-                .get(ids[3])
-                .unwrap()
-                .unwrap()
-                .family
-                .fields
-                .notes
-                .as_deref(),
-            Some("edited again")
-        );
+        assert_eq!(note_of(&other, ids[3]).as_deref(), Some("edited again"));
         drop(other);
         // A deleted family leaves the report and the duplicate index.
         store.delete(ids[5], Utc::now()).unwrap();
@@ -490,17 +485,7 @@ mod tests {
         drop(lock);
         assert_eq!(waiting_keys(&store), 0);
         assert!(store.get(ids[1]).unwrap().is_none());
-        assert_eq!(
-            store
-                .get(ids[0])
-                .unwrap()
-                .unwrap()
-                .family
-                .fields
-                .notes
-                .as_deref(),
-            Some("waiting")
-        );
+        assert_eq!(note_of(&store, ids[0]).as_deref(), Some("waiting"));
         assert_eq!(store.views().count(), 49);
     }
 
