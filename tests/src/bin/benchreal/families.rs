@@ -453,6 +453,8 @@ pub(crate) struct Generated {
     pub(crate) near_duplicates: usize,
     pub(crate) csv_bytes: u64,
     pub(crate) json_bytes: u64,
+    /// A head's name among the families (the `find` phase looks it up).
+    pub(crate) sample_name: Option<String>,
 }
 
 /// Writes `n` families (`crossing`: all at that one) as an import CSV, in
@@ -477,6 +479,7 @@ pub(crate) fn generate(
         near_duplicates: 0,
         csv_bytes: 0,
         json_bytes: 0,
+        sample_name: None,
     };
     let today = chrono::Utc::now().date_naive();
     let mut rows = Vec::with_capacity(n);
@@ -498,6 +501,9 @@ pub(crate) fn generate(
             .build(today)
             .map_err(|e| anyhow!("a generated row is invalid: {}", e.one_line()))?;
         g.json_bytes += serde_json::to_vec(&fields)?.len() as u64;
+        if rows.len() >= n / 2 && g.sample_name.is_none() {
+            g.sample_name.clone_from(&row.head_name);
+        }
         rows.push(row);
     }
     if sorted {

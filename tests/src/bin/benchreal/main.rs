@@ -22,6 +22,8 @@
 //! - `duplicates`: `returnee duplicates --json` on B, right after the pull
 //!   (it indexes the pulled families first);
 //! - `report`: `returnee report --json` on B;
+//! - `find`: `returnee find NAME --json` on B, NAME a generated head's name
+//!   (the family halfway through the file); it must find at least one;
 //! - `incremental`: 1,000 families of A are edited by one `returnee import`
 //!   of a CSV of their exported rows (ids kept, one more child aged 0–4 and a
 //!   new note: import upserts by id), `incremental-import`; then
@@ -132,12 +134,13 @@ use edits::*;
 use families::*;
 use procs::*;
 
-const ALL_PHASES: [&str; 9] = [
+const ALL_PHASES: [&str; 10] = [
     "import",
     "push",
     "pull",
     "duplicates",
     "report",
+    "find",
     "incremental",
     "conflicts",
     "many-devices",
@@ -161,7 +164,7 @@ struct Args {
 }
 
 const USAGE: &str = "benchreal [--bin-dir DIR] [--label NAME] [--families N] [--runs R] \
-[--phases import,push,pull,duplicates,report,incremental,conflicts,many-devices,erasure] [--keep DIR] [--seed S] \
+[--phases import,push,pull,duplicates,report,find,incremental,conflicts,many-devices,erasure] [--keep DIR] [--seed S] \
 [--edits N] [--devices N] [--per-device N] [--sorted-dates] [--laptops-nice N]";
 
 fn args() -> anyhow::Result<Args> {
@@ -176,7 +179,7 @@ fn args() -> anyhow::Result<Args> {
         runs: 1,
         // many-devices and erasure only when asked for: its 50 laptops
         // take a while whatever --families says; an erasure rewrites stores.
-        phases: ALL_PHASES[..7].iter().map(|p| p.to_string()).collect(),
+        phases: ALL_PHASES[..8].iter().map(|p| p.to_string()).collect(),
         keep: None,
         seed: 1,
         edits: 1000,
@@ -356,6 +359,7 @@ fn main_phases(a: &Args, bins: &Bins, run: usize, dir: &Path, out: &mut Out) -> 
             "pull",
             "duplicates",
             "report",
+            "find",
             "incremental",
             "conflicts",
             "erasure",
@@ -485,6 +489,21 @@ fn main_phases(a: &Args, bins: &Bins, run: usize, dir: &Path, out: &mut Out) -> 
         totals(&a_report)
     );
 
+    // A head's name as people search for it, on the laptop that pulled
+    // every family: the name index is built as the families arrive.
+    if need("find")
+        && let Some(name) = &g.sample_name
+    {
+        let line = phase(run, "find", a.families, None, || {
+            let f = bins.returnee(&b_dir, &["find", name, "--json"], SAMPLE)?;
+            let found = f.json()?.as_array().map_or(0, Vec::len);
+            ensure!(found > 0, "`returnee find` did not find a generated name");
+            let mut line = timed(&f);
+            line["found"] = json!(found);
+            Ok(line)
+        })?;
+        out.emit(line);
+    }
     if need("incremental") {
         incremental(a, bins, run, dir, &a_dir, &b_dir, &net, out)?;
     }
