@@ -487,6 +487,9 @@ impl ServerProcess {
         log: Option<&Path>,
     ) -> ServerProcess {
         let with_metrics = extra.iter().any(|a| *a == "--metrics-bind");
+        // Only the start that makes the store prints an admin code: waiting
+        // for one from a later start would cost every restart a timeout.
+        let first_start = std::fs::read_dir(data_dir).map_or(true, |mut d| d.next().is_none());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let mut child = Command::new(binary("returnee-server"))
@@ -525,9 +528,9 @@ impl ServerProcess {
                 // then the metrics address when asked for.
                 let mut admin_code = None;
                 let mut metrics_url = None;
-                let lines = if with_metrics { 2 } else { 1 };
+                let lines = usize::from(first_start) + usize::from(with_metrics);
                 for _ in 0..lines {
-                    let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) else {
+                    let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
                         break;
                     };
                     if let Some(c) = line.strip_prefix("admin enrollment code: ") {
