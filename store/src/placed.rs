@@ -131,9 +131,14 @@ impl<'a, S: Seal> Placement<'a, S> {
                 return Ok(out);
             }
         }
-        let runs = self.read_runs(true)?;
-        for i in &asked {
-            out[*i] = runs.place(ids[*i]);
+        // The runs are not sorted: each entry is looked for among the ids
+        // asked (sorted), so one lookup costs a pass over the runs, not a
+        // sort of them.
+        let wanted: Vec<RecordId> = asked.iter().map(|i| ids[*i]).collect();
+        for (id, place) in self.read_runs(true)?.entries {
+            if let Ok(k) = wanted.binary_search(&id) {
+                out[asked[k]] = Some(place);
+            }
         }
         asked.retain(|i| out[*i].is_none());
         let wanted: Vec<RecordId> = asked.iter().map(|i| ids[*i]).collect();
@@ -154,7 +159,7 @@ impl<'a, S: Seal> Placement<'a, S> {
     }
 
     /// The runs' keys and number of entries, and with `entries` every run's
-    /// entries, sorted by id.
+    /// entries, in no order.
     fn read_runs(&self, entries: bool) -> Result<Runs, S::Error> {
         let mut runs = Runs::default();
         let Some((prefix, _)) = self.runs else {
@@ -179,7 +184,6 @@ impl<'a, S: Seal> Placement<'a, S> {
                 (id, place)
             }));
         }
-        runs.entries.sort_unstable_by_key(|e| e.0);
         Ok(runs)
     }
 
@@ -435,15 +439,6 @@ struct Runs {
     /// Entries in every run (read or not).
     count: usize,
     keys: Vec<Vec<u8>>,
-}
-
-impl Runs {
-    fn place(&self, id: RecordId) -> Option<Place> {
-        self.entries
-            .binary_search_by_key(&id, |e| e.0)
-            .ok()
-            .map(|i| self.entries[i].1)
-    }
 }
 
 /// The number of the run key `key` under `prefix`.

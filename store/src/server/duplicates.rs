@@ -44,7 +44,7 @@ use returnee_shared::RecordId;
 use returnee_shared::duplicates::{
     BlockIndex, Candidate, Features, find_candidates, index_keys, sort_candidates,
 };
-use returnee_shared::merge::{Change, Op};
+use returnee_shared::merge::{Change, Op, RecordDoc};
 use serde::{Deserialize, Serialize};
 
 use super::record_packs::{features_get_many, features_stage};
@@ -320,12 +320,7 @@ impl DuplicateIndex {
         // Pushes wait for the store's writer, not for this lock: take the
         // position first, so that anything logged meanwhile is caught up.
         let last = self.inner.store.last_seq()?;
-        let ids: Vec<RecordId> = self
-            .inner
-            .store
-            .record_docs()
-            .map(|r| r.map(|(id, _)| id))
-            .collect::<Result<_>>()?;
+        let ids: Vec<RecordId> = self.inner.store.record_ids().collect::<Result<_>>()?;
         self.update_all_locked(&ids, last)?;
         self.tree().flush()?;
         self.inner.failed.store(false, Ordering::Relaxed);
@@ -504,6 +499,21 @@ impl DuplicateIndex {
                 stored.insert(*id, decode_features(&b)?);
             }
         }
+        // The operations of records that bring no features (a catch-up or a
+        // rebuild), read together: one read of the index of places.
+        let unread: Vec<RecordId> = records
+            .iter()
+            .filter(|(_, w)| w.is_none())
+            .map(|(id, _)| *id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let docs: HashMap<RecordId, RecordDoc> = unread
+            .iter()
+            .copied()
+            .zip(self.inner.store.record_docs_of(&unread)?)
+            .filter_map(|(id, doc)| Some((id, doc?)))
+            .collect();
         let mut features_written: BTreeMap<RecordId, Option<Vec<u8>>> = BTreeMap::new();
         for (id, waiting) in records {
             let id = *id;
@@ -520,10 +530,7 @@ impl DuplicateIndex {
                     w.dismissed.to_vec(),
                 ),
                 None => {
-                    let c = ChangedRecord::of(
-                        id,
-                        &self.inner.store.record_doc(id)?.unwrap_or_default(),
-                    );
+                    let c = ChangedRecord::of(id, docs.get(&id).unwrap_or(&RecordDoc::default()));
                     let encoded = c.features.as_ref().map(|f| sled::IVec::from(f.to_bytes()));
                     (c.features, encoded, c.dismissed.into_iter().collect())
                 }

@@ -59,6 +59,11 @@ pub(super) fn get(db: &sled::Db, id: RecordId) -> Result<Option<Vec<u8>>> {
     placement(db).get(records(db), id)
 }
 
+/// The stored entries of `ids` (sorted, each once), in their order.
+pub(super) fn get_many(db: &sled::Db, ids: &[RecordId]) -> Result<placed::Values> {
+    placement(db).get_many(records(db), ids)
+}
+
 /// The stored entries of `ids` (sorted, each once), in their order, and
 /// the places read, for [`stage_knowing`] under the same writer lock
 /// (`known`: the store's filter of placed records).

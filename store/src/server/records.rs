@@ -107,6 +107,26 @@ impl ServerStore {
         Ok(record.existed.then_some(record.doc))
     }
 
+    /// The operations of each of `ids` (sorted, each once), in their order
+    /// (`None`: a record the server does not hold): the index of places is
+    /// read once for all of them, where [`ServerStore::record_doc`] reads it
+    /// for each.
+    pub fn record_docs_of(&self, ids: &[RecordId]) -> Result<Vec<Option<RecordDoc>>> {
+        record_packs::get_many(&self.db(), ids)?
+            .into_iter()
+            .map(|entry| {
+                let record = self.loaded(entry.as_deref())?;
+                Ok(record.existed.then_some(record.doc))
+            })
+            .collect()
+    }
+
+    /// The id of every record the server holds, in the order records
+    /// arrived, without reading their operations.
+    pub fn record_ids(&self) -> impl Iterator<Item = Result<RecordId>> + '_ {
+        record_packs::scan_held(self.db()).map(|item| item.map(|(id, _)| id))
+    }
+
     /// Every record the server holds, with its operations, in the order records arrived.
     pub fn record_docs(&self) -> impl Iterator<Item = Result<(RecordId, RecordDoc)>> + '_ {
         record_packs::scan_held(self.db()).map(move |item| {
