@@ -403,8 +403,8 @@ fn no_key_of_a_plain_store_holds_or_is_derived_from_a_name_or_document() {
 
     for key in raw_keys(a.path()).iter().chain(&raw_keys(b.path())) {
         // Every key is metadata, or a prefix then ids, slots or sequence
-        // numbers: packs (16 bytes), queue entries and values waiting beside
-        // the packs (8), dismissed pairs (32).
+        // numbers: packs (16 bytes), queue entries, values waiting beside
+        // the packs and runs of places (8), dismissed pairs (32).
         let shape_known = key.starts_with(b"m/")
             || ([&b"D/"[..], b"S/", b"F/", b"I/", b"c/", b"g/", b"h/"]
                 .iter()
@@ -412,6 +412,7 @@ fn no_key_of_a_plain_store_holds_or_is_derived_from_a_name_or_document() {
                 && key.len() == 2 + 16)
             || ((key.starts_with(b"q/") && key.len() == 2 + 8)
                 || (key.starts_with(b"r/") && key.len() == 2 + 8)
+                || (key.starts_with(b"J/") && key.len() == 2 + 8)
                 || (key.starts_with(b"qd/") && key.len() == 3 + 8))
             || (key.starts_with(b"x/") && key.len() == 2 + 32);
         assert!(shape_known, "a key of unknown shape: {key:?}");

@@ -16,6 +16,9 @@ pub(super) enum Kind {
     Features,
     /// `I/<lower id>`: packs of each record's place ([`crate::placed`]).
     Places,
+    /// `J/<run>`: places of records placed lately, waiting to be merged
+    /// into the packs of `I/` ([`crate::placed::RUN_LIMIT`]).
+    PlaceRuns,
     /// `c/<record>`: a record's open conflicts.
     Conflicts,
     /// `q/<seq>`: a push queue entry.
@@ -38,12 +41,13 @@ pub(super) enum Kind {
 
 impl Kind {
     #[cfg(test)]
-    pub(super) const ALL: [Kind; 13] = [
+    pub(super) const ALL: [Kind; 14] = [
         Kind::Meta,
         Kind::Docs,
         Kind::Rows,
         Kind::Features,
         Kind::Places,
+        Kind::PlaceRuns,
         Kind::Conflicts,
         Kind::Queue,
         Kind::QueueDone,
@@ -61,6 +65,7 @@ impl Kind {
             Kind::Rows => b"S/",
             Kind::Features => b"F/",
             Kind::Places => b"I/",
+            Kind::PlaceRuns => b"J/",
             Kind::Conflicts => b"c/",
             Kind::Queue => b"q/",
             Kind::QueueDone => b"qd/",

@@ -51,6 +51,7 @@ impl Seal for LocalStore {
 impl LocalStore {
     pub(super) fn placement(&self) -> Placement<'_, LocalStore> {
         Placement::new(&self.db, self, Kind::Places.prefix(), false, NEXT_PLACE_KEY)
+            .with_runs(Kind::PlaceRuns.prefix(), placed::RUN_LIMIT)
     }
 
     fn kind(&self, prefix: &'static [u8]) -> placed::Kind<'_, LocalStore> {
