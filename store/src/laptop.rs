@@ -695,6 +695,29 @@ impl LocalStore {
         Ok(self.load_doc(id)?.and_then(|doc| stored_view(id, &doc)))
     }
 
+    /// Records as this device shows them, in the order of `ids` (any
+    /// order, repeats allowed): read together, where [`Self::get`] reads
+    /// the index of places for each.
+    pub fn get_many(&self, ids: &[RecordId]) -> Result<Vec<Option<StoredView>>> {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let docs: std::collections::HashMap<RecordId, Vec<u8>> = sorted
+            .iter()
+            .copied()
+            .zip(self.packed_many(DOCS, &sorted)?)
+            .filter_map(|(id, doc)| Some((id, doc?)))
+            .collect();
+        ids.iter()
+            .map(|id| {
+                let Some(b) = docs.get(id) else {
+                    return Ok(None);
+                };
+                Ok(stored_view(*id, &decode(b)?))
+            })
+            .collect()
+    }
+
     /// A record's operations, as this device holds them.
     pub fn record_doc(&self, id: RecordId) -> Result<Option<RecordDoc>> {
         self.load_doc(id)

@@ -77,8 +77,15 @@ fn list(store: &LocalStore, config: &Config, json: bool) -> Result<(), CliError>
     if json {
         return print_json(&candidates);
     }
+    // Every family of every pair, read together.
+    let ids: Vec<RecordId> = candidates.iter().flat_map(|c| c.records).collect();
+    let mut views = ids.iter().copied().zip(store.get_many(&ids)?);
     for c in &candidates {
-        let (a, b) = pair_views(store, c)?;
+        let mut next = || {
+            let (id, view) = views.next().expect("a view for each family of each pair");
+            view.ok_or_else(|| CliError::Other(format!("family {id} of pair {} is gone", c.id)))
+        };
+        let (a, b) = (next()?, next()?);
         println!("pair {}  score {:.2}: {}", c.id, c.score, why(c));
         println!("{}", side_by_side(config, &a, &b, &BRIEF, true));
         println!();
@@ -206,11 +213,14 @@ pub fn warn_imported(
 ) -> Result<(), CliError> {
     let later: std::collections::HashSet<RecordId> = new.iter().copied().collect();
     let mut seen = std::collections::HashSet::new();
-    let mut counts = counts;
+    let mut filed = match counts {
+        Some(c) => store.candidates_counted(new, c)?.into_iter(),
+        None => Vec::new().into_iter(),
+    };
     for id in new {
         seen.insert(*id);
-        let candidates = match counts.as_deref_mut() {
-            Some(c) => store.candidates_counted(*id, c)?,
+        let candidates = match filed.next() {
+            Some(found) => found,
             None => store.candidates_of(*id)?,
         };
         let found: Vec<Candidate> = candidates

@@ -67,12 +67,8 @@ pub fn find(args: FindArgs, config: &Config) -> Result<(), CliError> {
     let store = open_store(config)?;
     let found = store.find(&args.text)?;
     let states = store.sync_states()?;
-    let mut views = Vec::with_capacity(found.len());
-    for f in &found {
-        if let Some(v) = store.get(f.id)? {
-            views.push(v);
-        }
-    }
+    let ids: Vec<_> = found.iter().map(|f| f.id).collect();
+    let views: Vec<_> = store.get_many(&ids)?.into_iter().flatten().collect();
     let ranked = rank(views, &found);
     if args.json {
         let out: Vec<serde_json::Value> = ranked

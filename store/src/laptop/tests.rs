@@ -265,7 +265,10 @@ fn pulled_families_are_compared_as_soon_as_the_pull_is_saved() {
     let added = store.add(twin(), Utc::now()).unwrap();
     assert_eq!(store.candidates_of(added).unwrap().len(), 2);
     let mut filed = store.block_counts(usize::MAX).unwrap().unwrap();
-    let before = store.candidates_counted(added, &mut filed).unwrap();
+    let before = store
+        .candidates_counted(&[added], &mut filed)
+        .unwrap()
+        .remove(0);
     assert_eq!(before.len(), 2, "the added family was filed with the rest");
     assert_eq!(store.duplicates().unwrap().len(), 3);
     // Dismissing a pair leaves it out everywhere.
