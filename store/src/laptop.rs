@@ -319,6 +319,9 @@ pub struct LocalStore {
     outbox: std::sync::Arc<std::sync::Mutex<outbox::Outbox>>,
     /// What waits beside the packs, as last read ([`recent`]).
     recent: recent::RecentCache,
+    /// Which records may be placed here, for writes under the commit lock
+    /// only ([`LocalStore::placement_locked`]).
+    known: std::sync::Arc<crate::placed::KnownIds>,
 }
 
 /// Proof that the store's write lock is held. Every write takes it before
@@ -644,7 +647,7 @@ impl LocalStore {
             let count = self.queue_len()? + items.len() as u64;
             w.put(meta_key(META_PENDING_COUNT), &count);
         }
-        let packs = self.stage_packs(&mut w)?;
+        let packs = self.stage_packs(_lock, &mut w)?;
         self.db.apply_batch(w.batch)?;
         crate::db::weigh_written(&self.db, &packs);
         Ok(())

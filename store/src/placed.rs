@@ -117,7 +117,9 @@ impl<'a, S: Seal> Placement<'a, S> {
     pub fn places(&self, ids: &[RecordId]) -> Result<Vec<Option<Place>>, S::Error> {
         let mut out = vec![None; ids.len()];
         let mut asked: Vec<usize> = (0..ids.len()).collect();
-        if let Some(known) = self.known {
+        if let Some(known) = self.known
+            && known.worth_asking(ids.len(), || self.next_place())?
+        {
             // A record the filter has not seen is in no run and no pack.
             let may = known.may_hold(ids, || {
                 let runs = self.read_runs(true)?;

@@ -101,7 +101,7 @@ impl LocalStore {
         let mut ids: Vec<RecordId> = items.iter().map(|u| u.id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = self.packed_many(DOCS, &ids)?;
+        let stored = self.packed_many_locked(&lock, DOCS, &ids)?;
         let mut stored: std::collections::HashMap<RecordId, Vec<u8>> = ids
             .into_iter()
             .zip(stored)

@@ -228,6 +228,7 @@ impl LocalStore {
             commit_lock,
             outbox,
             recent,
+            known,
         } = self;
         db.flush()?;
         let new = dir.join(NEW);
@@ -250,6 +251,7 @@ impl LocalStore {
             commit_lock,
             outbox,
             recent,
+            known,
         })
     }
 }

@@ -53,6 +53,7 @@ impl LocalStore {
             commit_lock: Default::default(),
             outbox: Default::default(),
             recent: Default::default(),
+            known: super::record_packs::known_ids(),
         };
         let mut w = store.writes();
         w.batch = batch;
@@ -193,6 +194,7 @@ impl LocalStore {
             commit_lock: Default::default(),
             outbox: Default::default(),
             recent: Default::default(),
+            known: super::record_packs::known_ids(),
         };
         store.ensure_duplicate_index()?;
         // An erasure whose rewrite of the files did not finish.

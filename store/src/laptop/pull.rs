@@ -25,7 +25,7 @@ impl LocalStore {
         let mut ids: Vec<RecordId> = ops.iter().map(|op| op.record).collect();
         ids.sort_unstable();
         ids.dedup();
-        let stored = self.packed_many(DOCS, &ids)?;
+        let stored = self.packed_many_locked(&lock, DOCS, &ids)?;
         let loaded: Vec<(RecordId, Option<Option<RecordDoc>>)> = ids
             .into_par_iter()
             .zip(stored)

@@ -29,7 +29,7 @@ use returnee_shared::packs::{DamagedPack, PACK_BYTES, Place};
 
 use super::keys::RECENT_NEXT_KEY;
 use super::record_packs::{DOCS, FEATURES, PackedValues, ROWS};
-use super::{Kind, LocalStore, Result};
+use super::{Kind, LocalStore, Result, WriteLock};
 
 /// Most bytes of values waiting here before they are written into the
 /// packs: about 4 pulls of 1,000 edited families. Every read of a record
@@ -209,7 +209,7 @@ impl LocalStore {
     /// that held them. Each batch is atomic; until the last, a value is in
     /// both places, the same. The caller holds the commit lock; the batches
     /// are durable with its next flush.
-    pub(super) fn fold_in_pieces(&self, recent: &Recent) -> Result<()> {
+    pub(super) fn fold_in_pieces(&self, lock: &WriteLock<'_>, recent: &Recent) -> Result<()> {
         let mut ids: Vec<RecordId> = recent
             .values
             .iter()
@@ -241,7 +241,7 @@ impl LocalStore {
                 }
                 self.stage_recent_next(&mut w.batch, recent.next + 1);
             }
-            let written = self.stage_into_packs(&mut w)?;
+            let written = self.stage_into_packs(lock, &mut w)?;
             self.db.apply_batch(w.batch)?;
             crate::db::weigh_written(&self.db, &written);
             #[cfg(test)]

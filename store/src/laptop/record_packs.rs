@@ -20,7 +20,7 @@ use returnee_shared::packs::DamagedPack;
 
 use super::keys::NEXT_PLACE_KEY;
 use super::recent::WithRecent;
-use super::{Kind, LocalStore, Result, StoreError, Writes};
+use super::{Kind, LocalStore, Result, StoreError, WriteLock, Writes};
 use crate::packs::{Packs, Seal};
 use crate::placed::{self, Placement};
 
@@ -48,10 +48,28 @@ impl Seal for LocalStore {
     }
 }
 
+/// A batch asks the filter of placed records once it holds at least
+/// 1/`KNOWN_IDS_SHARE` of the records here: a pull or an import into a
+/// new store, not an `add` or a pull of edits to a large one.
+const KNOWN_IDS_SHARE: u64 = 16;
+
+/// A store's filter of placed records ([`LocalStore::placement_locked`]).
+pub(super) fn known_ids() -> std::sync::Arc<placed::KnownIds> {
+    std::sync::Arc::new(placed::KnownIds::for_batches_over(KNOWN_IDS_SHARE))
+}
+
 impl LocalStore {
     pub(super) fn placement(&self) -> Placement<'_, LocalStore> {
         Placement::new(&self.db, self, Kind::Places.prefix(), false, NEXT_PLACE_KEY)
             .with_runs(Kind::PlaceRuns.prefix(), placed::RUN_LIMIT)
+    }
+
+    /// [`LocalStore::placement`], which skips looking up in the index the
+    /// records its filter has never seen placed. Only under the commit lock
+    /// (`_lock`), which every write that places records holds: reads without
+    /// it would build the filter while a batch is being placed.
+    pub(super) fn placement_locked(&self, _lock: &WriteLock<'_>) -> Placement<'_, LocalStore> {
+        self.placement().with_known_ids(&self.known)
     }
 
     fn kind(&self, prefix: &'static [u8]) -> placed::Kind<'_, LocalStore> {
@@ -75,9 +93,29 @@ impl LocalStore {
         prefix: &'static [u8],
         ids: &[RecordId],
     ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.packed_many_with(self.placement(), prefix, ids)
+    }
+
+    /// [`LocalStore::packed_many`] under the commit lock, through the
+    /// filter of placed records ([`LocalStore::placement_locked`]).
+    pub(super) fn packed_many_locked(
+        &self,
+        lock: &WriteLock<'_>,
+        prefix: &'static [u8],
+        ids: &[RecordId],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.packed_many_with(self.placement_locked(lock), prefix, ids)
+    }
+
+    fn packed_many_with(
+        &self,
+        placement: Placement<'_, LocalStore>,
+        prefix: &'static [u8],
+        ids: &[RecordId],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
         let recent = self.recent()?;
         if recent.is_empty() {
-            return self.placement().get_many(self.kind(prefix), ids);
+            return placement.get_many(self.kind(prefix), ids);
         }
         let waiting: Vec<Option<Option<&[u8]>>> =
             ids.iter().map(|id| recent.get(prefix, *id)).collect();
@@ -87,8 +125,7 @@ impl LocalStore {
             .filter(|(_, w)| w.is_none())
             .map(|(id, _)| *id)
             .collect();
-        let mut packed = self
-            .placement()
+        let mut packed = placement
             .get_many(self.kind(prefix), &packed_ids)?
             .into_iter();
         Ok(waiting
@@ -125,14 +162,14 @@ impl LocalStore {
     /// or when `w.fold_recent`; the batch's values then go into the packs
     /// too. The caller holds the commit lock until the batch is applied.
     /// Returns the keys written.
-    pub(super) fn stage_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
+    pub(super) fn stage_packs(&self, lock: &WriteLock<'_>, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
         if w.docs.is_empty() && w.rows.is_empty() && w.features.is_empty() && !w.fold_recent {
             return Ok(Vec::new());
         }
         let mut recent = self.recent()?;
         let forgets = w.docs.values().any(Option::is_none);
         if (forgets || w.fold_recent) && !recent.is_empty() {
-            self.fold_in_pieces(&recent)?;
+            self.fold_in_pieces(lock, &recent)?;
             recent = self.recent()?;
         }
         if !forgets && !w.fold_recent {
@@ -152,7 +189,7 @@ impl LocalStore {
                 self.stage_recent(&mut w.batch, &recent, [&w.docs, &w.rows, &w.features])?;
             if staged.is_none() && !recent.is_empty() {
                 // Too much would wait: what waits goes into the packs first.
-                self.fold_in_pieces(&recent)?;
+                self.fold_in_pieces(lock, &recent)?;
                 recent = self.recent()?;
                 staged =
                     self.stage_recent(&mut w.batch, &recent, [&w.docs, &w.rows, &w.features])?;
@@ -161,7 +198,7 @@ impl LocalStore {
                 w.docs = docs;
                 w.rows = rows;
                 w.features = features;
-                keys.extend(self.stage_into_packs(w)?);
+                keys.extend(self.stage_into_packs(lock, w)?);
                 return Ok(keys);
             }
             w.docs.extend(docs);
@@ -170,12 +207,16 @@ impl LocalStore {
         }
         // Nothing waits now: the batch's values go into the packs.
         debug_assert!(recent.is_empty());
-        self.stage_into_packs(w)
+        self.stage_into_packs(lock, w)
     }
 
     /// Stages the docs, rows and features gathered in `w` into the packs;
     /// a record whose operations are removed leaves the index.
-    pub(super) fn stage_into_packs(&self, w: &mut Writes) -> Result<Vec<Vec<u8>>> {
+    pub(super) fn stage_into_packs(
+        &self,
+        lock: &WriteLock<'_>,
+        w: &mut Writes,
+    ) -> Result<Vec<Vec<u8>>> {
         let docs: Vec<(RecordId, Option<Vec<u8>>)> =
             std::mem::take(&mut w.docs).into_iter().collect();
         let rows: Vec<(RecordId, Option<Vec<u8>>)> =
@@ -186,7 +227,7 @@ impl LocalStore {
             return Ok(Vec::new());
         }
         let forget: Vec<RecordId> = docs.iter().filter(|d| d.1.is_none()).map(|d| d.0).collect();
-        self.placement().stage(
+        self.placement_locked(lock).stage(
             &mut w.batch,
             &[
                 (self.kind(DOCS), &docs),

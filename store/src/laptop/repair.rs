@@ -194,6 +194,7 @@ impl LocalStore {
             commit_lock: Default::default(),
             outbox: Default::default(),
             recent: Default::default(),
+            known: super::record_packs::known_ids(),
         };
         let lock = store.write_lock();
         let mut w = store.writes();

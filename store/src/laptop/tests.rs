@@ -323,3 +323,100 @@ fn a_store_of_another_format_is_refused_and_left_as_it_was() {
     let store = LocalStore::open(dir.path()).unwrap();
     assert_eq!(store.families().count(), 1);
 }
+
+/// Operations of another device: a create of each of `new`, an edit of
+/// each of `edited` (based on the create `creates` gave it).
+fn remote_ops(
+    other: DeviceId,
+    new: &[RecordId],
+    edited: &[(RecordId, OpId)],
+    note: &str,
+) -> Vec<Op> {
+    let op = |record: RecordId, base: Vec<OpId>, change: Change| Op {
+        id: OpId(uuid::Uuid::new_v4()),
+        record,
+        device: other,
+        at: Utc::now(),
+        base,
+        resolution: false,
+        change,
+    };
+    let creates = new.iter().enumerate().map(|(i, id)| {
+        op(
+            *id,
+            vec![],
+            Change::Create {
+                fields: fields(i as u32 % 9),
+                origin: None,
+            },
+        )
+    });
+    let edits = edited.iter().map(|(id, base)| {
+        op(
+            *id,
+            vec![*base],
+            Change::Edit {
+                values: vec![FieldValue::Notes(Some(note.into()))],
+                unknown: Default::default(),
+            },
+        )
+    });
+    creates.chain(edits).collect()
+}
+
+#[test]
+fn the_filter_of_placed_records_never_hides_one_across_pulls_adds_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = DeviceId(uuid::Uuid::new_v4());
+    let first: Vec<RecordId> = (0..300).map(|_| crate::ids::new_record_id()).collect();
+    let creates = remote_ops(other, &first, &[], "");
+    let bases: Vec<(RecordId, OpId)> = creates.iter().map(|o| (o.record, o.id)).collect();
+    let local;
+    {
+        let (store, _) = LocalStore::init(dir.path(), "t").unwrap();
+        // A new store's first page builds the filter; an add then goes
+        // through it, and a page of edits to every record and of new ones.
+        store.apply_remote(creates, &[], SyncCursor(1)).unwrap();
+        local = store.add(fields(1), Utc::now()).unwrap();
+        let second: Vec<RecordId> = (0..100).map(|_| crate::ids::new_record_id()).collect();
+        let page = remote_ops(other, &second, &bases, "seen twice");
+        assert_eq!(store.apply_remote(page, &[], SyncCursor(2)).unwrap(), 400);
+        assert_eq!(store.scan_packed(DOCS).count(), 401);
+        for (id, _) in &bases {
+            let doc = store.record_doc(*id).unwrap().unwrap();
+            assert_eq!(
+                doc.view(*id).family.unwrap().fields.notes.as_deref(),
+                Some("seen twice")
+            );
+        }
+    }
+    // Reopened, with no filter yet: a small page of edits (too small to
+    // build one), then an edit of the added family.
+    let store = LocalStore::open(dir.path()).unwrap();
+    let page = remote_ops(other, &[], &bases[..5], "seen three times");
+    assert_eq!(store.apply_remote(page, &[], SyncCursor(3)).unwrap(), 5);
+    store
+        .edit(
+            local,
+            vec![FieldValue::Notes(Some("local".into()))],
+            Utc::now().date_naive(),
+            Utc::now(),
+        )
+        .unwrap();
+    assert_eq!(
+        store.scan_packed(DOCS).count(),
+        401,
+        "no record placed twice"
+    );
+    let mut all: Vec<RecordId> = store.scan_packed(DOCS).map(|r| r.unwrap().0).collect();
+    all.sort();
+    let mut places: Vec<u64> = store
+        .placement()
+        .places(&all)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.expect("placed").0)
+        .collect();
+    places.sort();
+    assert_eq!(places, (0..401).collect::<Vec<_>>(), "one place each");
+}

@@ -29,11 +29,17 @@ const SEED: u128 = 0x7265_7475_726e_6565;
 
 /// The filter of one store's placed records, shared by the handles of that
 /// store. Its users hold the lock that serialises the store's writes (the
-/// server's writer lock), so that no batch is placed between building the
-/// filter from the index and using it.
+/// server's writer lock, the laptop's commit lock), so that no batch is
+/// placed between building the filter from the index and using it.
 #[derive(Default)]
 pub struct KnownIds {
     filter: Mutex<Option<Filter>>,
+    /// `Some(n)`: a filter is built only for a batch of at least 1/n of
+    /// the records placed ([`KnownIds::for_batches_over`]).
+    build_share: Option<u64>,
+    /// A filter was dropped because more records were placed than it was
+    /// made for: it is built again, larger, whatever the batch.
+    outgrown: std::sync::atomic::AtomicBool,
 }
 
 struct Filter {
@@ -46,6 +52,36 @@ struct Filter {
 impl KnownIds {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A filter built only when a batch to look up holds at least
+    /// 1/`share` of the records placed, and used for every batch once
+    /// built. Building reads the whole index; a small batch reads fewer of
+    /// its packs by looking its ids up (a laptop's `add`, or an
+    /// incremental pull of edits to families it holds).
+    pub fn for_batches_over(share: u64) -> Self {
+        KnownIds {
+            build_share: Some(share),
+            ..Self::default()
+        }
+    }
+
+    /// Whether to ask the filter about a batch of `batch` ids: it is
+    /// built, or worth building (`placed`: how many places were handed out).
+    pub(super) fn worth_asking<E>(
+        &self,
+        batch: usize,
+        placed: impl FnOnce() -> Result<u64, E>,
+    ) -> Result<bool, E> {
+        let Some(share) = self.build_share else {
+            return Ok(true);
+        };
+        if self.filter.lock().expect("filter lock").is_some()
+            || self.outgrown.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(true);
+        }
+        Ok((batch as u64).saturating_mul(share) >= placed()?)
     }
 
     /// Drops the filter; the next use builds it from the index again (the
@@ -99,6 +135,8 @@ impl KnownIds {
         };
         if filter.noted + ids.len() > filter.capacity {
             *guard = None;
+            self.outgrown
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return;
         }
         filter.noted += ids.len();
@@ -196,5 +234,26 @@ mod tests {
         );
         cold.reset();
         assert_eq!(cold.bytes(), 0);
+    }
+
+    #[test]
+    fn a_filter_for_large_batches_is_asked_once_built_or_worth_building() {
+        let known = KnownIds::for_batches_over(16);
+        let placed = |n: u64| move || Ok::<u64, ()>(n);
+        // 10 ids among 1,000 placed: looked up, no filter built.
+        assert!(!known.worth_asking(10, placed(1_000)).unwrap());
+        assert!(known.worth_asking(63, placed(1_000)).unwrap());
+        assert!(known.worth_asking(1, placed(0)).unwrap(), "a new store");
+        // Once built, every batch asks it.
+        let index: Vec<RecordId> = (0..1_000).map(id).collect();
+        known.may_hold(&index[..1], every(&index)).unwrap();
+        assert!(known.worth_asking(1, placed(1_000)).unwrap());
+        // Outgrown (more noted than made for): built again whatever the batch.
+        let more: Vec<RecordId> = (1_000..200_000).map(id).collect();
+        known.note(more.iter().copied());
+        assert_eq!(known.bytes(), 0, "dropped");
+        assert!(known.worth_asking(1, placed(200_000)).unwrap());
+        // The server's filter is asked for every batch.
+        assert!(KnownIds::new().worth_asking(1, placed(1_000_000)).unwrap());
     }
 }
