@@ -1421,7 +1421,7 @@ fn kill_9_during_a_bulk_import_keeps_every_saved_chunk() {
             .strip_prefix("saved ")
             .and_then(|r| r.strip_suffix(" rows"))
         {
-            saved = Some(n.parse::<u64>().expect("saved N rows"));
+            saved = Some(n.replace(',', "").parse::<u64>().expect("saved N rows"));
             break;
         }
         seen.push(line);

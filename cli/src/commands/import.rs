@@ -124,7 +124,7 @@ impl ChunkWriter {
                     w.outcome.unchanged += o.unchanged;
                     saved += n;
                     if announce {
-                        eprintln!("saved {saved} rows");
+                        eprintln!("saved {}", crate::output::count(saved, "row", "rows"));
                     }
                     if check_tx.send(o.added_ids).is_err() {
                         break;
@@ -439,8 +439,8 @@ pub fn run(args: ImportArgs, config: &Config) -> Result<(), CliError> {
         print_json(s)?;
     } else {
         println!(
-            "imported {} rows: {} new, {} updated, {} unchanged; {} refused",
-            s.added + s.updated + s.unchanged,
+            "imported {}: {} new, {} updated, {} unchanged; {} refused",
+            crate::output::count(s.added + s.updated + s.unchanged, "row", "rows"),
             s.added,
             s.updated,
             s.unchanged,
