@@ -4,6 +4,7 @@
 //! the browser's temp folder and names it in the panic.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,7 +44,11 @@ impl Browser {
         }
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
+        // A process group of its own, which the browser it starts joins:
+        // killing the group leaves no Chromium behind (killing the driver
+        // alone orphaned a whole browser per test run).
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -189,9 +194,24 @@ impl Browser {
         }
     }
 
-    /// Ends the session and the driver.
+    /// Ends the session, the driver and the browser.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
+        self.kill();
+    }
+
+    /// The process group of the driver and the browser it started.
+    pub fn process_group(&self) -> u32 {
+        self.driver.id()
+    }
+
+    /// SIGKILL to the driver's process group (the browser's processes
+    /// too), then waits for the driver.
+    fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -199,7 +219,18 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        self.kill();
     }
+}
+
+/// The processes left in process group `group`.
+pub fn processes_in_group(group: u32) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-g", &group.to_string(), "-a"])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

@@ -17,7 +17,7 @@ use returnee_server::{ServerConfig, prepare, spawn};
 use returnee_shared::wire::Role;
 use returnee_shared::{DocType, FamilyFields, FieldValue, Members, ReportFilter, ReturnType, Sex};
 use returnee_tests::Rng;
-use returnee_tests::browser::Browser;
+use returnee_tests::browser::{Browser, processes_in_group};
 use returnee_tests::cluster::{Device, TestServer, enrolled, family};
 use tokio::task::block_in_place;
 
@@ -149,9 +149,11 @@ fn the_dashboard_in_a_real_browser() {
         .enable_all()
         .build()
         .unwrap();
+    let browser_group = std::cell::Cell::new(None);
     rt.block_on(async {
         let shots = std::env::var_os("RETURNEE_SCREENSHOTS").map(std::path::PathBuf::from);
         let br = Browser::start(shots).await.expect("a headless Chromium");
+        browser_group.set(Some(br.process_group()));
         let br = &br;
         let base = base.as_str();
 
@@ -448,6 +450,17 @@ fn the_dashboard_in_a_real_browser() {
         br.check("session expiry", r).await;
     });
     drop(rt);
+    // The browser went with its driver: no Chromium is left running.
+    let group = browser_group.get().expect("the browser started");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_in_group(group).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes left after the browser test: {:?}",
+            processes_in_group(group)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     short.stop();
     eprintln!(
         "dashboard browser test: {:.1} s ({:.1} s of it laptops syncing before the browser)",
