@@ -702,15 +702,7 @@ impl LocalStore {
     /// order, repeats allowed): read together, where [`Self::get`] reads
     /// the index of places for each.
     pub fn get_many(&self, ids: &[RecordId]) -> Result<Vec<Option<StoredView>>> {
-        let mut sorted = ids.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let docs: std::collections::HashMap<RecordId, Vec<u8>> = sorted
-            .iter()
-            .copied()
-            .zip(self.packed_many(DOCS, &sorted)?)
-            .filter_map(|(id, doc)| Some((id, doc?)))
-            .collect();
+        let docs = self.packed_by_id(DOCS, ids)?;
         ids.iter()
             .map(|id| {
                 let Some(b) = docs.get(id) else {

@@ -157,15 +157,7 @@ impl LocalStore {
         ids: &[RecordId],
         counts: &mut BlockCounts,
     ) -> Result<Vec<Vec<Candidate>>> {
-        let mut sorted = ids.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut features: std::collections::HashMap<RecordId, Vec<u8>> = sorted
-            .iter()
-            .copied()
-            .zip(self.packed_many(FEATURES, &sorted)?)
-            .filter_map(|(id, f)| Some((id, f?)))
-            .collect();
+        let mut features = self.packed_by_id(FEATURES, ids)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(f) = features

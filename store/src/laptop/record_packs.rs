@@ -96,6 +96,24 @@ impl LocalStore {
         self.packed_many_with(self.placement(), prefix, ids)
     }
 
+    /// The values under `prefix` of `ids` (any order, repeats allowed), by
+    /// id: each pack read once, as [`LocalStore::packed_many`] does.
+    pub(super) fn packed_by_id(
+        &self,
+        prefix: &'static [u8],
+        ids: &[RecordId],
+    ) -> Result<std::collections::HashMap<RecordId, Vec<u8>>> {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let values = self.packed_many(prefix, &sorted)?;
+        Ok(sorted
+            .into_iter()
+            .zip(values)
+            .filter_map(|(id, v)| Some((id, v?)))
+            .collect())
+    }
+
     /// [`LocalStore::packed_many`] under the commit lock, through the
     /// filter of placed records ([`LocalStore::placement_locked`]).
     pub(super) fn packed_many_locked(
